@@ -1,0 +1,131 @@
+/**
+ * The command line, and the only module that touches `process`: it reads argv and env, hands them
+ * to the pure `loadConfig`, starts or checks, and turns signals into a graceful shutdown.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig, type ConfigInput } from './config.ts';
+import { AppError } from './errors.ts';
+import { loadSchemaDir } from './schema/parse.ts';
+import { createServer } from './server.ts';
+
+const USAGE = `Usage: tablecast <command> [flags]
+
+Commands:
+  start   serve the schemas (default)
+  check   validate the configuration and the schemas, list the tables, and exit
+  help    show this text
+
+Flags (each also settable as an environment variable or in tablecast.config.json):
+  --port <n>              TABLECAST_PORT            port to listen on (9996; 0 picks a free one)
+  --host <name>           TABLECAST_HOST            address to bind (localhost; 0.0.0.0 for all)
+  --schemas <dir>         TABLECAST_SCHEMAS         directory of *.graphql files (./schemas)
+  --data <dir>            TABLECAST_DATA            data directory (./data)
+  --no-tls                TABLECAST_TLS=false       plain HTTP instead of HTTPS + HTTP/2
+  --cert <file>           TABLECAST_CERT            TLS certificate (PEM); with --key
+  --key <file>            TABLECAST_KEY             TLS private key (PEM); with --cert
+  --durability <mode>     TABLECAST_DURABILITY      commit (default) or sync (flush to disk before answering)
+  --body-limit <bytes>    TABLECAST_BODY_LIMIT      largest request body (1048576)
+  --ping-interval <ms>    TABLECAST_PING_INTERVAL   SSE heartbeat interval (15000)
+  --retention <ms>        TABLECAST_RETENTION       how long the change log is kept (86400000)
+  --log-level <level>     TABLECAST_LOG_LEVEL       fatal|error|warn|info|debug|trace|silent (info)
+  --config <file>         TABLECAST_CONFIG          config file (./tablecast.config.json if present)
+`;
+
+const FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  schemas: { type: 'string' },
+  data: { type: 'string' },
+  tls: { type: 'boolean' },
+  'no-tls': { type: 'boolean' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  durability: { type: 'string' },
+  'body-limit': { type: 'string' },
+  'ping-interval': { type: 'string' },
+  retention: { type: 'string' },
+  'log-level': { type: 'string' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  const command = positionals[0] ?? 'start';
+  if (values.help || command === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const flags: Partial<ConfigInput> = {
+    port: values.port,
+    host: values.host,
+    schemas: values.schemas,
+    data: values.data,
+    tls: values['no-tls'] ? false : values.tls,
+    cert: values.cert,
+    key: values.key,
+    durability: values.durability as ConfigInput['durability'],
+    bodyLimit: values['body-limit'],
+    pingInterval: values['ping-interval'],
+    retention: values.retention,
+    logLevel: values['log-level'] as ConfigInput['logLevel'],
+  };
+  const configFile = values.config ?? process.env.TABLECAST_CONFIG;
+  const config = loadConfig({ flags, env: process.env, ...(configFile ? { configFile } : {}), cwd: process.cwd() });
+
+  if (command === 'check') {
+    const model = await loadSchemaDir(config.schemas);
+    for (const t of model.tables) {
+      const where = t.export ? `/${t.database}/${t.export.name}` : '(not exported)';
+      process.stdout.write(`${t.database}.${t.table}  ${where}  key ${t.primaryKey}\n`);
+    }
+    process.stdout.write(`ok: ${model.tables.length} table(s) in ${model.files.length} file(s)\n`);
+    return 0;
+  }
+  if (command !== 'start') {
+    process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+
+  const server = await createServer(config);
+  const url = await server.listen();
+  const tables = server.app.model.tables.filter((t) => t.export).map((t) => `/${t.database}/${t.export!.name}`);
+  const tls = server.tls === 'off' ? 'plain HTTP' : `HTTP/2 + HTTP/1.1, ${server.tls === 'provided' ? 'certificate from --cert' : `self-signed certificate in ${config.data}/tls`}`;
+  server.fastify.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      server.fastify.log.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    server.fastify.log.info(`${signal}: shutting down`);
+    server.close().then(
+      () => process.exit(0),
+      (err) => {
+        server.fastify.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof AppError) {
+      process.stderr.write(`tablecast: ${err.message}\n`);
+    } else if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`tablecast: ${err.message}\n\n${USAGE}`);
+    } else {
+      process.stderr.write(`tablecast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+    process.exitCode = 1;
+  },
+);

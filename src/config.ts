@@ -1,0 +1,126 @@
+/**
+ * Configuration: one zod schema with every setting's default, and the pure `loadConfig` that merges
+ * the config file, `TABLECAST_*` environment variables and command-line flags (in that order of
+ * strength), validates once, lists every problem, and freezes the result.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { AppError } from './errors.ts';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const ms = z.coerce.number().int().positive();
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s))]);
+
+export const ConfigSchema = z
+  .object({
+    port: port.default(9996),
+    host: z.string().min(1).default('localhost'),
+    schemas: z.string().min(1).default('./schemas'),
+    data: z.string().min(1).default('./data'),
+    tls: bool.default(true),
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    durability: z.enum(['commit', 'sync']).default('commit'),
+    bodyLimit: z.coerce.number().int().min(1024).default(1024 * 1024),
+    pingInterval: ms.default(15_000),
+    retention: ms.default(86_400_000),
+    expirySweepInterval: ms.default(1000),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if ((c.cert === undefined) !== (c.key === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c.cert ? 'key' : 'cert'], message: '--cert and --key go together' });
+    }
+  });
+
+export type Config = Readonly<z.output<typeof ConfigSchema>>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Environment variable → config key: the one table of names scripts can rely on. */
+export const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
+  TABLECAST_PORT: 'port',
+  TABLECAST_HOST: 'host',
+  TABLECAST_SCHEMAS: 'schemas',
+  TABLECAST_DATA: 'data',
+  TABLECAST_TLS: 'tls',
+  TABLECAST_CERT: 'cert',
+  TABLECAST_KEY: 'key',
+  TABLECAST_DURABILITY: 'durability',
+  TABLECAST_BODY_LIMIT: 'bodyLimit',
+  TABLECAST_PING_INTERVAL: 'pingInterval',
+  TABLECAST_RETENTION: 'retention',
+  TABLECAST_EXPIRY_SWEEP_INTERVAL: 'expirySweepInterval',
+  TABLECAST_LOG_LEVEL: 'logLevel',
+};
+
+export interface ConfigSources {
+  /** Values from command-line flags (already parsed). */
+  flags?: Partial<ConfigInput>;
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Path of `tablecast.config.json`; when absent, `./tablecast.config.json` is read if it exists. */
+  configFile?: string;
+  /** The directory relative paths are resolved against. */
+  cwd?: string;
+}
+
+/**
+ * Merges and validates configuration; throws `CONFIG_INVALID` listing every problem.
+ * @example const config = loadConfig({ env: { TABLECAST_PORT: '8080' }, flags: { data: './data' } })
+ */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const cwd = sources.cwd ?? '.';
+  const fromFile = readConfigFile(sources.configFile, cwd);
+  const fromEnv: Record<string, string> = {};
+  for (const [name, key] of Object.entries(ENV_NAMES)) {
+    const value = sources.env?.[name];
+    if (value !== undefined && value !== '') fromEnv[key] = value;
+  }
+  return validateConfig({ ...fromFile, ...fromEnv, ...stripUndefined(sources.flags ?? {}) }, cwd);
+}
+
+/**
+ * Validates already merged settings, resolves paths against `cwd`, and freezes the result;
+ * throws `CONFIG_INVALID` listing every problem.
+ * @example validateConfig({ port: 0, tls: false })
+ */
+export function validateConfig(input: unknown, cwd = '.'): Config {
+  const parsed = ConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(config)', message: i.message }));
+    throw new AppError('CONFIG_INVALID', `invalid configuration:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, {
+      details: problems,
+    });
+  }
+  const c = parsed.data;
+  return Object.freeze({
+    ...c,
+    schemas: resolve(cwd, c.schemas),
+    data: resolve(cwd, c.data),
+    ...(c.cert ? { cert: resolve(cwd, c.cert) } : {}),
+    ...(c.key ? { key: resolve(cwd, c.key) } : {}),
+  });
+}
+
+function readConfigFile(path: string | undefined, cwd: string): Record<string, unknown> {
+  const file = resolve(cwd, path ?? 'tablecast.config.json');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (path === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new AppError('CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('the file must hold a JSON object');
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new AppError('CONFIG_INVALID', `config file ${file} is not valid: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,81 @@
+/**
+ * The table engine without HTTP: the compiled schema, the open store, one service per table and
+ * the background jobs (expiry). `createServer` puts the web front ends on top of it.
+ */
+import type { SchemaModel, TableDef } from '../schema/model.ts';
+import { createStore, type Store } from '../store/store.ts';
+import { createTableService, type TableService } from './table-service.ts';
+
+export interface AppOptions {
+  model: SchemaModel;
+  dataDir: string;
+  durability?: 'commit' | 'sync';
+  /** How often expired records are swept (ms). */
+  expirySweepInterval?: number;
+  /** Clock, so tests can move time for expiry. */
+  now?: () => number;
+  /** Where background failures are reported. */
+  onError?: (err: unknown, context: string) => void;
+}
+
+export interface App {
+  readonly model: SchemaModel;
+  readonly store: Store;
+  /** Every table's service, by `database/table`. */
+  readonly services: ReadonlyMap<string, TableService>;
+  /** Exported tables by `database` then export name (the URL path). */
+  exported(database: string, name: string): TableService | undefined;
+  /** The databases that have at least one exported table. */
+  databases(): string[];
+  /** Sweeps expired records now (also runs on a timer). */
+  sweepExpired(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store for a compiled schema and starts the expiry sweeper.
+ * @example const app = createApp({ model: await loadSchemaDir('./schemas'), dataDir: './data' })
+ */
+export function createApp(options: AppOptions): App {
+  const store = createStore({
+    dataDir: options.dataDir,
+    tables: options.model.tables,
+    ...(options.durability ? { durability: options.durability } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const services = new Map<string, TableService>();
+  const byPath = new Map<string, TableService>();
+  for (const def of options.model.tables) {
+    const service = createTableService(store, def);
+    services.set(`${def.database}/${def.table}`, service);
+    if (def.export) byPath.set(`${def.database}/${def.export.name}`, service);
+  }
+
+  let sweeping: Promise<number> | undefined;
+  const sweepExpired = (): Promise<number> => {
+    // One sweep at a time: a slow sweep must not pile up timers' work behind it.
+    sweeping ??= store.sweepExpired().finally(() => (sweeping = undefined));
+    return sweeping;
+  };
+  const hasExpiry = options.model.tables.some((t: TableDef) => t.expiration !== undefined);
+  const timer = hasExpiry
+    ? setInterval(() => {
+        sweepExpired().catch((err) => options.onError?.(err, 'expiry sweep'));
+      }, options.expirySweepInterval ?? 1000)
+    : undefined;
+  timer?.unref();
+
+  return {
+    model: options.model,
+    store,
+    services,
+    exported: (database, name) => byPath.get(`${database}/${name}`),
+    databases: () => [...new Set(options.model.tables.filter((t) => t.export).map((t) => t.database))],
+    sweepExpired,
+    async close() {
+      if (timer) clearInterval(timer);
+      await sweeping?.catch(() => 0);
+      await store.close();
+    },
+  };
+}

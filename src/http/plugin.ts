@@ -1,0 +1,62 @@
+/**
+ * The HTTP front end as one fastify plugin: body parsing, the error and not-found handlers that
+ * render the one error shape, the open service routes, and the REST routes of every exported table.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { App } from '../core/app.ts';
+import { AppError } from '../errors.ts';
+import { sendError } from './render-error.ts';
+import { registerRestRoutes, type StreamHandler } from './rest-routes.ts';
+
+export interface HttpOptions {
+  app: App;
+  version: string;
+  /** Serves `?stream=sse` GETs; absent, such GETs are answered as JSON. */
+  stream?: StreamHandler;
+}
+
+/**
+ * Registers everything HTTP on a fastify instance.
+ * @example registerHttp(fastify, { app, version: '0.1.0' })
+ */
+export function registerHttp(fastify: FastifyInstance, options: HttpOptions): void {
+  const { app } = options;
+
+  // `application/merge-patch+json` and other `+json` types are JSON too (RFC 6839).
+  fastify.addContentTypeParser(/^application\/[\w.+-]+\+json(\s*;.*)?$/, { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'));
+
+  fastify.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  fastify.setNotFoundHandler((request, reply) => sendError(request, reply, notFound(app, request)));
+
+  fastify.get('/health', async () => ({ status: 'ok' }));
+  fastify.get('/', async () => ({
+    name: 'tablecast',
+    version: options.version,
+    databases: Object.fromEntries(
+      app.databases().map((db) => [db, app.model.tables.filter((t) => t.database === db && t.export).map((t) => `/${db}/${t.export!.name}`)]),
+    ),
+  }));
+
+  for (const service of app.services.values()) {
+    if (service.def.export?.rest) registerRestRoutes(fastify, service, options.stream ? { stream: options.stream } : {});
+  }
+}
+
+/** A 404 that says whether the database, the table or the whole path is unknown. */
+function notFound(app: App, request: FastifyRequest): AppError {
+  const path = request.url.split('?')[0] ?? '';
+  const [database, table] = path.split('/').filter(Boolean).map(safeDecode);
+  if (database && table && app.databases().includes(database)) {
+    const known = app.model.tables.filter((t) => t.database === database && t.export?.rest).map((t) => t.export!.name);
+    return new AppError('TABLE_NOT_FOUND', `no table "${table}" in database "${database}" (exported: ${known.join(', ') || 'none'})`);
+  }
+  return new AppError('ROUTE_NOT_FOUND', `${request.method} ${path} is not a route of this server`);
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The REST routes of SPEC §3, generated for every exported table with `rest: true`. Handlers only
+ * translate HTTP to table-service calls and back; all rules live in core.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../errors.ts';
+import type { TableService } from '../core/table-service.ts';
+import type { Key } from '../schema/model.ts';
+
+const COLLECTION_METHODS = ['GET', 'HEAD', 'POST', 'DELETE'] as const;
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+/** The raw query string of a request (undecoded), or ''. */
+export function rawQuery(request: FastifyRequest): string {
+  const i = request.url.indexOf('?');
+  return i < 0 ? '' : request.url.slice(i + 1);
+}
+
+/** True when a GET asks for an event stream rather than JSON (SPEC §4). */
+export function wantsStream(request: FastifyRequest, query: { reserved: { [name: string]: string } }): boolean {
+  if (query.reserved.stream !== undefined) return query.reserved.stream === 'sse';
+  const accept = request.headers.accept;
+  return typeof accept === 'string' && accept.includes('text/event-stream');
+}
+
+/** `If-None-Match` holds this version's ETag (or `*`)? */
+function notModified(request: FastifyRequest, etag: string): boolean {
+  const header = request.headers['if-none-match'];
+  if (typeof header !== 'string') return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
+}
+
+/** Hooks the SSE layer supplies; REST hands a GET that asks for a stream to it. */
+export interface StreamHandler {
+  (request: FastifyRequest, reply: FastifyReply, service: TableService, key: Key | undefined): Promise<void> | void;
+}
+
+/**
+ * Registers collection and record routes for one table.
+ * @example registerRestRoutes(fastify, service, { stream })
+ */
+export function registerRestRoutes(fastify: FastifyInstance, service: TableService, options: { stream?: StreamHandler } = {}): void {
+  const exp = service.def.export!;
+  const base = `/${service.def.database}/${exp.name}`;
+  const location = (key: Key) => `${base}/${encodeURIComponent(String(key))}`;
+  const keyOf = (request: FastifyRequest) => service.key((request.params as { id: string }).id);
+
+  const methodNotAllowed = (allowed: readonly string[]) => async () => {
+    throw new AppError('METHOD_NOT_ALLOWED', `allowed methods: ${allowed.join(', ')}`, { headers: { allow: allowed.join(', ') } });
+  };
+
+  const stream = options.stream;
+  const getCollection = async (request: FastifyRequest, reply: FastifyReply) => {
+    const query = service.parseQuery(rawQuery(request));
+    if (stream && exp.sse && wantsStream(request, query)) return stream(request, reply, service, undefined);
+    return reply.type('application/json; charset=utf-8').send(service.search(query));
+  };
+
+  fastify.route({ method: ['GET', 'HEAD'], url: base, handler: getCollection });
+  fastify.post(base, async (request, reply) => {
+    const written = await service.create(request.body);
+    reply.code(201).header('location', location(written.key)).header('etag', `"${written.version}"`);
+    return written.record;
+  });
+  fastify.delete(base, async (request) => {
+    const deleted = await service.deleteWhere(service.parseQuery(rawQuery(request)));
+    return { deleted };
+  });
+  fastify.route({ method: ALL_METHODS.filter((m) => !(COLLECTION_METHODS as readonly string[]).includes(m)), url: base, handler: methodNotAllowed(COLLECTION_METHODS) });
+
+  const record = `${base}/:id`;
+  fastify.route({
+    method: ['GET', 'HEAD'],
+    url: record,
+    handler: async (request, reply) => {
+      const key = keyOf(request);
+      const query = service.parseQuery(rawQuery(request));
+      if (stream && exp.sse && wantsStream(request, query)) return stream(request, reply, service, key);
+      const found = service.get(key);
+      const etag = `"${found.version}"`;
+      reply.header('etag', etag);
+      if (notModified(request, etag)) return reply.code(304).send();
+      return reply.type('application/json; charset=utf-8').send(query.select ? service.search({ ...query, filter: { type: 'condition', path: [service.def.primaryKey], op: 'eq', value: key, typed: true } })[0] : found.record);
+    },
+  });
+  fastify.put(record, async (request, reply) => {
+    const written = await service.put(keyOf(request), request.body);
+    reply.code(written.created ? 201 : 200).header('etag', `"${written.version}"`);
+    if (written.created) reply.header('location', location(written.key));
+    return written.record;
+  });
+  fastify.patch(record, async (request, reply) => {
+    const written = await service.patch(keyOf(request), request.body);
+    reply.header('etag', `"${written.version}"`);
+    return written.record;
+  });
+  fastify.delete(record, async (request, reply) => {
+    await service.delete(keyOf(request));
+    return reply.code(204).send();
+  });
+  fastify.post(record, async (request, reply) => {
+    const seq = await service.publish(keyOf(request), request.body);
+    return reply.code(202).send({ published: true, id: String(seq) });
+  });
+}
+

@@ -1,0 +1,62 @@
+/**
+ * Secondary indexes for `@indexed` attributes: one dupSort sub-database per attribute mapping an
+ * attribute value to the primary keys that hold it, kept in the record's own transaction.
+ *
+ * Why dupSort with ordered-binary values: the keys that share one value come back in primary-key
+ * order, so an equality filter is already in the collection's default order and `limit(n)` can stop
+ * after n records instead of collecting and sorting every match.
+ */
+import type { Database } from 'lmdb';
+import type { FieldDef, Key, Record } from '../schema/model.ts';
+
+/** LMDB keys are limited to ~2 KB; longer strings are indexed by a prefix and re-checked on read. */
+export const MAX_INDEXED_STRING = 300;
+
+export type IndexKey = string | number | boolean | null;
+
+export interface IndexHandle {
+  field: FieldDef;
+  /** Typed loosely: lmdb's `Key` type omits `null`, which ordered-binary does store (first). */
+  db: Database<Key, any>;
+}
+
+/** The distinct index keys a record has for one attribute (lists index each element). */
+export function indexKeysOf(field: FieldDef, record: Record | undefined): IndexKey[] {
+  if (!record) return [];
+  const value = record[field.name];
+  if (Array.isArray(value)) {
+    const keys = new Set<IndexKey>();
+    for (const item of value) {
+      const k = toIndexKey(item);
+      if (k !== undefined) keys.add(k);
+    }
+    return [...keys];
+  }
+  const k = toIndexKey(value);
+  return k === undefined ? [] : [k];
+}
+
+/** The key a single value is indexed under; `undefined` when it cannot be indexed (objects). */
+export function toIndexKey(value: unknown): IndexKey | undefined {
+  if (value === undefined || value === null) return null;
+  switch (typeof value) {
+    case 'string':
+      return value.length > MAX_INDEXED_STRING ? value.slice(0, MAX_INDEXED_STRING) : value;
+    case 'number':
+      return Number.isFinite(value) ? value : undefined;
+    case 'boolean':
+      return value;
+    default:
+      return undefined;
+  }
+}
+
+/** Brings every index of a table from `prev` to `next` for one key; call inside the write transaction. */
+export function updateIndexes(indexes: readonly IndexHandle[], key: Key, prev: Record | undefined, next: Record | undefined): void {
+  for (const { field, db } of indexes) {
+    const before = indexKeysOf(field, prev);
+    const after = indexKeysOf(field, next);
+    for (const k of before) if (!after.includes(k)) db.remove(k, key);
+    for (const k of after) if (!before.includes(k)) db.put(k, key);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Primary keys: parsing them from URLs and bodies, generating them, and ordering them exactly as
+ * LMDB does (numbers numerically, strings by UTF-8 bytes, which is code-point order).
+ */
+import { randomBytes } from 'node:crypto';
+import { AppError } from '../errors.ts';
+import { hasNumericKey, type Key, type TableDef } from '../schema/model.ts';
+
+/** Longest accepted string key: its index entries must fit LMDB's ~2 KB key limit. */
+export const MAX_KEY_LENGTH = 255;
+
+/**
+ * Turns a key from a URL segment or a body into the table's key type, or throws `VALIDATION_FAILED`.
+ * @example toKey(def, '42') // 42 for an Int key, '42' for an ID key
+ */
+export function toKey(def: TableDef, raw: unknown): Key {
+  if (hasNumericKey(def)) {
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n)) {
+      throw new AppError('VALIDATION_FAILED', `${def.primaryKey} must be an integer, got ${JSON.stringify(String(raw)).slice(0, 80)}`, {
+        details: [{ path: def.primaryKey, message: 'must be an integer' }],
+      });
+    }
+    return n;
+  }
+  const s = typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : raw;
+  if (typeof s !== 'string' || s.length === 0) {
+    throw new AppError('VALIDATION_FAILED', `${def.primaryKey} must be a non-empty string`, {
+      details: [{ path: def.primaryKey, message: 'must be a non-empty string' }],
+    });
+  }
+  if (s.length > MAX_KEY_LENGTH) {
+    throw new AppError('VALIDATION_FAILED', `${def.primaryKey} is longer than ${MAX_KEY_LENGTH} characters`, {
+      details: [{ path: def.primaryKey, message: `at most ${MAX_KEY_LENGTH} characters` }],
+    });
+  }
+  return s;
+}
+
+/**
+ * A UUID version 7 (RFC 9562): time-ordered, so generated keys sort by creation time in LMDB.
+ * @example uuidv7() // '0192f3a4-5b6c-7d8e-9f01-23456789abcd'
+ */
+export function uuidv7(now = Date.now()): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(now, 0, 6);
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Compares two keys in LMDB's order. */
+export function compareKeys(a: Key, b: Key): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'number') return -1;
+  if (typeof b === 'number') return 1;
+  if (a === b) return 0;
+  // Code-point order; plain `<` compares UTF-16 units and misorders astral characters.
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}

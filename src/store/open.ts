@@ -1,0 +1,109 @@
+/**
+ * Opens the one LMDB environment under the data directory and lays out its sub-databases:
+ * one per table, one per `@indexed` attribute, the change log, expiry bookkeeping and meta.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { AppError } from '../errors.ts';
+import type { FieldDef, Key, Record, TableDef } from '../schema/model.ts';
+import { createChangeLog, type ChangeAppender, type ChangeLog } from './change-log.ts';
+import { updateIndexes, type IndexHandle } from './indexes.ts';
+import type { ChangeEntry } from './types.ts';
+
+/** Everything the store keeps for one table. */
+export interface TableHandle {
+  /** `database/table`: the id in change entries. */
+  id: string;
+  def: TableDef;
+  records: Database<Record, Key>;
+  indexes: readonly IndexHandle[];
+  /** Indexed fields by name, for the planner. */
+  indexed: ReadonlyMap<string, FieldDef>;
+  /** Expiring tables: key → expiresAt (epoch ms). */
+  expires?: Database<number, Key>;
+}
+
+/** The raw sub-databases, shared by the store's modules (not exported from the package). */
+export interface Layout {
+  root: RootDatabase;
+  tables: Map<string, TableHandle>;
+  changeLog: ChangeLog & ChangeAppender;
+  meta: Database<number, string>;
+  /** Expiry queue: [expiresAt, tableId, key] → null, so the sweeper reads due records in order. */
+  expiryQueue: Database<null, [number, string, Key]>;
+}
+
+export interface OpenOptions {
+  dataDir: string;
+  tables: readonly TableDef[];
+  /** Initial map size in bytes; LMDB grows it as needed. */
+  mapSize?: number;
+}
+
+/** The id of a table in change entries and sub-database names. */
+export function tableId(def: TableDef): string {
+  return `${def.database}/${def.table}`;
+}
+
+/**
+ * Opens (creating if needed) the environment, and builds any index the schema declares that the
+ * stored data does not have yet, so a schema that gains `@indexed` works on existing records.
+ * @example const layout = openLayout({ dataDir: './data', tables: model.tables })
+ */
+export function openLayout(options: OpenOptions): Layout {
+  const dir = options.dataDir;
+  let root: RootDatabase;
+  try {
+    mkdirSync(dir, { recursive: true });
+    root = open({ path: join(dir, 'tablecast.mdb'), maxDbs: 4096, ...(options.mapSize ? { mapSize: options.mapSize } : {}) });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new AppError('CONFIG_INVALID', `cannot open the data directory ${dir}: ${reason}`, { cause: err });
+  }
+  const meta = root.openDB<number, string>('meta', {});
+  const changes = root.openDB<ChangeEntry, number>('changes', {});
+  const expiryQueue = root.openDB<null, [number, string, Key]>('expiry', {});
+  const tables = new Map<string, TableHandle>();
+  for (const def of options.tables) {
+    const id = tableId(def);
+    const indexedFields = def.fields.filter((f) => f.indexed);
+    const handle: TableHandle = {
+      id,
+      def,
+      records: root.openDB<Record, Key>(`t:${id}`, { useVersions: true }),
+      indexes: indexedFields.map((field) => ({
+        field,
+        db: root.openDB<Key, any>(`i:${id}:${field.name}`, { dupSort: true, encoding: 'ordered-binary' }),
+      })),
+      indexed: new Map(indexedFields.map((f) => [f.name, f])),
+    };
+    if (def.expiration !== undefined) handle.expires = root.openDB<number, Key>(`x:${id}`, {});
+    tables.set(id, handle);
+  }
+  const layout: Layout = { root, tables, changeLog: createChangeLog(changes, meta), meta, expiryQueue };
+  buildMissingIndexes(layout);
+  return layout;
+}
+
+/** Indexes that were declared after records were stored are filled from the records, once. */
+function buildMissingIndexes(layout: Layout): void {
+  // An index dropped from the schema goes stale while it is not maintained: forget it, so that
+  // declaring it again rebuilds it rather than trusting old entries.
+  const declared = new Set<string>();
+  for (const table of layout.tables.values()) for (const i of table.indexes) declared.add(`index:${table.id}:${i.field.name}`);
+  for (const key of layout.meta.getKeys({ start: 'index:', end: 'index;' })) {
+    if (!declared.has(key)) layout.meta.removeSync(key);
+  }
+  for (const table of layout.tables.values()) {
+    for (const index of table.indexes) {
+      const marker = `index:${table.id}:${index.field.name}`;
+      if (layout.meta.get(marker) === 1) continue;
+      layout.root.transactionSync(() => {
+        index.db.clearSync();
+        for (const { key, value } of table.records.getRange({})) updateIndexes([index], key, undefined, value);
+        layout.meta.putSync(marker, 1);
+      });
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The store: the public face of the storage layer. Reads are synchronous LMDB reads; every write
+ * is one child transaction inside lmdb-js's batched commit, so concurrent writers share a commit
+ * (throughput) while a failing writer rolls back alone (no partial writes).
+ */
+import { AppError } from '../errors.ts';
+import { applyQuery } from '../query/evaluate.ts';
+import type { Query } from '../query/types.ts';
+import type { Key, Record, TableDef } from '../schema/model.ts';
+import type { ChangeLog } from './change-log.ts';
+import { openLayout, tableId, type Layout, type TableHandle } from './open.ts';
+import { candidateRecords } from './scan.ts';
+import type { StoredRecord } from './types.ts';
+import { createWriteTx, type WriteTx } from './write-tx.ts';
+
+export type { WriteTx } from './write-tx.ts';
+export type { TableHandle } from './open.ts';
+
+export interface StoreOptions {
+  dataDir: string;
+  tables: readonly TableDef[];
+  /** `commit` (default): a resolved write is committed and survives a crash of the process.
+   *  `sync`: it is also flushed to disk, surviving a crash of the machine. */
+  durability?: 'commit' | 'sync';
+  mapSize?: number;
+  /** Clock, for tests of expiry. */
+  now?: () => number;
+}
+
+export interface Store {
+  readonly tables: ReadonlyMap<string, TableHandle>;
+  readonly changeLog: ChangeLog;
+  /** The handle of a table definition. */
+  table(def: TableDef): TableHandle;
+  /** A record by key, or `undefined` (also for expired records not yet swept). */
+  get(table: TableHandle, key: Key): StoredRecord | undefined;
+  /** Records matching a query, filtered, sorted, limited and selected. */
+  search(table: TableHandle, query: Query): unknown[];
+  /** Iterates matching records in key order (no sort, limit or select), for streams' retained data. */
+  matching(table: TableHandle, query: Query): Iterable<Record>;
+  /**
+   * Runs `fn` in a write transaction and resolves after commit with its result. If `fn` throws,
+   * nothing it wrote is kept and the promise rejects with that error.
+   */
+  transact<T>(fn: (tx: WriteTx) => T): Promise<T>;
+  /** Deletes records whose expiry time has passed, through the normal delete path. */
+  sweepExpired(limit?: number): Promise<number>;
+  /** Called after each commit that appended changes, with the new change-log head. */
+  onCommit(listener: (head: number) => void): () => void;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store.
+ * @example const store = createStore({ dataDir: './data', tables: model.tables })
+ */
+export function createStore(options: StoreOptions): Store {
+  const layout: Layout = openLayout(options);
+  const now = options.now ?? Date.now;
+  const listeners = new Set<(head: number) => void>();
+  let closed = false;
+
+  const notify = () => {
+    const head = layout.changeLog.head();
+    for (const l of listeners) l(head);
+  };
+
+  const transact = async <T>(fn: (tx: WriteTx) => T): Promise<T> => {
+    if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
+    const result = await layout.root.childTransaction(() => fn(createWriteTx(layout, now())));
+    if (options.durability === 'sync') await layout.root.flushed;
+    notify();
+    return result as T;
+  };
+
+  const table = (def: TableDef): TableHandle => {
+    const handle = layout.tables.get(tableId(def));
+    if (!handle) throw new AppError('TABLE_NOT_FOUND', `table ${def.database}.${def.table} is not in the store`);
+    return handle;
+  };
+
+  const get = (handle: TableHandle, key: Key): StoredRecord | undefined => {
+    const entry = handle.records.getEntry(key);
+    if (!entry) return undefined;
+    if (handle.expires) {
+      const at = handle.expires.get(key);
+      if (at !== undefined && at <= now()) return undefined;
+    }
+    return { record: entry.value, version: entry.version ?? 0 };
+  };
+
+  return {
+    tables: layout.tables,
+    changeLog: layout.changeLog,
+    table,
+    get,
+    search: (handle, query) => applyQuery(candidateRecords(handle, query, now()), query),
+    matching: (handle, query) => candidateRecords(handle, { reserved: {}, ...(query.filter ? { filter: query.filter } : {}) }, now()),
+    transact,
+    async sweepExpired(limit = 1000) {
+      const due: Array<[TableHandle, Key]> = [];
+      const t = now();
+      for (const key of layout.expiryQueue.getKeys({ end: [t + 1], limit })) {
+        const handle = layout.tables.get(key[1]);
+        if (handle) due.push([handle, key[2]]);
+      }
+      if (due.length === 0) return 0;
+      return transact((tx) => {
+        let n = 0;
+        for (const [handle, key] of due) {
+          // Re-checked inside the transaction: a write since the read above renewed the record.
+          const at = handle.expires?.get(key);
+          if (at !== undefined && at <= tx.now && tx.remove(handle, key, true)) n++;
+        }
+        return n;
+      });
+    },
+    onCommit(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await layout.root.committed;
+      await layout.root.close();
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * Types shared by the store's modules and by the layers above that read the change log.
+ */
+import type { Key, Record } from '../schema/model.ts';
+
+/** The operation a change-log entry records; the same names as the SSE events. */
+export type ChangeOp = 'update' | 'delete' | 'publish';
+
+/**
+ * One committed change. Written in the same LMDB transaction as the record it describes, so the
+ * log and the tables never disagree. `seq` is the global change sequence number (SSE `id:`).
+ */
+export interface ChangeEntry {
+  seq: number;
+  /** Commit time, epoch ms (retention is measured with it). */
+  time: number;
+  /** Table id: `database/table`. */
+  table: string;
+  op: ChangeOp;
+  key: Key;
+  /** `update`: the whole stored record. */
+  value?: Record;
+  /**
+   * `update` of an existing record and `delete`: the record before the change, so that filtered
+   * streams can tell a record leaving their filter from one that never matched.
+   */
+  prev?: Record;
+  /** `publish`: the custom message. */
+  message?: unknown;
+  /** `delete` caused by expiry rather than a request. */
+  expired?: boolean;
+}
+
+/** A stored record with its version (the `seq` of the change that wrote it; the ETag). */
+export interface StoredRecord {
+  record: Record;
+  version: number;
+}

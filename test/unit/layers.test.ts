@@ -1,0 +1,104 @@
+/**
+ * Keeps the architecture honest: imports point one way (schema → query → store → realtime → core →
+ * http/graphql), each heavy dependency stays in its folder, and only the CLI touches `process`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, dirname, resolve } from 'node:path';
+
+const SRC = resolve(import.meta.dirname, '../../src');
+
+/** What each layer (top folder or root file under src/) may import from src/. */
+const ALLOWED: Record<string, string[]> = {
+  errors: [],
+  util: [],
+  config: ['errors'],
+  schema: ['errors', 'util'],
+  query: ['schema', 'errors', 'util'],
+  store: ['schema', 'query', 'errors', 'util'],
+  realtime: ['store', 'query', 'schema', 'errors', 'util'],
+  auth: ['config', 'schema', 'errors', 'util'],
+  core: ['schema', 'query', 'store', 'realtime', 'auth', 'errors', 'util'],
+  http: ['core', 'realtime', 'schema', 'query', 'auth', 'errors', 'util', 'config'],
+  graphql: ['core', 'schema', 'query', 'auth', 'errors', 'util'],
+  server: ['http', 'graphql', 'core', 'config', 'schema', 'realtime', 'auth', 'errors', 'util'],
+  cli: ['server', 'config', 'schema', 'errors', 'util', 'auth'],
+  index: ['server', 'core', 'config', 'schema', 'query', 'store', 'realtime', 'auth', 'errors', 'util', 'http', 'graphql'],
+};
+
+/** Heavy packages and the only layers that may import them. */
+const PACKAGE_HOMES: Record<string, string[]> = {
+  lmdb: ['store'],
+  fastify: ['http', 'server'],
+  'graphql-yoga': ['graphql'],
+  graphql: ['schema', 'graphql'],
+  zod: ['schema', 'config', 'auth'],
+  '@peculiar/x509': ['http'],
+};
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+function layerOf(file: string): string {
+  const rel = relative(SRC, file).split(/[\\/]/);
+  return rel.length > 1 ? rel[0]! : rel[0]!.replace(/\.ts$/, '');
+}
+
+function imports(source: string): string[] {
+  const out: string[] = [];
+  for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"`;]*?from\s*['"]([^'"]+)['"]/g)) out.push(m[1]!);
+  for (const m of source.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)) out.push(m[1]!);
+  return out;
+}
+
+const sources = files(SRC).map((file) => ({ file, layer: layerOf(file), text: readFileSync(file, 'utf8') }));
+
+test('the scan sees the source tree', () => {
+  assert.ok(sources.length > 10, 'expected the src tree to be scanned');
+  assert.ok(sources.some((s) => s.layer === 'store'));
+});
+
+test('imports between layers point one way', () => {
+  const violations: string[] = [];
+  for (const { file, layer, text } of sources) {
+    const allowed = ALLOWED[layer];
+    assert.ok(allowed, `layer "${layer}" (${relative(SRC, file)}) has no rule in this test`);
+    for (const spec of imports(text)) {
+      if (!spec.startsWith('.')) continue;
+      const target = layerOf(resolve(dirname(file), spec));
+      if (target !== layer && !allowed.includes(target)) violations.push(`${relative(SRC, file)} imports ${spec} (${layer} → ${target})`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('heavy dependencies stay in their folder', () => {
+  const violations: string[] = [];
+  for (const { file, layer, text } of sources) {
+    for (const spec of imports(text)) {
+      if (spec.startsWith('.') || spec.startsWith('node:')) continue;
+      const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+      const homes = PACKAGE_HOMES[pkg];
+      if (homes && !homes.includes(layer)) violations.push(`${relative(SRC, file)} imports ${pkg}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('only the CLI touches process', () => {
+  const offenders = sources.filter((s) => s.layer !== 'cli' && /\bprocess\.(env|argv|exit|on|cwd|stdout|stderr|exitCode)\b/.test(s.text)).map((s) => relative(SRC, s.file));
+  assert.deepEqual(offenders, []);
+});
+
+test('the rule catches an upward import', () => {
+  // Guards the scanner itself: a store file importing core must be reported.
+  const fake = `import { createApp } from '../core/app.ts';\nexport {};`;
+  const targets = imports(fake).map((spec) => layerOf(resolve(join(SRC, 'store'), spec)));
+  assert.deepEqual(targets, ['core']);
+  assert.ok(!ALLOWED.store!.includes('core'));
+});
