@@ -17,5 +17,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
     request.log.info({ code: appError.code, statusCode: appError.statusCode }, appError.message);
   }
   if (appError.headers) reply.headers(appError.headers);
+  // fastify marks some client errors `Connection: close`, a header HTTP/2 forbids (Node warns and drops it).
+  if (request.raw.httpVersionMajor === 2) reply.removeHeader('connection');
   return reply.code(appError.statusCode).type('application/json; charset=utf-8').send(appError.toJSON());
 }

@@ -6,6 +6,8 @@
 import { webcrypto } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+// @peculiar/x509's DI container (tsyringe) needs the Reflect metadata polyfill loaded first.
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { AppError } from '../errors.ts';
 

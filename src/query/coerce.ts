@@ -25,6 +25,19 @@ export function decodeText(raw: string, position: number): string {
   }
 }
 
+/** Splits a raw name on raw dots, decoding each segment on its own. */
+export function splitPath(name: string, at: number): string[] {
+  const path: string[] = [];
+  let from = 0;
+  for (let i = 0; i <= name.length; i++) {
+    if (i < name.length && name.charCodeAt(i) !== 46 /* . */) continue;
+    if (i === from) queryError(`empty segment in attribute path '${decodeText(name, at)}'`, at + i);
+    path.push(decodeText(name.slice(from, i), at + from));
+    from = i + 1;
+  }
+  return path;
+}
+
 /** What an attribute path names. Untyped paths (undeclared, or below `Any`) compare loosely. */
 export interface Target {
   typed: boolean;

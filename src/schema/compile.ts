@@ -19,6 +19,8 @@ export interface CompileContext {
 interface Written {
   node: DirectiveNode;
   values: ArgValues;
+  /** False when one of its arguments was refused (already reported). */
+  ok: boolean;
 }
 
 /** Reads the directives on a type or field; unknown, misplaced and repeated ones are reported and left out. */
@@ -35,8 +37,8 @@ export function directivesOf(
       problems.at(node, `@${name} is repeated on ${owner}`);
       continue;
     }
-    const values = readDirective(node, where, owner, (n, m) => problems.at(n, m));
-    if (values) found.set(name, { node, values });
+    const read = readDirective(node, where, owner, (n, m) => problems.at(n, m));
+    if (read) found.set(name, { node, values: read.values, ok: read.ok });
   }
   return found;
 }
@@ -138,7 +140,7 @@ export function compileTable(node: ObjectTypeDefinitionNode, ctx: CompileContext
     const second = marked[1];
     if (second) problems.atLocation(second.loc, `type ${typeName} has ${COUNT[marked.length] ?? marked.length} @${d} fields (${marked.map((f) => f.name).join(', ')}); one is enough`);
   }
-  if (!args || (exportDir && !exportArgs) || !primaryKey) return undefined;
+  if (!tableDir?.ok || !args || (exportDir && (!exportDir.ok || !exportArgs)) || !primaryKey) return undefined;
 
   const def: TableDef = {
     typeName,

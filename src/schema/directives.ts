@@ -140,12 +140,19 @@ function readValue(d: string, arg: string, spec: ArgSpec, v: ValueNode, report: 
   return n;
 }
 
+/** What {@link readDirective} found: `ok` is false when an argument was refused (and reported). */
+export interface ReadDirective {
+  values: ArgValues;
+  ok: boolean;
+}
+
 /**
- * Checks a directive written on a type or field: known, allowed there, not repeated, arguments known
- * and of the right type. Returns its argument values (with defaults), or `undefined` after reporting.
+ * Checks a directive written on a type or field: known, allowed there, arguments known and of the
+ * right type. Returns the argument values that are fine (with defaults), or `undefined` when the
+ * directive itself is unknown or misplaced. Every problem is reported, not just the first.
  * @param owner how to name the annotated element in messages, e.g. `type Foo` or `field Foo.bar`.
  */
-export function readDirective(node: DirectiveNode, where: DirectiveLocation, owner: string, report: Report): ArgValues | undefined {
+export function readDirective(node: DirectiveNode, where: DirectiveLocation, owner: string, report: Report): ReadDirective | undefined {
   const name = node.name.value;
   const spec = SPECS.get(name);
   if (!spec) {
@@ -158,6 +165,7 @@ export function readDirective(node: DirectiveNode, where: DirectiveLocation, own
     return undefined;
   }
   const values = new Map<string, ArgValue>();
+  const given = new Set<string>();
   let ok = true;
   for (const a of node.arguments ?? []) {
     const arg = a.name.value;
@@ -166,27 +174,32 @@ export function readDirective(node: DirectiveNode, where: DirectiveLocation, own
       const known = [...spec.args.keys()];
       report(a, `unknown argument "${arg}" on @${name}` + (known.length ? ` (it takes ${known.join(', ')})` : ' (it takes no arguments)'));
       ok = false;
-    } else if (values.has(arg)) {
+    } else if (given.has(arg)) {
       report(a, `argument "${arg}" is given twice on @${name}`);
       ok = false;
     } else {
+      given.add(arg);
       const value = readValue(name, arg, argSpec, a.value, report);
       if (value === undefined) ok = false;
       else values.set(arg, value);
     }
   }
-  if (!ok) return undefined;
-  for (const [arg, s] of spec.args) if (!values.has(arg) && s.default !== undefined) values.set(arg, s.default);
-  return values;
+  // Defaults only for arguments not written: a refused argument must not turn into its default silently.
+  for (const [arg, s] of spec.args) if (!given.has(arg) && s.default !== undefined) values.set(arg, s.default);
+  return { values, ok };
 }
 
 /** Names used in URLs and storage paths. */
 const URL_SAFE = /^[A-Za-z0-9_-]+$/;
 
+/** The written value of an argument, where its problems are reported (the directive when absent). */
+function argValue(node: DirectiveNode, arg: string): ASTNode {
+  return node.arguments?.find((a) => a.name.value === arg)?.value ?? node;
+}
+
 function urlSafe(node: DirectiveNode, d: string, arg: string, value: string, report: Report): boolean {
   if (URL_SAFE.test(value)) return true;
-  const at = node.arguments?.find((a) => a.name.value === arg) ?? node;
-  report(at, `@${d}(${arg}:) ${JSON.stringify(value)} is not URL-safe (use letters, digits, _ and -)`);
+  report(argValue(node, arg), `@${d}(${arg}:) ${JSON.stringify(value)} is not URL-safe (use letters, digits, _ and -)`);
   return false;
 }
 
@@ -199,17 +212,16 @@ export interface TableArgs {
 
 /** Typed, range-checked `@table` arguments; `undefined` after reporting a problem. */
 export function readTableArgs(node: DirectiveNode, values: ArgValues, report: Report): TableArgs | undefined {
-  const database = values.get('database') as string;
+  const database = values.get('database') as string | undefined;
   const table = values.get('table') as string | undefined;
   const expiration = values.get('expiration') as number | undefined;
-  let ok = urlSafe(node, 'table', 'database', database, report);
+  let ok = database !== undefined && urlSafe(node, 'table', 'database', database, report);
   if (table !== undefined) ok = urlSafe(node, 'table', 'table', table, report) && ok;
   if (expiration !== undefined && expiration <= 0) {
-    const at = node.arguments?.find((a) => a.name.value === 'expiration') ?? node;
-    report(at, `@table(expiration:) must be a positive number of seconds, got ${expiration}`);
+    report(argValue(node, 'expiration'), `@table(expiration:) must be a positive number of seconds, got ${expiration}`);
     ok = false;
   }
-  if (!ok) return undefined;
+  if (!ok || database === undefined) return undefined;
   const args: TableArgs = { database };
   if (table !== undefined) args.table = table;
   if (expiration !== undefined) args.expiration = expiration;
@@ -224,15 +236,15 @@ export interface ExportArgs {
   graphql: boolean;
 }
 
-/** Typed `@export` arguments; `undefined` after reporting a problem. */
+/** Typed `@export` arguments; `undefined` after reporting a problem (or when a refused argument left a gap). */
 export function readExportArgs(node: DirectiveNode, values: ArgValues, report: Report): ExportArgs | undefined {
   const name = values.get('name') as string | undefined;
   if (name !== undefined && !urlSafe(node, 'export', 'name', name, report)) return undefined;
-  const args: ExportArgs = {
-    rest: values.get('rest') as boolean,
-    sse: values.get('sse') as boolean,
-    graphql: values.get('graphql') as boolean,
-  };
+  const rest = values.get('rest');
+  const sse = values.get('sse');
+  const graphql = values.get('graphql');
+  if (typeof rest !== 'boolean' || typeof sse !== 'boolean' || typeof graphql !== 'boolean') return undefined;
+  const args: ExportArgs = { rest, sse, graphql };
   if (name !== undefined) args.name = name;
   return args;
 }

@@ -1,0 +1,262 @@
+/**
+ * Parses a REST query string (Harper's grammar, SPEC §3) into the typed Query AST of one table.
+ *
+ * Decisions (docs/query-grammar.md has the user-facing version, with every operator):
+ * - `&` and `|` have no precedence, as in Harper: one group joins its conditions with one of them,
+ *   and mixing both in a group is QUERY_INVALID ("cannot mix '&' and '|'"), so `a|b&c` must be
+ *   written `a|[b&c]` or `[a|b]&c`. `[ … ]` and `( … )` group alike; brackets are preferred
+ *   because encodeURIComponent escapes them but not parentheses, so a value inside `( … )` ends at
+ *   `)`. Groups nest up to {@link MAX_DEPTH} deep.
+ * - Operators: `=` `==` `=eq=` equality, `!=` `=ne=`, `=gt=` `=ge=` `=lt=` `=le=` (and Harper's `>` `>=`
+ *   `<` `<=`, and its long FIQL names such as `=greater_than=`), `=ct=` `=sw=` `=ew=`; `===`/`!==` are
+ *   Harper's strict forms (no `null` keyword, no type prefixes, untyped values compared as text);
+ *   `==v*` and `=eq=v*` mean starts-with (Harper's wildcard). Unlike Harper, plain `=` also honours
+ *   `null` and the type prefixes, because SPEC §3 coerces its value to the attribute's type.
+ * - Values are raw text up to `&`, `|`, `]` (and `)` inside parentheses); a raw `=`, `[`, `{`, `}`
+ *   there is an error (encode it). Each name segment and value is decoded with decodeURIComponent on
+ *   its own, so `+` stays a plus and `%2E` is a dot inside a name rather than a path separator.
+ * - Coercion (coerce.ts): to the attribute's stored representation; `null` is null for `=`/`!=`;
+ *   `number:` `boolean:` `date:` `string:` prefixes as in Harper; undeclared and `Any` attributes
+ *   keep the text and compare loosely; unknown attributes of a @sealed table are errors.
+ * - Calls `select()`, `limit()`, `sort()` and reserved parameters (`stream`, `lastEventId`,
+ *   `retained`, `access_token`) are top-level only, at most once each, and never filters, so the
+ *   connective next to them does not count (`a=1|a=2&stream=sse` is fine).
+ * - Harper features not provided (each a clear error): chained conditions (`price=gt=1&=lt=5`),
+ *   `=in=`/`between`, `not_` operators, nested `select(a{b})`, `group-by`.
+ * One linear pass over the string, no regular expressions, an explicit stack instead of recursion.
+ */
+import type { TableDef } from '../schema/model.ts';
+import { parseCall } from './calls.ts';
+import { coerceValue, decodeText, queryError, resolvePath, splitPath } from './coerce.ts';
+import type { Condition, Filter, Operator, Query } from './types.ts';
+
+/** Deepest nesting of `[ … ]`/`( … )`, so a hostile URL cannot make evaluation recurse without bound. */
+export const MAX_DEPTH = 32;
+
+/** Parameters that configure the request (SSE, resume, auth) and are never filters. */
+export const RESERVED_PARAMETERS: ReadonlySet<string> = new Set(['stream', 'lastEventId', 'retained', 'access_token']);
+
+/** FIQL operator names between `=`s: ours plus Harper's spellings. */
+const FIQL = new Map<string, Operator>([
+  ['eq', 'eq'], ['equals', 'eq'], ['equal', 'eq'],
+  ['ne', 'ne'], ['not_equal', 'ne'], ['notEqual', 'ne'],
+  ['gt', 'gt'], ['greater_than', 'gt'], ['greaterThan', 'gt'],
+  ['ge', 'ge'], ['greater_than_equal', 'ge'], ['greaterThanEqual', 'ge'],
+  ['lt', 'lt'], ['less_than', 'lt'], ['lessThan', 'lt'],
+  ['le', 'le'], ['less_than_equal', 'le'], ['lessThanEqual', 'le'],
+  ['ct', 'ct'], ['contains', 'ct'],
+  ['sw', 'sw'], ['starts_with', 'sw'], ['startsWith', 'sw'],
+  ['ew', 'ew'], ['ends_with', 'ew'], ['endsWith', 'ew'],
+]);
+
+const AMP = 38, PIPE = 124, EQ = 61, BANG = 33, LT = 60, GT = 62, COMMA = 44;
+const LPAREN = 40, RPAREN = 41, LBRACKET = 91, RBRACKET = 93, LBRACE = 123, RBRACE = 125;
+
+/** Characters that end an attribute name: operators, connectives, brackets, commas. */
+function endsName(c: number): boolean {
+  return c === EQ || c === BANG || c === LT || c === GT || c === AMP || c === PIPE || c === COMMA ||
+    c === LPAREN || c === RPAREN || c === LBRACKET || c === RBRACKET || c === LBRACE || c === RBRACE;
+}
+
+function isIdentifier(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+}
+
+/** One open group (the top level is a group without a closer). */
+interface Frame {
+  closer: number;
+  open: number;
+  items: Filter[];
+  op: 'and' | 'or' | undefined;
+  /** Connectives seen since the last filter item: bit 1 `&`, bit 2 `|`. */
+  conns: number;
+  connPos: number;
+}
+
+function frame(closer: number, open: number): Frame {
+  return { closer, open, items: [], op: undefined, conns: 0, connPos: -1 };
+}
+
+/**
+ * Parses the raw query string (after `?`, still percent-encoded) against a table definition.
+ * @throws AppError QUERY_INVALID naming the problem and its 0-based position in `raw`.
+ * @example parseQuery('rating=gt=3&[tag=a|tag=b]&sort(-rating)&limit(10)', def)
+ */
+export function parseQuery(raw: string, def: TableDef): Query {
+  const query: Query = { reserved: {} };
+  if (raw.length > 0) new Parser(raw, def, query).run();
+  return query;
+}
+
+class Parser {
+  private pos = 0;
+
+  constructor(private readonly raw: string, private readonly def: TableDef, private readonly query: Query) {}
+
+  run(): void {
+    const raw = this.raw;
+    const stack: Frame[] = [frame(0, 0)];
+    let top = stack[0] as Frame;
+    let expectItem = true;
+    let afterConn = -1; // position of a connective still waiting for its right-hand item
+    while (this.pos < raw.length) {
+      const at = this.pos;
+      const c = raw.charCodeAt(at);
+      if (expectItem) {
+        if (c === LBRACKET || c === LPAREN) {
+          if (stack.length > MAX_DEPTH) queryError(`groups nested deeper than ${MAX_DEPTH}`, at);
+          stack.push((top = frame(c === LBRACKET ? RBRACKET : RPAREN, at)));
+          this.pos++;
+          afterConn = -1;
+        } else if (c === AMP || c === PIPE) {
+          queryError(`expected a condition before '${raw[at]}'`, at);
+        } else if (c === RBRACKET || c === RPAREN) {
+          if (afterConn >= 0) queryError(`dangling '${raw[afterConn]}': expected a condition after it`, afterConn);
+          if (stack.length > 1) queryError(`empty group '${raw[top.open]}${raw[at]}'`, top.open);
+          queryError(`unexpected '${raw[at]}' with no group open`, at);
+        } else {
+          this.item(top, stack.length === 1);
+          expectItem = false;
+          afterConn = -1;
+        }
+      } else if (c === AMP || c === PIPE) {
+        top.conns |= c === AMP ? 1 : 2;
+        top.connPos = afterConn = at;
+        this.pos++;
+        expectItem = true;
+      } else if (c === RBRACKET || c === RPAREN) {
+        if (stack.length === 1) queryError(`unexpected '${raw[at]}' with no group open`, at);
+        if (c !== top.closer) {
+          queryError(`expected '${String.fromCharCode(top.closer)}' to close '${raw[top.open]}' from position ${top.open}, found '${raw[at]}'`, at);
+        }
+        stack.pop();
+        const group = build(top) as Filter;
+        top = stack[stack.length - 1] as Frame;
+        add(top, group);
+        this.pos++;
+      } else {
+        queryError(`unexpected '${raw[at]}' after a condition; expected '&', '|' or the end`, at);
+      }
+    }
+    if (afterConn >= 0) queryError(`dangling '${raw[afterConn]}': expected a condition after it`, afterConn);
+    if (stack.length > 1) queryError(`unclosed '${raw[top.open]}' (no matching '${String.fromCharCode(top.closer)}')`, top.open);
+    const filter = build(top);
+    if (filter) this.query.filter = filter;
+  }
+
+  /** One `attr<op>value`, reserved `name=value` or `call(...)`, at this.pos. */
+  private item(top: Frame, topLevel: boolean): void {
+    const raw = this.raw;
+    const n = raw.length;
+    const start = this.pos;
+    let i = start;
+    while (i < n && !endsName(raw.charCodeAt(i))) i++;
+    const name = raw.slice(start, i);
+    const c = i < n ? raw.charCodeAt(i) : -1;
+    if (c === LPAREN) {
+      this.pos = parseCall(raw, name, start, topLevel, this.def, this.query);
+      return;
+    }
+    if (i === start) queryError(`expected an attribute name before '${raw[i]}'`, start);
+
+    let op: Operator;
+    let strict = false;
+    let wildcard = false;
+    let plain = false; // exactly `=`: the only form a reserved parameter takes
+    const opAt = i;
+    if (c === EQ) {
+      if (raw.charCodeAt(i + 1) === EQ) {
+        op = 'eq';
+        strict = raw.charCodeAt(i + 2) === EQ;
+        wildcard = !strict;
+        i += strict ? 3 : 2;
+      } else {
+        let j = ++i;
+        while (j < n && isIdentifier(raw.charCodeAt(j))) j++;
+        if (j > i && raw.charCodeAt(j) === EQ) {
+          const fiql = raw.slice(i, j);
+          op = FIQL.get(fiql) ?? queryError(`unknown operator =${fiql}=; expected one of =eq= =ne= =gt= =ge= =lt= =le= =ct= =sw= =ew=`, opAt);
+          wildcard = op === 'eq';
+          i = j + 1;
+        } else {
+          op = 'eq';
+          plain = true;
+        }
+      }
+    } else if (c === BANG && raw.charCodeAt(i + 1) === EQ) {
+      op = 'ne';
+      strict = raw.charCodeAt(i + 2) === EQ;
+      i += strict ? 3 : 2;
+    } else if (c === LT || c === GT) {
+      const inclusive = raw.charCodeAt(i + 1) === EQ;
+      op = c === LT ? (inclusive ? 'le' : 'lt') : inclusive ? 'ge' : 'gt';
+      i += inclusive ? 2 : 1;
+    } else {
+      const found = c === -1 ? 'the end' : `'${raw[i]}'`;
+      return queryError(`expected an operator such as = after '${decodeText(name, start)}', found ${found}`, i);
+    }
+
+    const valueAt = i;
+    const inParens = top.closer === RPAREN;
+    for (; i < n; i++) {
+      const v = raw.charCodeAt(i);
+      if (v === AMP || v === PIPE || v === RBRACKET || (inParens && v === RPAREN)) break;
+      if (v === EQ || v === LBRACKET || v === LBRACE || v === RBRACE) {
+        queryError(`unexpected '${raw[i]}' in the value of ${decodeText(name, start)}; percent-encode it`, i);
+      }
+    }
+    this.pos = i;
+    let value = raw.slice(valueAt, i);
+
+    if (RESERVED_PARAMETERS.has(name)) {
+      if (!topLevel) queryError(`reserved parameter ${name} is only allowed at the top level, not inside a group`, start);
+      if (!plain) queryError(`reserved parameter ${name} takes the form ${name}=value`, opAt);
+      if (this.query.reserved[name] !== undefined) queryError(`reserved parameter ${name} given twice`, start);
+      this.query.reserved[name] = decodeText(value, valueAt);
+      return;
+    }
+
+    const path = splitPath(name, start);
+    const label = path.join('.');
+    const target = resolvePath(this.def, path, start);
+    if (wildcard) {
+      const star = value.indexOf('*');
+      if (star >= 0) {
+        if (star !== value.length - 1) queryError(`a wildcard * is only allowed at the end of the value (write %2A for a literal *)`, valueAt + star);
+        op = 'sw';
+        value = value.slice(0, -1);
+      }
+    }
+    const coerced = coerceValue(label, target, op, value, strict, valueAt);
+    const condition: Condition = { type: 'condition', path, op: coerced.op, value: coerced.value, typed: target.typed };
+    if (target.kind !== undefined) condition.kind = target.kind;
+    if (coerced.spelled !== undefined) condition.spelled = coerced.spelled;
+    add(top, condition);
+  }
+}
+
+/** Adds a filter item to a group, checking that `&` and `|` are not mixed within it. */
+function add(top: Frame, item: Filter): void {
+  if (top.items.length > 0) {
+    const op = top.conns === 1 ? 'and' : 'or';
+    if (top.conns === 3 || (top.op !== undefined && top.op !== op)) {
+      queryError(`cannot mix '&' and '|' in one group; group with [ ] to say which comes first (e.g. a=1&[b=2|c=3])`, top.connPos);
+    }
+    top.op = op;
+  }
+  top.conns = 0;
+  top.items.push(item);
+}
+
+/** A group's filter: one item stands alone; nested groups of the same kind are flattened. */
+function build(top: Frame): Filter | undefined {
+  const items = top.items;
+  if (items.length <= 1) return items[0];
+  const type = top.op as 'and' | 'or';
+  const flat: Filter[] = [];
+  for (const item of items) {
+    if (item.type === type) flat.push(...item.items);
+    else flat.push(item);
+  }
+  return { type, items: flat };
+}

@@ -1,0 +1,198 @@
+/**
+ * Record validation for one table: zod schemas compiled once from its {@link TableDef}, wrapped in
+ * functions that return the normalised stored record or throw `VALIDATION_FAILED` listing every issue.
+ */
+import { z } from 'zod';
+import { AppError } from '../errors.ts';
+import type { FieldDef, FieldType, Record, TableDef } from './model.ts';
+import { JSON_VALUE, MAX_DEPTH, SCALAR_SCHEMAS, expecting, isPlainObject, keySchema } from './scalars.ts';
+import { typeText } from './types.ts';
+
+/** One validation issue; `path` is dotted (`dimensions.width`, `tags.2`), empty for the body itself. */
+export interface ValidationIssue {
+  path: string;
+  message: string;
+}
+
+/** The validators of one table. Each returns a fresh plain object: declared fields in schema order, then extra attributes. */
+export interface TableValidators {
+  /** A new record: the key may be absent (the server generates it); server-set time fields are dropped. */
+  validateCreate(input: unknown): Record;
+  /** A whole replacement: like create; the caller checks a present key against the URL. */
+  validateReplace(input: unknown): Record;
+  /** Changes only: every attribute optional; `null` clears an optional attribute and is refused for a required one. */
+  validatePatch(input: unknown): Record;
+  /** A complete record (e.g. existing merged with a patch): the key is required; time fields are checked, not dropped. */
+  validateRecord(record: unknown): Record;
+}
+
+/** Attribute names that could reach `Object.prototype` through a naive merge. */
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+const BODY_NOT_OBJECT: ValidationIssue = { path: '', message: 'request body must be a JSON object' };
+
+/** The one error thrown for invalid input; its message names the first issue. */
+export function validationError(issues: ValidationIssue[]): AppError {
+  const first = issues[0] ?? BODY_NOT_OBJECT;
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
+  return new AppError('VALIDATION_FAILED', `${first.path ? `${first.path}: ` : ''}${first.message}${more}`, { details: issues });
+}
+
+/** Finds forbidden keys and excessive nesting anywhere, before zod copies anything. */
+function scan(v: unknown, path: string, depth: number, issues: ValidationIssue[]): void {
+  if (typeof v !== 'object' || v === null) return;
+  if (depth > MAX_DEPTH) {
+    issues.push({ path, message: `nests deeper than ${MAX_DEPTH} levels` });
+    return;
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) scan(v[i], path ? `${path}.${i}` : String(i), depth + 1, issues);
+    return;
+  }
+  for (const k of Object.keys(v)) {
+    const p = path ? `${path}.${k}` : k;
+    if (FORBIDDEN_KEYS.has(k)) issues.push({ path: p, message: `"${k}" is not allowed as an attribute name` });
+    else scan((v as { [k: string]: unknown })[k], p, depth + 1, issues);
+  }
+}
+
+function toIssues(error: z.ZodError): ValidationIssue[] {
+  const out: ValidationIssue[] = [];
+  for (const iss of error.issues) {
+    const path = iss.path.map(String).join('.');
+    if (iss.code === 'unrecognized_keys') {
+      for (const k of iss.keys) out.push({ path: path ? `${path}.${k}` : k, message: iss.message });
+    } else out.push({ path, message: iss.message });
+  }
+  return out;
+}
+
+/** Schema for a present, non-null value of `type`; nested object types are built once per table and may recurse. */
+function typeSchema(type: FieldType, objects: Map<string, z.ZodType>): z.ZodType {
+  switch (type.kind) {
+    case 'scalar':
+      return SCALAR_SCHEMAS[type.name];
+    case 'enum': {
+      const what = `one of ${type.values.join(', ')}`;
+      return z.enum(type.values as [string, ...string[]], { error: expecting(what) });
+    }
+    case 'list': {
+      const item = typeSchema(type.of, objects);
+      return z.array(type.itemRequired ? item : item.nullable(), { error: expecting(`a list (${typeText(type)})`) });
+    }
+    case 'object': {
+      const known = objects.get(type.name);
+      if (known) return known;
+      let built: z.ZodType | undefined;
+      // Recursive types meet this placeholder while being built; it resolves once `built` is set.
+      objects.set(type.name, z.lazy(() => built!));
+      built = objectSchema(type.fields, type.sealed, type.name, objects, (f) => fieldSchema(f, objects));
+      objects.set(type.name, built);
+      return built;
+    }
+  }
+}
+
+function fieldSchema(f: FieldDef, objects: Map<string, z.ZodType>): z.ZodType {
+  const s = typeSchema(f.type, objects);
+  return f.required ? s : s.nullable().optional();
+}
+
+function objectSchema(
+  fields: readonly FieldDef[],
+  sealed: boolean,
+  typeName: string,
+  objects: Map<string, z.ZodType>,
+  shapeOf: (f: FieldDef) => z.ZodType | undefined,
+): z.ZodType {
+  const shape: { [k: string]: z.ZodType } = {};
+  for (const f of fields) {
+    const s = shapeOf(f);
+    if (s) shape[f.name] = s;
+  }
+  const objectError = expecting('an object');
+  const error = (iss: { code?: string; input?: unknown }) =>
+    iss.code === 'unrecognized_keys' ? `is not declared by ${typeName}, which is @sealed` : objectError(iss);
+  return sealed ? z.strictObject(shape, { error }) : z.object(shape, { error }).catchall(JSON_VALUE);
+}
+
+type Mode = 'create' | 'replace' | 'patch' | 'record';
+
+function isTime(f: FieldDef): boolean {
+  return f.createdTime || f.updatedTime;
+}
+
+/**
+ * Compiles the validators of a table. Call once per table: the zod schemas are built here and
+ * reused for every request.
+ * @example const v = buildValidators(def); const record = v.validateCreate(JSON.parse(body));
+ */
+export function buildValidators(def: TableDef): TableValidators {
+  const objects = new Map<string, z.ZodType>();
+  const key = keySchema(def.fields.find((f) => f.name === def.primaryKey)!.type);
+  const timeFields = def.fields.filter(isTime).map((f) => f.name);
+
+  const shapeFor = (mode: Mode) => (f: FieldDef): z.ZodType | undefined => {
+    if (f.name === def.primaryKey) {
+      // A key can be absent (the server generates it, or it comes from the URL) but never null.
+      return mode === 'record' ? key : key.optional();
+    }
+    if (isTime(f)) return mode === 'record' ? typeSchema(f.type, objects).nullable().optional() : undefined;
+    const s = typeSchema(f.type, objects);
+    if (!f.required) return s.nullable().optional();
+    return mode === 'patch' ? s.optional() : s;
+  };
+  const schemas: { [M in Mode]: z.ZodType } = {
+    create: objectSchema(def.fields, def.sealed, def.typeName, objects, shapeFor('create')),
+    replace: objectSchema(def.fields, def.sealed, def.typeName, objects, shapeFor('replace')),
+    patch: objectSchema(def.fields, def.sealed, def.typeName, objects, shapeFor('patch')),
+    record: objectSchema(def.fields, def.sealed, def.typeName, objects, shapeFor('record')),
+  };
+
+  const run = (mode: Mode, input: unknown): Record => {
+    if (!isPlainObject(input)) throw validationError([BODY_NOT_OBJECT]);
+    const issues: ValidationIssue[] = [];
+    scan(input, '', 0, issues);
+    if (issues.length) throw validationError(issues);
+    // Server-set times are dropped before zod sees them, so a sealed table does not call them undeclared.
+    let body: { [k: string]: unknown } = input;
+    if (mode !== 'record' && timeFields.some((n) => Object.hasOwn(input, n))) {
+      body = { ...input };
+      for (const n of timeFields) delete body[n];
+    }
+    const result = schemas[mode].safeParse(body);
+    if (!result.success) throw validationError(toIssues(result.error));
+    return result.data as Record;
+  };
+
+  return {
+    validateCreate: (input) => run('create', input),
+    validateReplace: (input) => run('replace', input),
+    validatePatch: (input) => run('patch', input),
+    validateRecord: (record) => run('record', record),
+  };
+}
+
+/** A server-set time in the field's representation: epoch ms for numbers, ISO-8601 for Date and String. */
+function timeValue(f: FieldDef, now: number): number | string {
+  return f.type.kind === 'scalar' && (f.type.name === 'Date' || f.type.name === 'String') ? new Date(now).toISOString() : now;
+}
+
+/**
+ * Sets the `@createdTime` (kept from `existing` when it has one) and `@updatedTime` fields of a
+ * validated record. Returns a fresh object in schema order; a table without time fields gets `record` back.
+ * @param now epoch milliseconds of the write (one clock reading per transaction).
+ */
+export function stampTimes(def: TableDef, record: Record, existing: Record | undefined, now: number): Record {
+  if (!def.fields.some(isTime)) return record;
+  const out: Record = {};
+  for (const f of def.fields) {
+    if (f.createdTime) {
+      const kept = existing?.[f.name];
+      out[f.name] = kept === undefined || kept === null ? timeValue(f, now) : kept;
+    } else if (f.updatedTime) out[f.name] = timeValue(f, now);
+    else if (Object.hasOwn(record, f.name)) out[f.name] = record[f.name];
+  }
+  for (const k of Object.keys(record)) if (!Object.hasOwn(out, k)) out[k] = record[k];
+  return out;
+}
