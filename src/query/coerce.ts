@@ -193,7 +193,6 @@ const ORDERED_KINDS: readonly ValueKind[] = ['string', 'enum', 'date', 'number',
 
 /** The coerced value of one condition, plus what an untyped value spells. */
 export interface Coerced {
-  op: Operator;
   value: unknown;
   spelled?: number | boolean | null;
 }
@@ -212,12 +211,13 @@ export function coerceValue(attr: string, target: Target, op: Operator, raw: str
 
   if (!target.typed) {
     // Untyped: keep the text, noting what it spells; a prefix asks for one typed value instead.
-    if (prefix === 'number') return { op, value: parseNumber(text) ?? bad('a number after number:') };
-    if (prefix === 'boolean') return { op, value: text === 'true' ? true : text === 'false' ? false : bad('true or false after boolean:') };
-    if (prefix === 'date') return { op, value: toIsoDate(text) ?? bad('a date after date:') };
-    if (strict || prefix === 'string' || textual) return { op, value: text };
+    if (prefix === 'number') return { value: parseNumber(text) ?? bad('a number after number:') };
+    if (prefix === 'boolean') return { value: text === 'true' ? true : text === 'false' ? false : bad('true or false after boolean:') };
+    if (prefix === 'date') return { value: toIsoDate(text) ?? bad('a date after date:') };
+    // `spelled` also serves `ct` on an untyped list of numbers (membership); sw/ew ignore it.
+    if (strict || prefix === 'string' || op === 'sw' || op === 'ew') return { value: text };
     const spelled = spell(text);
-    return spelled === undefined ? { op, value: text } : { op, value: text, spelled };
+    return spelled === undefined ? { value: text } : { value: text, spelled };
   }
 
   const kind = target.kind as ValueKind;
@@ -229,10 +229,10 @@ export function coerceValue(attr: string, target: Target, op: Operator, raw: str
   if (textual && !membership) {
     if (!TEXT_KINDS.includes(kind)) queryError(`=${op}= applies to text attributes; ${attr} is ${target.type}`, position);
     // Partial text (a prefix of a date, part of an enum name) is compared as written, never coerced.
-    return { op, value: text };
+    return { value: text };
   }
   if (!strict && !prefix && raw === 'null') {
-    if (op === 'eq' || op === 'ne') return { op, value: null };
+    if (op === 'eq' || op === 'ne') return { value: null };
     queryError(`null can only be compared with = or =ne= (${attr})`, position);
   }
   if (kind === 'object') {
@@ -243,18 +243,18 @@ export function coerceValue(attr: string, target: Target, op: Operator, raw: str
   }
   switch (kind) {
     case 'number':
-      return { op, value: parseNumber(text) ?? bad('a number') };
+      return { value: parseNumber(text) ?? bad('a number') };
     case 'bigint':
-      return { op, value: canonicalInteger(text) ?? bad('an integer') };
+      return { value: canonicalInteger(text) ?? bad('an integer') };
     case 'boolean':
-      return { op, value: text === 'true' ? true : text === 'false' ? false : bad('true or false') };
+      return { value: text === 'true' ? true : text === 'false' ? false : bad('true or false') };
     case 'date':
-      return { op, value: toIsoDate(text) ?? bad('an ISO-8601 date or epoch milliseconds') };
+      return { value: toIsoDate(text) ?? bad('an ISO-8601 date or epoch milliseconds') };
     case 'enum': {
       const values = target.enumValues ?? [];
-      return { op, value: values.includes(text) ? text : bad(`one of ${values.join(', ')}`) };
+      return { value: values.includes(text) ? text : bad(`one of ${values.join(', ')}`) };
     }
     default:
-      return { op, value: text };
+      return { value: text };
   }
 }

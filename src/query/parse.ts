@@ -228,7 +228,7 @@ class Parser {
       }
     }
     const coerced = coerceValue(label, target, op, value, strict, valueAt);
-    const condition: Condition = { type: 'condition', path, op: coerced.op, value: coerced.value, typed: target.typed };
+    const condition: Condition = { type: 'condition', path, op, value: coerced.value, typed: target.typed };
     if (target.kind !== undefined) condition.kind = target.kind;
     if (coerced.spelled !== undefined) condition.spelled = coerced.spelled;
     add(top, condition);

@@ -196,8 +196,8 @@ export const SCALAR_SCHEMAS: { readonly [S in ScalarName]: z.ZodType } = {
   Any: jsonSchema(false),
 };
 
-/** Longest string key accepted, well inside LMDB's 1978-byte key limit even for multi-byte text. */
-export const MAX_KEY_LENGTH = 500;
+/** Longest string key accepted; the same limit as `MAX_KEY_LENGTH` in store/keys.ts (LMDB's ~2 KB key limit). */
+export const MAX_KEY_LENGTH = 255;
 
 /** The schema of a primary key value: its scalar, plus non-empty and bounded for string keys. */
 export function keySchema(type: FieldType): z.ZodType {

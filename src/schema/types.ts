@@ -12,7 +12,7 @@ export type NamedTarget =
   | { kind: 'object'; type: FieldType & { kind: 'object' } }
   | { kind: 'table' };
 
-/** Resolves a field's type reference. `required` is the outer `!`. */
+/** A resolved type reference; `required` is its outer `!`. */
 export interface Resolved {
   type: FieldType;
   required: boolean;

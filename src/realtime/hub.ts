@@ -1,0 +1,181 @@
+/**
+ * The hub: learns of commits from the store, reads the change log after the last sequence it
+ * dispatched (so a merged or missed signal loses nothing), and fans each entry out in commit order
+ * to the subscriptions interested in it. It also prunes the log by retention, never past a cursor a
+ * replay still needs.
+ */
+import type { Record } from '../schema/model.ts';
+import type { Store, TableHandle } from '../store/store.ts';
+import type { ChangeEntry } from '../store/types.ts';
+import { eventCache, eventTypeFor, type HubEvent, type Interest } from './events.ts';
+
+/** A live subscriber. `deliver` is called synchronously in commit order; `flush` once per round. */
+export interface Subscriber extends Interest {
+  /** Entries at or below this sequence were already seen (snapshot or replay). */
+  after: number;
+  deliver(event: HubEvent): void;
+  /** Called after a dispatch round that delivered to this subscriber (to batch socket writes). */
+  flush?(): void;
+}
+
+export interface HubOptions {
+  /** How long the change log is kept (ms). */
+  retention: number;
+  /** How often pruning runs (ms); default a tenth of retention, at most a minute. */
+  pruneInterval?: number;
+  now?: () => number;
+  onError?: (err: unknown, context: string) => void;
+}
+
+export interface Hub {
+  /** Registers a live subscriber; returns the function that removes it. */
+  subscribe(sub: Subscriber): () => void;
+  /** The change events for `interest` after `after`, read from the log, at most `limit`. */
+  replay(interest: Interest, after: number, limit: number): { events: HubEvent[]; last: number; complete: boolean };
+  /** Holds pruning at `seq` while a replay from it is in flight; returns the release. */
+  hold(seq: number): () => void;
+  /** Number of live subscribers (all, or of one table). */
+  count(table?: string): number;
+  /** Highest sequence dispatched. */
+  readonly dispatched: number;
+  /** Dispatches anything committed but not yet dispatched (normally driven by commits). */
+  pump(): void;
+  close(): void;
+}
+
+/**
+ * Creates the hub over a store.
+ * @example const hub = createHub(store, { retention: 86_400_000 })
+ */
+export function createHub(store: Store, options: HubOptions): Hub {
+  const now = options.now ?? Date.now;
+  const byTable = new Map<string, { all: Set<Subscriber>; byKey: Map<unknown, Set<Subscriber>> }>();
+  const holds = new Map<symbol, number>();
+  let dispatched = store.changeLog.head();
+  let closed = false;
+
+  const handleOf = (id: string): TableHandle | undefined => store.tables.get(id);
+
+  const pump = () => {
+    if (closed) return;
+    const touched = new Set<Subscriber>();
+    for (;;) {
+      const entries = store.changeLog.readAfter(dispatched, 1000);
+      for (const entry of entries) {
+        dispatch(entry, touched);
+        dispatched = entry.seq;
+      }
+      if (entries.length < 1000) break;
+    }
+    for (const sub of touched) {
+      try {
+        sub.flush?.();
+      } catch (err) {
+        options.onError?.(err, 'subscriber flush');
+      }
+    }
+  };
+
+  const dispatch = (entry: ChangeEntry, touched: Set<Subscriber>) => {
+    const subs = byTable.get(entry.table);
+    if (!subs) return;
+    const handle = handleOf(entry.table);
+    if (!handle) return;
+    const events = eventCache(handle.def, entry);
+    let current: Record | undefined | null = null;
+    const readCurrent = () => (current === null ? (current = store.get(handle, entry.key)?.record) : current);
+    const deliverTo = (set: Set<Subscriber> | undefined) => {
+      if (!set) return;
+      for (const sub of set) {
+        if (entry.seq <= sub.after) continue;
+        const type = eventTypeFor(sub, entry, readCurrent);
+        if (!type) continue;
+        try {
+          sub.deliver(events(type));
+          touched.add(sub);
+        } catch (err) {
+          options.onError?.(err, 'subscriber delivery');
+        }
+      }
+    };
+    deliverTo(subs.all);
+    deliverTo(subs.byKey.get(entry.key));
+  };
+
+  const offCommit = store.onCommit(pump);
+
+  const pruneEvery = options.pruneInterval ?? Math.min(60_000, Math.max(1000, Math.floor(options.retention / 10)));
+  let pruning = false;
+  const pruneTimer = setInterval(() => {
+    if (pruning) return;
+    pruning = true;
+    const keepFrom = Math.min(Infinity, ...holds.values());
+    store.changeLog
+      .prune(now() - options.retention, keepFrom === Infinity ? Infinity : keepFrom + 1)
+      .catch((err) => options.onError?.(err, 'change-log pruning'))
+      .finally(() => (pruning = false));
+  }, pruneEvery);
+  pruneTimer.unref();
+
+  return {
+    subscribe(sub) {
+      let entry = byTable.get(sub.table);
+      if (!entry) byTable.set(sub.table, (entry = { all: new Set(), byKey: new Map() }));
+      const group = entry;
+      if (sub.key === undefined) group.all.add(sub);
+      else {
+        let set = group.byKey.get(sub.key);
+        if (!set) group.byKey.set(sub.key, (set = new Set()));
+        set.add(sub);
+      }
+      return () => {
+        if (sub.key === undefined) group.all.delete(sub);
+        else {
+          const set = group.byKey.get(sub.key);
+          set?.delete(sub);
+          if (set?.size === 0) group.byKey.delete(sub.key);
+        }
+      };
+    },
+    replay(interest, after, limit) {
+      const handle = handleOf(interest.table);
+      const entries = store.changeLog.readAfter(after, limit);
+      const events: HubEvent[] = [];
+      if (handle) {
+        for (const entry of entries) {
+          const type = eventTypeFor(interest, entry, () => store.get(handle, entry.key)?.record);
+          if (type) events.push(eventCache(handle.def, entry)(type));
+        }
+      }
+      return { events, last: entries.at(-1)?.seq ?? after, complete: entries.length < limit };
+    },
+    hold(seq) {
+      const id = Symbol('hold');
+      holds.set(id, seq);
+      return () => holds.delete(id);
+    },
+    count(table) {
+      const tally = (g: { all: Set<Subscriber>; byKey: Map<unknown, Set<Subscriber>> }) => {
+        let n = g.all.size;
+        for (const s of g.byKey.values()) n += s.size;
+        return n;
+      };
+      if (table !== undefined) {
+        const g = byTable.get(table);
+        return g ? tally(g) : 0;
+      }
+      let n = 0;
+      for (const g of byTable.values()) n += tally(g);
+      return n;
+    },
+    get dispatched() {
+      return dispatched;
+    },
+    pump,
+    close() {
+      closed = true;
+      offCommit();
+      clearInterval(pruneTimer);
+    },
+  };
+}
