@@ -26,6 +26,11 @@ export const ConfigSchema = z
     pingInterval: ms.default(15_000),
     retention: ms.default(86_400_000),
     expirySweepInterval: ms.default(1000),
+    maxStreams: z.coerce.number().int().min(1).default(20_000),
+    maxStreamsPerAddress: z.coerce.number().int().min(1).default(1000),
+    streamQueueFrames: z.coerce.number().int().min(1).default(1000),
+    streamQueueBytes: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+    sseRetry: z.coerce.number().int().min(0).default(3000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict()
@@ -52,6 +57,11 @@ export const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_PING_INTERVAL: 'pingInterval',
   TABLECAST_RETENTION: 'retention',
   TABLECAST_EXPIRY_SWEEP_INTERVAL: 'expirySweepInterval',
+  TABLECAST_MAX_STREAMS: 'maxStreams',
+  TABLECAST_MAX_STREAMS_PER_ADDRESS: 'maxStreamsPerAddress',
+  TABLECAST_STREAM_QUEUE_FRAMES: 'streamQueueFrames',
+  TABLECAST_STREAM_QUEUE_BYTES: 'streamQueueBytes',
+  TABLECAST_SSE_RETRY: 'sseRetry',
   TABLECAST_LOG_LEVEL: 'logLevel',
 };
 

@@ -8,6 +8,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { validateConfig, type Config, type ConfigInput } from './config.ts';
 import { createApp, type App } from './core/app.ts';
 import { registerHttp } from './http/plugin.ts';
+import { createSseHandler } from './http/sse-routes.ts';
+import { createStreamRegistry, type StreamRegistry } from './realtime/streams.ts';
 import { loadTls } from './http/tls.ts';
 import { loadSchemaDir } from './schema/parse.ts';
 import type { SchemaModel } from './schema/model.ts';
@@ -27,6 +29,8 @@ export interface TablecastServer {
   readonly config: Config;
   readonly app: App;
   readonly fastify: FastifyInstance;
+  /** Open SSE streams: counts, limits, heartbeat. */
+  readonly streams: StreamRegistry;
   /** `https://localhost:9996` once listening. */
   readonly url: string | undefined;
   /** How TLS was set up: `provided`, `generated`, `reused`, or `off`. */
@@ -65,17 +69,26 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     dataDir: config.data,
     durability: config.durability,
     expirySweepInterval: config.expirySweepInterval,
+    retention: config.retention,
     ...(now ? { now } : {}),
     onError: (err, context) => fastify.log.error({ err }, `${context} failed`),
   });
+  const streams = createStreamRegistry(
+    { maxStreams: config.maxStreams, maxStreamsPerAddress: config.maxStreamsPerAddress, pingInterval: config.pingInterval },
+    now,
+  );
+  const stream = createSseHandler({ app, streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
+  // Open streams would keep fastify.close() waiting forever: end them first, so clients reconnect elsewhere.
+  fastify.addHook('preClose', async () => streams.closeAll());
   fastify.addHook('onClose', async () => app.close());
-  registerHttp(fastify, { app, version: VERSION });
+  registerHttp(fastify, { app, version: VERSION, stream });
 
   let url: string | undefined;
   return {
     config,
     app,
     fastify,
+    streams,
     get url() {
       return url;
     },

@@ -3,6 +3,7 @@
  * the background jobs (expiry). `createServer` puts the web front ends on top of it.
  */
 import type { SchemaModel, TableDef } from '../schema/model.ts';
+import { createHub, type Hub } from '../realtime/hub.ts';
 import { createStore, type Store } from '../store/store.ts';
 import { createTableService, type TableService } from './table-service.ts';
 
@@ -12,6 +13,8 @@ export interface AppOptions {
   durability?: 'commit' | 'sync';
   /** How often expired records are swept (ms). */
   expirySweepInterval?: number;
+  /** How long the change log is kept (ms); default 24 h. */
+  retention?: number;
   /** Clock, so tests can move time for expiry. */
   now?: () => number;
   /** Where background failures are reported. */
@@ -21,6 +24,8 @@ export interface AppOptions {
 export interface App {
   readonly model: SchemaModel;
   readonly store: Store;
+  /** The change feed: every committed change, fanned out to subscribers. */
+  readonly hub: Hub;
   /** Every table's service, by `database/table`. */
   readonly services: ReadonlyMap<string, TableService>;
   /** Exported tables by `database` then export name (the URL path). */
@@ -42,6 +47,11 @@ export function createApp(options: AppOptions): App {
     tables: options.model.tables,
     ...(options.durability ? { durability: options.durability } : {}),
     ...(options.now ? { now: options.now } : {}),
+  });
+  const hub = createHub(store, {
+    retention: options.retention ?? 86_400_000,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.onError ? { onError: options.onError } : {}),
   });
   const services = new Map<string, TableService>();
   const byPath = new Map<string, TableService>();
@@ -68,6 +78,7 @@ export function createApp(options: AppOptions): App {
   return {
     model: options.model,
     store,
+    hub,
     services,
     exported: (database, name) => byPath.get(`${database}/${name}`),
     databases: () => [...new Set(options.model.tables.filter((t) => t.export).map((t) => t.database))],
@@ -75,6 +86,7 @@ export function createApp(options: AppOptions): App {
     async close() {
       if (timer) clearInterval(timer);
       await sweeping?.catch(() => 0);
+      hub.close();
       await store.close();
     },
   };

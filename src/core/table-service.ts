@@ -5,7 +5,7 @@
  */
 import { AppError } from '../errors.ts';
 import { parseQuery } from '../query/parse.ts';
-import type { Query } from '../query/types.ts';
+import type { Filter, Query } from '../query/types.ts';
 import type { Key, Record, TableDef } from '../schema/model.ts';
 import { buildValidators, stampTimes } from '../schema/validators.ts';
 import { toKey } from '../store/keys.ts';
@@ -29,6 +29,8 @@ export interface TableService {
   /** Like `get`, but `undefined` instead of NOT_FOUND. */
   find(key: Key): Written | undefined;
   search(query: Query): unknown[];
+  /** Records matching a filter, lazily in key order (streams' retained data). */
+  matching(filter: Filter | undefined): Iterable<Record>;
   create(input: unknown): Promise<Written>;
   /** Creates or replaces the whole record at `key`. */
   put(key: Key, input: unknown): Promise<Written & { created: boolean }>;
@@ -83,6 +85,7 @@ export function createTableService(store: Store, def: TableDef): TableService {
       return found;
     },
     search: (query) => store.search(handle, query),
+    matching: (filter) => store.matching(handle, filter),
     async create(input) {
       const data = v.validateCreate(input);
       const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);

@@ -18,7 +18,11 @@ export function rawQuery(request: FastifyRequest): string {
 
 /** True when a GET asks for an event stream rather than JSON (SPEC §4). */
 export function wantsStream(request: FastifyRequest, query: { reserved: { [name: string]: string } }): boolean {
-  if (query.reserved.stream !== undefined) return query.reserved.stream === 'sse';
+  if (request.method !== 'GET') return false;
+  if (query.reserved.stream !== undefined) {
+    if (query.reserved.stream === 'sse') return true;
+    throw new AppError('QUERY_INVALID', `stream=${query.reserved.stream} is not a stream type; use stream=sse`);
+  }
   const accept = request.headers.accept;
   return typeof accept === 'string' && accept.includes('text/event-stream');
 }
@@ -53,9 +57,14 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
   };
 
   const stream = options.stream;
+  /** The stream handler for this table, or a 406 when streams are off for it. */
+  const streamOrRefuse = (): StreamHandler => {
+    if (stream && exp.sse) return stream;
+    throw new AppError('NOT_ACCEPTABLE', `event streams are switched off for /${service.def.database}/${exp.name} (@export(sse: false))`);
+  };
   const getCollection = async (request: FastifyRequest, reply: FastifyReply) => {
     const query = service.parseQuery(rawQuery(request));
-    if (stream && exp.sse && wantsStream(request, query)) return stream(request, reply, service, undefined);
+    if (wantsStream(request, query)) return streamOrRefuse()(request, reply, service, undefined);
     return reply.type('application/json; charset=utf-8').send(service.search(query));
   };
 
@@ -78,7 +87,7 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
     handler: async (request, reply) => {
       const key = keyOf(request);
       const query = service.parseQuery(rawQuery(request));
-      if (stream && exp.sse && wantsStream(request, query)) return stream(request, reply, service, key);
+      if (wantsStream(request, query)) return streamOrRefuse()(request, reply, service, key);
       const found = service.get(key);
       const etag = `"${found.version}"`;
       reply.header('etag', etag);

@@ -5,7 +5,7 @@
  */
 import { AppError } from '../errors.ts';
 import { applyQuery } from '../query/evaluate.ts';
-import type { Query } from '../query/types.ts';
+import type { Filter, Query } from '../query/types.ts';
 import type { Key, Record, TableDef } from '../schema/model.ts';
 import type { ChangeLog } from './change-log.ts';
 import { openLayout, tableId, type Layout, type TableHandle } from './open.ts';
@@ -37,7 +37,7 @@ export interface Store {
   /** Records matching a query, filtered, sorted, limited and selected. */
   search(table: TableHandle, query: Query): unknown[];
   /** Iterates matching records in key order (no sort, limit or select), for streams' retained data. */
-  matching(table: TableHandle, query: Query): Iterable<Record>;
+  matching(table: TableHandle, filter: Filter | undefined): Iterable<Record>;
   /**
    * Runs `fn` in a write transaction and resolves after commit with its result. If `fn` throws,
    * nothing it wrote is kept and the promise rejects with that error.
@@ -94,8 +94,9 @@ export function createStore(options: StoreOptions): Store {
     changeLog: layout.changeLog,
     table,
     get,
-    search: (handle, query) => applyQuery(candidateRecords(handle, query, now()), query),
-    matching: (handle, query) => candidateRecords(handle, { reserved: {}, ...(query.filter ? { filter: query.filter } : {}) }, now()),
+    // candidateRecords already applied the filter; applyQuery only sorts, limits and selects.
+    search: (handle, query) => applyQuery(candidateRecords(handle, query, now()), withoutFilter(query)),
+    matching: (handle, filter) => candidateRecords(handle, { reserved: {}, ...(filter ? { filter } : {}) }, now()),
     transact,
     async sweepExpired(limit = 1000) {
       const due: Array<[TableHandle, Key]> = [];
@@ -126,4 +127,10 @@ export function createStore(options: StoreOptions): Store {
       await layout.root.close();
     },
   };
+}
+
+function withoutFilter(query: Query): Query {
+  if (!query.filter) return query;
+  const { filter: _applied, ...rest } = query;
+  return rest;
 }

@@ -1,0 +1,158 @@
+/**
+ * Event streams on collection and record URLs (SPEC §4). Order matters and follows "check,
+ * subscribe, replay, go live": every check that can fail (table, query, cursor, limits) runs before
+ * the response is hijacked, so failures are ordinary JSON errors; afterwards the stream either
+ * sends retained data or replays the change log, and joins the hub in the same synchronous step as
+ * its last read, so no change falls between replay and live and none is sent twice.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../core/app.ts';
+import type { TableService } from '../core/table-service.ts';
+import { AppError } from '../errors.ts';
+import type { Interest } from '../realtime/events.ts';
+import { encodeSseFrame } from '../realtime/sse.ts';
+import { createStreamWriter, type StreamWriter } from '../realtime/stream-writer.ts';
+import type { OpenStream, StreamRegistry } from '../realtime/streams.ts';
+import type { Key, Record } from '../schema/model.ts';
+import { rawQuery, type StreamHandler } from './rest-routes.ts';
+
+export interface SseOptions {
+  app: App;
+  streams: StreamRegistry;
+  /** `retry:` hint sent first (ms). */
+  retry: number;
+  maxFrames: number;
+  maxBytes: number;
+}
+
+/** Replay reads the log in chunks, waiting for the socket between them. */
+const REPLAY_CHUNK = 500;
+const CONNECTED = JSON.stringify({ type: 'connected', status: 'ok' });
+
+/** A cursor is a change sequence number: a non-negative decimal integer. */
+function parseCursor(raw: unknown): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const text = Array.isArray(raw) ? raw[0] : raw;
+  if (typeof text !== 'string' || !/^\d{1,15}$/.test(text.trim())) {
+    throw new AppError('BAD_REQUEST', 'Last-Event-ID (or lastEventId) must be a change sequence number, the id of an event this server sent', {
+      details: [{ path: 'Last-Event-ID', message: 'expected a non-negative integer' }],
+    });
+  }
+  return Number(text.trim());
+}
+
+/**
+ * Builds the handler REST routes call for `?stream=sse` and `Accept: text/event-stream`.
+ * @example registerRestRoutes(fastify, service, { stream: createSseHandler({ app, streams, retry: 3000, maxFrames: 1000, maxBytes: 4 << 20 }) })
+ */
+export function createSseHandler(options: SseOptions): StreamHandler {
+  const { app, streams } = options;
+  const { store, hub } = app;
+
+  return async (request: FastifyRequest, reply: FastifyReply, service: TableService, key: Key | undefined) => {
+    const query = service.parseQuery(rawQuery(request));
+    const cursor = parseCursor(request.headers['last-event-id'] ?? query.reserved.lastEventId);
+    const retained = query.reserved.retained !== 'false';
+    const address = request.ip;
+    streams.admit(address);
+
+    const interest: Interest = { table: service.handle.id, ...(key !== undefined ? { key } : {}), ...(query.filter ? { filter: query.filter } : {}) };
+    const http1 = request.raw.httpVersionMajor < 2;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+      ...(http1 ? { connection: 'keep-alive' } : {}),
+    });
+
+    let unsubscribe: (() => void) | undefined;
+    let release: (() => void) | undefined;
+    const stream: OpenStream = { writer: undefined as unknown as StreamWriter, address, table: service.handle.id };
+    const writer = createStreamWriter(res, { maxFrames: options.maxFrames, maxBytes: options.maxBytes }, (reason) => {
+      unsubscribe?.();
+      release?.();
+      streams.remove(stream, reason);
+      if (reason === 'slow') request.log.info({ table: stream.table }, 'stream cut: the client did not keep up; it resumes with Last-Event-ID');
+    });
+    stream.writer = writer;
+    streams.add(stream);
+    res.on('close', () => writer.close('client'));
+    res.on('error', () => writer.close('error'));
+
+    const subscriber = {
+      ...interest,
+      after: 0,
+      deliver: (event: { frame(): string }) => writer.send(event.frame()),
+      flush: () => writer.flush(),
+    };
+    const goLive = (after: number) => {
+      subscriber.after = after;
+      unsubscribe = hub.subscribe(subscriber);
+    };
+
+    /** Retained data read in the same synchronous step as the cursor it carries. */
+    const sendSnapshot = (prefix: string) => {
+      const head = store.changeLog.head();
+      let out = prefix;
+      if (retained) for (const record of snapshot(service, interest, key, query.limit)) out += encodeSseFrame({ event: 'message', id: head, data: JSON.stringify(record) });
+      writer.write(out);
+      goLive(head);
+    };
+
+    const hello = encodeSseFrame({ retry: options.retry });
+    if (cursor === undefined) {
+      const head = store.changeLog.head();
+      sendSnapshot(hello + encodeSseFrame({ event: 'message', id: head, data: CONNECTED }));
+      return;
+    }
+    writer.write(hello + encodeSseFrame({ event: 'message', data: CONNECTED }));
+    const head = store.changeLog.head();
+    if (cursor < store.changeLog.prunedThrough() || cursor > head) {
+      // The log no longer holds (or never held) what follows this cursor: start over from state.
+      const reason = cursor > head ? 'unknown' : 'expired';
+      sendSnapshot(encodeSseFrame({ event: 'reset', data: JSON.stringify({ reason, cursor: String(head) }) }));
+      return;
+    }
+    release = hub.hold(cursor);
+    let at = cursor;
+    while (!writer.closed) {
+      const { events, last, complete } = hub.replay(interest, at, REPLAY_CHUNK);
+      for (const event of events) writer.send(event.frame());
+      at = last;
+      if (complete) {
+        goLive(at);
+        writer.flush();
+        release();
+        release = undefined;
+        return;
+      }
+      writer.flush();
+      await writer.drained();
+    }
+  };
+}
+
+/** The current records a new stream starts with: the record, or the matching records in key order. */
+function snapshot(service: TableService, interest: Interest, key: Key | undefined, limit: { offset: number; count: number } | undefined): Record[] {
+  if (key !== undefined) {
+    const found = service.find(key);
+    if (!found) return [];
+    const list = interest.filter ? service.search({ filter: interest.filter, reserved: {} }).filter((r) => (r as Record)[service.def.primaryKey] === key) : [found.record];
+    return list as Record[];
+  }
+  const out: Record[] = [];
+  let skip = limit?.offset ?? 0;
+  const count = limit?.count ?? Infinity;
+  if (count <= 0) return out;
+  for (const record of service.matching(interest.filter)) {
+    if (skip > 0) {
+      skip--;
+      continue;
+    }
+    out.push(record);
+    if (out.length >= count) break;
+  }
+  return out;
+}

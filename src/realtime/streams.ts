@@ -1,0 +1,111 @@
+/**
+ * The registry of open SSE streams: admission limits (total and per client address), one shared
+ * heartbeat timer (a `ping` frame serialised once per tick, sent only to streams that were quiet),
+ * counters for metrics, and closing every stream on shutdown.
+ */
+import { AppError } from '../errors.ts';
+import { encodeSseFrame } from './sse.ts';
+import type { CloseReason, StreamWriter } from './stream-writer.ts';
+
+export interface StreamLimits {
+  /** Most open streams in total. */
+  maxStreams: number;
+  /** Most open streams from one client address. */
+  maxStreamsPerAddress: number;
+  /** Heartbeat interval (ms). */
+  pingInterval: number;
+}
+
+export interface OpenStream {
+  writer: StreamWriter;
+  address: string;
+  /** Table id, for per-table counts. */
+  table: string;
+}
+
+export interface StreamStats {
+  open: number;
+  opened: number;
+  /** Streams cut because their queue overflowed. */
+  cutSlow: number;
+  /** Frames that were queued on streams that were then cut. */
+  pings: number;
+  rejected: number;
+  byTable: { [table: string]: number };
+}
+
+export interface StreamRegistry {
+  /** Throws `TOO_MANY_REQUESTS` (with `Retry-After`) when a limit is reached; call before opening. */
+  admit(address: string): void;
+  add(stream: OpenStream): void;
+  remove(stream: OpenStream, reason: CloseReason): void;
+  /** Closes every stream (shutdown); new ones are refused afterwards. */
+  closeAll(): void;
+  stats(): StreamStats;
+  readonly size: number;
+}
+
+/**
+ * Creates the registry and starts its heartbeat.
+ * @example const streams = createStreamRegistry({ maxStreams: 10_000, maxStreamsPerAddress: 200, pingInterval: 15_000 })
+ */
+export function createStreamRegistry(limits: StreamLimits, now: () => number = Date.now): StreamRegistry {
+  const open = new Set<OpenStream>();
+  const perAddress = new Map<string, number>();
+  const stats = { opened: 0, cutSlow: 0, pings: 0, rejected: 0 };
+  let closing = false;
+
+  const retryAfter = String(Math.max(1, Math.ceil(limits.pingInterval / 1000)));
+  const refuse = (message: string) => {
+    stats.rejected++;
+    return new AppError('TOO_MANY_REQUESTS', message, { headers: { 'retry-after': retryAfter } });
+  };
+
+  const timer = setInterval(() => {
+    const t = now();
+    let frame: string | undefined;
+    for (const s of open) {
+      // A stream that carried real traffic recently needs no heartbeat (Mercure's rule).
+      if (t - s.writer.lastWrite < limits.pingInterval * 0.9) continue;
+      frame ??= encodeSseFrame({ event: 'ping', data: JSON.stringify({ time: t }) });
+      s.writer.write(frame);
+      stats.pings++;
+    }
+  }, limits.pingInterval);
+  timer.unref();
+
+  return {
+    admit(address) {
+      if (closing) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
+      if (open.size >= limits.maxStreams) throw refuse(`too many open streams (limit ${limits.maxStreams})`);
+      if ((perAddress.get(address) ?? 0) >= limits.maxStreamsPerAddress) {
+        throw refuse(`too many open streams from ${address} (limit ${limits.maxStreamsPerAddress})`);
+      }
+    },
+    add(stream) {
+      open.add(stream);
+      stats.opened++;
+      perAddress.set(stream.address, (perAddress.get(stream.address) ?? 0) + 1);
+    },
+    remove(stream, reason) {
+      if (!open.delete(stream)) return;
+      if (reason === 'slow') stats.cutSlow++;
+      const n = (perAddress.get(stream.address) ?? 1) - 1;
+      if (n <= 0) perAddress.delete(stream.address);
+      else perAddress.set(stream.address, n);
+    },
+    closeAll() {
+      closing = true;
+      clearInterval(timer);
+      for (const s of [...open]) s.writer.close('shutdown');
+    },
+    stats() {
+      const byTable: { [table: string]: number } = {};
+      for (const s of open) byTable[s.table] = (byTable[s.table] ?? 0) + 1;
+      return { open: open.size, ...stats, byTable };
+    },
+    get size() {
+      return open.size;
+    },
+  };
+}
