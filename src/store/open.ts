@@ -22,6 +22,8 @@ export interface TableHandle {
   indexed: ReadonlyMap<string, FieldDef>;
   /** Expiring tables: key → expiresAt (epoch ms). */
   expires?: Database<number, Key>;
+  /** Records read by searches and snapshots (metrics; lets tests prove a path does not scan). */
+  stats: { recordsRead: number };
 }
 
 /** The raw sub-databases, shared by the store's modules (not exported from the package). */
@@ -77,6 +79,7 @@ export function openLayout(options: OpenOptions): Layout {
         db: root.openDB<Key, any>(`i:${id}:${field.name}`, { dupSort: true, encoding: 'ordered-binary' }),
       })),
       indexed: new Map(indexedFields.map((f) => [f.name, f])),
+      stats: { recordsRead: 0 },
     };
     if (def.expiration !== undefined) handle.expires = root.openDB<number, Key>(`x:${id}`, {});
     tables.set(id, handle);

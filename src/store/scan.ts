@@ -21,6 +21,7 @@ export function* candidateRecords(table: TableHandle, query: Query, now: number)
   const plan = planFilter(filter, table.indexed);
   if (plan.kind === 'scan') {
     for (const { key, value } of table.records.getRange({})) {
+      table.stats.recordsRead++;
       if (live && !live(key)) continue;
       if (!filter || matches(filter, value)) yield value;
     }
@@ -29,6 +30,7 @@ export function* candidateRecords(table: TableHandle, query: Query, now: number)
   for (const key of planKeys(table, plan.ranges)) {
     if (live && !live(key)) continue;
     const value = table.records.get(key);
+    table.stats.recordsRead++;
     if (value !== undefined && (!filter || matches(filter, value))) yield value;
   }
 }
