@@ -9,6 +9,7 @@ import { validateConfig, type Config, type ConfigInput } from './config.ts';
 import { createApp, type App } from './core/app.ts';
 import { registerHttp } from './http/plugin.ts';
 import { createSseHandler } from './http/sse-routes.ts';
+import { createGraphqlEndpoints, type GraphqlEndpoint } from './graphql/yoga.ts';
 import { createStreamRegistry, type StreamRegistry } from './realtime/streams.ts';
 import { loadTls } from './http/tls.ts';
 import { loadSchemaDir } from './schema/parse.ts';
@@ -82,6 +83,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   fastify.addHook('preClose', async () => streams.closeAll());
   fastify.addHook('onClose', async () => app.close());
   registerHttp(fastify, { app, version: VERSION, stream });
+  mountGraphql(fastify, createGraphqlEndpoints(app, { onError: (err) => fastify.log.error({ err }, 'GraphQL resolver failed') }));
 
   let url: string | undefined;
   return {
@@ -105,4 +107,29 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
       await fastify.close();
     },
   };
+}
+
+/**
+ * Mounts each yoga endpoint as a fastify route (PITFALLS: no hijack; fastify streams the returned
+ * body, SSE included). Yoga's SSE response sets `Connection`, which HTTP/2 forbids: it is dropped there.
+ */
+function mountGraphql(fastify: FastifyInstance, endpoints: readonly GraphqlEndpoint[]): void {
+  for (const endpoint of endpoints) {
+    fastify.route({
+      url: endpoint.path,
+      method: ['GET', 'POST', 'OPTIONS'],
+      handler: async (request, reply) => {
+        const response = await endpoint.yoga.handleNodeRequestAndResponse(request, reply, { req: request, reply });
+        const http2 = request.raw.httpVersionMajor === 2;
+        response.headers.forEach((value, key) => {
+          const name = key.toLowerCase();
+          // `Content-Encoding: none` is not a real coding; the body is never compressed anyway.
+          if ((http2 && name === 'connection') || (name === 'content-encoding' && value === 'none')) return;
+          reply.header(name, value);
+        });
+        reply.status(response.status);
+        return reply.send(response.body);
+      },
+    });
+  }
 }

@@ -5,6 +5,10 @@
 import type { SchemaModel, TableDef } from '../schema/model.ts';
 import { createHub, type Hub } from '../realtime/hub.ts';
 import { createStore, type Store } from '../store/store.ts';
+import type { Filter } from '../query/types.ts';
+import type { HubEvent } from '../realtime/events.ts';
+import type { Key } from '../schema/model.ts';
+import { subscribeChanges, type SubscribeOptions } from './subscribe.ts';
 import { createTableService, type TableService } from './table-service.ts';
 
 export interface AppOptions {
@@ -32,6 +36,11 @@ export interface App {
   exported(database: string, name: string): TableService | undefined;
   /** The databases that have at least one exported table. */
   databases(): string[];
+  /**
+   * The changes of a table (optionally one record, optionally filtered) as an async iterable,
+   * resuming after `after` when given.
+   */
+  subscribe(service: TableService, options?: { key?: Key; filter?: Filter } & SubscribeOptions): AsyncIterableIterator<HubEvent>;
   /** Sweeps expired records now (also runs on a timer). */
   sweepExpired(): Promise<number>;
   close(): Promise<void>;
@@ -83,6 +92,11 @@ export function createApp(options: AppOptions): App {
     exported: (database, name) => byPath.get(`${database}/${name}`),
     databases: () => [...new Set(options.model.tables.filter((t) => t.export).map((t) => t.database))],
     sweepExpired,
+    subscribe(service, options = {}) {
+      const { key, filter, ...rest } = options;
+      const interest = { table: service.handle.id, ...(key !== undefined ? { key } : {}), ...(filter ? { filter } : {}) };
+      return subscribeChanges(store, hub, interest, rest);
+    },
     async close() {
       if (timer) clearInterval(timer);
       await sweeping?.catch(() => 0);

@@ -43,7 +43,10 @@ export function toIndexKey(value: unknown): IndexKey | undefined {
     case 'string':
       return value.length > MAX_INDEXED_STRING ? value.slice(0, MAX_INDEXED_STRING) : value;
     case 'number':
-      return Number.isFinite(value) ? value : undefined;
+      // `+ 0` turns -0 into 0: ordered-binary encodes -0 apart from 0 (sorted after every number),
+      // while the stored record (msgpack) and the filter treat them as equal; without this,
+      // `price=0` and `price=lt=1` missed a record written with -0 through the index.
+      return Number.isFinite(value) ? value + 0 : undefined;
     case 'boolean':
       return value;
     default:

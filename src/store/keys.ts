@@ -21,7 +21,8 @@ export function toKey(def: TableDef, raw: unknown): Key {
         details: [{ path: def.primaryKey, message: 'must be an integer' }],
       });
     }
-    return n;
+    // -0 would be a different LMDB key from 0 (ordered-binary keeps the sign), yet "-0" and 0 name one record.
+    return n + 0;
   }
   const s = typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : raw;
   if (typeof s !== 'string' || s.length === 0) {

@@ -99,19 +99,31 @@ export function createStore(options: StoreOptions): Store {
     matching: (handle, filter) => candidateRecords(handle, { reserved: {}, ...(filter ? { filter } : {}) }, now()),
     transact,
     async sweepExpired(limit = 1000) {
-      const due: Array<[TableHandle, Key]> = [];
+      const due: Array<[TableHandle | undefined, Key, [number, string, Key]]> = [];
       const t = now();
       for (const key of layout.expiryQueue.getKeys({ end: [t + 1], limit })) {
-        const handle = layout.tables.get(key[1]);
-        if (handle) due.push([handle, key[2]]);
+        due.push([layout.tables.get(key[1]), key[2], key]);
       }
       if (due.length === 0) return 0;
       return transact((tx) => {
         let n = 0;
-        for (const [handle, key] of due) {
+        for (const [handle, key, queued] of due) {
+          // A deadline of a table that is gone or no longer expires (the schema changed) is
+          // dropped; left in the queue, such deadlines would fill every sweep's `limit` forever
+          // and no other table's records would ever be swept.
+          if (!handle?.expires) {
+            layout.expiryQueue.remove(queued);
+            continue;
+          }
           // Re-checked inside the transaction: a write since the read above renewed the record.
-          const at = handle.expires?.get(key);
-          if (at !== undefined && at <= tx.now && tx.remove(handle, key, true)) n++;
+          const at = handle.expires.get(key);
+          if (at !== undefined && at <= tx.now && tx.remove(handle, key, true)) {
+            n++;
+            continue;
+          }
+          // Not removed: this queued deadline is not a live record's current one; drop it too.
+          layout.expiryQueue.remove(queued);
+          if (at === queued[0]) handle.expires.remove(key);
         }
         return n;
       });

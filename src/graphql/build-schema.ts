@@ -1,0 +1,189 @@
+/**
+ * Builds the GraphQL schema of one database from its exported tables (SPEC §5): a list query per
+ * table in Harper's shape, create/replace/update/delete/publish mutations, and two subscriptions
+ * over the same change feed as SSE. Resolvers only translate arguments into table-service calls.
+ */
+import {
+  GraphQLBoolean,
+  GraphQLEnumType,
+  GraphQLID,
+  GraphQLInputObjectType,
+  GraphQLInt,
+  GraphQLList,
+  GraphQLNonNull,
+  GraphQLObjectType,
+  GraphQLSchema,
+  GraphQLString,
+  type GraphQLFieldConfig,
+  type GraphQLFieldConfigArgumentMap,
+  type GraphQLFieldConfigMap,
+} from 'graphql';
+import type { App } from '../core/app.ts';
+import type { TableService } from '../core/table-service.ts';
+import { AppError } from '../errors.ts';
+import type { HubEvent } from '../realtime/events.ts';
+import { namesOf } from './names.ts';
+import { createTypeFactory, isArgument, JSONScalar } from './types.ts';
+
+type Args = { [name: string]: unknown };
+type Field = GraphQLFieldConfig<unknown, unknown, any>;
+
+const ChangeType = new GraphQLEnumType({
+  name: 'ChangeType',
+  values: { UPDATE: { value: 'update' }, DELETE: { value: 'delete' }, PUBLISH: { value: 'publish' } },
+});
+
+/** Reserved argument names; attributes with these names are not offered as filters. */
+const CONTROL_ARGS = new Set(['limit', 'offset', 'sort', 'lastEventId']);
+
+/**
+ * The schema for `/{database}/graphql`, or `undefined` when no table of it is exported to GraphQL.
+ * @example const schema = buildDatabaseSchema(app, 'realtime-demo')
+ */
+export function buildDatabaseSchema(app: App, database: string): GraphQLSchema | undefined {
+  const services = [...app.services.values()].filter((s) => s.def.database === database && s.def.export?.graphql);
+  if (services.length === 0) return undefined;
+  const types = createTypeFactory();
+  const query: GraphQLFieldConfigMap<unknown, unknown> = {};
+  const mutation: GraphQLFieldConfigMap<unknown, unknown> = {};
+  const subscription: GraphQLFieldConfigMap<unknown, unknown> = {};
+
+  for (const service of services) {
+    const def = service.def;
+    const n = namesOf(def);
+    const type = types.output({ kind: 'object', name: def.typeName, fields: def.fields, sealed: def.sealed }) as GraphQLObjectType;
+    const filterArgs: GraphQLFieldConfigArgumentMap = Object.fromEntries(
+      def.fields.filter((f) => isArgument(f) && !CONTROL_ARGS.has(f.name)).map((f) => [f.name, { type: types.input(f.type) }]),
+    );
+    const input = new GraphQLInputObjectType({ name: n.input, fields: () => types.inputFields(def.fields, true) });
+    const patch = new GraphQLInputObjectType({ name: n.patch, fields: () => types.inputFields(def.fields, false) });
+    const eventType = new GraphQLObjectType({
+      name: n.event,
+      fields: {
+        type: { type: new GraphQLNonNull(ChangeType) },
+        id: { type: new GraphQLNonNull(GraphQLID) },
+        cursor: { type: new GraphQLNonNull(GraphQLString), description: 'The change sequence number; pass it as lastEventId to resume after this event.' },
+        record: { type },
+        message: { type: JSONScalar },
+      },
+    });
+    const idArg = { id: { type: new GraphQLNonNull(GraphQLID) } };
+
+    query[n.query] = {
+      type: new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(type))),
+      args: { ...filterArgs, limit: { type: GraphQLInt }, offset: { type: GraphQLInt }, sort: { type: new GraphQLList(new GraphQLNonNull(GraphQLString)) } },
+      resolve: (_src, args: Args) => service.search(service.parseQuery(queryString(args))),
+    } satisfies Field;
+
+    mutation[n.create] = { type: new GraphQLNonNull(type), args: { data: { type: new GraphQLNonNull(input) } }, resolve: async (_s, a: Args) => (await service.create(a.data)).record };
+    mutation[n.replace] = {
+      type: new GraphQLNonNull(type),
+      args: { ...idArg, data: { type: new GraphQLNonNull(input) } },
+      resolve: async (_s, a: Args) => (await service.put(service.key(a.id), a.data)).record,
+    };
+    mutation[n.update] = {
+      type: new GraphQLNonNull(type),
+      args: { ...idArg, data: { type: new GraphQLNonNull(patch) } },
+      resolve: async (_s, a: Args) => (await service.patch(service.key(a.id), a.data)).record,
+    };
+    mutation[n.delete] = { type: new GraphQLNonNull(GraphQLBoolean), args: idArg, resolve: async (_s, a: Args) => (await service.delete(service.key(a.id)), true) };
+    mutation[n.publish] = {
+      type: new GraphQLNonNull(GraphQLBoolean),
+      args: { ...idArg, message: { type: new GraphQLNonNull(JSONScalar) } },
+      resolve: async (_s, a: Args) => (await service.publish(service.key(a.id), a.message), true),
+    };
+
+    const subArgs = { id: { type: GraphQLID }, ...filterArgs };
+    subscription[n.query] = {
+      type: new GraphQLNonNull(type),
+      args: subArgs,
+      subscribe: (_s, a: Args) => onlyUpdates(changes(app, service, a)),
+      resolve: (payload: unknown) => payload,
+    } as Field;
+    subscription[n.events] = {
+      type: new GraphQLNonNull(eventType),
+      args: { ...subArgs, lastEventId: { type: GraphQLString } },
+      subscribe: (_s, a: Args) => asEvents(changes(app, service, a)),
+      resolve: (payload: unknown) => payload,
+    } as Field;
+  }
+
+  return new GraphQLSchema({
+    query: new GraphQLObjectType({ name: 'Query', fields: query }),
+    mutation: new GraphQLObjectType({ name: 'Mutation', fields: mutation }),
+    subscription: new GraphQLObjectType({ name: 'Subscription', fields: subscription }),
+  });
+}
+
+/** Arguments → the REST query grammar, so GraphQL filters coerce and validate exactly like REST. */
+function queryString(args: Args): string {
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(args)) {
+    if (value === undefined || CONTROL_ARGS.has(name) || name === 'lastEventId') continue;
+    const attr = encodeURIComponent(name);
+    if (value === null) parts.push(`${attr}=null`);
+    // `===` compares the text as given, so a string value "null" is not read as null.
+    else if (typeof value === 'string') parts.push(`${attr}===${encodeURIComponent(value)}`);
+    else parts.push(`${attr}=${encodeURIComponent(String(value))}`);
+  }
+  const limit = args.limit as number | undefined;
+  const offset = (args.offset as number | undefined) ?? 0;
+  if (limit !== undefined || offset > 0) {
+    if ((limit ?? 0) < 0 || offset < 0) throw new AppError('QUERY_INVALID', 'limit and offset must not be negative');
+    parts.push(limit === undefined ? `limit(${offset},${Number.MAX_SAFE_INTEGER})` : `limit(${offset},${offset + limit})`);
+  }
+  const sort = args.sort as string[] | undefined;
+  if (sort?.length) parts.push(`sort(${sort.map((s) => (s.startsWith('-') || s.startsWith('+') ? s : `+${s}`)).join(',')})`);
+  return parts.join('&');
+}
+
+function changes(app: App, service: TableService, args: Args): AsyncIterableIterator<HubEvent> {
+  const { id, lastEventId, ...filters } = args;
+  const query = service.parseQuery(queryString(filters));
+  let after: number | undefined;
+  if (typeof lastEventId === 'string' && lastEventId !== '') {
+    if (!/^\d{1,15}$/.test(lastEventId)) throw new AppError('BAD_REQUEST', 'lastEventId must be a change sequence number (an event cursor)');
+    after = Number(lastEventId);
+  }
+  return app.subscribe(service, {
+    ...(id !== undefined && id !== null ? { key: service.key(id) } : {}),
+    ...(query.filter ? { filter: query.filter } : {}),
+    ...(after !== undefined ? { after } : {}),
+  });
+}
+
+/** `message` subscription: the record, on each update. Closing the result closes the source. */
+function onlyUpdates(source: AsyncIterableIterator<HubEvent>): AsyncIterableIterator<unknown> {
+  return mapIterator(source, (e) => (e.type === 'update' ? e.record : undefined));
+}
+
+/** `messageEvents` subscription: every change, with its cursor. */
+function asEvents(source: AsyncIterableIterator<HubEvent>): AsyncIterableIterator<unknown> {
+  return mapIterator(source, (e) => ({
+    type: e.type,
+    id: String(e.key),
+    cursor: String(e.seq),
+    record: e.record ?? null,
+    message: e.type === 'publish' ? e.message : null,
+  }));
+}
+
+/** Maps (and filters, where `fn` returns undefined) an iterator, forwarding `return` to the source. */
+function mapIterator<T, U>(source: AsyncIterableIterator<T>, fn: (t: T) => U | undefined): AsyncIterableIterator<U> {
+  const it: AsyncIterableIterator<U> = {
+    async next() {
+      for (;;) {
+        const r = await source.next();
+        if (r.done) return { value: undefined, done: true };
+        const mapped = fn(r.value);
+        if (mapped !== undefined) return { value: mapped, done: false };
+      }
+    },
+    async return() {
+      await source.return?.();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]: () => it,
+  };
+  return it;
+}

@@ -1,0 +1,103 @@
+/**
+ * One graphql-yoga instance per database with exported tables, at `/{database}/graphql`.
+ * AppErrors keep their code and HTTP status (`extensions.code`, `extensions.http.status`, as on
+ * REST); anything else is masked. Yoga serves GraphiQL, POST/GET JSON, and GraphQL over SSE in
+ * distinct-connections mode (what the graphql-sse client and EventSource speak).
+ */
+import { GraphQLError } from 'graphql';
+import { createYoga, mapAsyncIterator, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { App } from '../core/app.ts';
+import { AppError, toAppError } from '../errors.ts';
+import { buildDatabaseSchema } from './build-schema.ts';
+
+export interface GraphqlEndpoint {
+  database: string;
+  path: string;
+  yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>;
+}
+
+export interface GraphqlOptions {
+  /** Where masked (unexpected) errors are reported with their cause. */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * Builds an endpoint for every database that exports a table to GraphQL.
+ * @example for (const e of createGraphqlEndpoints(app)) fastify.route({ url: e.path, ... })
+ */
+export function createGraphqlEndpoints(app: App, options: GraphqlOptions = {}): GraphqlEndpoint[] {
+  const out: GraphqlEndpoint[] = [];
+  for (const database of app.databases()) {
+    const schema = buildDatabaseSchema(app, database);
+    if (!schema) continue;
+    const path = `/${database}/graphql`;
+    const yoga = createYoga<Record<string, unknown>>({
+      schema,
+      graphqlEndpoint: path,
+      // One CORS layer for the whole server (fastify's); yoga's default reflects any origin.
+      cors: false,
+      logging: false,
+      landingPage: false,
+      graphiql: { title: `tablecast · ${database}` },
+      maskedErrors: { maskError: (error) => toGraphqlError(error, options.onError) },
+      plugins: [useVisibleHttpStatus()],
+    });
+    out.push({ database, path, yoga });
+  }
+  return out;
+}
+
+/** AppError → GraphQLError with code and status; anything unexpected is masked and reported. */
+function toGraphqlError(error: unknown, onError?: (err: unknown) => void): Error {
+  const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+  // Errors graphql itself raised (validation, coercion of arguments) are the client's and stay as they are.
+  if (error instanceof GraphQLError && !error.originalError) return error;
+  if (original instanceof GraphQLError) return original;
+  const appError = original instanceof AppError ? original : toAppError(original);
+  if (appError.code === 'INTERNAL') onError?.(appError.cause ?? original);
+  const gql = error instanceof GraphQLError ? error : undefined;
+  return new GraphQLError(appError.message, {
+    ...(gql?.nodes ? { nodes: gql.nodes } : {}),
+    ...(gql?.path ? { path: gql.path } : {}),
+    ...(gql?.source ? { source: gql.source } : {}),
+    ...(gql?.positions ? { positions: gql.positions } : {}),
+    originalError: appError,
+    extensions: {
+      code: appError.code,
+      http: { status: appError.statusCode },
+      ...(appError.details !== undefined ? { details: appError.details } : {}),
+    },
+  });
+}
+
+/**
+ * Yoga removes `extensions.http` from errors when it serialises results (it treats it as internal).
+ * Our contract shows the status to clients, as REST does in its body, so this re-adds it through
+ * the result's own `stringify` hook, which yoga calls for JSON and SSE responses alike.
+ */
+function useVisibleHttpStatus(): Plugin {
+  const mark = (result: { errors?: readonly GraphQLError[]; stringify?: (r: unknown) => string }) => {
+    const originals = result.errors;
+    if (!originals?.length) return;
+    result.stringify = (sanitized) => {
+      const r = sanitized as { errors?: Array<{ toJSON?: () => unknown }> };
+      if (!r.errors) return JSON.stringify(sanitized);
+      const errors = r.errors.map((e, i) => {
+        const json = (typeof e.toJSON === 'function' ? e.toJSON() : e) as { extensions?: Record<string, unknown> };
+        const http = originals[i]?.extensions?.http as { status?: number } | undefined;
+        if (!http?.status) return json;
+        return { ...json, extensions: { ...json.extensions, http: { status: http.status } } };
+      });
+      return JSON.stringify({ ...r, errors });
+    };
+  };
+  return {
+    // Runs after masking, on the result yoga is about to serialise; streams are marked per event.
+    onExecutionResult({ result, setResult }) {
+      if (!result) return;
+      if (Symbol.asyncIterator in result) {
+        setResult(mapAsyncIterator(result as AsyncIterable<never>, (value) => (mark(value), value)) as never);
+      } else mark(result as never);
+    },
+  };
+}

@@ -1,0 +1,18 @@
+import { startServer, schemaDir, MESSAGE_SDL, agent } from '/work/main/test/helpers/server.ts';
+import { request } from 'undici';
+const t = await startServer({ tls: true, schemas: schemaDir({ 'm.graphql': MESSAGE_SDL }), pingInterval: 200 });
+console.log(t.url);
+await t.req('POST', '/realtime-demo/message', { id: 'a', title: 'x', content: 'y' });
+const res = await request(t.url + '/realtime-demo/message?stream=sse', { dispatcher: agent });
+console.log(res.statusCode, res.headers);
+let buf = '';
+res.body.on('data', (d) => { buf += d; });
+await t.req('POST', '/realtime-demo/message', { id: 'b', title: 'x', content: 'y' });
+await t.req('POST', '/realtime-demo/message/b', { text: 'hi' });
+await t.req('DELETE', '/realtime-demo/message/b');
+await new Promise((r) => setTimeout(r, 500));
+console.log(JSON.stringify(buf));
+console.log(t.server.app.hub.count(), t.server.streams.size);
+const c0 = Date.now();
+await t.close();
+console.log('closed in', Date.now() - c0);
