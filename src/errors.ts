@@ -121,6 +121,12 @@ const CODE_FOR_STATUS: Record<number, ErrorCode> = {
 
 /** Node error codes that mean the disk or the store is full. */
 const FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'MDB_MAP_FULL']);
+/**
+ * The same as lmdb-js reports them: a numeric `code` (MDB_MAP_FULL -30792, errno ENOSPC 28,
+ * EDQUOT 122) with mdb_strerror's message. Matching only string codes turned a full disk into a 500.
+ */
+const FULL_NUMBERS = new Set([-30792, 28, 122]);
+const FULL_MESSAGE = /MDB_MAP_FULL|ENOSPC|EDQUOT|No space left on device|Disk quota exceeded/;
 
 /**
  * The only translator from anything thrown to an {@link AppError}. Unknown errors become
@@ -132,7 +138,8 @@ export function toAppError(err: unknown): AppError {
   if (err && typeof err === 'object') {
     const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
     const message = typeof e.message === 'string' ? e.message : 'request failed';
-    if (typeof e.code === 'string' && (FULL_CODES.has(e.code) || /MDB_MAP_FULL|ENOSPC/.test(message))) {
+    const full = typeof e.code === 'string' ? FULL_CODES.has(e.code) : typeof e.code === 'number' && FULL_NUMBERS.has(e.code);
+    if (full || (e.code !== undefined && FULL_MESSAGE.test(message))) {
       return new AppError('STORAGE_FULL', 'the data directory is full; the write was not stored', { cause: err });
     }
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

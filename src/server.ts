@@ -127,6 +127,7 @@ function mountGraphql(fastify: FastifyInstance, endpoints: readonly GraphqlEndpo
           if ((http2 && name === 'connection') || (name === 'content-encoding' && value === 'none')) return;
           reply.header(name, value);
         });
+        if (response.headers.get('content-type')?.startsWith('text/event-stream')) reply.header('x-accel-buffering', 'no');
         reply.status(response.status);
         return reply.send(response.body);
       },
