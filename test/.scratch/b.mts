@@ -1,0 +1,17 @@
+import { schemaDir, MESSAGE_SDL, agent, tmpDir } from '../helpers/server.ts';
+import { createServer } from './server2.ts';
+import { request } from 'undici';
+const force = process.argv[2] === 'force';
+const mod = force ? await import('./server2.ts') : await import('../../src/server.ts');
+const server = await mod.createServer({ port: 0, host: '127.0.0.1', tls: true, logLevel: 'silent', data: tmpDir(), schemas: schemaDir({ 'm.graphql': MESSAGE_SDL }) });
+const url = await server.listen();
+const res = await request(url + '/realtime-demo/message?stream=sse', { dispatcher: agent });
+let ended = false;
+res.body.on('data', () => {}); res.body.on('end', () => { ended = true; }); res.body.on('error', (e) => { console.log('body error', e.message); ended = true; });
+await new Promise((r) => setTimeout(r, 100));
+const c0 = Date.now();
+const timer = setTimeout(() => { console.log('close still pending after 3s; ended=', ended); process.exit(1); }, 3000);
+await server.close();
+clearTimeout(timer);
+console.log('closed in', Date.now() - c0, 'ended', ended);
+await agent.close();

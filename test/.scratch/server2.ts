@@ -1,0 +1,136 @@
+/**
+ * The composition root: compiles the schema, opens the app, and puts fastify in front of it over
+ * HTTPS with HTTP/2 (HTTP/1.1 fallback) or plain HTTP. Returns an un-listened server, so tests and
+ * embedders choose when and where to listen (fastify's build/listen split).
+ */
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { validateConfig, type Config, type ConfigInput } from '../../src/config.ts';
+import { createApp, type App } from '../../src/core/app.ts';
+import { registerHttp } from '../../src/http/plugin.ts';
+import { createSseHandler } from '../../src/http/sse-routes.ts';
+import { createGraphqlEndpoints, type GraphqlEndpoint } from '../../src/graphql/yoga.ts';
+import { createStreamRegistry, type StreamRegistry } from '../../src/realtime/streams.ts';
+import { loadTls } from '../../src/http/tls.ts';
+import { loadSchemaDir } from '../../src/schema/parse.ts';
+import type { SchemaModel } from '../../src/schema/model.ts';
+
+const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+
+export interface ServerOptions extends Partial<ConfigInput> {
+  /** An already compiled schema; otherwise `schemas` is read. */
+  model?: SchemaModel;
+  /** Clock for expiry, for tests. */
+  now?: () => number;
+  /** A pino destination stream for logs (tests capture them). */
+  logStream?: NodeJS.WritableStream;
+}
+
+export interface TablecastServer {
+  readonly config: Config;
+  readonly app: App;
+  readonly fastify: FastifyInstance;
+  /** Open SSE streams: counts, limits, heartbeat. */
+  readonly streams: StreamRegistry;
+  /** `https://localhost:9996` once listening. */
+  readonly url: string | undefined;
+  /** How TLS was set up: `provided`, `generated`, `reused`, or `off`. */
+  readonly tls: 'provided' | 'generated' | 'reused' | 'off';
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds a server from options (validated like the config file and env). Does not listen.
+ * @example const server = await createServer({ port: 0, data: tmp, tls: false }); await server.listen()
+ */
+export async function createServer(options: ServerOptions = {}): Promise<TablecastServer> {
+  const { model: givenModel, now, logStream, ...input } = options;
+  const config = validateConfig(input);
+  const model = givenModel ?? (await loadSchemaDir(config.schemas));
+  const tls = config.tls ? await loadTls({ dataDir: config.data, ...(config.cert ? { cert: config.cert } : {}), ...(config.key ? { key: config.key } : {}) }) : undefined;
+
+  const logger = {
+    level: config.logLevel,
+    ...(logStream ? { stream: logStream } : {}),
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+  };
+  const base = {
+    logger,
+    bodyLimit: config.bodyLimit,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+    return503OnClosing: true, forceCloseConnections: true,
+  };
+  const fastify = (
+    tls ? Fastify({ ...base, http2: true, https: { allowHTTP1: true, key: tls.key, cert: tls.cert } }) : Fastify(base)
+  ) as unknown as FastifyInstance;
+
+  const app = createApp({
+    model,
+    dataDir: config.data,
+    durability: config.durability,
+    expirySweepInterval: config.expirySweepInterval,
+    retention: config.retention,
+    ...(now ? { now } : {}),
+    onError: (err, context) => fastify.log.error({ err }, `${context} failed`),
+  });
+  const streams = createStreamRegistry(
+    { maxStreams: config.maxStreams, maxStreamsPerAddress: config.maxStreamsPerAddress, pingInterval: config.pingInterval },
+    now,
+  );
+  const stream = createSseHandler({ app, streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
+  // Open streams would keep fastify.close() waiting forever: end them first, so clients reconnect elsewhere.
+  fastify.addHook('preClose', async () => streams.closeAll());
+  fastify.addHook('onClose', async () => app.close());
+  registerHttp(fastify, { app, version: VERSION, stream });
+  mountGraphql(fastify, createGraphqlEndpoints(app, { onError: (err) => fastify.log.error({ err }, 'GraphQL resolver failed') }));
+
+  let url: string | undefined;
+  return {
+    config,
+    app,
+    fastify,
+    streams,
+    get url() {
+      return url;
+    },
+    tls: tls?.source ?? 'off',
+    async listen() {
+      await fastify.listen({ port: config.port, host: config.host });
+      const address = fastify.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+      url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+      return url;
+    },
+    async close() {
+      await fastify.close();
+    },
+  };
+}
+
+/**
+ * Mounts each yoga endpoint as a fastify route (PITFALLS: no hijack; fastify streams the returned
+ * body, SSE included). Yoga's SSE response sets `Connection`, which HTTP/2 forbids: it is dropped there.
+ */
+function mountGraphql(fastify: FastifyInstance, endpoints: readonly GraphqlEndpoint[]): void {
+  for (const endpoint of endpoints) {
+    fastify.route({
+      url: endpoint.path,
+      method: ['GET', 'POST', 'OPTIONS'],
+      handler: async (request, reply) => {
+        const response = await endpoint.yoga.handleNodeRequestAndResponse(request, reply, { req: request, reply });
+        const http2 = request.raw.httpVersionMajor === 2;
+        response.headers.forEach((value, key) => {
+          const name = key.toLowerCase();
+          // `Content-Encoding: none` is not a real coding; the body is never compressed anyway.
+          if ((http2 && name === 'connection') || (name === 'content-encoding' && value === 'none')) return;
+          reply.header(name, value);
+        });
+        if (response.headers.get('content-type')?.startsWith('text/event-stream')) reply.header('x-accel-buffering', 'no');
+        reply.status(response.status);
+        return reply.send(response.body);
+      },
+    });
+  }
+}
