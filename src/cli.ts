@@ -3,6 +3,7 @@
  * to the pure `loadConfig`, starts or checks, and turns signals into a graceful shutdown.
  */
 import { parseArgs } from 'node:util';
+import { hashPassword } from './auth/password.ts';
 import { loadConfig, type ConfigInput } from './config.ts';
 import { AppError } from './errors.ts';
 import { loadSchemaDir } from './schema/parse.ts';
@@ -13,6 +14,8 @@ const USAGE = `Usage: tablecast <command> [flags]
 Commands:
   start   serve the schemas (default)
   check   validate the configuration and the schemas, list the tables, and exit
+  hash-password
+          read a password from standard input, print its scrypt hash for auth.users
   help    show this text
 
 Flags (each also settable as an environment variable or in tablecast.config.json):
@@ -54,6 +57,18 @@ async function main(argv: string[]): Promise<number> {
   const command = positionals[0] ?? 'start';
   if (values.help || command === 'help') {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (command === 'hash-password') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    // One trailing newline is what `echo` or a prompt adds, not part of the password.
+    const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    if (!password) {
+      process.stderr.write('tablecast: give the password on standard input, e.g. printf %s "$PASSWORD" | tablecast hash-password\n');
+      return 2;
+    }
+    process.stdout.write(`${await hashPassword(password)}\n`);
     return 0;
   }
   const flags: Partial<ConfigInput> = {

@@ -18,7 +18,7 @@ const ALLOWED: Record<string, string[]> = {
   query: ['schema', 'errors', 'util'],
   store: ['schema', 'query', 'errors', 'util'],
   realtime: ['store', 'query', 'schema', 'errors', 'util'],
-  auth: ['config', 'schema', 'errors', 'util'],
+  auth: ['config', 'schema', 'query', 'errors', 'util'],
   core: ['schema', 'query', 'store', 'realtime', 'auth', 'errors', 'util'],
   http: ['core', 'realtime', 'schema', 'query', 'auth', 'errors', 'util', 'config'],
   graphql: ['core', 'schema', 'query', 'auth', 'errors', 'util'],

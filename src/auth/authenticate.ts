@@ -1,0 +1,138 @@
+/**
+ * Turns credentials into a principal: HTTP Basic, `Authorization: Bearer <token>`, the session
+ * cookie, or `?access_token=` (stream URLs only, because EventSource cannot send headers).
+ * No credentials give the anonymous principal; wrong ones are a 401, never a silent downgrade.
+ * Login attempts (and failed Basic checks) are rate-limited per client address.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { AuthConfig } from '../config.ts';
+import { AppError } from '../errors.ts';
+import { verifyPassword } from './password.ts';
+import { ANONYMOUS, type Principal } from './policy.ts';
+import { createTokenSigner, type TokenClaims } from './tokens.ts';
+
+export const SESSION_COOKIE = 'tablecast_session';
+
+export interface Credentials {
+  authorization?: string | undefined;
+  cookie?: string | undefined;
+  accessToken?: string | undefined;
+  address: string;
+}
+
+export interface Authenticator {
+  authenticate(credentials: Credentials): Promise<Principal>;
+  /** Checks a user name and password (rate-limited per address). */
+  login(username: string, password: string, address: string): Promise<Principal>;
+  /** A bearer token or session cookie value for a logged-in user. */
+  issue(user: string, kind: TokenClaims['kind']): { token: string; expiresIn: number };
+  /** Revokes the session or bearer token among the credentials, if any. */
+  logout(credentials: Credentials): void;
+}
+
+/**
+ * Creates the authenticator for an auth config (absent config: everyone is anonymous).
+ * @example const auth = createAuthenticator(config.auth, secret)
+ */
+export function createAuthenticator(auth: AuthConfig | undefined, secret: string | Buffer, now: () => number = Date.now): Authenticator {
+  const tokens = createTokenSigner(secret);
+  const users = auth?.users ?? {};
+  const limit = auth?.loginRate ?? 10;
+  const attempts = new Map<string, { count: number; since: number }>();
+  // Successful Basic checks, keyed by a keyed hash of the header: scrypt costs tens of ms, too much per request.
+  const cacheKey = randomBytes(16);
+  const basicCache = new Map<string, { user: string; until: number }>();
+
+  const principalOf = (user: string, via: Principal['via'], expiresAt?: number): Principal => {
+    const entry = users[user];
+    if (!entry) throw unauthorized('unknown user');
+    return { user, roles: entry.roles, via, ...(expiresAt !== undefined ? { expiresAt } : {}) };
+  };
+
+  const throttle = (address: string) => {
+    const t = now();
+    const a = attempts.get(address);
+    if (a && t - a.since < 60_000 && a.count >= limit) {
+      const retry = Math.ceil((a.since + 60_000 - t) / 1000);
+      throw new AppError('TOO_MANY_REQUESTS', `too many login attempts from ${address}; try again in ${retry} s`, { headers: { 'retry-after': String(retry) } });
+    }
+  };
+  const countAttempt = (address: string) => {
+    const t = now();
+    const a = attempts.get(address);
+    if (!a || t - a.since >= 60_000) attempts.set(address, { count: 1, since: t });
+    else a.count++;
+    if (attempts.size > 10_000) for (const [k, v] of attempts) if (t - v.since >= 60_000) attempts.delete(k);
+  };
+
+  const login = async (username: string, password: string, address: string): Promise<Principal> => {
+    throttle(address);
+    const entry = users[username];
+    // Hash even for unknown users, so timing does not tell which user names exist.
+    const ok = await verifyPassword(password, entry?.password ?? DUMMY_HASH);
+    if (!entry || !ok) {
+      countAttempt(address);
+      throw unauthorized('wrong user name or password');
+    }
+    return principalOf(username, 'basic');
+  };
+
+  const fromToken = (token: string, via: Principal['via']): Principal => {
+    const claims = tokens.verify(token, now());
+    if (!claims) throw unauthorized(via === 'cookie' ? 'the session has expired; log in again' : 'the token is invalid or has expired');
+    return principalOf(claims.sub, via, claims.exp * 1000);
+  };
+
+  return {
+    async authenticate({ authorization, cookie, accessToken, address }) {
+      if (authorization) {
+        const [scheme, value = ''] = authorization.split(/\s+/, 2) as [string, string?];
+        if (/^bearer$/i.test(scheme)) return fromToken(value, 'bearer');
+        if (/^basic$/i.test(scheme)) {
+          const key = createHash('sha256').update(cacheKey).update(value).digest('base64');
+          const hit = basicCache.get(key);
+          if (hit && hit.until > now()) return principalOf(hit.user, 'basic');
+          const decoded = Buffer.from(value, 'base64').toString('utf8');
+          const colon = decoded.indexOf(':');
+          if (colon < 0) throw unauthorized('malformed Basic credentials');
+          const principal = await login(decoded.slice(0, colon), decoded.slice(colon + 1), address);
+          if (basicCache.size > 1000) basicCache.clear();
+          basicCache.set(key, { user: principal.user!, until: now() + 60_000 });
+          return principal;
+        }
+        throw unauthorized(`unsupported authorization scheme "${scheme}" (use Basic or Bearer)`);
+      }
+      if (accessToken) return fromToken(accessToken, 'access_token');
+      const session = cookie ? readCookie(cookie, SESSION_COOKIE) : undefined;
+      if (session) return fromToken(session, 'cookie');
+      return ANONYMOUS;
+    },
+    login,
+    issue(user, kind) {
+      const ttl = kind === 'session' ? (auth?.sessionTtl ?? 86_400) : (auth?.tokenTtl ?? 3600);
+      return { token: tokens.sign(user, kind, ttl, now()).token, expiresIn: ttl };
+    },
+    logout({ authorization, cookie }) {
+      const bearer = authorization && /^bearer\s+/i.test(authorization) ? authorization.replace(/^bearer\s+/i, '') : undefined;
+      const token = bearer ?? (cookie ? readCookie(cookie, SESSION_COOKIE) : undefined);
+      const claims = token ? tokens.verify(token, now()) : undefined;
+      if (claims) tokens.revoke(claims, now());
+    },
+  };
+}
+
+/** A cookie's value from a `Cookie` header. */
+export function readCookie(header: string, name: string): string | undefined {
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
+}
+
+function unauthorized(message: string): AppError {
+  return new AppError('UNAUTHORIZED', message, { headers: { 'www-authenticate': 'Bearer realm="tablecast"' } });
+}
+
+/** A valid hash of a random password, verified against for unknown users. */
+const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$ZGVhZGJlZWZkZWFkYmVlZmRlYWRiZWVmZGVhZGJlZWY';

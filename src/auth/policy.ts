@@ -1,0 +1,120 @@
+/**
+ * Permissions: roles grant `read insert update delete publish` per table, optionally restricted to
+ * records matching a query (`{ "read": { "filter": "owner=alice" } }`). Compiled once at start:
+ * role filters are parsed with the table's query grammar, so a typo stops start-up instead of
+ * silently denying (or allowing) at request time.
+ */
+import type { Action, AuthConfig } from '../config.ts';
+import { ACTIONS } from '../config.ts';
+import { AppError } from '../errors.ts';
+import { parseQuery } from '../query/parse.ts';
+import type { Filter } from '../query/types.ts';
+import type { TableDef } from '../schema/model.ts';
+
+/** Who is asking. `user: null` is the anonymous caller. */
+export interface Principal {
+  user: string | null;
+  roles: readonly string[];
+  /** How the caller proved who they are. */
+  via: 'basic' | 'bearer' | 'cookie' | 'access_token' | 'anonymous';
+  /** When the credential stops being valid (epoch ms); streams end then. */
+  expiresAt?: number;
+}
+
+/** The outcome of a check: allowed everywhere, allowed on matching records only, or refused. */
+export type Grant = { allowed: true; filter?: Filter } | { allowed: false };
+
+export interface Policy {
+  /** False when no auth is configured: everything is open. */
+  readonly enabled: boolean;
+  /** What `principal` may do with `action` on a table. */
+  grant(principal: Principal, action: Action, def: TableDef): Grant;
+  /** Like `grant`, but throws UNAUTHORIZED (anonymous) or FORBIDDEN, and returns the row filter. */
+  require(principal: Principal, action: Action, def: TableDef): Filter | undefined;
+}
+
+export const ANONYMOUS: Principal = Object.freeze({ user: null, roles: ['anonymous'], via: 'anonymous' });
+
+/** What one role allows on one table: action → true or a row filter. */
+type Compiled = Map<Action, true | Filter>;
+
+/**
+ * Compiles the roles of an auth config against the tables.
+ * @example const policy = createPolicy(config.auth, model.tables)
+ */
+export function createPolicy(auth: AuthConfig | undefined, tables: readonly TableDef[]): Policy {
+  const enabled = auth !== undefined && (Object.keys(auth.users).length > 0 || Object.keys(auth.roles).length > 0);
+  // role → table id (`database/table`) → compiled permissions
+  const compiled = new Map<string, Map<string, Compiled>>();
+  const problems: string[] = [];
+  for (const [role, { tables: perms }] of Object.entries(auth?.roles ?? {})) {
+    const byTable = new Map<string, Compiled>();
+    for (const [pattern, spec] of Object.entries(perms)) {
+      const matching = tables.filter((t) => matchesPattern(pattern, t));
+      if (matching.length === 0) problems.push(`role "${role}": "${pattern}" names no table (use database/name, database/* or *)`);
+      for (const def of matching) {
+        const entry = byTable.get(`${def.database}/${def.table}`) ?? new Map<Action, true | Filter>();
+        const actions: Array<[Action, boolean | { filter: string }]> = Array.isArray(spec)
+          ? spec.map((a) => [a, true])
+          : ACTIONS.filter((a) => spec[a] !== undefined).map((a) => [a, spec[a]!]);
+        for (const [action, permission] of actions) {
+          if (permission === false) continue;
+          if (permission === true) {
+            entry.set(action, true);
+            continue;
+          }
+          try {
+            const filter = parseQuery(permission.filter, def).filter;
+            // A more specific pattern listed later narrows or widens as written; the last one wins.
+            if (filter) entry.set(action, filter);
+            else entry.set(action, true);
+          } catch (err) {
+            problems.push(`role "${role}", ${pattern} ${action} filter: ${(err as Error).message}`);
+          }
+        }
+        byTable.set(`${def.database}/${def.table}`, entry);
+      }
+    }
+    compiled.set(role, byTable);
+  }
+  if (problems.length) {
+    throw new AppError('CONFIG_INVALID', `invalid auth configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`, { details: problems });
+  }
+
+  const grant = (principal: Principal, action: Action, def: TableDef): Grant => {
+    if (!enabled) return { allowed: true };
+    const id = `${def.database}/${def.table}`;
+    const filters: Filter[] = [];
+    for (const role of principal.roles) {
+      const permission = compiled.get(role)?.get(id)?.get(action);
+      if (permission === undefined) continue;
+      // Roles add up: one unrestricted grant beats any number of filtered ones.
+      if (permission === true) return { allowed: true };
+      filters.push(permission);
+    }
+    if (filters.length === 0) return { allowed: false };
+    return { allowed: true, filter: filters.length === 1 ? filters[0]! : { type: 'or', items: filters } };
+  };
+
+  return {
+    enabled,
+    grant,
+    require(principal, action, def) {
+      const g = grant(principal, action, def);
+      if (g.allowed) return g.filter;
+      const what = `${action} on ${def.database}/${def.export?.name ?? def.table}`;
+      if (principal.user === null) {
+        throw new AppError('UNAUTHORIZED', `authentication required to ${what}`, { headers: { 'www-authenticate': 'Bearer realm="tablecast"' } });
+      }
+      throw new AppError('FORBIDDEN', `user ${principal.user} may not ${what}`);
+    },
+  };
+}
+
+/** `*`, `database/*`, or `database/name` where name is the export name or the table name. */
+function matchesPattern(pattern: string, def: TableDef): boolean {
+  if (pattern === '*') return true;
+  const [database, name] = pattern.split('/');
+  if (database !== def.database) return false;
+  return name === '*' || name === def.table || name === def.export?.name;
+}

@@ -1,0 +1,67 @@
+/**
+ * Signed, expiring tokens for `Authorization: Bearer`, the session cookie and `?access_token=`:
+ * `base64url(payload).base64url(HMAC-SHA256)`. Stateless, so any number of streams can verify them
+ * without a store read; logout revokes a token's id in memory until the token would have expired.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export interface TokenClaims {
+  /** The user name. */
+  sub: string;
+  /** Expiry, epoch seconds. */
+  exp: number;
+  /** Issued at, epoch seconds. */
+  iat: number;
+  /** Token id, for revocation. */
+  jti: string;
+  /** `bearer` tokens from /auth/token, `session` cookies from /auth/login. */
+  kind: 'bearer' | 'session';
+}
+
+export interface TokenSigner {
+  sign(sub: string, kind: TokenClaims['kind'], ttlSeconds: number, now?: number): { token: string; claims: TokenClaims };
+  /** The claims of a valid, unexpired, unrevoked token, or `undefined`. */
+  verify(token: string, now?: number): TokenClaims | undefined;
+  revoke(claims: TokenClaims, now?: number): void;
+}
+
+/**
+ * Creates a signer over a secret (at least 32 bytes of entropy).
+ * @example const tokens = createTokenSigner(secret); tokens.verify(tokens.sign('alice', 'bearer', 3600).token)
+ */
+export function createTokenSigner(secret: string | Buffer): TokenSigner {
+  const revoked = new Map<string, number>();
+  const mac = (payload: string) => createHmac('sha256', secret).update(payload).digest();
+
+  return {
+    sign(sub, kind, ttlSeconds, now = Date.now()) {
+      const iat = Math.floor(now / 1000);
+      const claims: TokenClaims = { sub, exp: iat + ttlSeconds, iat, jti: randomBytes(12).toString('base64url'), kind };
+      const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+      return { token: `${payload}.${mac(payload).toString('base64url')}`, claims };
+    },
+    verify(token, now = Date.now()) {
+      const dot = token.indexOf('.');
+      if (dot <= 0 || token.length > 2048) return undefined;
+      const payload = token.slice(0, dot);
+      const given = Buffer.from(token.slice(dot + 1), 'base64url');
+      const expected = mac(payload);
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+      let claims: TokenClaims;
+      try {
+        claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as TokenClaims;
+      } catch {
+        return undefined;
+      }
+      if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || claims.exp * 1000 <= now) return undefined;
+      if (revoked.has(claims.jti)) return undefined;
+      return claims;
+    },
+    revoke(claims, now = Date.now()) {
+      revoked.set(claims.jti, claims.exp);
+      // Forget revocations of tokens that have expired anyway, so the map stays small.
+      const nowSec = now / 1000;
+      for (const [jti, exp] of revoked) if (exp < nowSec) revoked.delete(jti);
+    },
+  };
+}
