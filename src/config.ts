@@ -12,6 +12,65 @@ const port = z.coerce.number().int().min(0).max(65535);
 const ms = z.coerce.number().int().positive();
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s))]);
 
+/** The five permissions of SPEC §6. */
+export const ACTIONS = ['read', 'insert', 'update', 'delete', 'publish'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** `true`, or `{ "filter": "<query>" }` restricting the action to matching records. */
+const Permission = z.union([z.boolean(), z.object({ filter: z.string().min(1) }).strict()]);
+/** Per table: a list of actions, or an object of action → permission. */
+const TablePermissions = z.union([
+  z.array(z.enum(ACTIONS)),
+  z.object(Object.fromEntries(ACTIONS.map((a) => [a, Permission.optional()])) as { [A in Action]: z.ZodOptional<typeof Permission> }).strict(),
+]);
+export const AuthSchema = z
+  .object({
+    /** user name → scrypt hash (`tablecast hash-password`) and roles. */
+    users: z
+      .record(z.string().min(1).max(200), z.object({ password: z.string().regex(/^scrypt\$/, 'must be a hash from `tablecast hash-password`'), roles: z.array(z.string().min(1)).min(1) }).strict())
+      .default({}),
+    /** role → table (`database/name`, `database/*` or `*`) → permissions. `anonymous` applies without credentials. */
+    roles: z.record(z.string().min(1), z.object({ tables: z.record(z.string().min(1), TablePermissions) }).strict()).default({}),
+    /** HMAC key for tokens; generated into the data directory when absent. */
+    secret: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** Lifetime of bearer tokens (seconds). */
+    tokenTtl: z.coerce.number().int().positive().default(3600),
+    /** Lifetime of session cookies (seconds). */
+    sessionTtl: z.coerce.number().int().positive().default(86_400),
+    /** Login attempts (token, login, failed Basic) per client address per minute. */
+    loginRate: z.coerce.number().int().positive().default(10),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    for (const [name, user] of Object.entries(a.users)) {
+      for (const role of user.roles) {
+        if (!a.roles[role]) ctx.addIssue({ code: 'custom', path: ['users', name, 'roles'], message: `role "${role}" is not defined in auth.roles` });
+      }
+    }
+  });
+export type AuthConfig = z.output<typeof AuthSchema>;
+
+export const CorsSchema = z
+  .object({
+    /** Allowed origins (`https://app.example`), or `*` for any (then without credentials). */
+    origins: z.union([z.literal('*'), z.array(z.string().regex(/^https?:\/\/[^/]+$/, 'must be an origin like https://app.example'))]),
+    credentials: z.boolean().default(false),
+    maxAge: z.coerce.number().int().min(0).default(600),
+  })
+  .strict()
+  .refine((c) => !(c.credentials && c.origins === '*'), { message: 'credentials cannot be allowed for every origin (*); list the origins', path: ['credentials'] });
+export type CorsConfig = z.output<typeof CorsSchema>;
+
+/** JSON given through an environment variable. */
+const json = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === 'string' ? parseJson(v) : v), schema);
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text; // left for the schema to reject with a clear message
+  }
+}
+
 export const ConfigSchema = z
   .object({
     port: port.default(9996),
@@ -32,6 +91,8 @@ export const ConfigSchema = z
     streamQueueBytes: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
     sseRetry: z.coerce.number().int().min(0).default(3000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    auth: json(AuthSchema).optional(),
+    cors: json(CorsSchema).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -62,6 +123,8 @@ export const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_STREAM_QUEUE_FRAMES: 'streamQueueFrames',
   TABLECAST_STREAM_QUEUE_BYTES: 'streamQueueBytes',
   TABLECAST_SSE_RETRY: 'sseRetry',
+  TABLECAST_AUTH: 'auth',
+  TABLECAST_CORS: 'cors',
   TABLECAST_LOG_LEVEL: 'logLevel',
 };
 

@@ -146,6 +146,10 @@ export function toAppError(err: unknown): AppError {
       if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (e.statusCode === 400 && /JSON/i.test(message) && e.code !== undefined && String(e.code).startsWith('FST_ERR_CTP'))) {
         return new AppError('INVALID_JSON', `request body is not valid JSON: ${message}`, { cause: err });
       }
+      if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+        // fastify's own message is just "Unsupported Media Type"; say what to send instead.
+        return new AppError('UNSUPPORTED_MEDIA_TYPE', 'request bodies must be JSON (send Content-Type: application/json)', { cause: err });
+      }
       const code = CODE_FOR_STATUS[e.statusCode] ?? 'BAD_REQUEST';
       return new AppError(code, message, {
         cause: err,

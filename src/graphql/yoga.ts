@@ -40,7 +40,7 @@ export function createGraphqlEndpoints(app: App, options: GraphqlOptions = {}): 
       landingPage: false,
       graphiql: { title: `tablecast · ${database}` },
       maskedErrors: { maskError: (error) => toGraphqlError(error, options.onError) },
-      plugins: [useVisibleHttpStatus()],
+      plugins: [useVisibleHttpStatus(), useAcceptedEventStreams()],
     });
     out.push({ database, path, yoga });
   }
@@ -51,8 +51,10 @@ export function createGraphqlEndpoints(app: App, options: GraphqlOptions = {}): 
 function toGraphqlError(error: unknown, onError?: (err: unknown) => void): Error {
   const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
   // Errors graphql itself raised (validation, coercion of arguments) are the client's and stay as they are.
-  if (error instanceof GraphQLError && !error.originalError) return error;
-  if (original instanceof GraphQLError) return original;
+  // When one wraps another GraphQLError (variable coercion: `Variable "$d" got invalid value 5 at "d.title"; …`),
+  // the wrapper is kept: returning the inner one lost the variable's name, the locations and the executor's
+  // `http.status` 400, so `application/graphql-response+json` got a 200 for a request error.
+  if (error instanceof GraphQLError && (!error.originalError || original instanceof GraphQLError)) return error;
   const appError = original instanceof AppError ? original : toAppError(original);
   if (appError.code === 'INTERNAL') onError?.(appError.cause ?? original);
   const gql = error instanceof GraphQLError ? error : undefined;
@@ -98,6 +100,22 @@ function useVisibleHttpStatus(): Plugin {
       if (Symbol.asyncIterator in result) {
         setResult(mapAsyncIterator(result as AsyncIterable<never>, (value) => (mark(value), value)) as never);
       } else mark(result as never);
+    },
+  };
+}
+
+/**
+ * GraphQL over SSE (distinct connections mode) requires errors found before execution to be sent as
+ * `next` events on an *accepted* stream: a 4xx makes EventSource fail without telling why, and makes
+ * the graphql-sse client throw a NetworkError (and retry, by default) instead of yielding the errors.
+ * Yoga copies `extensions.http.status` (CONFLICT 409, CURSOR_EXPIRED 410, …) onto the SSE response's
+ * status, so an event-stream answer is given 200 here; the code and status stay in the event's errors.
+ */
+function useAcceptedEventStreams(): Plugin {
+  return {
+    onResponse({ response, setResponse, fetchAPI }) {
+      if (response.status === 200 || !response.headers.get('content-type')?.startsWith('text/event-stream')) return;
+      setResponse(new fetchAPI.Response(response.body, { status: 200, headers: response.headers }));
     },
   };
 }

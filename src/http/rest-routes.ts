@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.ts';
+import { project } from '../query/evaluate.ts';
 import type { TableService } from '../core/table-service.ts';
 import type { Key } from '../schema/model.ts';
 
@@ -35,6 +36,21 @@ function notModified(request: FastifyRequest, etag: string): boolean {
     const tag = t.trim();
     return tag === '*' || tag === etag || tag === `W/${etag}`;
   });
+}
+
+/** `application/json` and any `application/*+json`, with parameters. */
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * Bodies must be JSON (README). fastify also parses `text/plain` out of the box, which handed the
+ * validators a string and answered a misleading 400 "must be a JSON object" instead of a 415.
+ */
+async function requireJson(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined) return;
+  const type = request.headers['content-type'];
+  if (typeof type !== 'string' || !JSON_TYPE.test(type)) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `request bodies must be JSON (send Content-Type: application/json), not ${typeof type === 'string' ? type : 'an untyped body'}`);
+  }
 }
 
 /** Hooks the SSE layer supplies; REST hands a GET that asks for a stream to it. */
@@ -69,7 +85,7 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
   };
 
   fastify.route({ method: ['GET', 'HEAD'], url: base, handler: getCollection });
-  fastify.post(base, async (request, reply) => {
+  fastify.post(base, { preValidation: requireJson }, async (request, reply) => {
     const written = await service.create(request.body);
     reply.code(201).header('location', location(written.key)).header('etag', `"${written.version}"`);
     return written.record;
@@ -92,16 +108,20 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
       const etag = `"${found.version}"`;
       reply.header('etag', etag);
       if (notModified(request, etag)) return reply.code(304).send();
-      return reply.type('application/json; charset=utf-8').send(query.select ? service.search({ ...query, filter: { type: 'condition', path: [service.def.primaryKey], op: 'eq', value: key, typed: true } })[0] : found.record);
+      // select() projects the record already read (a search here scanned the whole table), and the
+      // body is serialized here: fastify sends a string payload as-is, so `select(title)` went out
+      // as `Hello` instead of `"Hello"`, and an absent attribute as an empty body instead of `null`.
+      const body = query.select ? (project(query.select, found.record) ?? null) : found.record;
+      return reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
     },
   });
-  fastify.put(record, async (request, reply) => {
+  fastify.put(record, { preValidation: requireJson }, async (request, reply) => {
     const written = await service.put(keyOf(request), request.body);
     reply.code(written.created ? 201 : 200).header('etag', `"${written.version}"`);
     if (written.created) reply.header('location', location(written.key));
     return written.record;
   });
-  fastify.patch(record, async (request, reply) => {
+  fastify.patch(record, { preValidation: requireJson }, async (request, reply) => {
     const written = await service.patch(keyOf(request), request.body);
     reply.header('etag', `"${written.version}"`);
     return written.record;
@@ -110,7 +130,7 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
     await service.delete(keyOf(request));
     return reply.code(204).send();
   });
-  fastify.post(record, async (request, reply) => {
+  fastify.post(record, { preValidation: requireJson }, async (request, reply) => {
     const seq = await service.publish(keyOf(request), request.body);
     return reply.code(202).send({ published: true, id: String(seq) });
   });

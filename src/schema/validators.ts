@@ -29,6 +29,9 @@ export interface TableValidators {
 /** Attribute names that could reach `Object.prototype` through a naive merge. */
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** An unpaired UTF-16 surrogate (with the `u` flag, a valid pair is one code point and does not match). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 const BODY_NOT_OBJECT: ValidationIssue = { path: '', message: 'request body must be a JSON object' };
 
 /** The one error thrown for invalid input; its message names the first issue. */
@@ -40,6 +43,12 @@ export function validationError(issues: ValidationIssue[]): AppError {
 
 /** Finds forbidden keys and excessive nesting anywhere, before zod copies anything. */
 function scan(v: unknown, path: string, depth: number, issues: ValidationIssue[]): void {
+  // Lone surrogates cannot be stored (LMDB's UTF-8 turns them into U+FFFD), so the stored record
+  // would silently differ from the one answered: refuse them in values and attribute names alike.
+  if (typeof v === 'string') {
+    if (LONE_SURROGATE.test(v)) issues.push({ path, message: 'is not valid Unicode (it holds a lone surrogate)' });
+    return;
+  }
   if (typeof v !== 'object' || v === null) return;
   if (depth > MAX_DEPTH) {
     issues.push({ path, message: `nests deeper than ${MAX_DEPTH} levels` });
@@ -52,6 +61,7 @@ function scan(v: unknown, path: string, depth: number, issues: ValidationIssue[]
   for (const k of Object.keys(v)) {
     const p = path ? `${path}.${k}` : k;
     if (FORBIDDEN_KEYS.has(k)) issues.push({ path: p, message: `"${k}" is not allowed as an attribute name` });
+    else if (LONE_SURROGATE.test(k)) issues.push({ path: p, message: 'is not valid Unicode as an attribute name (it holds a lone surrogate)' });
     else scan((v as { [k: string]: unknown })[k], p, depth + 1, issues);
   }
 }

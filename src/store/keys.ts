@@ -6,6 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import { hasNumericKey, type Key, type TableDef } from '../schema/model.ts';
 
+/** An unpaired UTF-16 surrogate (with the `u` flag, pairs are one code point and do not match). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /** Longest accepted string key: its index entries must fit LMDB's ~2 KB key limit. */
 export const MAX_KEY_LENGTH = 255;
 
@@ -28,6 +31,13 @@ export function toKey(def: TableDef, raw: unknown): Key {
   if (typeof s !== 'string' || s.length === 0) {
     throw new AppError('VALIDATION_FAILED', `${def.primaryKey} must be a non-empty string`, {
       details: [{ path: def.primaryKey, message: 'must be a non-empty string' }],
+    });
+  }
+  // A lone surrogate is not Unicode: LMDB stored it as U+FFFD (another key than the one answered)
+  // and `encodeURIComponent` threw building the Location header, a 500 after the write committed.
+  if (LONE_SURROGATE.test(s)) {
+    throw new AppError('VALIDATION_FAILED', `${def.primaryKey} is not valid Unicode (it holds a lone surrogate)`, {
+      details: [{ path: def.primaryKey, message: 'must be valid Unicode' }],
     });
   }
   if (s.length > MAX_KEY_LENGTH) {
