@@ -6,11 +6,15 @@
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { validateConfig, type Config, type ConfigInput } from './config.ts';
+import { AppError } from './errors.ts';
 import { createApp, type App } from './core/app.ts';
 import { registerHttp } from './http/plugin.ts';
 import { createSseHandler } from './http/sse-routes.ts';
 import { createGraphqlEndpoints, type GraphqlEndpoint } from './graphql/yoga.ts';
 import { createStreamRegistry, type StreamRegistry } from './realtime/streams.ts';
+import { createChannelHub } from './realtime/channels.ts';
+import { createSseApi, type SseApi } from './http/sse-api.ts';
+import { buildTablesApi, type TablesApi } from './core/tables-api.ts';
 import { loadTls } from './http/tls.ts';
 import { loadSchemaDir } from './schema/parse.ts';
 import type { SchemaModel } from './schema/model.ts';
@@ -32,6 +36,14 @@ export interface TablecastServer {
   readonly fastify: FastifyInstance;
   /** Open SSE streams: counts, limits, heartbeat. */
   readonly streams: StreamRegistry;
+  /** Typed CRUD per table, `tables.<database>.<name>`: same validation and events as REST. */
+  readonly tables: TablesApi;
+  /** Channels and clients for custom SSE routes (seed 004's API). */
+  readonly sse: SseApi;
+  /** The changes of a table as an async iterable (see `tables.<db>.<name>.subscribe`). */
+  subscribe: App['subscribe'];
+  /** Sends a custom message to a record's subscribers: `publish('realtime-demo', 'message', 'msg-1', {…})`. */
+  publish(database: string, name: string, id: string | number, message: unknown): Promise<number>;
   /** `https://localhost:9996` once listening. */
   readonly url: string | undefined;
   /** How TLS was set up: `provided`, `generated`, `reused`, or `off`. */
@@ -79,18 +91,28 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     now,
   );
   const stream = createSseHandler({ app, streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
+  const sse = createSseApi(createChannelHub({ streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes }));
   // Open streams would keep fastify.close() waiting forever: end them first, so clients reconnect elsewhere.
   fastify.addHook('preClose', async () => streams.closeAll());
   fastify.addHook('onClose', async () => app.close());
   registerHttp(fastify, { app, version: VERSION, stream });
   mountGraphql(fastify, createGraphqlEndpoints(app, { onError: (err) => fastify.log.error({ err }, 'GraphQL resolver failed') }));
 
+  const tables = buildTablesApi(app);
   let url: string | undefined;
   return {
     config,
     app,
     fastify,
     streams,
+    tables,
+    sse,
+    subscribe: app.subscribe,
+    publish(database, name, id, message) {
+      const api = tables[database]?.[name];
+      if (!api) throw new AppError('TABLE_NOT_FOUND', `no table ${database}/${name}`);
+      return api.publish(id, message);
+    },
     get url() {
       return url;
     },
