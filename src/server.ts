@@ -92,8 +92,19 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   );
   const stream = createSseHandler({ app, streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
   const sse = createSseApi(createChannelHub({ streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes }));
-  // Open streams would keep fastify.close() waiting forever: end them first, so clients reconnect elsewhere.
-  fastify.addHook('preClose', async () => streams.closeAll());
+  // Open streams would keep fastify.close() waiting forever: end them first, so clients reconnect
+  // elsewhere. Idle HTTP/2 sessions would too (until their 72 s timeout): send them GOAWAY.
+  const sessions = new Set<{ close(): void; once(e: 'close', f: () => void): unknown }>();
+  if (tls) {
+    fastify.server.on('session', (session: { close(): void; once(e: 'close', f: () => void): unknown }) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+    });
+  }
+  fastify.addHook('preClose', async () => {
+    streams.closeAll();
+    for (const session of sessions) session.close();
+  });
   fastify.addHook('onClose', async () => app.close());
   registerHttp(fastify, { app, version: VERSION, stream });
   mountGraphql(fastify, createGraphqlEndpoints(app, { onError: (err) => fastify.log.error({ err }, 'GraphQL resolver failed') }));
