@@ -18,6 +18,9 @@ Commands:
           read a password from standard input, print its scrypt hash for auth.users
   help    show this text
 
+Exit status: 0 success, 1 invalid configuration or schema (every problem is listed) or a failed
+start, 2 usage error (unknown command or flag).
+
 Flags (each also settable as an environment variable or in tablecast.config.json):
   --port <n>              TABLECAST_PORT            port to listen on (9996; 0 picks a free one)
   --host <name>           TABLECAST_HOST            address to bind (localhost; 0.0.0.0 for all)
@@ -71,6 +74,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${await hashPassword(password)}\n`);
     return 0;
   }
+  // Before the configuration is read: a misspelt command is a usage error, whatever the config says.
+  if (command !== 'start' && command !== 'check') {
+    process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
   const flags: Partial<ConfigInput> = {
     port: values.port,
     host: values.host,
@@ -97,11 +105,6 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ok: ${model.tables.length} table(s) in ${model.files.length} file(s)\n`);
     return 0;
   }
-  if (command !== 'start') {
-    process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
-    return 2;
-  }
-
   const server = await createServer(config);
   const url = await server.listen();
   const tables = server.app.model.tables.filter((t) => t.export).map((t) => `/${t.database}/${t.export!.name}`);
@@ -138,6 +141,10 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`tablecast: ${err.message}\n`);
     } else if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`tablecast: ${err.message}\n\n${USAGE}`);
+      // A usage error (unknown or malformed flag) exits 2, as an unknown command does; 1 is for
+      // invalid configuration or schemas and failed start-ups.
+      process.exitCode = 2;
+      return;
     } else {
       process.stderr.write(`tablecast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     }

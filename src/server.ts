@@ -103,6 +103,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   }
   fastify.addHook('preClose', async () => {
     streams.closeAll();
+    app.endSubscriptions();
     for (const session of sessions) session.close();
   });
   fastify.addHook('onClose', async () => app.close());

@@ -43,6 +43,8 @@ export interface App {
   subscribe(service: TableService, options?: { key?: Key; filter?: Filter } & SubscribeOptions): AsyncIterableIterator<HubEvent>;
   /** Sweeps expired records now (also runs on a timer). */
   sweepExpired(): Promise<number>;
+  /** Completes every open subscription (shutdown: GraphQL clients get `complete`). */
+  endSubscriptions(): void;
   close(): Promise<void>;
 }
 
@@ -70,6 +72,7 @@ export function createApp(options: AppOptions): App {
     if (def.export) byPath.set(`${def.database}/${def.export.name}`, service);
   }
 
+  const openSubscriptions = new Set<() => void>();
   let sweeping: Promise<number> | undefined;
   const sweepExpired = (): Promise<number> => {
     // One sweep at a time: a slow sweep must not pile up timers' work behind it.
@@ -95,9 +98,13 @@ export function createApp(options: AppOptions): App {
     subscribe(service, options = {}) {
       const { key, filter, ...rest } = options;
       const interest = { table: service.handle.id, ...(key !== undefined ? { key } : {}), ...(filter ? { filter } : {}) };
-      return subscribeChanges(store, hub, interest, rest);
+      return subscribeChanges(store, hub, interest, { ...rest, open: openSubscriptions });
+    },
+    endSubscriptions() {
+      for (const end of [...openSubscriptions]) end();
     },
     async close() {
+      for (const end of [...openSubscriptions]) end();
       if (timer) clearInterval(timer);
       await sweeping?.catch(() => 0);
       hub.close();

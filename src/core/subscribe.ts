@@ -15,6 +15,8 @@ export interface SubscribeOptions {
   after?: number;
   /** Live events that may wait for the consumer (default 1,000). */
   maxQueue?: number;
+  /** Where open subscriptions register their `end`, so shutdown can complete them all. */
+  open?: Set<() => void>;
 }
 
 const CHUNK = 500;
@@ -48,6 +50,7 @@ export function subscribeChanges(store: Store, hub: Hub, interest: Interest, opt
     w?.();
   };
   const finish = () => {
+    options.open?.delete(finish);
     done = true;
     unsubscribe?.();
     release?.();
@@ -77,6 +80,7 @@ export function subscribeChanges(store: Store, hub: Hub, interest: Interest, opt
     release = undefined;
   };
   if (options.after === undefined) goLive();
+  options.open?.add(finish);
 
   const iterator: AsyncIterableIterator<HubEvent> = {
     async next(): Promise<IteratorResult<HubEvent>> {

@@ -115,6 +115,9 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
   });
 }
 
+/** The largest end limit() accepts: no end, in practice. */
+const NO_END = 999_999_999_999_999;
+
 /** Arguments → the REST query grammar, so GraphQL filters coerce and validate exactly like REST. */
 function queryString(args: Args): string {
   const parts: string[] = [];
@@ -130,7 +133,9 @@ function queryString(args: Args): string {
   const offset = (args.offset as number | undefined) ?? 0;
   if (limit !== undefined || offset > 0) {
     if ((limit ?? 0) < 0 || offset < 0) throw new AppError('QUERY_INVALID', 'limit and offset must not be negative');
-    parts.push(limit === undefined ? `limit(${offset},${Number.MAX_SAFE_INTEGER})` : `limit(${offset},${offset + limit})`);
+    // `offset` alone: the end is the largest count limit() takes (15 digits, exact in a double).
+    // Number.MAX_SAFE_INTEGER has 16 and was rejected as QUERY_INVALID, so `offset` without `limit` always failed.
+    parts.push(limit === undefined ? `limit(${offset},${NO_END})` : `limit(${offset},${offset + limit})`);
   }
   const sort = args.sort as string[] | undefined;
   if (sort?.length) parts.push(`sort(${sort.map((s) => (s.startsWith('-') || s.startsWith('+') ? s : `+${s}`)).join(',')})`);

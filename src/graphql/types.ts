@@ -103,7 +103,9 @@ export function createTypeFactory() {
       }
       case 'object': {
         let i = inputs.get(t.name);
-        if (!i) inputs.set(t.name, (i = new GraphQLInputObjectType({ name: `${t.name}Input`, fields: () => inputFields(t.fields, false) })));
+        // A nested object is always written whole (a patch replaces it, it is not merged), so its
+        // required attributes stay required in every input that holds it, as the SDL declares them.
+        if (!i) inputs.set(t.name, (i = new GraphQLInputObjectType({ name: `${t.name}Input`, fields: () => inputFields(t.fields, true) })));
         return i;
       }
     }

@@ -80,6 +80,11 @@ export function createSseHandler(options: SseOptions): StreamHandler {
     streams.add(stream);
     res.on('close', () => writer.close('client'));
     res.on('error', () => writer.close('error'));
+    // HTTP/2: when a client resets a stream whose writes wait on flow control (it stopped reading,
+    // then left) with RST_STREAM NO_ERROR, as undici does, Node emits 'aborted' but never 'close':
+    // it keeps the stream waiting for an end that never comes, with its buffered frames. Without
+    // this the stream, its subscription and its buffers were never freed.
+    request.raw.on('aborted', () => writer.close('error'));
 
     const subscriber = {
       ...interest,
@@ -117,18 +122,23 @@ export function createSseHandler(options: SseOptions): StreamHandler {
     }
     release = hub.hold(cursor);
     let at = cursor;
+    // Replay is paced by the socket: each chunk goes out as one write, then the loop waits for
+    // drain. It uses write(), not send(): the queue bound cuts live subscribers that fall behind,
+    // and a replaying client is behind by design. (With send(), a chunk larger than the bound cut
+    // every resuming client at once, so with a small streamQueueFrames a client cut as slow could
+    // never resume.) A chunk holds at most the frame bound, and the last one is written in the same
+    // synchronous step as its read and goLive, so live frames queue behind it in order.
+    const chunk = Math.max(1, Math.min(REPLAY_CHUNK, options.maxFrames));
     while (!writer.closed) {
-      const { events, last, complete } = hub.replay(interest, at, REPLAY_CHUNK);
-      for (const event of events) writer.send(event.frame());
+      const { events, last, complete } = hub.replay(interest, at, chunk);
+      if (events.length > 0) writer.write(events.map((event) => event.frame()).join(''));
       at = last;
       if (complete) {
         goLive(at);
-        writer.flush();
         release();
         release = undefined;
         return;
       }
-      writer.flush();
       await writer.drained();
     }
   };

@@ -58,6 +58,13 @@ function endsName(c: number): boolean {
     c === LPAREN || c === RPAREN || c === LBRACKET || c === RBRACKET || c === LBRACE || c === RBRACE;
 }
 
+/** `<` or `>` when `raw` holds `%3C`/`%3E` (either case) at `i`, else 0. */
+function escapedAngle(raw: string, i: number): number {
+  if (raw.charCodeAt(i) !== 37 /* % */ || raw.charCodeAt(i + 1) !== 51 /* 3 */) return 0;
+  const d = raw.charCodeAt(i + 2) | 32;
+  return d === 99 /* c */ ? LT : d === 101 /* e */ ? GT : 0;
+}
+
 function isIdentifier(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
 }
@@ -150,9 +157,13 @@ class Parser {
     const n = raw.length;
     const start = this.pos;
     let i = start;
-    while (i < n && !endsName(raw.charCodeAt(i))) i++;
+    while (i < n && !endsName(raw.charCodeAt(i)) && escapedAngle(raw, i) === 0) i++;
     const name = raw.slice(start, i);
-    const c = i < n ? raw.charCodeAt(i) : -1;
+    // fetch(), undici and browsers percent-encode `<` and `>` in a query (WHATWG URL), so
+    // `?price>10` arrives as `price%3E10`; without this, Harper's `>` forms worked from curl only.
+    const angle = escapedAngle(raw, i);
+    const width = angle === 0 ? 1 : 3;
+    const c = angle !== 0 ? angle : i < n ? raw.charCodeAt(i) : -1;
     if (c === LPAREN) {
       this.pos = parseCall(raw, name, start, topLevel, this.def, this.query);
       return;
@@ -188,9 +199,9 @@ class Parser {
       strict = raw.charCodeAt(i + 2) === EQ;
       i += strict ? 3 : 2;
     } else if (c === LT || c === GT) {
-      const inclusive = raw.charCodeAt(i + 1) === EQ;
+      const inclusive = raw.charCodeAt(i + width) === EQ;
       op = c === LT ? (inclusive ? 'le' : 'lt') : inclusive ? 'ge' : 'gt';
-      i += inclusive ? 2 : 1;
+      i += width + (inclusive ? 1 : 0);
     } else {
       const found = c === -1 ? 'the end' : `'${raw[i]}'`;
       return queryError(`expected an operator such as = after '${decodeText(name, start)}', found ${found}`, i);

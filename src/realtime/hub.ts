@@ -56,6 +56,20 @@ export function createHub(store: Store, options: HubOptions): Hub {
 
   const handleOf = (id: string): TableHandle | undefined => store.tables.get(id);
 
+  /**
+   * The record as it stood when `entry` (a publish, which carries no record) committed, for
+   * filtered streams: the `prev` of the next change to the same record, or the record now if none
+   * followed. Judging by the present record instead made a replayed publish depend on later
+   * writes (a publish to a matching record that was deleted since was dropped on replay, though
+   * it was delivered live). Scans the log forward only for publishes seen by filtered interests.
+   */
+  const stateAt = (handle: TableHandle, entry: ChangeEntry): Record | undefined => {
+    for (const later of store.changeLog.iterateAfter(entry.seq)) {
+      if (later.table === entry.table && later.key === entry.key && later.op !== 'publish') return later.prev;
+    }
+    return store.get(handle, entry.key)?.record;
+  };
+
   const pump = () => {
     if (closed) return;
     const touched = new Set<Subscriber>();
@@ -83,7 +97,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
     if (!handle) return;
     const events = eventCache(handle.def, entry);
     let current: Record | undefined | null = null;
-    const readCurrent = () => (current === null ? (current = store.get(handle, entry.key)?.record) : current);
+    const readCurrent = () => (current === null ? (current = stateAt(handle, entry)) : current);
     const deliverTo = (set: Set<Subscriber> | undefined) => {
       if (!set) return;
       for (const sub of set) {
@@ -143,7 +157,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
       const events: HubEvent[] = [];
       if (handle) {
         for (const entry of entries) {
-          const type = eventTypeFor(interest, entry, () => store.get(handle, entry.key)?.record);
+          const type = eventTypeFor(interest, entry, () => stateAt(handle, entry));
           if (type) events.push(eventCache(handle.def, entry)(type));
         }
       }

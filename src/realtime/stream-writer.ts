@@ -34,6 +34,8 @@ export interface StreamWriter {
   drained(): Promise<void>;
   /** Frames waiting. */
   readonly queued: number;
+  /** Characters waiting (the byte bound is checked against this). */
+  readonly queuedBytes: number;
   readonly closed: boolean;
   /** Time of the last write (ms), for heartbeats. */
   readonly lastWrite: number;
@@ -95,7 +97,14 @@ export function createStreamWriter(sink: Sink, limits: WriterLimits, onClose: (r
       if (closed) return;
       queue.push(frame);
       bytes += frame.length;
-      if (queue.length > limits.maxFrames || bytes > limits.maxBytes) close('slow');
+      if (queue.length > limits.maxFrames || bytes > limits.maxBytes) {
+        // Over the bound while the socket still takes data is one large round (a commit of
+        // thousands of changes), not a slow client: write it out now. Cutting here closed every
+        // stream of a table on each big commit, however fast its reader. Only a queue that grows
+        // past the bound while the socket is not draining marks a slow consumer.
+        if (blocked) close('slow');
+        else flush();
+      }
     },
     flush,
     write(frame) {
@@ -110,6 +119,9 @@ export function createStreamWriter(sink: Sink, limits: WriterLimits, onClose: (r
     },
     get queued() {
       return queue.length;
+    },
+    get queuedBytes() {
+      return bytes;
     },
     get closed() {
       return closed;
