@@ -34,6 +34,10 @@ export function subscribeChanges(store: Store, hub: Hub, interest: Interest, opt
       throw new AppError('CURSOR_EXPIRED', `cursor ${cursor} is older than the retained change log; read the current state and subscribe again`);
     }
   }
+  // Where a consumer ended by SLOW_CONSUMER resumes: the last event it was given, or where it started.
+  // The error names it, because a live-only subscriber that overflowed before its first event (one
+  // large transaction is enough) had no cursor of its own to resume from and lost those changes.
+  let handed = cursor;
   const maxQueue = options.maxQueue ?? 1000;
   const queue: HubEvent[] = [];
   let live = false;
@@ -64,7 +68,9 @@ export function subscribeChanges(store: Store, hub: Hub, interest: Interest, opt
       if (done) return;
       queue.push(event);
       if (queue.length > maxQueue) {
-        failure = new AppError('SLOW_CONSUMER', `the subscriber fell more than ${maxQueue} events behind; resume with the cursor of the last event handled`);
+        failure = new AppError('SLOW_CONSUMER', `the subscriber fell more than ${maxQueue} events behind; resume after cursor ${handed} (lastEventId) to lose nothing`, {
+          details: { cursor: String(handed) },
+        });
         queue.length = 0;
         finish();
         return;
@@ -85,7 +91,11 @@ export function subscribeChanges(store: Store, hub: Hub, interest: Interest, opt
   const iterator: AsyncIterableIterator<HubEvent> = {
     async next(): Promise<IteratorResult<HubEvent>> {
       for (;;) {
-        if (queue.length > 0) return { value: queue.shift()!, done: false };
+        if (queue.length > 0) {
+          const event = queue.shift()!;
+          handed = event.seq;
+          return { value: event, done: false };
+        }
         if (failure) {
           const err = failure;
           failure = undefined;
