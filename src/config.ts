@@ -161,7 +161,18 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 export function validateConfig(input: unknown, cwd = '.'): Config {
   const parsed = ConfigSchema.safeParse(input);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(config)', message: i.message }));
+    // One problem per unknown key, named (zod reports them together, at the object's own path).
+    const problems = parsed.error.issues.flatMap((i) =>
+      i.code === 'unrecognized_keys'
+        ? i.keys.map((k) => ({ path: [...i.path, k].join('.'), message: 'is not a setting' }))
+        : [{ path: i.path.join('.') || '(config)', message: i.message }],
+    );
+    // The cert/key refinement does not run once any field failed; check the pair here as well,
+    // so that every problem is listed at once, as promised.
+    const raw = (input && typeof input === 'object' ? input : {}) as { cert?: unknown; key?: unknown };
+    if ((raw.cert === undefined) !== (raw.key === undefined) && !problems.some((p) => p.path === 'cert' || p.path === 'key')) {
+      problems.push({ path: raw.cert === undefined ? 'cert' : 'key', message: '--cert and --key go together' });
+    }
     throw new AppError('CONFIG_INVALID', `invalid configuration:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, {
       details: problems,
     });

@@ -148,23 +148,29 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
  * body, SSE included). Yoga's SSE response sets `Connection`, which HTTP/2 forbids: it is dropped there.
  */
 function mountGraphql(fastify: FastifyInstance, endpoints: readonly GraphqlEndpoint[]): void {
-  for (const endpoint of endpoints) {
-    fastify.route({
-      url: endpoint.path,
-      method: ['GET', 'POST', 'OPTIONS'],
-      handler: async (request, reply) => {
-        const response = await endpoint.yoga.handleNodeRequestAndResponse(request, reply, { req: request, reply });
-        const http2 = request.raw.httpVersionMajor === 2;
-        response.headers.forEach((value, key) => {
-          const name = key.toLowerCase();
-          // `Content-Encoding: none` is not a real coding; the body is never compressed anyway.
-          if ((http2 && name === 'connection') || (name === 'content-encoding' && value === 'none')) return;
-          reply.header(name, value);
-        });
-        if (response.headers.get('content-type')?.startsWith('text/event-stream')) reply.header('x-accel-buffering', 'no');
-        reply.status(response.status);
-        return reply.send(response.body);
-      },
-    });
-  }
+  // Own encapsulation context: the body reaches yoga as text, so malformed JSON gets a GraphQL
+  // error as the GraphQL-over-HTTP spec asks, not the REST error shape.
+  fastify.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    for (const endpoint of endpoints) {
+      scope.route({
+        url: endpoint.path,
+        method: ['GET', 'POST', 'OPTIONS'],
+        handler: async (request, reply) => {
+          const response = await endpoint.yoga.handleNodeRequestAndResponse(request, reply, { req: request, reply });
+          const http2 = request.raw.httpVersionMajor === 2;
+          response.headers.forEach((value, key) => {
+            const name = key.toLowerCase();
+            // `Content-Encoding: none` is not a real coding; the body is never compressed anyway.
+            if ((http2 && name === 'connection') || (name === 'content-encoding' && value === 'none')) return;
+            reply.header(name, value);
+          });
+          if (response.headers.get('content-type')?.startsWith('text/event-stream')) reply.header('x-accel-buffering', 'no');
+          reply.status(response.status);
+          return reply.send(response.body);
+        },
+      });
+    }
+  });
 }

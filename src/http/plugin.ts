@@ -46,6 +46,9 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
 function notFound(app: App, request: FastifyRequest): AppError {
   const path = request.url.split('?')[0] ?? '';
   const [database, table] = path.split('/').filter(Boolean).map(safeDecode);
+  if (database && table === 'graphql' && app.databases().includes(database)) {
+    return new AppError('ROUTE_NOT_FOUND', `database "${database}" has no tables exported to GraphQL (@export(graphql: false) on all of them)`);
+  }
   if (database && table && app.databases().includes(database)) {
     const known = app.model.tables.filter((t) => t.database === database && t.export?.rest).map((t) => t.export!.name);
     return new AppError('TABLE_NOT_FOUND', `no table "${table}" in database "${database}" (exported: ${known.join(', ') || 'none'})`);

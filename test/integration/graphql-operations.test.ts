@@ -397,6 +397,18 @@ describe('errors: GraphQL request errors per the GraphQL-over-HTTP spec', () => 
   });
 });
 
+describe('errors: a malformed JSON body is a GraphQL request error', () => {
+  for (const accept of ['application/json', 'application/graphql-response+json']) {
+    test(`Accept: ${accept}`, async () => {
+      const res = await t.req('POST', '/realtime-demo/graphql', '{"query": ', { 'content-type': 'application/json', accept });
+      assert.equal(res.status, 400, res.text);
+      assert.equal(res.body.errors?.length, 1, res.text);
+      assert.match(res.body.errors[0].message, /invalid JSON/i);
+      assert.equal(res.body.code, undefined, 'not the REST error shape');
+    });
+  }
+});
+
 describe('errors: internal errors are masked', () => {
   test('an unexpected failure in a resolver reads "internal server error" with code INTERNAL; the cause goes to the log only', async () => {
     // Fault injection: the table service is the resolvers' only dependency; make its search fail the
