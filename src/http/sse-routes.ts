@@ -113,14 +113,17 @@ export function createSseHandler(options: SseOptions): StreamHandler {
       return;
     }
     writer.write(hello + encodeSseFrame({ event: 'message', data: CONNECTED }));
+    // Held before the check, so pruning cannot pass the cursor between the check and the replay.
+    release = hub.hold(cursor);
     const head = store.changeLog.head();
     if (cursor < store.changeLog.prunedThrough() || cursor > head) {
       // The log no longer holds (or never held) what follows this cursor: start over from state.
+      release();
+      release = undefined;
       const reason = cursor > head ? 'unknown' : 'expired';
       sendSnapshot(encodeSseFrame({ event: 'reset', data: JSON.stringify({ reason, cursor: String(head) }) }));
       return;
     }
-    release = hub.hold(cursor);
     let at = cursor;
     // Replay is paced by the socket: each chunk goes out as one write, then the loop waits for
     // drain. It uses write(), not send(): the queue bound cuts live subscribers that fall behind,

@@ -123,9 +123,13 @@ export function createHub(store: Store, options: HubOptions): Hub {
   const pruneTimer = setInterval(() => {
     if (pruning) return;
     pruning = true;
-    const keepFrom = Math.min(Infinity, ...holds.values());
+    // Evaluated inside the prune transaction: entries after any held cursor stay.
+    const keepFrom = () => {
+      const lowest = Math.min(Infinity, ...holds.values());
+      return lowest === Infinity ? Infinity : lowest + 1;
+    };
     store.changeLog
-      .prune(now() - options.retention, keepFrom === Infinity ? Infinity : keepFrom + 1)
+      .prune(now() - options.retention, keepFrom)
       .catch((err) => options.onError?.(err, 'change-log pruning'))
       .finally(() => (pruning = false));
   }, pruneEvery);

@@ -23,10 +23,11 @@ export interface ChangeLog {
   /** Number of entries currently retained. */
   size(): number;
   /**
-   * Removes entries older than `olderThan` (epoch ms), never beyond `keepFrom` (a seq still needed
-   * by an in-flight replay). Resolves to how many were removed.
+   * Removes entries older than `olderThan` (epoch ms), never from `keepFrom` on (a seq still
+   * needed by an in-flight replay; a function, read inside the transaction, so a replay that starts
+   * while the prune waits for its turn is still protected). Resolves to how many were removed.
    */
-  prune(olderThan: number, keepFrom?: number, batch?: number): Promise<number>;
+  prune(olderThan: number, keepFrom?: number | (() => number), batch?: number): Promise<number>;
 }
 
 /** What a write transaction uses to append; only valid inside that transaction. */
@@ -66,10 +67,11 @@ export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Da
       let removed = 0;
       for (;;) {
         const n = await changes.transaction(() => {
+          const keep = typeof keepFrom === 'function' ? keepFrom() : keepFrom;
           let count = 0;
           let last = 0;
           for (const { key, value } of changes.getRange({ limit: batch })) {
-            if (value.time >= olderThan || key >= keepFrom) break;
+            if (value.time >= olderThan || key >= keep) break;
             changes.remove(key);
             last = key;
             count++;

@@ -65,12 +65,21 @@ export function createStore(options: StoreOptions): Store {
     for (const l of listeners) l(head);
   };
 
+  // Writes in flight: close() waits for them, since closing LMDB under a pending transaction
+  // throws from lmdb's worker ("Attempt to reset an invalid read txn") and kills the process.
+  const inflight = new Set<Promise<unknown>>();
   const transact = async <T>(fn: (tx: WriteTx) => T): Promise<T> => {
     if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
-    const result = await layout.root.childTransaction(() => fn(createWriteTx(layout, now())));
-    if (options.durability === 'sync') await layout.root.flushed;
-    notify();
-    return result as T;
+    const pending = layout.root.childTransaction(() => fn(createWriteTx(layout, now())));
+    inflight.add(pending);
+    try {
+      const result = await pending;
+      if (options.durability === 'sync') await layout.root.flushed;
+      if (!closed) notify();
+      return result as T;
+    } finally {
+      inflight.delete(pending);
+    }
   };
 
   const table = (def: TableDef): TableHandle => {
@@ -135,6 +144,7 @@ export function createStore(options: StoreOptions): Store {
     async close() {
       if (closed) return;
       closed = true;
+      await Promise.allSettled([...inflight]);
       await layout.root.committed;
       await layout.root.close();
     },

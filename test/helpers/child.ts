@@ -31,7 +31,11 @@ export async function startChild(args: string[], env: Record<string, string> = {
   proc.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | string>((res) => proc.on('exit', (code, signal) => res(code ?? signal ?? -1)));
   const url = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // A server that never says it is serving must not outlive the test that started it.
+      proc.kill('SIGKILL');
+      rej(new Error(`server did not start in ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
     const check = () => {
       const m = /serving .* on (https?:\/\/[^\s]+) /.exec(out);
       if (m) {
