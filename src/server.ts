@@ -4,11 +4,12 @@
  * embedders choose when and where to listen (fastify's build/listen split).
  */
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { validateConfig, type Config, type ConfigInput } from './config.ts';
 import { AppError } from './errors.ts';
 import { createApp, type App } from './core/app.ts';
 import { registerHttp } from './http/plugin.ts';
+import { sendError } from './http/render-error.ts';
 import { createSseHandler } from './http/sse-routes.ts';
 import { createGraphqlEndpoints, type GraphqlEndpoint } from './graphql/yoga.ts';
 import { createStreamRegistry, type StreamRegistry } from './realtime/streams.ts';
@@ -72,6 +73,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     bodyLimit: config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
     return503OnClosing: true,
+    // Errors fastify raises before routing (bad %-escapes, over-long parameters) get our one JSON
+    // shape too, instead of fastify's own body.
+    // (Typed per server flavour by fastify; one handler serves both.)
+    frameworkErrors: ((error: Error, request: FastifyRequest, reply: FastifyReply) => {
+      sendError(request, reply, error);
+    }) as never,
   };
   const fastify = (
     tls ? Fastify({ ...base, http2: true, https: { allowHTTP1: true, key: tls.key, cert: tls.cert } }) : Fastify(base)

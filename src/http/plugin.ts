@@ -45,12 +45,14 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
 /** A 404 that says whether the database, the table or the whole path is unknown. */
 function notFound(app: App, request: FastifyRequest): AppError {
   const path = request.url.split('?')[0] ?? '';
-  const [database, table] = path.split('/').filter(Boolean).map(safeDecode);
-  if (database && table === 'graphql' && app.databases().includes(database)) {
+  const [database, table, ...rest] = path.split('/').filter(Boolean).map(safeDecode);
+  if (database && table === 'graphql' && rest.length === 0 && app.databases().includes(database)) {
     return new AppError('ROUTE_NOT_FOUND', `database "${database}" has no tables exported to GraphQL (@export(graphql: false) on all of them)`);
   }
   if (database && table && app.databases().includes(database)) {
     const known = app.model.tables.filter((t) => t.database === database && t.export?.rest).map((t) => t.export!.name);
+    // A table that exists, with a path below its record URL: the route, not the table, is missing.
+    if (known.includes(table)) return new AppError('ROUTE_NOT_FOUND', `${request.method} ${path}: records have no sub-resources (use /${database}/${table}/<id>)`);
     return new AppError('TABLE_NOT_FOUND', `no table "${table}" in database "${database}" (exported: ${known.join(', ') || 'none'})`);
   }
   return new AppError('ROUTE_NOT_FOUND', `${request.method} ${path} is not a route of this server`);

@@ -273,14 +273,13 @@ test('a stream of mixed bad requests leaves the server healthy and unchanged', a
   assert.equal((await s.req('GET', '/health')).status, 200);
 });
 
-// These need `frameworkErrors` in the Fastify constructor (src/server.ts, the lead's file): fastify
-// answers them itself with its own body shape ({"code":"FST_ERR_…"}), bypassing setErrorHandler.
-test('a malformed percent-encoding in the path is a 400 in the one error shape', { todo: 'frameworkErrors in src/server.ts' }, async (t) => {
+// fastify raises these before routing; `frameworkErrors` (src/server.ts) renders them in our shape.
+test('a malformed percent-encoding in the path is a 400 in the one error shape', async (t) => {
   const s = await seeded(t);
   await expectRefused(s, [{ what: 'bad %-escape in the id', method: 'GET', path: `${M}/%E0%A4%A`, status: 400, code: 'BAD_REQUEST' }]);
 });
 
-test('an id longer than the router allows is a 4xx in the one error shape', { todo: 'frameworkErrors in src/server.ts' }, async (t) => {
+test('an id longer than the router allows is a 4xx in the one error shape', async (t) => {
   const s = await seeded(t);
   const res = await s.req('GET', `${M}/${'x'.repeat(1200)}`);
   assert.ok(res.status >= 400 && res.status < 500);

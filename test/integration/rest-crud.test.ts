@@ -250,9 +250,8 @@ test('other methods: 405 with Allow; unknown tables and paths: 404 with their ow
   assertError(await s.req('GET', '/nodb/message'), 404, 'ROUTE_NOT_FOUND', 'unknown database');
 });
 
-// src/http/plugin.ts notFound() (the lead's file) calls any 3+-segment path under a known database
-// TABLE_NOT_FOUND, naming an existing table as missing ("no table \"message\" … (exported: message)").
-test('a path below a record URL is ROUTE_NOT_FOUND, not a missing table', { todo: 'fix notFound() in src/http/plugin.ts' }, async (t) => {
+// A path below a record URL names an existing table: the route is what is missing.
+test('a path below a record URL is ROUTE_NOT_FOUND, not a missing table', async (t) => {
   const s = await serve(t);
   assertError(await s.req('GET', '/realtime-demo/message/a/b'), 404, 'ROUTE_NOT_FOUND', 'too deep');
 });
