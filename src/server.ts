@@ -8,6 +8,10 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { validateConfig, type Config, type ConfigInput } from './config.ts';
 import { AppError } from './errors.ts';
 import { createApp, type App } from './core/app.ts';
+import { createAuthenticator } from './auth/authenticate.ts';
+import { createPolicy } from './auth/policy.ts';
+import { loadOrCreateSecret } from './auth/secret.ts';
+import { redactUrl } from './http/auth-routes.ts';
 import { registerHttp } from './http/plugin.ts';
 import { sendError } from './http/render-error.ts';
 import { createSseHandler } from './http/sse-routes.ts';
@@ -67,6 +71,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     level: config.logLevel,
     ...(logStream ? { stream: logStream } : {}),
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+    // `?access_token=` must never reach a log line.
+    serializers: {
+      req: (req: { method: string; url: string; hostname?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+        method: req.method,
+        url: redactUrl(req.url),
+        host: req.hostname,
+        remoteAddress: req.ip,
+        remotePort: req.socket?.remotePort,
+      }),
+    },
   };
   const base = {
     logger,
@@ -84,8 +98,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     tls ? Fastify({ ...base, http2: true, https: { allowHTTP1: true, key: tls.key, cert: tls.cert } }) : Fastify(base)
   ) as unknown as FastifyInstance;
 
+  const policy = createPolicy(config.auth, model.tables);
+  const secret = policy.enabled ? (config.auth?.secret ?? (await loadOrCreateSecret(config.data))) : 'unused: auth is off';
+  const authenticator = createAuthenticator(config.auth, secret, now);
   const app = createApp({
     model,
+    policy,
     dataDir: config.data,
     durability: config.durability,
     expirySweepInterval: config.expirySweepInterval,
@@ -114,7 +132,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     for (const session of sessions) session.close();
   });
   fastify.addHook('onClose', async () => app.close());
-  registerHttp(fastify, { app, version: VERSION, stream });
+  registerHttp(fastify, {
+    app,
+    version: VERSION,
+    stream,
+    auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined },
+    ...(config.cors ? { cors: config.cors } : {}),
+  });
   mountGraphql(fastify, createGraphqlEndpoints(app, { onError: (err) => fastify.log.error({ err }, 'GraphQL resolver failed') }));
 
   const tables = buildTablesApi(app);
@@ -137,6 +161,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     },
     tls: tls?.source ?? 'off',
     async listen() {
+      if (!policy.enabled) {
+        fastify.log.warn('no auth configured: every table is open to anyone who can reach this port (see README, Security)');
+      }
       await fastify.listen({ port: config.port, host: config.host });
       const address = fastify.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
@@ -165,7 +192,7 @@ function mountGraphql(fastify: FastifyInstance, endpoints: readonly GraphqlEndpo
         url: endpoint.path,
         method: ['GET', 'POST', 'OPTIONS'],
         handler: async (request, reply) => {
-          const response = await endpoint.yoga.handleNodeRequestAndResponse(request, reply, { req: request, reply });
+          const response = await endpoint.yoga.handleNodeRequestAndResponse(request, reply, { req: request, reply, principal: request.principal });
           const http2 = request.raw.httpVersionMajor === 2;
           response.headers.forEach((value, key) => {
             const name = key.toLowerCase();

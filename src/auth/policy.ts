@@ -5,6 +5,8 @@
  * silently denying (or allowing) at request time.
  */
 import type { Action, AuthConfig } from '../config.ts';
+
+export type { Action } from '../config.ts';
 import { ACTIONS } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { parseQuery } from '../query/parse.ts';

@@ -5,6 +5,7 @@
 import type { SchemaModel, TableDef } from '../schema/model.ts';
 import { createHub, type Hub } from '../realtime/hub.ts';
 import { createStore, type Store } from '../store/store.ts';
+import { createPolicy, type Policy, type Principal } from '../auth/policy.ts';
 import type { Filter } from '../query/types.ts';
 import type { HubEvent } from '../realtime/events.ts';
 import type { Key } from '../schema/model.ts';
@@ -21,6 +22,8 @@ export interface AppOptions {
   retention?: number;
   /** Clock, so tests can move time for expiry. */
   now?: () => number;
+  /** Permissions (from `config.auth`); absent: everything open. */
+  policy?: Policy;
   /** Where background failures are reported. */
   onError?: (err: unknown, context: string) => void;
 }
@@ -30,6 +33,7 @@ export interface App {
   readonly store: Store;
   /** The change feed: every committed change, fanned out to subscribers. */
   readonly hub: Hub;
+  readonly policy: Policy;
   /** Every table's service, by `database/table`. */
   readonly services: ReadonlyMap<string, TableService>;
   /** Exported tables by `database` then export name (the URL path). */
@@ -40,7 +44,7 @@ export interface App {
    * The changes of a table (optionally one record, optionally filtered) as an async iterable,
    * resuming after `after` when given.
    */
-  subscribe(service: TableService, options?: { key?: Key; filter?: Filter } & SubscribeOptions): AsyncIterableIterator<HubEvent>;
+  subscribe(service: TableService, options?: { key?: Key; filter?: Filter; principal?: Principal } & SubscribeOptions): AsyncIterableIterator<HubEvent>;
   /** Sweeps expired records now (also runs on a timer). */
   sweepExpired(): Promise<number>;
   /** Completes every open subscription (shutdown: GraphQL clients get `complete`). */
@@ -64,10 +68,11 @@ export function createApp(options: AppOptions): App {
     ...(options.now ? { now: options.now } : {}),
     ...(options.onError ? { onError: options.onError } : {}),
   });
+  const policy = options.policy ?? createPolicy(undefined, options.model.tables);
   const services = new Map<string, TableService>();
   const byPath = new Map<string, TableService>();
   for (const def of options.model.tables) {
-    const service = createTableService(store, def);
+    const service = createTableService(store, def, policy);
     services.set(`${def.database}/${def.table}`, service);
     if (def.export) byPath.set(`${def.database}/${def.export.name}`, service);
   }
@@ -91,12 +96,16 @@ export function createApp(options: AppOptions): App {
     model: options.model,
     store,
     hub,
+    policy,
     services,
     exported: (database, name) => byPath.get(`${database}/${name}`),
     databases: () => [...new Set(options.model.tables.filter((t) => t.export).map((t) => t.database))],
     sweepExpired,
     subscribe(service, options = {}) {
-      const { key, filter, ...rest } = options;
+      const { key, filter: asked, principal, ...rest } = options;
+      // A role's read filter narrows every event, live and replayed (enter/leave included).
+      const roleFilter = service.readFilter(principal);
+      const filter = asked && roleFilter ? ({ type: 'and', items: [asked, roleFilter] } as Filter) : (asked ?? roleFilter);
       const interest = { table: service.handle.id, ...(key !== undefined ? { key } : {}), ...(filter ? { filter } : {}) };
       return subscribeChanges(store, hub, interest, { ...rest, open: openSubscriptions });
     },

@@ -3,7 +3,9 @@
  * validate, then write in one transaction, then answer with the stored record. No front end talks
  * to the store directly, so all of them share validation, errors and events.
  */
+import { createPolicy, type Action, type Policy, type Principal } from '../auth/policy.ts';
 import { AppError } from '../errors.ts';
+import { matches } from '../query/evaluate.ts';
 import { parseQuery } from '../query/parse.ts';
 import type { Filter, Query } from '../query/types.ts';
 import type { Key, Record, TableDef } from '../schema/model.ts';
@@ -25,28 +27,37 @@ export interface TableService {
   parseQuery(raw: string): Query;
   /** The key type of this table from a URL segment or body value. */
   key(raw: unknown): Key;
-  get(key: Key): Written;
-  /** Like `get`, but `undefined` instead of NOT_FOUND. */
+  /** The record, or NOT_FOUND (also for a record outside the principal's read filter). */
+  get(key: Key, principal?: Principal): Written;
+  /** Like `get` for trusted callers, but `undefined` instead of NOT_FOUND. */
   find(key: Key): Written | undefined;
-  search(query: Query): unknown[];
+  search(query: Query, principal?: Principal): unknown[];
+  /** The principal's row filter for reading (throws UNAUTHORIZED/FORBIDDEN when it may not read). */
+  readFilter(principal?: Principal): Filter | undefined;
   /** Records matching a filter, lazily in key order (streams' retained data). */
   matching(filter: Filter | undefined): Iterable<Record>;
-  create(input: unknown): Promise<Written>;
+  create(input: unknown, principal?: Principal): Promise<Written>;
   /** Creates or replaces the whole record at `key`. */
-  put(key: Key, input: unknown): Promise<Written & { created: boolean }>;
-  patch(key: Key, input: unknown): Promise<Written>;
-  delete(key: Key): Promise<void>;
+  put(key: Key, input: unknown, principal?: Principal): Promise<Written & { created: boolean }>;
+  patch(key: Key, input: unknown, principal?: Principal): Promise<Written>;
+  delete(key: Key, principal?: Principal): Promise<void>;
   /** Deletes every record matching a query that has a filter; resolves to the count. */
-  deleteWhere(query: Query): Promise<number>;
+  deleteWhere(query: Query, principal?: Principal): Promise<number>;
   /** Sends a custom message to the record's subscribers; resolves to its change sequence number. */
-  publish(key: Key, message: unknown): Promise<number>;
+  publish(key: Key, message: unknown, principal?: Principal): Promise<number>;
 }
+
+/**
+ * Without a principal a call is trusted (the programmatic API inside the server process); with
+ * one, the policy decides, before validation (so a refused caller learns nothing about the
+ * schema) and again on the rows a role's filter restricts, inside the write transaction.
+ */
 
 /**
  * Builds the service for one table; validators are compiled here, once.
  * @example const messages = createTableService(store, def); await messages.create({ title: 'Hi', content: '…' })
  */
-export function createTableService(store: Store, def: TableDef): TableService {
+export function createTableService(store: Store, def: TableDef, policy: Policy = createPolicy(undefined, [])): TableService {
   const handle = store.table(def);
   const v = buildValidators(def);
   const pk = def.primaryKey;
@@ -65,6 +76,13 @@ export function createTableService(store: Store, def: TableDef): TableService {
     }
   };
 
+  /** The row filter of a permitted action; throws UNAUTHORIZED/FORBIDDEN; nothing for trusted calls. */
+  const allow = (principal: Principal | undefined, action: Action): Filter | undefined => (principal ? policy.require(principal, action, def) : undefined);
+  const inside = (filter: Filter | undefined, record: Record) => filter === undefined || matches(filter, record);
+  const outside = (principal: Principal | undefined, action: Action) =>
+    new AppError('FORBIDDEN', `${principal?.user ?? 'anonymous'} may not ${action} this ${label} record (outside the role's filter)`);
+  const both = (a: Filter | undefined, b: Filter | undefined): Filter | undefined => (a && b ? { type: 'and', items: [a, b] } : (a ?? b));
+
   /** Keeps the key as the first attribute, as most schemas declare it. */
   const withKey = (key: Key, data: Record): Record => ({ [pk]: key, ...data, ...{ [pk]: key } });
 
@@ -79,35 +97,53 @@ export function createTableService(store: Store, def: TableDef): TableService {
     parseQuery: (raw) => parseQuery(raw, def),
     key: (raw) => toKey(def, raw),
     find,
-    get(key) {
+    readFilter: (principal) => allow(principal, 'read'),
+    get(key, principal) {
+      const filter = allow(principal, 'read');
       const found = find(key);
-      if (!found) throw notFound(key);
+      // Outside the read filter reads as absent: a role must not learn which records exist.
+      if (!found || !inside(filter, found.record)) throw notFound(key);
       return found;
     },
-    search: (query) => store.search(handle, query),
+    search(query, principal) {
+      const filter = allow(principal, 'read');
+      return store.search(handle, filter ? { ...query, filter: both(query.filter, filter)! } : query);
+    },
     matching: (filter) => store.matching(handle, filter),
-    async create(input) {
+    async create(input, principal) {
+      const filter = allow(principal, 'insert');
       const data = v.validateCreate(input);
       const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
       return store.transact((tx) => {
         const key = given ?? tx.nextKey(handle);
         if (tx.get(handle, key)) throw new AppError('CONFLICT', `${label} ${String(key)} already exists`);
         const record = stampTimes(def, withKey(key, data), undefined, tx.now);
+        if (!inside(filter, record)) throw outside(principal, 'insert');
         const { entry } = tx.put(handle, key, record);
         return { key, record, version: entry.seq };
       });
     },
-    async put(key, input) {
+    async put(key, input, principal) {
+      // PUT creates or replaces: which permission applies is known only inside the transaction,
+      // but a caller with neither is refused before anything else.
+      const grants = principal ? { insert: policy.grant(principal, 'insert', def), update: policy.grant(principal, 'update', def) } : undefined;
+      if (grants && !grants.insert.allowed && !grants.update.allowed) allow(principal, 'update');
       const data = v.validateReplace(input);
       checkBodyKey(key, data);
       return store.transact((tx) => {
         const existing = tx.get(handle, key);
         const record = stampTimes(def, withKey(key, data), existing?.record, tx.now);
+        if (grants) {
+          const action = existing ? 'update' : 'insert';
+          const filter = allow(principal, action);
+          if ((existing && !inside(filter, existing.record)) || !inside(filter, record)) throw outside(principal, action);
+        }
         const { entry, created } = tx.put(handle, key, record);
         return { key, record, version: entry.seq, created };
       });
     },
-    async patch(key, input) {
+    async patch(key, input, principal) {
+      const filter = allow(principal, 'update');
       const changes = v.validatePatch(input);
       checkBodyKey(key, changes);
       return store.transact((tx) => {
@@ -116,29 +152,42 @@ export function createTableService(store: Store, def: TableDef): TableService {
         // The merged record is validated as a whole: a patch can never leave an invalid record.
         const merged = v.validateRecord({ ...existing.record, ...changes, [pk]: key });
         const record = stampTimes(def, merged, existing.record, tx.now);
+        if (!inside(filter, existing.record) || !inside(filter, record)) throw outside(principal, 'update');
         const { entry } = tx.put(handle, key, record);
         return { key, record, version: entry.seq };
       });
     },
-    async delete(key) {
+    async delete(key, principal) {
+      const filter = allow(principal, 'delete');
       await store.transact((tx) => {
-        if (!tx.remove(handle, key)) throw notFound(key);
+        const existing = tx.get(handle, key);
+        if (!existing) throw notFound(key);
+        if (!inside(filter, existing.record)) throw outside(principal, 'delete');
+        tx.remove(handle, key);
       });
     },
-    async deleteWhere(query) {
+    async deleteWhere(query, principal) {
+      const filter = allow(principal, 'delete');
       if (!query.filter) {
         throw new AppError('QUERY_INVALID', 'DELETE on a collection needs a query (for example ?status=done); use a filter that matches everything on purpose');
       }
-      const keysOnly: Query = { ...query, select: { attributes: [pk], bare: true } };
+      const keysOnly: Query = { ...query, filter: both(query.filter, filter)!, select: { attributes: [pk], bare: true } };
       return store.transact((tx) => {
         let n = 0;
         for (const key of store.search(handle, keysOnly)) if (tx.remove(handle, key as Key)) n++;
         return n;
       });
     },
-    async publish(key, message) {
+    async publish(key, message, principal) {
+      const filter = allow(principal, 'publish');
       if (message === undefined) throw new AppError('VALIDATION_FAILED', 'a published message needs a body');
-      const entry = await store.transact((tx) => tx.publish(handle, key, message));
+      const entry = await store.transact((tx) => {
+        if (filter) {
+          const current = tx.get(handle, key);
+          if (!current || !inside(filter, current.record)) throw outside(principal, 'publish');
+        }
+        return tx.publish(handle, key, message);
+      });
       return entry.seq;
     },
   };

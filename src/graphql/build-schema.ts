@@ -18,6 +18,7 @@ import {
   type GraphQLFieldConfigArgumentMap,
   type GraphQLFieldConfigMap,
 } from 'graphql';
+import type { Principal } from '../auth/policy.ts';
 import type { App } from '../core/app.ts';
 import type { TableService } from '../core/table-service.ts';
 import { AppError } from '../errors.ts';
@@ -25,9 +26,11 @@ import { namesOf } from './names.ts';
 import { createTypeFactory, isArgument, JSONScalar } from './types.ts';
 
 type Args = { [name: string]: unknown };
+/** The GraphQL context: who is asking (set from the HTTP request by the server). */
+type Ctx = { principal?: Principal };
 /** A change event as core hands it out (taken from App, so graphql does not reach into realtime: layers.test.ts). */
 type HubEvent = ReturnType<App['subscribe']> extends AsyncIterableIterator<infer E> ? E : never;
-type Field = GraphQLFieldConfig<unknown, unknown, any>;
+type Field = GraphQLFieldConfig<unknown, Ctx, any>;
 
 const ChangeType = new GraphQLEnumType({
   name: 'ChangeType',
@@ -45,9 +48,9 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
   const services = [...app.services.values()].filter((s) => s.def.database === database && s.def.export?.graphql);
   if (services.length === 0) return undefined;
   const types = createTypeFactory();
-  const query: GraphQLFieldConfigMap<unknown, unknown> = {};
-  const mutation: GraphQLFieldConfigMap<unknown, unknown> = {};
-  const subscription: GraphQLFieldConfigMap<unknown, unknown> = {};
+  const query: GraphQLFieldConfigMap<unknown, Ctx> = {};
+  const mutation: GraphQLFieldConfigMap<unknown, Ctx> = {};
+  const subscription: GraphQLFieldConfigMap<unknown, Ctx> = {};
 
   for (const service of services) {
     const def = service.def;
@@ -73,38 +76,38 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
     query[n.query] = {
       type: new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(type))),
       args: { ...filterArgs, limit: { type: GraphQLInt }, offset: { type: GraphQLInt }, sort: { type: new GraphQLList(new GraphQLNonNull(GraphQLString)) } },
-      resolve: (_src, args: Args) => service.search(service.parseQuery(queryString(args))),
+      resolve: (_src, args: Args, ctx: Ctx) => service.search(service.parseQuery(queryString(args)), ctx.principal),
     } satisfies Field;
 
-    mutation[n.create] = { type: new GraphQLNonNull(type), args: { data: { type: new GraphQLNonNull(input) } }, resolve: async (_s, a: Args) => (await service.create(a.data)).record };
+    mutation[n.create] = { type: new GraphQLNonNull(type), args: { data: { type: new GraphQLNonNull(input) } }, resolve: async (_s, a: Args, ctx: Ctx) => (await service.create(a.data, ctx.principal)).record };
     mutation[n.replace] = {
       type: new GraphQLNonNull(type),
       args: { ...idArg, data: { type: new GraphQLNonNull(input) } },
-      resolve: async (_s, a: Args) => (await service.put(service.key(a.id), a.data)).record,
+      resolve: async (_s, a: Args, ctx: Ctx) => (await service.put(service.key(a.id), a.data, ctx.principal)).record,
     };
     mutation[n.update] = {
       type: new GraphQLNonNull(type),
       args: { ...idArg, data: { type: new GraphQLNonNull(patch) } },
-      resolve: async (_s, a: Args) => (await service.patch(service.key(a.id), a.data)).record,
+      resolve: async (_s, a: Args, ctx: Ctx) => (await service.patch(service.key(a.id), a.data, ctx.principal)).record,
     };
-    mutation[n.delete] = { type: new GraphQLNonNull(GraphQLBoolean), args: idArg, resolve: async (_s, a: Args) => (await service.delete(service.key(a.id)), true) };
+    mutation[n.delete] = { type: new GraphQLNonNull(GraphQLBoolean), args: idArg, resolve: async (_s, a: Args, ctx: Ctx) => (await service.delete(service.key(a.id), ctx.principal), true) };
     mutation[n.publish] = {
       type: new GraphQLNonNull(GraphQLBoolean),
       args: { ...idArg, message: { type: new GraphQLNonNull(JSONScalar) } },
-      resolve: async (_s, a: Args) => (await service.publish(service.key(a.id), a.message), true),
+      resolve: async (_s, a: Args, ctx: Ctx) => (await service.publish(service.key(a.id), a.message, ctx.principal), true),
     };
 
     const subArgs = { id: { type: GraphQLID }, ...filterArgs };
     subscription[n.query] = {
       type: new GraphQLNonNull(type),
       args: subArgs,
-      subscribe: (_s, a: Args) => onlyUpdates(changes(app, service, a)),
+      subscribe: (_s, a: Args, ctx: Ctx) => onlyUpdates(changes(app, service, a, ctx.principal)),
       resolve: (payload: unknown) => payload,
     } as Field;
     subscription[n.events] = {
       type: new GraphQLNonNull(eventType),
       args: { ...subArgs, lastEventId: { type: GraphQLString } },
-      subscribe: (_s, a: Args) => asEvents(changes(app, service, a)),
+      subscribe: (_s, a: Args, ctx: Ctx) => asEvents(changes(app, service, a, ctx.principal)),
       resolve: (payload: unknown) => payload,
     } as Field;
   }
@@ -143,7 +146,7 @@ function queryString(args: Args): string {
   return parts.join('&');
 }
 
-function changes(app: App, service: TableService, args: Args): AsyncIterableIterator<HubEvent> {
+function changes(app: App, service: TableService, args: Args, principal: Principal | undefined): AsyncIterableIterator<HubEvent> {
   const { id, lastEventId, ...filters } = args;
   const query = service.parseQuery(queryString(filters));
   let after: number | undefined;
@@ -152,6 +155,7 @@ function changes(app: App, service: TableService, args: Args): AsyncIterableIter
     after = Number(lastEventId);
   }
   return app.subscribe(service, {
+    ...(principal ? { principal } : {}),
     ...(id !== undefined && id !== null ? { key: service.key(id) } : {}),
     ...(query.filter ? { filter: query.filter } : {}),
     ...(after !== undefined ? { after } : {}),

@@ -5,11 +5,16 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
+import type { CorsConfig } from '../config.ts';
+import { registerAuth, type AuthRouteOptions } from './auth-routes.ts';
+import { registerCors } from './cors.ts';
 import { sendError } from './render-error.ts';
 import { registerRestRoutes, type StreamHandler } from './rest-routes.ts';
 
 export interface HttpOptions {
   app: App;
+  auth: AuthRouteOptions;
+  cors?: CorsConfig;
   version: string;
   /** Serves `?stream=sse` GETs; absent, such GETs are answered as JSON. */
   stream?: StreamHandler;
@@ -24,6 +29,10 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
 
   // `application/merge-patch+json` and other `+json` types are JSON too (RFC 6839).
   fastify.addContentTypeParser(/^application\/[\w.+-]+\+json(\s*;.*)?$/, { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'));
+
+  // Order matters: CORS first, so preflights and 401s carry its headers; then who is asking.
+  if (options.cors) registerCors(fastify, options.cors);
+  registerAuth(fastify, options.auth);
 
   fastify.setErrorHandler((err, request, reply) => sendError(request, reply, err));
   fastify.setNotFoundHandler((request, reply) => sendError(request, reply, notFound(app, request)));

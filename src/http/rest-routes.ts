@@ -81,17 +81,17 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
   const getCollection = async (request: FastifyRequest, reply: FastifyReply) => {
     const query = service.parseQuery(rawQuery(request));
     if (wantsStream(request, query)) return streamOrRefuse()(request, reply, service, undefined);
-    return reply.type('application/json; charset=utf-8').send(service.search(query));
+    return reply.type('application/json; charset=utf-8').send(service.search(query, request.principal));
   };
 
   fastify.route({ method: ['GET', 'HEAD'], url: base, handler: getCollection });
   fastify.post(base, { preValidation: requireJson }, async (request, reply) => {
-    const written = await service.create(request.body);
+    const written = await service.create(request.body, request.principal);
     reply.code(201).header('location', location(written.key)).header('etag', `"${written.version}"`);
     return written.record;
   });
   fastify.delete(base, async (request) => {
-    const deleted = await service.deleteWhere(service.parseQuery(rawQuery(request)));
+    const deleted = await service.deleteWhere(service.parseQuery(rawQuery(request)), request.principal);
     return { deleted };
   });
   fastify.route({ method: ALL_METHODS.filter((m) => !(COLLECTION_METHODS as readonly string[]).includes(m)), url: base, handler: methodNotAllowed(COLLECTION_METHODS) });
@@ -104,7 +104,7 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
       const key = keyOf(request);
       const query = service.parseQuery(rawQuery(request));
       if (wantsStream(request, query)) return streamOrRefuse()(request, reply, service, key);
-      const found = service.get(key);
+      const found = service.get(key, request.principal);
       const etag = `"${found.version}"`;
       reply.header('etag', etag);
       if (notModified(request, etag)) return reply.code(304).send();
@@ -116,22 +116,22 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
     },
   });
   fastify.put(record, { preValidation: requireJson }, async (request, reply) => {
-    const written = await service.put(keyOf(request), request.body);
+    const written = await service.put(keyOf(request), request.body, request.principal);
     reply.code(written.created ? 201 : 200).header('etag', `"${written.version}"`);
     if (written.created) reply.header('location', location(written.key));
     return written.record;
   });
   fastify.patch(record, { preValidation: requireJson }, async (request, reply) => {
-    const written = await service.patch(keyOf(request), request.body);
+    const written = await service.patch(keyOf(request), request.body, request.principal);
     reply.header('etag', `"${written.version}"`);
     return written.record;
   });
   fastify.delete(record, async (request, reply) => {
-    await service.delete(keyOf(request));
+    await service.delete(keyOf(request), request.principal);
     return reply.code(204).send();
   });
   fastify.post(record, { preValidation: requireJson }, async (request, reply) => {
-    const seq = await service.publish(keyOf(request), request.body);
+    const seq = await service.publish(keyOf(request), request.body, request.principal);
     return reply.code(202).send({ published: true, id: String(seq) });
   });
 }

@@ -9,12 +9,15 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../core/app.ts';
 import type { TableService } from '../core/table-service.ts';
 import { AppError } from '../errors.ts';
+import { matches } from '../query/evaluate.ts';
+import type { Filter } from '../query/types.ts';
 import type { Interest } from '../realtime/events.ts';
 import { encodeSseFrame } from '../realtime/sse.ts';
 import { createStreamWriter, type StreamWriter } from '../realtime/stream-writer.ts';
 import type { OpenStream, StreamRegistry } from '../realtime/streams.ts';
 import type { Key, Record } from '../schema/model.ts';
 import { rawQuery, type StreamHandler } from './rest-routes.ts';
+import { streamHeaders } from './sse-api.ts';
 
 export interface SseOptions {
   app: App;
@@ -54,23 +57,25 @@ export function createSseHandler(options: SseOptions): StreamHandler {
     const cursor = parseCursor(request.headers['last-event-id'] ?? query.reserved.lastEventId);
     const retained = query.reserved.retained !== 'false';
     const address = request.ip;
+    // 401/403 before anything opens; a role's row filter narrows every event of the stream.
+    const roleFilter = service.readFilter(request.principal);
     streams.admit(address);
 
-    const interest: Interest = { table: service.handle.id, ...(key !== undefined ? { key } : {}), ...(query.filter ? { filter: query.filter } : {}) };
-    const http1 = request.raw.httpVersionMajor < 2;
+    const filter: Filter | undefined = query.filter && roleFilter ? { type: 'and', items: [query.filter, roleFilter] } : (query.filter ?? roleFilter);
+    const interest: Interest = { table: service.handle.id, ...(key !== undefined ? { key } : {}), ...(filter ? { filter } : {}) };
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      'x-accel-buffering': 'no',
-      ...(http1 ? { connection: 'keep-alive' } : {}),
-    });
+    res.writeHead(200, streamHeaders(request, reply));
 
     let unsubscribe: (() => void) | undefined;
     let release: (() => void) | undefined;
     const stream: OpenStream = { writer: undefined as unknown as StreamWriter, address, table: service.handle.id };
+    // A stream lives no longer than the credential that opened it; the client reconnects with a fresh one.
+    const expiresAt = request.principal?.expiresAt;
+    const expiry = expiresAt === undefined ? undefined : setTimeout(() => writer.close('shutdown'), Math.max(0, expiresAt - Date.now()));
+    expiry?.unref();
     const writer = createStreamWriter(res, { maxFrames: options.maxFrames, maxBytes: options.maxBytes }, (reason) => {
+      if (expiry) clearTimeout(expiry);
       unsubscribe?.();
       release?.();
       streams.remove(stream, reason);
@@ -152,8 +157,7 @@ function snapshot(service: TableService, interest: Interest, key: Key | undefine
   if (key !== undefined) {
     const found = service.find(key);
     if (!found) return [];
-    const list = interest.filter ? service.search({ filter: interest.filter, reserved: {} }).filter((r) => (r as Record)[service.def.primaryKey] === key) : [found.record];
-    return list as Record[];
+    return !interest.filter || matches(interest.filter, found.record) ? [found.record] : [];
   }
   const out: Record[] = [];
   let skip = limit?.offset ?? 0;
