@@ -30,7 +30,18 @@ export const AuthSchema = z
       .record(z.string().min(1).max(200), z.object({ password: z.string().regex(/^scrypt\$/, 'must be a hash from `tablecast hash-password`'), roles: z.array(z.string().min(1)).min(1) }).strict())
       .default({}),
     /** role → table (`database/name`, `database/*` or `*`) → permissions. `anonymous` applies without credentials. */
-    roles: z.record(z.string().min(1), z.object({ tables: z.record(z.string().min(1), TablePermissions) }).strict()).default({}),
+    roles: z
+      .record(
+        z.string().min(1),
+        z
+          .object({
+            tables: z.record(z.string().min(1), TablePermissions).default({}),
+            /** May read /metrics and /admin/connections. */
+            admin: z.boolean().default(false),
+          })
+          .strict(),
+      )
+      .default({}),
     /** HMAC key for tokens; generated into the data directory when absent. */
     secret: z.string().min(32, 'must be at least 32 characters').optional(),
     /** Lifetime of bearer tokens (seconds). */

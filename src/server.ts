@@ -12,6 +12,7 @@ import { createAuthenticator } from './auth/authenticate.ts';
 import { createPolicy } from './auth/policy.ts';
 import { loadOrCreateSecret } from './auth/secret.ts';
 import { redactUrl } from './http/auth-routes.ts';
+import { registerMetrics } from './http/metrics.ts';
 import { registerHttp } from './http/plugin.ts';
 import { sendError } from './http/render-error.ts';
 import { createSseHandler } from './http/sse-routes.ts';
@@ -116,7 +117,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     now,
   );
   const stream = createSseHandler({ app, streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
-  const sse = createSseApi(createChannelHub({ streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes }));
+  const channels = createChannelHub({ streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
+  const sse = createSseApi(channels);
   // Open streams would keep fastify.close() waiting forever: end them first, so clients reconnect
   // elsewhere. Idle HTTP/2 sessions would too (until their 72 s timeout): send them GOAWAY.
   const sessions = new Set<{ close(): void; once(e: 'close', f: () => void): unknown }>();
@@ -139,6 +141,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined },
     ...(config.cors ? { cors: config.cors } : {}),
   });
+  registerMetrics(fastify, { app, streams, channels, isAdmin: (request) => policy.isAdmin(request.principal) });
   mountGraphql(fastify, createGraphqlEndpoints(app, { onError: (err) => fastify.log.error({ err }, 'GraphQL resolver failed') }));
 
   const tables = buildTablesApi(app);

@@ -31,6 +31,8 @@ export interface Policy {
   readonly enabled: boolean;
   /** What `principal` may do with `action` on a table. */
   grant(principal: Principal, action: Action, def: TableDef): Grant;
+  /** May read operations data (/metrics, /admin/*): anyone when auth is off, else `admin` roles. */
+  isAdmin(principal: Principal): boolean;
   /** Like `grant`, but throws UNAUTHORIZED (anonymous) or FORBIDDEN, and returns the row filter. */
   require(principal: Principal, action: Action, def: TableDef): Filter | undefined;
 }
@@ -98,9 +100,11 @@ export function createPolicy(auth: AuthConfig | undefined, tables: readonly Tabl
     return { allowed: true, filter: filters.length === 1 ? filters[0]! : { type: 'or', items: filters } };
   };
 
+  const admins = new Set(Object.entries(auth?.roles ?? {}).filter(([, r]) => r.admin).map(([name]) => name));
   return {
     enabled,
     grant,
+    isAdmin: (principal) => !enabled || principal.roles.some((r) => admins.has(r)),
     require(principal, action, def) {
       const g = grant(principal, action, def);
       if (g.allowed) return g.filter;

@@ -74,11 +74,11 @@ export function createSseHandler(options: SseOptions): StreamHandler {
     const expiresAt = request.principal?.expiresAt;
     const expiry = expiresAt === undefined ? undefined : setTimeout(() => writer.close('shutdown'), Math.max(0, expiresAt - Date.now()));
     expiry?.unref();
-    const writer = createStreamWriter(res, { maxFrames: options.maxFrames, maxBytes: options.maxBytes }, (reason) => {
+    const writer = createStreamWriter(res, { maxFrames: options.maxFrames, maxBytes: options.maxBytes }, (reason, dropped) => {
       if (expiry) clearTimeout(expiry);
       unsubscribe?.();
       release?.();
-      streams.remove(stream, reason);
+      streams.remove(stream, reason, dropped);
       if (reason === 'slow') request.log.info({ table: stream.table }, 'stream cut: the client did not keep up; it resumes with Last-Event-ID');
     });
     stream.writer = writer;

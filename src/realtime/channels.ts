@@ -93,10 +93,10 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
       options.streams.admit(address);
       const client: ChannelClient = { id: randomUUID(), channels: new Set(), createdAt: new Date(), address, ...(lastEventId ? { lastEventId } : {}) };
       const stream: OpenStream = { writer: undefined as unknown as StreamWriter, address, table: 'channels' };
-      const writer = createStreamWriter(sink, { maxFrames: options.maxFrames, maxBytes: options.maxBytes }, (reason) => {
+      const writer = createStreamWriter(sink, { maxFrames: options.maxFrames, maxBytes: options.maxBytes }, (reason, dropped) => {
         for (const ch of client.channels) members.get(ch)?.delete(client.id);
         clients.delete(client.id);
-        options.streams.remove(stream, reason);
+        options.streams.remove(stream, reason, dropped);
       });
       stream.writer = writer;
       options.streams.add(stream);

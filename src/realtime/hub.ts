@@ -38,6 +38,8 @@ export interface Hub {
   count(table?: string): number;
   /** Highest sequence dispatched. */
   readonly dispatched: number;
+  /** Events handed to live subscribers since start (metrics). */
+  readonly delivered: number;
   /** Dispatches anything committed but not yet dispatched (normally driven by commits). */
   pump(): void;
   close(): void;
@@ -52,6 +54,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
   const byTable = new Map<string, { all: Set<Subscriber>; byKey: Map<unknown, Set<Subscriber>> }>();
   const holds = new Map<symbol, number>();
   let dispatched = store.changeLog.head();
+  let delivered = 0;
   let closed = false;
 
   const handleOf = (id: string): TableHandle | undefined => store.tables.get(id);
@@ -106,6 +109,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
         if (!type) continue;
         try {
           sub.deliver(events(type));
+          delivered++;
           touched.add(sub);
         } catch (err) {
           options.onError?.(err, 'subscriber delivery');
@@ -188,6 +192,9 @@ export function createHub(store: Store, options: HubOptions): Hub {
     },
     get dispatched() {
       return dispatched;
+    },
+    get delivered() {
+      return delivered;
     },
     pump,
     close() {

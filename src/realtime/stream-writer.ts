@@ -23,6 +23,9 @@ export interface WriterLimits {
 
 export type CloseReason = 'client' | 'slow' | 'shutdown' | 'error';
 
+/** Called once when a stream ends; `dropped` counts the frames it still had queued (metrics). */
+export type OnClose = (reason: CloseReason, dropped: number) => void;
+
 export interface StreamWriter {
   /** Queues a frame; it goes out at the next `flush`. */
   send(frame: string): void;
@@ -47,7 +50,7 @@ export interface StreamWriter {
  * Wraps a sink.
  * @example const w = createStreamWriter(reply.raw, { maxFrames: 1000, maxBytes: 4 << 20 }, (why) => cleanup(why))
  */
-export function createStreamWriter(sink: Sink, limits: WriterLimits, onClose: (reason: CloseReason) => void, now: () => number = Date.now): StreamWriter {
+export function createStreamWriter(sink: Sink, limits: WriterLimits, onClose: OnClose, now: () => number = Date.now): StreamWriter {
   let queue: string[] = [];
   let bytes = 0;
   let blocked = false;
@@ -80,6 +83,7 @@ export function createStreamWriter(sink: Sink, limits: WriterLimits, onClose: (r
   const close = (reason: CloseReason) => {
     if (closed) return;
     closed = true;
+    const dropped = queue.length;
     queue = [];
     const w = waiters;
     waiters = [];
@@ -88,7 +92,7 @@ export function createStreamWriter(sink: Sink, limits: WriterLimits, onClose: (r
       if (reason === 'slow' || reason === 'error') sink.destroy();
       else if (!sink.writableEnded) sink.end();
     } finally {
-      onClose(reason);
+      onClose(reason, dropped);
     }
   };
 

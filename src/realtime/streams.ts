@@ -28,17 +28,23 @@ export interface StreamStats {
   opened: number;
   /** Streams cut because their queue overflowed. */
   cutSlow: number;
-  /** Frames that were queued on streams that were then cut. */
+  /** Heartbeats sent. */
   pings: number;
+  /** Frames that were still queued on streams when they ended (cut or closed). */
+  framesDropped: number;
   rejected: number;
   byTable: { [table: string]: number };
+  /** Frames waiting in all stream queues, and in the fullest one. */
+  queued: number;
+  maxQueued: number;
 }
 
 export interface StreamRegistry {
   /** Throws `TOO_MANY_REQUESTS` (with `Retry-After`) when a limit is reached; call before opening. */
   admit(address: string): void;
   add(stream: OpenStream): void;
-  remove(stream: OpenStream, reason: CloseReason): void;
+  /** `dropped`: frames the stream still had queued when it ended. */
+  remove(stream: OpenStream, reason: CloseReason, dropped?: number): void;
   /** Closes every stream (shutdown); new ones are refused afterwards. */
   closeAll(): void;
   stats(): StreamStats;
@@ -52,7 +58,7 @@ export interface StreamRegistry {
 export function createStreamRegistry(limits: StreamLimits, now: () => number = Date.now): StreamRegistry {
   const open = new Set<OpenStream>();
   const perAddress = new Map<string, number>();
-  const stats = { opened: 0, cutSlow: 0, pings: 0, rejected: 0 };
+  const stats = { opened: 0, cutSlow: 0, pings: 0, rejected: 0, framesDropped: 0 };
   let closing = false;
 
   const retryAfter = String(Math.max(1, Math.ceil(limits.pingInterval / 1000)));
@@ -87,9 +93,10 @@ export function createStreamRegistry(limits: StreamLimits, now: () => number = D
       stats.opened++;
       perAddress.set(stream.address, (perAddress.get(stream.address) ?? 0) + 1);
     },
-    remove(stream, reason) {
+    remove(stream, reason, dropped = 0) {
       if (!open.delete(stream)) return;
       if (reason === 'slow') stats.cutSlow++;
+      stats.framesDropped += dropped;
       const n = (perAddress.get(stream.address) ?? 1) - 1;
       if (n <= 0) perAddress.delete(stream.address);
       else perAddress.set(stream.address, n);
@@ -101,8 +108,14 @@ export function createStreamRegistry(limits: StreamLimits, now: () => number = D
     },
     stats() {
       const byTable: { [table: string]: number } = {};
-      for (const s of open) byTable[s.table] = (byTable[s.table] ?? 0) + 1;
-      return { open: open.size, ...stats, byTable };
+      let queued = 0;
+      let maxQueued = 0;
+      for (const s of open) {
+        byTable[s.table] = (byTable[s.table] ?? 0) + 1;
+        queued += s.writer.queued;
+        if (s.writer.queued > maxQueued) maxQueued = s.writer.queued;
+      }
+      return { open: open.size, ...stats, byTable, queued, maxQueued };
     },
     get size() {
       return open.size;

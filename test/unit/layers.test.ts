@@ -35,6 +35,7 @@ const PACKAGE_HOMES: Record<string, string[]> = {
   graphql: ['schema', 'graphql'],
   zod: ['schema', 'config', 'auth'],
   '@peculiar/x509': ['http'],
+  'prom-client': ['http'],
 };
 
 function files(dir: string): string[] {
