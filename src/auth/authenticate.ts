@@ -79,7 +79,7 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
 
   const fromToken = (token: string, via: Principal['via']): Principal => {
     const claims = tokens.verify(token, now());
-    if (!claims) throw unauthorized(via === 'cookie' ? 'the session has expired; log in again' : 'the token is invalid or has expired');
+    if (!claims) throw unauthorized(via === 'cookie' ? 'the session has expired; log in again' : 'the token is invalid or has expired', INVALID_TOKEN_CHALLENGE);
     return principalOf(claims.sub, via, claims.exp * 1000);
   };
 
@@ -94,8 +94,12 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
           if (hit && hit.until > now()) return principalOf(hit.user, 'basic');
           const decoded = Buffer.from(value, 'base64').toString('utf8');
           const colon = decoded.indexOf(':');
-          if (colon < 0) throw unauthorized('malformed Basic credentials');
-          const principal = await login(decoded.slice(0, colon), decoded.slice(colon + 1), address);
+          if (colon < 0) throw unauthorized('malformed Basic credentials', BASIC_CHALLENGE);
+          const principal = await login(decoded.slice(0, colon), decoded.slice(colon + 1), address).catch((err: AppError) => {
+            // Answered with the scheme the client used (the JSON login form keeps the Bearer
+            // challenge: a Basic one there would make browsers open their own password dialog).
+            throw err.code === 'UNAUTHORIZED' ? unauthorized(err.message, BASIC_CHALLENGE) : err;
+          });
           if (basicCache.size > 1000) basicCache.clear();
           basicCache.set(key, { user: principal.user!, until: now() + 60_000 });
           return principal;
@@ -125,13 +129,31 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
 export function readCookie(header: string, name: string): string | undefined {
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      const value = part.slice(eq + 1).trim();
+      // A malformed %-escape (a cookie this server never set) made decodeURIComponent throw a
+      // URIError, which became a 500; as it stands it is just a value that fails verification (401).
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        return value;
+      }
+    }
   }
   return undefined;
 }
 
-function unauthorized(message: string): AppError {
-  return new AppError('UNAUTHORIZED', message, { headers: { 'www-authenticate': 'Bearer realm="tablecast"' } });
+/**
+ * The challenge names the scheme the client tried: a failed Basic login is answered with a Basic
+ * challenge (RFC 7617), a bad token with RFC 6750's `error="invalid_token"`. (Every 401 used to say
+ * `Bearer realm="tablecast"`, which told a Basic client nothing about what went wrong.)
+ */
+const BEARER_CHALLENGE = 'Bearer realm="tablecast"';
+const BASIC_CHALLENGE = 'Basic realm="tablecast", charset="UTF-8"';
+const INVALID_TOKEN_CHALLENGE = 'Bearer realm="tablecast", error="invalid_token"';
+
+function unauthorized(message: string, challenge = BEARER_CHALLENGE): AppError {
+  return new AppError('UNAUTHORIZED', message, { headers: { 'www-authenticate': challenge } });
 }
 
 /** A valid hash of a random password, verified against for unknown users. */

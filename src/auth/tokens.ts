@@ -36,7 +36,10 @@ export function createTokenSigner(secret: string | Buffer): TokenSigner {
   return {
     sign(sub, kind, ttlSeconds, now = Date.now()) {
       const iat = Math.floor(now / 1000);
-      const claims: TokenClaims = { sub, exp: iat + ttlSeconds, iat, jti: randomBytes(12).toString('base64url'), kind };
+      // Rounded up: a token is valid for at least `ttlSeconds` (with `iat + ttl` one issued late in a
+      // second lost up to a second of its life, so `tokenTtl: 1` gave tokens that lasted a few ms).
+      const exp = Math.ceil(now / 1000) + ttlSeconds;
+      const claims: TokenClaims = { sub, exp, iat, jti: randomBytes(12).toString('base64url'), kind };
       const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
       return { token: `${payload}.${mac(payload).toString('base64url')}`, claims };
     },

@@ -81,6 +81,17 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
   const inside = (filter: Filter | undefined, record: Record) => filter === undefined || matches(filter, record);
   const outside = (principal: Principal | undefined, action: Action) =>
     new AppError('FORBIDDEN', `${principal?.user ?? 'anonymous'} may not ${action} this ${label} record (outside the role's filter)`);
+  /**
+   * An existing record (or none) outside the filter of `action`: NOT_FOUND unless the principal may
+   * read that record, as `get` answers. (It was always FORBIDDEN, so PATCH, DELETE or a publish on
+   * a key told a filtered role which records exist outside its view: 403 there, 404 elsewhere.)
+   */
+  const refused = (principal: Principal | undefined, action: Action, key: Key, record: Record | undefined) => {
+    if (!record || !principal) return notFound(key);
+    const read = policy.grant(principal, 'read', def);
+    if (!read.allowed || !inside(read.filter, record)) return notFound(key);
+    return outside(principal, action);
+  };
   const both = (a: Filter | undefined, b: Filter | undefined): Filter | undefined => (a && b ? { type: 'and', items: [a, b] } : (a ?? b));
 
   /** Keeps the key as the first attribute, as most schemas declare it. */
@@ -149,10 +160,12 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       return store.transact((tx) => {
         const existing = tx.get(handle, key);
         if (!existing) throw notFound(key);
+        // Before validating the merge: its errors would tell a filtered role the record exists.
+        if (!inside(filter, existing.record)) throw refused(principal, 'update', key, existing.record);
         // The merged record is validated as a whole: a patch can never leave an invalid record.
         const merged = v.validateRecord({ ...existing.record, ...changes, [pk]: key });
         const record = stampTimes(def, merged, existing.record, tx.now);
-        if (!inside(filter, existing.record) || !inside(filter, record)) throw outside(principal, 'update');
+        if (!inside(filter, record)) throw outside(principal, 'update');
         const { entry } = tx.put(handle, key, record);
         return { key, record, version: entry.seq };
       });
@@ -162,7 +175,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       await store.transact((tx) => {
         const existing = tx.get(handle, key);
         if (!existing) throw notFound(key);
-        if (!inside(filter, existing.record)) throw outside(principal, 'delete');
+        if (!inside(filter, existing.record)) throw refused(principal, 'delete', key, existing.record);
         tx.remove(handle, key);
       });
     },
@@ -184,7 +197,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       const entry = await store.transact((tx) => {
         if (filter) {
           const current = tx.get(handle, key);
-          if (!current || !inside(filter, current.record)) throw outside(principal, 'publish');
+          if (!current || !inside(filter, current.record)) throw refused(principal, 'publish', key, current?.record);
         }
         return tx.publish(handle, key, message);
       });

@@ -66,7 +66,9 @@ function toGraphqlError(error: unknown, onError?: (err: unknown) => void): Error
     originalError: appError,
     extensions: {
       code: appError.code,
-      http: { status: appError.statusCode },
+      // Headers go to the HTTP response (yoga applies `http.headers`; they are not shown in the
+      // body): a 401 must carry `WWW-Authenticate` (RFC 9110), as REST's does, and a 429 `Retry-After`.
+      http: { status: appError.statusCode, ...(appError.headers ? { headers: appError.headers } : {}) },
       ...(appError.details !== undefined ? { details: appError.details } : {}),
     },
   });

@@ -4,7 +4,7 @@
  * tokens and session cookies. `?access_token=` is honoured on stream requests only, since that is
  * the one place a client (EventSource) cannot send a header; it is redacted from logs.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SESSION_COOKIE, type Authenticator } from '../auth/authenticate.ts';
 import { ANONYMOUS, type Principal } from '../auth/policy.ts';
 import { AppError } from '../errors.ts';
@@ -26,6 +26,16 @@ export interface AuthRouteOptions {
 
 /** Paths that never need credentials. */
 const OPEN_PATHS = new Set(['/health']);
+/**
+ * Where a stale session cookie or bearer token must not get in the way: logging in again (or out)
+ * is how a client gets rid of one. Only Basic credentials are checked here (they are how
+ * /auth/token and /auth/login accept a password); logout reads its token from the headers itself.
+ * Before, a revoked or expired cookie (or one signed with a rotated secret) answered 401 to
+ * POST /auth/login, so a browser still holding it could not log in until the cookie expired.
+ */
+const LOGIN_PATHS = new Set(['/auth/login', '/auth/token', '/auth/logout']);
+/** Methods that cannot change anything, so need no cross-site request check. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * Registers the principal hook and the auth routes.
@@ -35,7 +45,7 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
   const { authenticator } = options;
   fastify.decorateRequest('principal', null as unknown as Principal);
 
-  fastify.addHook('onRequest', async (request) => {
+  fastify.addHook('onRequest', async (request, reply) => {
     request.principal = ANONYMOUS;
     if (!options.enabled) return;
     const [path = '', search = ''] = request.url.split('?', 2);
@@ -44,12 +54,16 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
     if (accessToken !== undefined && !isStreamRequest(request, search)) {
       throw new AppError('BAD_REQUEST', 'access_token is accepted on stream URLs only; send Authorization: Bearer <token> instead');
     }
-    request.principal = await authenticator.authenticate({
-      authorization: request.headers.authorization,
-      cookie: request.headers.cookie,
-      accessToken,
-      address: request.ip,
-    });
+    const authorization = request.headers.authorization;
+    if (LOGIN_PATHS.has(path)) {
+      request.principal = await authenticator.authenticate({
+        authorization: authorization && /^basic\s/i.test(authorization) ? authorization : undefined,
+        address: request.ip,
+      });
+      return;
+    }
+    request.principal = await authenticator.authenticate({ authorization, cookie: request.headers.cookie, accessToken, address: request.ip });
+    if (request.principal.via === 'cookie' && !SAFE_METHODS.has(request.method)) checkOrigin(request, reply);
   });
 
   if (!options.enabled) return;
@@ -93,6 +107,33 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
   });
 }
 
+/**
+ * Cross-site request forgery guard for the session cookie. Browsers attach it to requests from any
+ * page of the same *site* (SameSite=Lax stops other sites, not other ports or sibling subdomains),
+ * including HTML form posts, which need no CORS preflight: GraphQL accepts
+ * `application/x-www-form-urlencoded` and `multipart/form-data` bodies, so such a page could run
+ * mutations as the logged-in user. A cookie-authenticated write is therefore accepted only from
+ * this server's own origin, from an origin the CORS config lets send credentials, or without an
+ * `Origin` header (not a browser's cross-origin request: curl, server-side clients).
+ */
+function checkOrigin(request: FastifyRequest, reply: FastifyReply): void {
+  const origin = request.headers.origin;
+  if (typeof origin !== 'string') return;
+  // Compared by host only: behind a TLS-terminating proxy the request arrives as http.
+  if (hostOf(origin) === request.host) return;
+  // Set by the CORS hook (registered first) only for listed origins.
+  if (reply.getHeader('access-control-allow-origin') === origin && reply.getHeader('access-control-allow-credentials') === 'true') return;
+  throw new AppError('FORBIDDEN', `a request authenticated by the session cookie from origin ${origin} is refused: list the origin in cors.origins with cors.credentials, or send Authorization instead`);
+}
+
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined; // `null` (sandboxed frames, some redirects) and anything malformed
+  }
+}
+
 function cookie(value: string, maxAge: number, secure: boolean): string {
   return `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
 }
@@ -104,7 +145,10 @@ function isStreamRequest(request: FastifyRequest, search: string): boolean {
   return /(^|&)stream=sse(&|$)/.test(search) || (typeof accept === 'string' && accept.includes('text/event-stream'));
 }
 
-/** The URL with `access_token` values replaced, for logs. */
+/**
+ * The URL with `access_token` values replaced, for logs. Also for a text that quotes a URL (an
+ * error message): the value ends at a quote or white space as well as at `&` or `#`.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]access_token=)[^&]*/g, '$1[redacted]');
+  return url.replace(/([?&]access_token=)[^&#'"\s]*/g, '$1[redacted]');
 }

@@ -18,8 +18,11 @@ export function registerCors(fastify: FastifyInstance, cors: CorsConfig): void {
   const allowed = cors.origins === '*' ? undefined : new Set(cors.origins);
   fastify.addHook('onRequest', async (request, reply) => {
     const origin = request.headers.origin;
+    // With a list, every answer depends on Origin, also one to a request without it: a shared cache
+    // must not hand an answer made without CORS headers to a listed origin (or the reverse).
+    // (It was only sent when the request had an Origin header.)
+    if (allowed) reply.header('vary', 'Origin');
     if (typeof origin !== 'string') return;
-    reply.header('vary', 'Origin');
     if (allowed && !allowed.has(origin)) return; // no CORS headers: the browser blocks the response
     reply.header('access-control-allow-origin', allowed ? origin : '*');
     if (cors.credentials) reply.header('access-control-allow-credentials', 'true');
@@ -32,6 +35,8 @@ export function registerCors(fastify: FastifyInstance, cors: CorsConfig): void {
       reply.header('access-control-allow-methods', METHODS);
       if (asked.length) reply.header('access-control-allow-headers', asked.join(', '));
       reply.header('access-control-max-age', String(cors.maxAge));
+      // The allowed headers echo the asked ones, so the answer depends on those too.
+      reply.header('vary', allowed ? 'Origin, Access-Control-Request-Headers' : 'Access-Control-Request-Headers');
       return reply.code(204).send();
     }
   });

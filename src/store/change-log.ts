@@ -3,6 +3,7 @@
  * the writer's own transaction and pruned by age. It is the single source of every event.
  */
 import type { Database } from 'lmdb';
+import { guardCommits, settleCommitError } from './commit-errors.ts';
 import type { ChangeEntry } from './types.ts';
 
 const HEAD = 'seq';
@@ -40,6 +41,7 @@ export interface ChangeAppender {
  * @example const log = createChangeLog(changesDb, metaDb); log.readAfter(41)
  */
 export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Database<number, string>): ChangeLog & ChangeAppender {
+  const guard = guardCommits(changes);
   return {
     head: () => meta.get(HEAD) ?? 0,
     prunedThrough: () => meta.get(PRUNED) ?? 0,
@@ -66,7 +68,7 @@ export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Da
     async prune(olderThan, keepFrom = Infinity, batch = 5000) {
       let removed = 0;
       for (;;) {
-        const n = await changes.transaction(() => {
+        const pending = changes.transaction(() => {
           const keep = typeof keepFrom === 'function' ? keepFrom() : keepFrom;
           let count = 0;
           let last = 0;
@@ -79,6 +81,16 @@ export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Da
           if (count > 0) meta.put(PRUNED, last);
           return count;
         });
+        // The batch's own commit promises must not go unhandled when it fails (commit-errors.ts);
+        // the failure itself reaches the caller, which logs it.
+        guard();
+        let n: number;
+        try {
+          n = await pending;
+        } catch (err) {
+          settleCommitError(err);
+          throw err;
+        }
         removed += n;
         if (n < batch) return removed;
       }

@@ -4,7 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../errors.ts';
-import { hasNumericKey, type Key, type TableDef } from '../schema/model.ts';
+import { hasNumericKey, primaryKeyField, type Key, type TableDef } from '../schema/model.ts';
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
 
 /** An unpaired UTF-16 surrogate (with the `u` flag, pairs are one code point and do not match). */
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -19,9 +22,14 @@ export const MAX_KEY_LENGTH = 255;
 export function toKey(def: TableDef, raw: unknown): Key {
   if (hasNumericKey(def)) {
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d{1,16}$/.test(raw) ? Number(raw) : NaN;
-    if (!Number.isSafeInteger(n)) {
-      throw new AppError('VALIDATION_FAILED', `${def.primaryKey} must be an integer, got ${JSON.stringify(String(raw)).slice(0, 80)}`, {
-        details: [{ path: def.primaryKey, message: 'must be an integer' }],
+    // An Int key must fit 32 bits like any Int: `PUT /shop/order/3000000000` stored a record its own
+    // schema refuses (every later PATCH failed), and generated keys then carried on past the range.
+    const type = primaryKeyField(def).type;
+    const int32 = type.kind === 'scalar' && type.name === 'Int';
+    if (!Number.isSafeInteger(n) || (int32 && (n < INT32_MIN || n > INT32_MAX))) {
+      const what = int32 ? 'a 32-bit integer (Int)' : 'an integer';
+      throw new AppError('VALIDATION_FAILED', `${def.primaryKey} must be ${what}, got ${JSON.stringify(String(raw)).slice(0, 80)}`, {
+        details: [{ path: def.primaryKey, message: `must be ${what}` }],
       });
     }
     // -0 would be a different LMDB key from 0 (ordered-binary keeps the sign), yet "-0" and 0 name one record.

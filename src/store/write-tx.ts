@@ -4,7 +4,8 @@
  */
 import type { Key, Record } from '../schema/model.ts';
 import { hasNumericKey } from '../schema/model.ts';
-import { uuidv7 } from './keys.ts';
+import { validateMessage } from '../schema/validators.ts';
+import { toKey, uuidv7 } from './keys.ts';
 import { updateIndexes } from './indexes.ts';
 import type { Layout, TableHandle } from './open.ts';
 import type { ChangeEntry, StoredRecord } from './types.ts';
@@ -91,7 +92,8 @@ export function createWriteTx(layout: Layout, now: number): WriteTx {
       return entry;
     },
     publish(table, key, message) {
-      return changeLog.append({ time: now, table: table.id, op: 'publish', key, message });
+      // Checked here, for every front end: the log must be able to encode and replay the message.
+      return changeLog.append({ time: now, table: table.id, op: 'publish', key, message: validateMessage(message) });
     },
     nextKey(table) {
       if (!hasNumericKey(table.def)) return uuidv7(now);
@@ -100,7 +102,8 @@ export function createWriteTx(layout: Layout, now: number): WriteTx {
       for (const k of table.records.getKeys({ reverse: true, limit: 1 })) {
         if (typeof k === 'number' && k > last) last = k;
       }
-      const next = Math.floor(last) + 1;
+      // toKey: past the range of an Int key there is no next key (VALIDATION_FAILED, nothing written).
+      const next = toKey(table.def, Math.floor(last) + 1) as number;
       meta.put(counter, next);
       return next;
     },

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request as undiciRequest } from 'undici';
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { createServer, type ServerOptions, type TablecastServer } from '../../src/server.ts';
 
 /** A fresh temp directory, removed by the returned cleanup. */
@@ -69,12 +69,12 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   };
 }
 
-/** Sends one request; a non-string body is sent as JSON. */
-export async function httpRequest(url: string, method = 'GET', body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
+/** Sends one request (through `dispatcher`, the shared agent by default); a non-string body is sent as JSON. */
+export async function httpRequest(url: string, method = 'GET', body?: unknown, headers: Record<string, string> = {}, dispatcher: Dispatcher = agent): Promise<Res> {
   const hasBody = body !== undefined;
   const res = await undiciRequest(url, {
     method: method as 'GET',
-    dispatcher: agent,
+    dispatcher,
     headers: { ...(hasBody && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}), ...headers },
     ...(hasBody ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });

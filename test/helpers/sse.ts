@@ -9,7 +9,7 @@ import type { TestContext } from 'node:test';
 import { EventSource } from 'eventsource';
 import { Agent, fetch as undiciFetch, request } from 'undici';
 import type { ServerOptions } from '../../src/server.ts';
-import { MESSAGE_SDL, agent as sharedAgent, schemaDir, startServer, type Res, type TestServer } from './server.ts';
+import { MESSAGE_SDL, agent as sharedAgent, httpRequest, schemaDir, startServer, type Res, type TestServer } from './server.ts';
 
 /** One parsed frame. `raw` is its exact text, including the blank line that ends it. */
 export interface Frame {
@@ -327,16 +327,6 @@ export async function startSseServer(t: TestContext, options: ServerOptions & { 
 }
 
 /** One JSON request through `agent` (a non-string body is sent as JSON). */
-export async function send(agent: Agent, url: string, method = 'GET', body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
-  const hasBody = body !== undefined;
-  const res = await request(url, {
-    method: method as 'GET',
-    dispatcher: agent,
-    headers: { ...(hasBody && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}), ...headers },
-    ...(hasBody ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
-  const text = await res.body.text();
-  let parsed: unknown = text;
-  if (String(res.headers['content-type'] ?? '').includes('json') && text) parsed = JSON.parse(text);
-  return { status: res.statusCode, headers: res.headers as Res['headers'], body: parsed, text };
+export function send(agent: Agent, url: string, method = 'GET', body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
+  return httpRequest(url, method, body, headers, agent);
 }

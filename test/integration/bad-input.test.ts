@@ -151,6 +151,8 @@ test('wrong types, missing required attributes and bad keys are 400 VALIDATION_F
     { what: 'text for an Int key in the URL', method: 'PUT', path: '/shop/order/abc', body: order, status: 400, code: 'VALIDATION_FAILED', names: /integer/ },
     { what: 'unsafe integer key in the URL', method: 'GET', path: '/shop/order/99999999999999999', status: 400, code: 'VALIDATION_FAILED', names: /integer/ },
     { what: 'fraction key in the URL', method: 'DELETE', path: '/shop/order/1.5', status: 400, code: 'VALIDATION_FAILED', names: /integer/ },
+    { what: 'Int key beyond 32 bits in the URL', method: 'PUT', path: '/shop/order/3000000000', body: order, status: 400, code: 'VALIDATION_FAILED', names: /32-bit/ },
+    { what: 'Int key beyond 32 bits in the body', method: 'POST', path: '/shop/order', body: { ...order, id: 2 ** 31 }, status: 400, code: 'VALIDATION_FAILED', names: /32-bit/ },
     { what: 'string key for an Int table', method: 'POST', path: '/shop/order', body: { ...order, id: '5' }, status: 400, code: 'VALIDATION_FAILED', names: /id/ },
   ]);
   // The same id at exactly 255 characters is fine.

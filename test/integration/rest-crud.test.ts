@@ -64,20 +64,38 @@ test('POST without a key generates a UUID v7 for ID keys and the next integer fo
   assert.equal((await s.req('POST', '/shop/order', order)).body.id, 11);
 });
 
-test('server-set times: @createdTime kept, @updatedTime renewed, input values ignored', async (t) => {
+test('concurrent writers: one POST per key wins, the rest are 409; generated integer keys never collide', async (t) => {
   const s = await serve(t);
+  const same = await Promise.all(Array.from({ length: 12 }, (_, i) => s.req('POST', M, { id: 'race', title: String(i), content: 'c' })));
+  assert.deepEqual(same.map((r) => r.status).sort(), [201, ...Array(11).fill(409)]);
+  const order = { customerEmail: 'ann@example.com', lines: [], total: 1 };
+  const made = await Promise.all(Array.from({ length: 20 }, () => s.req('POST', '/shop/order', order)));
+  assert.ok(made.every((r) => r.status === 201));
+  assert.deepEqual(made.map((r) => r.body.id as number).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+  // The largest Int key is the last one: there is no next, and nothing is written.
+  assert.equal((await s.req('PUT', `/shop/order/${2 ** 31 - 1}`, order)).status, 201);
+  const head = s.server.app.store.changeLog.head();
+  const none = assertError(await s.req('POST', '/shop/order', order), 400, 'VALIDATION_FAILED', 'no Int key left');
+  assert.match(none.message, /32-bit/);
+  assert.equal(s.server.app.store.changeLog.head(), head);
+});
+
+test('server-set times: @createdTime kept, @updatedTime renewed, input values ignored', async (t) => {
+  const clock = { now: 1_800_000_000_000 };
+  const s = await serve(t, undefined, { now: () => clock.now });
   const p = await s.req('POST', '/shop/product', { id: 'p1', name: 'Saw', price: 10, status: 'ACTIVE', createdAt: 1, updatedAt: 'x' });
   assert.equal(p.status, 201);
-  assert.equal(typeof p.body.createdAt, 'number');
-  assert.ok(p.body.createdAt > 1_600_000_000_000);
-  assert.equal(new Date(p.body.updatedAt).toISOString(), p.body.updatedAt);
-  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(p.body.createdAt, 1_800_000_000_000, 'Long: epoch ms');
+  assert.equal(p.body.updatedAt, new Date(1_800_000_000_000).toISOString(), 'Date: ISO string');
+  clock.now += 5000;
   const put = await s.req('PUT', '/shop/product/p1', { name: 'Saw 2', price: 11, status: 'ACTIVE', createdAt: 5 });
   assert.equal(put.status, 200);
   assert.equal(put.body.createdAt, p.body.createdAt);
-  assert.notEqual(put.body.updatedAt, p.body.updatedAt);
-  const patched = await s.req('PATCH', '/shop/product/p1', { price: 12 });
+  assert.equal(put.body.updatedAt, new Date(1_800_000_005_000).toISOString());
+  clock.now += 5000;
+  const patched = await s.req('PATCH', '/shop/product/p1', { price: 12, updatedAt: 'ignored' });
   assert.equal(patched.body.createdAt, p.body.createdAt);
+  assert.equal(patched.body.updatedAt, new Date(1_800_000_010_000).toISOString());
 });
 
 test('GET record: 200 with ETag; If-None-Match → 304; HEAD; 404 when absent; ids are URL-decoded', async (t) => {
