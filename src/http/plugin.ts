@@ -56,6 +56,9 @@ function notFound(app: App, request: FastifyRequest): AppError {
   const path = request.url.split('?')[0] ?? '';
   const [database, table, ...rest] = path.split('/').filter(Boolean).map(safeDecode);
   if (database && table === 'graphql' && rest.length === 0 && app.databases().includes(database)) {
+    if (app.model.tables.some((t) => t.database === database && t.export?.graphql)) {
+      return new AppError('METHOD_NOT_ALLOWED', `${request.method} is not a GraphQL transport; use GET or POST`, { headers: { allow: 'GET, POST, OPTIONS' } });
+    }
     return new AppError('ROUTE_NOT_FOUND', `database "${database}" has no tables exported to GraphQL (@export(graphql: false) on all of them)`);
   }
   if (database && table && app.databases().includes(database)) {
