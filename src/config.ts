@@ -48,7 +48,7 @@ export const AuthSchema = z
     tokenTtl: z.coerce.number().int().positive().default(3600),
     /** Lifetime of session cookies (seconds). */
     sessionTtl: z.coerce.number().int().positive().default(86_400),
-    /** Login attempts (token, login, failed Basic) per client address per minute. */
+    /** Failed login attempts (token, login, Basic) allowed per client address per minute. */
     loginRate: z.coerce.number().int().positive().default(10),
   })
   .strict()

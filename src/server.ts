@@ -92,6 +92,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     // shape too, instead of fastify's own body.
     // (Typed per server flavour by fastify; one handler serves both.)
     frameworkErrors: ((error: Error, request: FastifyRequest, reply: FastifyReply) => {
+      // fastify quotes the whole URL in these messages: keep an access_token out of logs and bodies.
+      error.message = redactUrl(error.message);
       sendError(request, reply, error);
     }) as never,
   };

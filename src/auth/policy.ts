@@ -53,7 +53,9 @@ export function createPolicy(auth: AuthConfig | undefined, tables: readonly Tabl
   const problems: string[] = [];
   for (const [role, { tables: perms }] of Object.entries(auth?.roles ?? {})) {
     const byTable = new Map<string, Compiled>();
-    for (const [pattern, spec] of Object.entries(perms)) {
+    // Broad patterns first, so a more specific one overrides them whatever the order in the file
+    // (`*` < `database/*` < `database/name`; the sort is stable for equal ones).
+    for (const [pattern, spec] of Object.entries(perms).sort(([a], [b]) => specificity(a) - specificity(b))) {
       const matching = tables.filter((t) => matchesPattern(pattern, t));
       if (matching.length === 0) problems.push(`role "${role}": "${pattern}" names no table (use database/name, database/* or *)`);
       for (const def of matching) {
@@ -62,16 +64,26 @@ export function createPolicy(auth: AuthConfig | undefined, tables: readonly Tabl
           ? spec.map((a) => [a, true])
           : ACTIONS.filter((a) => spec[a] !== undefined).map((a) => [a, spec[a]!]);
         for (const [action, permission] of actions) {
-          if (permission === false) continue;
+          // `false` takes away what a broader pattern gave (`"db/*": ["delete"], "db/audit": { "delete": false }`);
+          // it used to be skipped, so the broader grant stood.
+          if (permission === false) {
+            entry.delete(action);
+            continue;
+          }
           if (permission === true) {
             entry.set(action, true);
             continue;
           }
           try {
-            const filter = parseQuery(permission.filter, def).filter;
-            // A more specific pattern listed later narrows or widens as written; the last one wins.
-            if (filter) entry.set(action, filter);
-            else entry.set(action, true);
+            const parsed = parseQuery(permission.filter, def);
+            // Only conditions: `limit(10)` or `select(a)` alone parsed to no filter at all and so
+            // granted every record; with conditions they were silently dropped.
+            if (!parsed.filter || parsed.select || parsed.limit || parsed.sort || Object.keys(parsed.reserved).length > 0) {
+              problems.push(`role "${role}", ${pattern} ${action} filter: "${permission.filter}" must hold conditions only (no select, limit, sort or reserved parameters)`);
+              continue;
+            }
+            // A more specific pattern narrows or widens what a broader one gave.
+            entry.set(action, parsed.filter);
           } catch (err) {
             problems.push(`role "${role}", ${pattern} ${action} filter: ${(err as Error).message}`);
           }
@@ -115,6 +127,12 @@ export function createPolicy(auth: AuthConfig | undefined, tables: readonly Tabl
       throw new AppError('FORBIDDEN', `user ${principal.user} may not ${what}`);
     },
   };
+}
+
+/** How specific a table pattern is: `*` 0, `database/*` 1, `database/name` 2. */
+function specificity(pattern: string): number {
+  if (pattern === '*') return 0;
+  return pattern.endsWith('/*') ? 1 : 2;
 }
 
 /** `*`, `database/*`, or `database/name` where name is the export name or the table name. */

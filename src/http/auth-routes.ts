@@ -55,7 +55,7 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
       throw new AppError('BAD_REQUEST', 'access_token is accepted on stream URLs only; send Authorization: Bearer <token> instead');
     }
     const authorization = request.headers.authorization;
-    if (LOGIN_PATHS.has(path)) {
+    if (LOGIN_PATHS.has(path.length > 1 ? path.replace(/\/$/, '') : path)) {
       request.principal = await authenticator.authenticate({
         authorization: authorization && /^basic\s/i.test(authorization) ? authorization : undefined,
         address: request.ip,

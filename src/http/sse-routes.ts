@@ -71,8 +71,9 @@ export function createSseHandler(options: SseOptions): StreamHandler {
     let release: (() => void) | undefined;
     const stream: OpenStream = { writer: undefined as unknown as StreamWriter, address, table: service.handle.id };
     // A stream lives no longer than the credential that opened it; the client reconnects with a fresh one.
+    // (Capped: setTimeout fires at once for delays beyond 2^31-1 ms, about 24.8 days.)
     const expiresAt = request.principal?.expiresAt;
-    const expiry = expiresAt === undefined ? undefined : setTimeout(() => writer.close('shutdown'), Math.max(0, expiresAt - Date.now()));
+    const expiry = expiresAt === undefined ? undefined : setTimeout(() => writer.close('shutdown'), Math.min(2 ** 31 - 1, Math.max(0, expiresAt - Date.now())));
     expiry?.unref();
     const writer = createStreamWriter(res, { maxFrames: options.maxFrames, maxBytes: options.maxBytes }, (reason, dropped) => {
       if (expiry) clearTimeout(expiry);

@@ -4,6 +4,7 @@
  */
 import { AppError } from '../errors.ts';
 import type { FieldDef, FieldType, ScalarName, TableDef } from '../schema/model.ts';
+import { isoOf } from '../schema/scalars.ts';
 import type { Operator, ValueKind } from './types.ts';
 
 /**
@@ -156,11 +157,14 @@ export function canonicalInteger(s: string): string | undefined {
   return negative && digits !== '0' ? `-${digits}` : digits;
 }
 
-/** ISO-8601 via `new Date(v).toISOString()`; an all-digit value (optionally negative) is epoch ms. */
+/**
+ * ISO-8601 via `toISOString()`; an all-digit value (optionally negative) is epoch ms. Only years
+ * 0000–9999, as stored Dates (schema/scalars.ts MAX_DATE_MS): beyond them `toISOString()` gives
+ * six-digit years, which compare as text against every stored date the wrong way round.
+ */
 export function toIsoDate(s: string): string | undefined {
   const integer = canonicalInteger(s);
-  const date = new Date(integer !== undefined && s.charCodeAt(0) !== 43 ? Number(s) : s);
-  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+  return isoOf(new Date(integer !== undefined && s.charCodeAt(0) !== 43 ? Number(s) : s).getTime());
 }
 
 /** What the raw text of an untyped value also spells, for loose matching. */

@@ -56,7 +56,20 @@ const INT32_MAX = 2 ** 31 - 1;
 const BIGINT = /^[+-]?\d{1,1000}$/;
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?)?$/;
-const MAX_DATE_MS = 8.64e15;
+/**
+ * Dates are stored as `toISOString()` text so that they sort as they compare; that holds only for
+ * years 0000–9999. Outside them `toISOString()` switches to six-digit years (`+269017-05-08T…Z`,
+ * `-000001-…`), which sort before every other date and which this module's own ISO pattern refuses:
+ * an epoch-ms value such as 8.4e15 was stored, and the stored record then failed its own validation
+ * (every later PATCH of it was refused). Found by the fuzz suite.
+ */
+export const MIN_DATE_MS = Date.parse('0000-01-01T00:00:00.000Z');
+export const MAX_DATE_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** `toISOString()` of an epoch-ms time, or `undefined` outside years 0000–9999 (see {@link MAX_DATE_MS}). */
+export function isoOf(ms: number): string | undefined {
+  return Number.isFinite(ms) && ms >= MIN_DATE_MS && ms <= MAX_DATE_MS ? new Date(ms).toISOString() : undefined;
+}
 
 function mismatch(what: string, v: unknown): Bad {
   return new Bad(`expected ${what}, got ${describe(v)}`);
@@ -83,7 +96,9 @@ function isoDate(s: string): string | Bad {
   }
   if (offset !== 'Z' && (Number(offset.slice(1, 3)) > 23 || Number(offset.slice(4, 6)) > 59)) return new Bad(`${describe(s)} has an invalid UTC offset`);
   const ms = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${sec}${frac.slice(0, 4)}${offset}`);
-  return Number.isNaN(ms) ? new Bad(`${describe(s)} is not a valid date`) : new Date(ms).toISOString();
+  if (Number.isNaN(ms)) return new Bad(`${describe(s)} is not a valid date`);
+  // An offset can move 0000-01-01 or 9999-12-31 out of the storable years.
+  return isoOf(ms) ?? new Bad(`${describe(s)} is outside the years 0000–9999`);
 }
 
 const NORMALISE: { [S in Exclude<ScalarName, 'Any'>]: [what: string, fn: (v: unknown) => unknown] } = {
@@ -106,7 +121,7 @@ const NORMALISE: { [S in Exclude<ScalarName, 'Any'>]: [what: string, fn: (v: unk
     'an ISO-8601 date or epoch milliseconds',
     (v) => {
       if (typeof v === 'string') return isoDate(v);
-      if (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_DATE_MS) return new Date(v).toISOString();
+      if (typeof v === 'number') return isoOf(v) ?? mismatch('an ISO-8601 date or epoch milliseconds', v);
       return mismatch('an ISO-8601 date or epoch milliseconds', v);
     },
   ],

@@ -252,6 +252,10 @@ describe('session cookie from POST /auth/login', () => {
       const { res, cookie } = await login(tls);
       assert.match(String(res.headers['set-cookie']), /; Secure(;|$)/);
       assert.equal((await tls.req('GET', M, undefined, { cookie })).status, 200);
+      // Over HTTP/2 the host comes from :authority: the server's own origin still passes the cross-site check.
+      const own = await login(tls, 'ed');
+      assert.equal((await tls.req('POST', `${M}/m1`, { hi: 'h2' }, { cookie: own.cookie, origin: new URL(tls.url).origin })).status, 202);
+      assert.equal((await tls.req('POST', `${M}/m1`, { hi: 'h2' }, { cookie: own.cookie, origin: 'https://localhost:1' })).status, 403);
     } finally {
       await tls.cleanup();
     }
@@ -392,7 +396,7 @@ describe('?access_token= on stream URLs only', () => {
   // TODO until src/server.ts redacts framework errors (see the report of issue #5): fastify's
   // FST_ERR_BAD_URL message quotes the whole URL, query string and token included, and sendError
   // logs that message (and sends it back in the body).
-  test('a URL fastify cannot decode does not put its access_token in the logs or the answer', { todo: 'frameworkErrors in src/server.ts must redact the message' }, async () => {
+  test('a URL fastify cannot decode does not put its access_token in the logs or the answer', async () => {
     const logs = logCapture();
     const l = await serve({ logStream: logs.stream, logLevel: 'info' });
     const t = (await l.req('POST', '/auth/token', { username: 'alice', password: PASSWORD })).body.access_token as string;
@@ -446,13 +450,34 @@ describe('?access_token= on stream URLs only', () => {
       assert.equal(stream.status, 200);
       await stream.next(2);
       // Ends by itself once the token expires (a bound, not a timing assertion).
-      assert.equal(await Promise.race([stream.ended.then(() => 'ended'), new Promise((r) => setTimeout(() => r('still open'), 5000))]), 'ended');
+      await eventually(() => stream.isEnded, 'the stream to end when its token expires');
       await eventually(() => short.server.streams.size === 0, 'the server forgot the stream');
       const again = await openSse(`${short.url}${M}?stream=sse&access_token=${res.body.access_token}`);
       assert.equal(again.status, 401, 'reconnecting with the expired token');
       await again.json();
     } finally {
       await short.cleanup();
+    }
+  });
+
+  // TODO until src/http/sse-routes.ts clamps its expiry timer (see the report of issue #5): a
+  // credential valid for more than 2^31-1 ms (~24.8 days, e.g. sessionTtl: 2592000) overflows
+  // setTimeout, which then fires after 1 ms, so every such stream ended as soon as it opened.
+  test('a session longer than setTimeout can count (30 days) keeps its streams open', async () => {
+    const long = await serve({ auth: { ...AUTH, sessionTtl: 30 * 86400 } as never });
+    try {
+      const { cookie } = await login(long);
+      const stream = await openSse(`${long.url}${M}?stream=sse&retained=false`, { headers: { cookie } });
+      assert.equal(stream.status, 200);
+      await stream.next(2);
+      await long.server.tables['realtime-demo']!.message!.create({ id: 'late', title: 't', content: 'c' });
+      try {
+        assert.equal(json((await stream.next(1))[0]!).id, 'late', 'the stream is still open for the next change');
+      } finally {
+        stream.close();
+      }
+    } finally {
+      await long.cleanup();
     }
   });
 

@@ -11,6 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { hashPassword } from '../../src/auth/password.ts';
+import { createPolicy, type Principal } from '../../src/auth/policy.ts';
+import { AuthSchema } from '../../src/config.ts';
+import { parseSchema } from '../../src/schema/parse.ts';
 import { openSse as openGqlSse, waitFor, type SseStream as GqlStream } from '../helpers/graphql.ts';
 import { httpRequest, schemaDir, startServer, type Res, type TestServer } from '../helpers/server.ts';
 import { json, openSse, type Frame } from '../helpers/sse.ts';
@@ -149,11 +152,17 @@ async function subscription(ctx: Ctx, query: string): Promise<Outcome> {
   try {
     assert.equal(sub.status, 200);
     assert.match(String(sub.headers['content-type']), /^text\/event-stream/);
-    const first = await Promise.race([
-      sub.next((f) => f.event === 'next' || f.event === 'complete'),
-      waitFor(() => hub() === 1, 'the subscription to reach the hub').then(() => undefined),
-    ]);
-    if (first === undefined) return { allowed: true };
+    // Whichever comes first: the subscription reaching the hub, or a frame (the error).
+    let done = false;
+    const subscribed = (async () => {
+      while (!done && hub() === 0) await new Promise((r) => setTimeout(r, 5));
+      return hub() > 0 ? ('subscribed' as const) : undefined;
+    })();
+    const frame = sub.next((f) => f.event === 'next' || f.event === 'complete').catch((err: Error) => err);
+    const first = await Promise.race([frame, subscribed]);
+    done = true;
+    if (first === 'subscribed') return { allowed: true };
+    assert.ok(first && !(first instanceof Error), `neither a subscription nor an error event: ${String(first)}`);
     assert.equal(first.event, 'next', JSON.stringify(sub.seen));
     const result = JSON.parse(first.data);
     assert.equal(result.data ?? null, null);
@@ -444,5 +453,34 @@ describe('row filters: rowRole reads and updates owner=alice only', () => {
       updates.close();
       await idle();
     }
+  });
+});
+
+describe("how a role's table patterns combine", () => {
+  const tables = parseSchema([{ file: 'schema.graphql', sdl: SDL }]).tables;
+  const [note, secret, post] = ['Note', 'Secret', 'Post'].map((n) => tables.find((t) => t.typeName === n)!) as [any, any, any];
+  const who: Principal = { user: 'u', roles: ['r'], via: 'basic' };
+  const policyOf = (tablesSpec: unknown) => createPolicy(AuthSchema.parse({ roles: { r: { tables: tablesSpec } } }), tables);
+
+  test('a more specific pattern overrides a broader one, whatever their order; false takes a grant away', () => {
+    for (const spec of [
+      { '*': ['read', 'delete'], 'alpha/*': { delete: false }, 'alpha/secret': { read: { filter: 'owner=alice' } } },
+      { 'alpha/secret': { read: { filter: 'owner=alice' } }, 'alpha/*': { delete: false }, '*': ['read', 'delete'] },
+    ]) {
+      const policy = policyOf(spec);
+      assert.deepEqual(policy.grant(who, 'read', note), { allowed: true }, JSON.stringify(spec));
+      assert.deepEqual(policy.grant(who, 'delete', note), { allowed: false }, 'alpha/* took delete away');
+      assert.deepEqual(policy.grant(who, 'delete', secret), { allowed: false });
+      assert.deepEqual(policy.grant(who, 'delete', post), { allowed: true }, 'beta keeps the * grant');
+      const narrowed = policy.grant(who, 'read', secret);
+      assert.ok(narrowed.allowed && narrowed.filter, 'alpha/secret narrowed read to a row filter');
+    }
+  });
+
+  test('a row filter must be conditions only: limit(), select() or sort() alone would have granted every row', () => {
+    for (const filter of ['limit(10)', 'select(id)', 'owner=alice&limit(1)', 'owner=alice&sort(+id)', 'stream=sse']) {
+      assert.throws(() => policyOf({ 'alpha/note': { read: { filter } } }), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && e.message.includes(filter), filter);
+    }
+    assert.ok(policyOf({ 'alpha/note': { read: { filter: '[owner=alice|owner=bob]&text=ne=x' } } }).grant(who, 'read', note).allowed);
   });
 });
