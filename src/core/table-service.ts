@@ -38,13 +38,40 @@ export interface TableService {
   matching(filter: Filter | undefined): Iterable<Record>;
   create(input: unknown, principal?: Principal): Promise<Written>;
   /** Creates or replaces the whole record at `key`. */
-  put(key: Key, input: unknown, principal?: Principal): Promise<Written & { created: boolean }>;
-  patch(key: Key, input: unknown, principal?: Principal): Promise<Written>;
-  delete(key: Key, principal?: Principal): Promise<void>;
+  put(key: Key, input: unknown, principal?: Principal, precondition?: Precondition): Promise<Written & { created: boolean }>;
+  patch(key: Key, input: unknown, principal?: Principal, precondition?: Precondition): Promise<Written>;
+  delete(key: Key, principal?: Principal, precondition?: Precondition): Promise<void>;
   /** Deletes every record matching a query that has a filter; resolves to the count. */
   deleteWhere(query: Query, principal?: Principal): Promise<number>;
   /** Sends a custom message to the record's subscribers; resolves to its change sequence number. */
   publish(key: Key, message: unknown, principal?: Principal): Promise<number>;
+}
+
+/**
+ * Optimistic concurrency (HTTP `If-Match` / `If-None-Match: *`), checked inside the write
+ * transaction against the record's version, so two clients cannot both replace the version
+ * they read.
+ */
+export interface Precondition {
+  /** The write applies only if the record exists with one of these versions (`*`: exists at all). */
+  ifMatch?: readonly number[] | '*';
+  /** `*`: the write applies only if the record does not exist (create-only PUT). */
+  ifNoneMatch?: '*';
+}
+
+/** Throws PRECONDITION_FAILED unless the stored version satisfies the precondition. */
+function checkPrecondition(precondition: Precondition | undefined, existing: { version: number } | undefined, what: string): void {
+  if (!precondition) return;
+  const { ifMatch, ifNoneMatch } = precondition;
+  if (ifMatch !== undefined) {
+    const ok = existing !== undefined && (ifMatch === '*' || ifMatch.includes(existing.version));
+    if (!ok) {
+      throw new AppError('PRECONDITION_FAILED', existing ? `${what} has changed: its version is ${existing.version}` : `${what} does not exist`, {
+        details: existing ? { version: existing.version } : undefined,
+      });
+    }
+  }
+  if (ifNoneMatch === '*' && existing !== undefined) throw new AppError('PRECONDITION_FAILED', `${what} already exists (If-None-Match: *)`);
 }
 
 /**
@@ -134,7 +161,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
         return { key, record, version: entry.seq };
       });
     },
-    async put(key, input, principal) {
+    async put(key, input, principal, precondition) {
       // PUT creates or replaces: which permission applies is known only inside the transaction,
       // but a caller with neither is refused before anything else.
       const grants = principal ? { insert: policy.grant(principal, 'insert', def), update: policy.grant(principal, 'update', def) } : undefined;
@@ -149,11 +176,12 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
           const filter = allow(principal, action);
           if ((existing && !inside(filter, existing.record)) || !inside(filter, record)) throw outside(principal, action);
         }
+        checkPrecondition(precondition, existing, `${label} ${String(key)}`);
         const { entry, created } = tx.put(handle, key, record);
         return { key, record, version: entry.seq, created };
       });
     },
-    async patch(key, input, principal) {
+    async patch(key, input, principal, precondition) {
       const filter = allow(principal, 'update');
       const changes = v.validatePatch(input);
       checkBodyKey(key, changes);
@@ -162,6 +190,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
         if (!existing) throw notFound(key);
         // Before validating the merge: its errors would tell a filtered role the record exists.
         if (!inside(filter, existing.record)) throw refused(principal, 'update', key, existing.record);
+        checkPrecondition(precondition, existing, `${label} ${String(key)}`);
         // The merged record is validated as a whole: a patch can never leave an invalid record.
         const merged = v.validateRecord({ ...existing.record, ...changes, [pk]: key });
         const record = stampTimes(def, merged, existing.record, tx.now);
@@ -170,12 +199,13 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
         return { key, record, version: entry.seq };
       });
     },
-    async delete(key, principal) {
+    async delete(key, principal, precondition) {
       const filter = allow(principal, 'delete');
       await store.transact((tx) => {
         const existing = tx.get(handle, key);
         if (!existing) throw notFound(key);
         if (!inside(filter, existing.record)) throw refused(principal, 'delete', key, existing.record);
+        checkPrecondition(precondition, existing, `${label} ${String(key)}`);
         tx.remove(handle, key);
       });
     },

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.ts';
 import { project } from '../query/evaluate.ts';
-import type { TableService } from '../core/table-service.ts';
+import type { Precondition, TableService } from '../core/table-service.ts';
 import type { Key } from '../schema/model.ts';
 
 const COLLECTION_METHODS = ['GET', 'HEAD', 'POST', 'DELETE'] as const;
@@ -51,6 +51,22 @@ async function requireJson(request: FastifyRequest): Promise<void> {
   if (typeof type !== 'string' || !JSON_TYPE.test(type)) {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `request bodies must be JSON (send Content-Type: application/json), not ${typeof type === 'string' ? type : 'an untyped body'}`);
   }
+}
+
+/**
+ * `If-Match` (strong ETags only, as RFC 9110 requires for it) and `If-None-Match: *` as a
+ * precondition for PUT, PATCH and DELETE. A tag that is not one of ours matches nothing.
+ */
+function preconditionOf(request: FastifyRequest): Precondition | undefined {
+  const ifMatch = request.headers['if-match'];
+  const ifNoneMatch = request.headers['if-none-match'];
+  const out: Precondition = {};
+  if (typeof ifMatch === 'string') {
+    const tags = ifMatch.split(',').map((t) => t.trim());
+    out.ifMatch = tags.includes('*') ? '*' : tags.map((t) => /^"(\d+)"$/.exec(t)?.[1]).filter((v): v is string => v !== undefined).map(Number);
+  }
+  if (typeof ifNoneMatch === 'string' && ifNoneMatch.trim() === '*') out.ifNoneMatch = '*';
+  return out.ifMatch !== undefined || out.ifNoneMatch !== undefined ? out : undefined;
 }
 
 /** Hooks the SSE layer supplies; REST hands a GET that asks for a stream to it. */
@@ -116,18 +132,18 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
     },
   });
   fastify.put(record, { preValidation: requireJson }, async (request, reply) => {
-    const written = await service.put(keyOf(request), request.body, request.principal);
+    const written = await service.put(keyOf(request), request.body, request.principal, preconditionOf(request));
     reply.code(written.created ? 201 : 200).header('etag', `"${written.version}"`);
     if (written.created) reply.header('location', location(written.key));
     return written.record;
   });
   fastify.patch(record, { preValidation: requireJson }, async (request, reply) => {
-    const written = await service.patch(keyOf(request), request.body, request.principal);
+    const written = await service.patch(keyOf(request), request.body, request.principal, preconditionOf(request));
     reply.header('etag', `"${written.version}"`);
     return written.record;
   });
   fastify.delete(record, async (request, reply) => {
-    await service.delete(keyOf(request), request.principal);
+    await service.delete(keyOf(request), request.principal, preconditionOf(request));
     return reply.code(204).send();
   });
   fastify.post(record, { preValidation: requireJson }, async (request, reply) => {
