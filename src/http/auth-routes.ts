@@ -43,11 +43,19 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  */
 export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions): void {
   const { authenticator } = options;
-  fastify.decorateRequest('principal', null as unknown as Principal);
+  // A getter, not a per-request hook: with auth off every request is anonymous at no cost.
+  const assigned = new WeakMap<FastifyRequest, Principal>();
+  fastify.decorateRequest('principal', {
+    getter(this: FastifyRequest) {
+      return assigned.get(this) ?? ANONYMOUS;
+    },
+    setter(this: FastifyRequest, value: Principal) {
+      assigned.set(this, value);
+    },
+  } as never);
+  if (!options.enabled) return;
 
   fastify.addHook('onRequest', async (request, reply) => {
-    request.principal = ANONYMOUS;
-    if (!options.enabled) return;
     const [path = '', search = ''] = request.url.split('?', 2);
     if (OPEN_PATHS.has(path)) return;
     const accessToken = search ? new URLSearchParams(search).get('access_token') ?? undefined : undefined;
@@ -65,8 +73,6 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
     request.principal = await authenticator.authenticate({ authorization, cookie: request.headers.cookie, accessToken, address: request.ip });
     if (request.principal.via === 'cookie' && !SAFE_METHODS.has(request.method)) checkOrigin(request, reply);
   });
-
-  if (!options.enabled) return;
 
   const credentialsOf = async (request: FastifyRequest): Promise<Principal> => {
     const body = request.body as { username?: unknown; password?: unknown } | undefined;

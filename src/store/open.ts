@@ -58,7 +58,7 @@ export function openLayout(options: OpenOptions): Layout {
   let root: RootDatabase;
   try {
     mkdirSync(dir, { recursive: true });
-    root = open({ path: join(dir, 'tablecast.mdb'), maxDbs: 4096, ...(options.mapSize ? { mapSize: options.mapSize } : {}) });
+    root = open({ path: join(dir, 'tablecast.mdb'), maxDbs: 4096, eventTurnBatching: false, ...(options.mapSize ? { mapSize: options.mapSize } : {}) });
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new AppError('CONFIG_INVALID', `cannot open the data directory ${dir}: ${reason}`, { cause: err });
