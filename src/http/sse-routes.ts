@@ -12,6 +12,7 @@ import { AppError } from '../errors.ts';
 import { matches } from '../query/evaluate.ts';
 import type { Filter } from '../query/types.ts';
 import type { Interest } from '../realtime/events.ts';
+import type { SharedChunk } from '../realtime/hub.ts';
 import { encodeSseFrame } from '../realtime/sse.ts';
 import { createStreamWriter, type StreamWriter } from '../realtime/stream-writer.ts';
 import type { OpenStream, StreamRegistry } from '../realtime/streams.ts';
@@ -97,6 +98,7 @@ export function createSseHandler(options: SseOptions): StreamHandler {
       after: 0,
       deliver: (event: { frame(): string }) => writer.send(event.frame()),
       flush: () => writer.flush(),
+      deliverShared: (chunk: SharedChunk) => writer.sendShared(chunk),
     };
     const goLive = (after: number) => {
       subscriber.after = after;

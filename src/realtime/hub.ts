@@ -9,6 +9,15 @@ import type { Store, TableHandle } from '../store/store.ts';
 import type { ChangeEntry } from '../store/types.ts';
 import { eventCache, eventTypeFor, type HubEvent, type Interest } from './events.ts';
 
+/** The frames of one dispatch round for one table, serialised and encoded once for every stream. */
+export interface SharedChunk {
+  text: string;
+  /** UTF-8 bytes, encoded on first use, then the same Buffer for every socket. */
+  bytes(): Buffer;
+  /** Events in the chunk. */
+  count: number;
+}
+
 /** A live subscriber. `deliver` is called synchronously in commit order; `flush` once per round. */
 export interface Subscriber extends Interest {
   /** Entries at or below this sequence were already seen (snapshot or replay). */
@@ -16,6 +25,11 @@ export interface Subscriber extends Interest {
   deliver(event: HubEvent): void;
   /** Called after a dispatch round that delivered to this subscriber (to batch socket writes). */
   flush?(): void;
+  /**
+   * Streams that only need bytes (SSE) and see a whole table unfiltered get each round as one
+   * shared chunk instead of event by event: the fan-out then costs one write per stream per round.
+   */
+  deliverShared?(chunk: SharedChunk): void;
 }
 
 export interface HubOptions {
@@ -45,13 +59,29 @@ export interface Hub {
   close(): void;
 }
 
+/** A table's subscribers: plain (unfiltered, byte-only), the rest of the table, and per record. */
+interface Group {
+  plain: Set<Subscriber>;
+  all: Set<Subscriber>;
+  byKey: Map<unknown, Set<Subscriber>>;
+}
+
+/** A table's frames in one dispatch round, for its plain subscribers. */
+interface Round {
+  frames: string[];
+  seqs: number[];
+  events: HubEvent[];
+}
+
 /**
  * Creates the hub over a store.
  * @example const hub = createHub(store, { retention: 86_400_000 })
  */
 export function createHub(store: Store, options: HubOptions): Hub {
   const now = options.now ?? Date.now;
-  const byTable = new Map<string, { all: Set<Subscriber>; byKey: Map<unknown, Set<Subscriber>> }>();
+  const byTable = new Map<string, Group>();
+  let total = 0;
+  let scheduled = false;
   const holds = new Map<symbol, number>();
   let dispatched = store.changeLog.head();
   let delivered = 0;
@@ -75,15 +105,23 @@ export function createHub(store: Store, options: HubOptions): Hub {
 
   const pump = () => {
     if (closed) return;
+    // Nobody listening: nothing to decode. A subscriber that joins later starts after the head it
+    // read itself, so skipping ahead here loses nothing.
+    if (total === 0) {
+      dispatched = store.changeLog.head();
+      return;
+    }
     const touched = new Set<Subscriber>();
+    const rounds = new Map<Group, Round>();
     for (;;) {
       const entries = store.changeLog.readAfter(dispatched, 1000);
       for (const entry of entries) {
-        dispatch(entry, touched);
+        dispatch(entry, touched, rounds);
         dispatched = entry.seq;
       }
       if (entries.length < 1000) break;
     }
+    for (const [group, round] of rounds) shareRound(group, round, touched);
     for (const sub of touched) {
       try {
         sub.flush?.();
@@ -93,12 +131,48 @@ export function createHub(store: Store, options: HubOptions): Hub {
     }
   };
 
-  const dispatch = (entry: ChangeEntry, touched: Set<Subscriber>) => {
+  /** Sends a table's round to its plain streams: one chunk for those that saw all of it. */
+  const shareRound = (group: Group, round: Round, touched: Set<Subscriber>) => {
+    const text = round.frames.join('');
+    let bytes: Buffer | undefined;
+    const chunk: SharedChunk = { text, bytes: () => (bytes ??= Buffer.from(text)), count: round.frames.length };
+    const first = round.seqs[0]!;
+    for (const sub of group.plain) {
+      try {
+        if (sub.after < first) {
+          sub.deliverShared!(chunk);
+          delivered += chunk.count;
+          continue;
+        }
+        // Joined during this round (its snapshot already covers the start): only what follows.
+        round.events.forEach((event, i) => {
+          if (round.seqs[i]! > sub.after) {
+            sub.deliver(event);
+            delivered++;
+            touched.add(sub);
+          }
+        });
+      } catch (err) {
+        options.onError?.(err, 'subscriber delivery');
+      }
+    }
+  };
+
+  const dispatch = (entry: ChangeEntry, touched: Set<Subscriber>, rounds: Map<Group, Round>) => {
     const subs = byTable.get(entry.table);
     if (!subs) return;
     const handle = handleOf(entry.table);
     if (!handle) return;
     const events = eventCache(handle.def, entry);
+    if (subs.plain.size > 0) {
+      // Unfiltered whole-table interest: the event is the entry's own op, decided once for all.
+      let round = rounds.get(subs);
+      if (!round) rounds.set(subs, (round = { frames: [], seqs: [], events: [] }));
+      const event = events(entry.op);
+      round.frames.push(event.frame());
+      round.seqs.push(entry.seq);
+      round.events.push(event);
+    }
     let current: Record | undefined | null = null;
     const readCurrent = () => (current === null ? (current = stateAt(handle, entry)) : current);
     const deliverTo = (set: Set<Subscriber> | undefined) => {
@@ -120,7 +194,19 @@ export function createHub(store: Store, options: HubOptions): Hub {
     deliverTo(subs.byKey.get(entry.key));
   };
 
-  const offCommit = store.onCommit(pump);
+  // Commits that resolve in the same turn share one dispatch round (and one write per stream).
+  const offCommit = store.onCommit(() => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      try {
+        pump();
+      } catch (err) {
+        options.onError?.(err, 'dispatch');
+      }
+    });
+  });
 
   const pruneEvery = options.pruneInterval ?? Math.min(60_000, Math.max(1000, Math.floor(options.retention / 10)));
   let pruning = false;
@@ -142,21 +228,20 @@ export function createHub(store: Store, options: HubOptions): Hub {
   return {
     subscribe(sub) {
       let entry = byTable.get(sub.table);
-      if (!entry) byTable.set(sub.table, (entry = { all: new Set(), byKey: new Map() }));
+      if (!entry) byTable.set(sub.table, (entry = { plain: new Set(), all: new Set(), byKey: new Map() }));
       const group = entry;
-      if (sub.key === undefined) group.all.add(sub);
-      else {
-        let set = group.byKey.get(sub.key);
-        if (!set) group.byKey.set(sub.key, (set = new Set()));
-        set.add(sub);
-      }
+      const set =
+        sub.key !== undefined
+          ? (group.byKey.get(sub.key) ?? group.byKey.set(sub.key, new Set()).get(sub.key)!)
+          : sub.deliverShared && !sub.filter
+            ? group.plain
+            : group.all;
+      set.add(sub);
+      total++;
       return () => {
-        if (sub.key === undefined) group.all.delete(sub);
-        else {
-          const set = group.byKey.get(sub.key);
-          set?.delete(sub);
-          if (set?.size === 0) group.byKey.delete(sub.key);
-        }
+        if (!set.delete(sub)) return;
+        total--;
+        if (sub.key !== undefined && set.size === 0) group.byKey.delete(sub.key);
       };
     },
     replay(interest, after, limit) {
@@ -177,8 +262,8 @@ export function createHub(store: Store, options: HubOptions): Hub {
       return () => holds.delete(id);
     },
     count(table) {
-      const tally = (g: { all: Set<Subscriber>; byKey: Map<unknown, Set<Subscriber>> }) => {
-        let n = g.all.size;
+      const tally = (g: Group) => {
+        let n = g.all.size + g.plain.size;
         for (const s of g.byKey.values()) n += s.size;
         return n;
       };

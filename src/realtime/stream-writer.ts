@@ -8,7 +8,7 @@
 
 /** The part of a Node response (HTTP/1.1 or HTTP/2 compat) the writer uses. */
 export interface Sink {
-  write(chunk: string): boolean;
+  write(chunk: string | Uint8Array): boolean;
   once(event: 'drain', listener: () => void): unknown;
   end(): unknown;
   destroy(error?: Error): unknown;
@@ -31,6 +31,11 @@ export interface StreamWriter {
   send(frame: string): void;
   /** Writes everything queued as one chunk, unless the socket is applying backpressure. */
   flush(): void;
+  /**
+   * A round of frames shared by many streams: written at once as the shared bytes when nothing is
+   * waiting (the common case), else queued behind what waits, under the same bound as `send`.
+   */
+  sendShared(chunk: { text: string; bytes(): Uint8Array; count: number }): void;
   /** Sends and flushes at once (connection frames, pings). */
   write(frame: string): void;
   /** Resolves when the socket can take more (immediately when it can). */
@@ -58,7 +63,7 @@ export function createStreamWriter(sink: Sink, limits: WriterLimits, onClose: On
   let lastWrite = now();
   let waiters: Array<() => void> = [];
 
-  const writeNow = (chunk: string) => {
+  const writeNow = (chunk: string | Uint8Array) => {
     lastWrite = now();
     if (!sink.write(chunk)) {
       blocked = true;
@@ -111,6 +116,17 @@ export function createStreamWriter(sink: Sink, limits: WriterLimits, onClose: On
       }
     },
     flush,
+    sendShared(chunk) {
+      if (closed) return;
+      if (!blocked && queue.length === 0) {
+        writeNow(chunk.bytes());
+        return;
+      }
+      queue.push(chunk.text);
+      bytes += chunk.text.length;
+      if (blocked && (queue.length > limits.maxFrames || bytes > limits.maxBytes)) close('slow');
+      else if (!blocked) flush();
+    },
     write(frame) {
       if (closed) return;
       queue.push(frame);

@@ -3,7 +3,7 @@
  * the writer's own transaction and pruned by age. It is the single source of every event.
  */
 import type { Database } from 'lmdb';
-import { guardCommits, settleCommitError } from './commit-errors.ts';
+import { settleCommitError } from './commit-errors.ts';
 import type { ChangeEntry } from './types.ts';
 
 const HEAD = 'seq';
@@ -41,7 +41,6 @@ export interface ChangeAppender {
  * @example const log = createChangeLog(changesDb, metaDb); log.readAfter(41)
  */
 export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Database<number, string>): ChangeLog & ChangeAppender {
-  const guard = guardCommits(changes);
   return {
     head: () => meta.get(HEAD) ?? 0,
     prunedThrough: () => meta.get(PRUNED) ?? 0,
@@ -81,9 +80,8 @@ export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Da
           if (count > 0) meta.put(PRUNED, last);
           return count;
         });
-        // The batch's own commit promises must not go unhandled when it fails (commit-errors.ts);
-        // the failure itself reaches the caller, which logs it.
-        guard();
+        // A failed commit's `commitError` must not go unhandled (commit-errors.ts); the failure
+        // itself reaches the caller, which logs it.
         let n: number;
         try {
           n = await pending;

@@ -9,7 +9,7 @@ import type { Filter, Query } from '../query/types.ts';
 import type { Key, Record, TableDef } from '../schema/model.ts';
 import type { ChangeLog } from './change-log.ts';
 import { openLayout, tableId, type Layout, type TableHandle } from './open.ts';
-import { explainCommitFailure, guardCommits } from './commit-errors.ts';
+import { explainCommitFailure } from './commit-errors.ts';
 import { candidateRecords } from './scan.ts';
 import type { StoredRecord } from './types.ts';
 import { createWriteTx, type WriteTx } from './write-tx.ts';
@@ -69,12 +69,9 @@ export function createStore(options: StoreOptions): Store {
   // Writes in flight: close() waits for them, since closing LMDB under a pending transaction
   // throws from lmdb's worker ("Attempt to reset an invalid read txn") and kills the process.
   const inflight = new Set<Promise<unknown>>();
-  // A failed commit (full disk) must neither kill the process nor answer 500: see commit-errors.ts.
-  const guard = guardCommits(layout.root);
   const transact = async <T>(fn: (tx: WriteTx) => T): Promise<T> => {
     if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
     const pending = layout.root.childTransaction(() => fn(createWriteTx(layout, now())));
-    guard();
     inflight.add(pending);
     try {
       const result = await pending;
@@ -82,6 +79,7 @@ export function createStore(options: StoreOptions): Store {
       if (!closed) notify();
       return result as T;
     } catch (err) {
+      // A failed commit (a full disk) is 507 STORAGE_FULL and must not kill the process: commit-errors.ts.
       throw await explainCommitFailure(err, options.dataDir);
     } finally {
       inflight.delete(pending);

@@ -44,8 +44,9 @@ const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
 const text = fc.oneof(fc.string({ maxLength: 24 }), fc.string({ unit: 'grapheme', maxLength: 16 }), fc.string({ unit: 'binary', maxLength: 8 }));
 const isoDate = fc.oneof(
   fc.date({ min: new Date('1800-01-01T00:00:00Z'), max: new Date('2300-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString()),
-  fc.integer({ min: -8.64e15, max: 8.64e15 }),
-  fc.constantFrom('2024-02-29', '2024-01-01T10:00:00+02:00', '2024-01-01 10:00', '1970-01-01T00:00:00.123456789Z'),
+  fc.integer({ min: -62_167_219_200_000, max: 253_402_300_799_999 }),
+  // Valid, and around the edges of what a Date can hold (years 0000–9999; JavaScript's ±8.64e15 ms).
+  fc.constantFrom('2024-02-29', '2024-01-01T10:00:00+02:00', '2024-01-01 10:00', '1970-01-01T00:00:00.123456789Z', '0000-01-01', '9999-12-31T23:59:59.999Z', 8.4e15, -8.64e15, 253_402_300_800_000),
 );
 const color = fc.constantFrom('RED', 'GREEN', 'BLUE');
 const inner = fc.record({ label: text, n: fc.option(int32, { nil: null }), when: fc.option(isoDate, { nil: null }) }, { requiredKeys: ['label'] });
@@ -351,19 +352,43 @@ const queries: fc.Arbitrary<FuzzRequest> = fc
   .tuple(queryString, fc.constantFrom(`GET ${E}`, `GET ${E}`, `GET ${S}`, `GET ${E}/`, `GET ${E}/a`, `GET ${S}/1`, `HEAD ${E}`, `DELETE ${E}`, `DELETE ${S}`), fc.boolean())
   .map(([q, target, accept]) => {
     const [method, path] = target.split(' ') as [string, string];
-    return req('query', method, `${path}?${q}`, { stream: true, ...(accept && method === 'GET' ? { headers: { accept: 'text/event-stream' } } : {}) });
+    return req('query', method, `${path}?${q}`, accept && method === 'GET' ? { headers: { accept: 'text/event-stream' } } : {});
   });
 
-/** Cursors: numbers (known, future, huge), odd numerals, and random text, as a header and as a parameter. */
+/**
+ * Cursors: numbers (known, future, huge), odd numerals, and random text, as a header and as a
+ * parameter. `{head-k}` is replaced by the change-log head minus k when the request is sent
+ * ({@link resolveHead}): a cursor the log holds replays from there, and near the head such replays
+ * stay short. (A replay of the whole log, with records up to the body limit, is megabytes per
+ * stream; `0` still asks for one now and then.)
+ */
 const cursorText = fc.oneof(
-  fc.nat({ max: 30_000 }).map(String),
-  fc.integer().map(String),
-  fc.constantFrom('', ' ', '0', '-0', '-1', '+1', '1.0', '1e3', '0x10', '00001', ' 5 ', '5 ', '\t7', '99999999999999999999', '9007199254740993', '999999999999999', '1000000000000000', 'NaN', 'null', 'abc', '1,2', '1;2', '१२', '１２'),
-  fc.string({ maxLength: 30 }),
-  fc.string({ unit: 'binary', maxLength: 10 }),
+  { weight: 4, arbitrary: fc.tuple(fc.constantFrom('', ' ', '\t', '000', '+', '-'), fc.nat({ max: 40 }), fc.constantFrom('', ' ', '.0', 'x', ',1')).map(([pre, k, post]) => `${pre}{head-${k}}${post}`) },
+  { weight: 1, arbitrary: fc.nat({ max: 30_000 }).map((n) => String(n + 5_000)) },
+  { weight: 1, arbitrary: fc.integer({ max: -1 }).map(String) },
+  { weight: 2, arbitrary: fc.constantFrom('', ' ', '0', '-0', '-1', '+1', '1.0', '1e3', '0x10', '99999999999999999999', '9007199254740993', '999999999999999', '1000000000000000', 'NaN', 'null', 'abc', '1,2', '1;2', '१२', '１２') },
+  { weight: 2, arbitrary: fc.string({ maxLength: 30 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 10 }) },
 );
+
+/** Replaces `{head-k}` (also percent-encoded) in a request's path, headers and body with head − k (at least 0). */
+function resolveHead(r: FuzzRequest, head: number): FuzzRequest {
+  const sub = (s: string) => s.replace(/(?:\{|%7B)head-(\d+)(?:\}|%7D)/gi, (_m, k: string) => String(Math.max(0, head - Number(k))));
+  if (!/head-\d/.test(`${r.path}${JSON.stringify(r.headers ?? {})}${typeof r.body === 'string' ? r.body : ''}`)) return r;
+  return printable({
+    ...r,
+    path: sub(r.path),
+    ...(r.headers ? { headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, sub(v)])) } : {}),
+    ...(typeof r.body === 'string' ? { body: sub(r.body) } : {}),
+  });
+}
 /** A header value undici will send: no control characters, nothing past Latin-1. */
 const headerSafe = (s: string) => [...s].filter((c) => c === '\t' || (c >= ' ' && c !== '\x7f' && c <= '\xff')).join('');
+/**
+ * Stream requests. A cursor the log does not know (or none) starts with the retained data, whole
+ * collections of records up to the body limit in size: the collection streams here skip it or
+ * limit it, so 800 streams stay cheap; the record streams carry one record at most.
+ */
 const lastEventIds: fc.Arbitrary<FuzzRequest> = fc
   .tuple(cursorText, cursorText, fc.constantFrom('header', 'query', 'both'), fc.constantFrom(`${E}?stream=sse&retained=false`, `${E}?limit(3)&stream=sse`, `${E}/a?stream=sse`, `${S}?stream=sse&color=RED&limit(2)`, `${E}?i=gt=0&limit(4)&stream=sse`, `${E}?retained=false`, `${E}/b`), fc.boolean())
   .map(([h, q, where, base, accept]) => {
@@ -371,7 +396,7 @@ const lastEventIds: fc.Arbitrary<FuzzRequest> = fc
     if (where !== 'query') headers['last-event-id'] = headerSafe(h);
     if (accept || !base.includes('stream=sse')) headers.accept = 'text/event-stream';
     const path = where === 'header' ? base : `${base}${base.includes('?') ? '&' : '?'}lastEventId=${percentEncode(q)}`;
-    return req('lastEventId', 'GET', path, { headers, stream: true });
+    return req('lastEventId', 'GET', path, { headers });
   });
 
 /** Valid GraphQL operations of the fuzz schema, the seeds of the mutated documents. */
@@ -429,20 +454,16 @@ const graphql: fc.Arbitrary<FuzzRequest> = fc
       const params = [`query=${percentEncode(query)}`];
       if (vars !== undefined) params.push(`variables=${percentEncode(JSON.stringify(vars))}`);
       if (operationName !== undefined) params.push(`operationName=${percentEncode(String(operationName))}`);
-      return req('graphql', 'GET', `${G}?${params.join('&')}`, { headers, stream: true });
+      return req('graphql', 'GET', `${G}?${params.join('&')}`, { headers });
     }
     const body = JSON.stringify({ query, ...(vars !== undefined ? { variables: vars } : {}), ...(operationName !== undefined ? { operationName } : {}) });
     headers['content-type'] = transport === 'post-text' ? 'text/plain' : 'application/json';
-    return req('graphql', 'POST', G, { headers, body, stream: true });
+    return req('graphql', 'POST', G, { headers, body });
   });
 
 // ---------------------------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------------------------
-
-const KNOWN: Array<[string, (r: FuzzRequest, a: FuzzResponse) => boolean]> = [
-  ['graphql 4xx null', (r, a) => r.path.startsWith(G) && a.status >= 400 && a.text === 'null'],
-];
 
 /** Runs per family; × BATCH requests each. */
 const FAMILIES: Array<[name: string, arbitrary: fc.Arbitrary<FuzzRequest>, runs: number]> = [
@@ -458,7 +479,8 @@ const PLANNED = FAMILIES.reduce((n, [, , runs]) => n + runs * BATCH, 0);
 test(`fuzz: ${PLANNED} bad and odd requests never get a 5xx, never crash the server, never store a bad record`, { timeout: 300_000 }, async (t) => {
   const schemas = schemaDir({ 'fuzz.graphql': FUZZ_SDL });
   const s = await startServer({ schemas, bodyLimit: BODY_LIMIT });
-  const agent = new Agent({ connections: 16, pipelining: 1, keepAliveTimeout: 10_000 });
+  // A request the server never answers fails its batch (as "the request failed") instead of hanging the run.
+  const agent = new Agent({ connections: 16, pipelining: 1, keepAliveTimeout: 10_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
   const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
   t.after(async () => {
     await agent.close();
@@ -470,7 +492,6 @@ test(`fuzz: ${PLANNED} bad and odd requests never get a 5xx, never crash the ser
   const started = Date.now();
   let sent = 0;
   const statuses = new Map<number, number>();
-  const knownSeen = new Map<string, number>();
 
   for (const [index, [name, arbitrary, runs]] of FAMILIES.entries()) {
     const familyStart = Date.now();
@@ -478,7 +499,8 @@ test(`fuzz: ${PLANNED} bad and odd requests never get a 5xx, never crash the ser
     await fc.assert(
       fc.asyncProperty(fc.array(arbitrary, { minLength: BATCH, maxLength: BATCH }), async (batch) => {
         const answers = await Promise.all(
-          batch.map(async (r): Promise<[FuzzRequest, FuzzResponse | Error]> => {
+          batch.map(async (generated): Promise<[FuzzRequest, FuzzResponse | Error]> => {
+            const r = resolveHead(generated, s.server.app.store.changeLog.head());
             try {
               return [r, await sendRaw(agent, origin, r)];
             } catch (err) {
@@ -498,9 +520,7 @@ test(`fuzz: ${PLANNED} bad and odd requests never get a 5xx, never crash the ser
           try {
             checkResponse(r, answer);
           } catch (err) {
-            const known = KNOWN.find(([, match]) => match(r, answer));
-            if (known) knownSeen.set(known[0], (knownSeen.get(known[0]) ?? 0) + 1);
-            else failures.push((err as Error).message);
+            failures.push((err as Error).message);
           }
         }
         const health = await sendRaw(agent, origin, req('health', 'GET', '/health'));
@@ -513,7 +533,6 @@ test(`fuzz: ${PLANNED} bad and odd requests never get a 5xx, never crash the ser
     );
     t.diagnostic(`${name}: ${sent - before} requests in ${Date.now() - familyStart} ms`);
   }
-  for (const [what, n] of knownSeen) t.diagnostic(`KNOWN ${what}: ${n}`);
   const elapsed = Date.now() - started;
   t.diagnostic(`${sent} requests in ${elapsed} ms; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`);
   assert.ok(sent >= 10_000, `at least 10,000 requests were sent (${sent})`);
@@ -522,10 +541,10 @@ test(`fuzz: ${PLANNED} bad and odd requests never get a 5xx, never crash the ser
   assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), prototypeBefore, 'Object.prototype gained properties');
   assert.equal(({} as { polluted?: unknown }).polluted, undefined, 'Object.prototype polluted');
   const summary = checkStore(s.server.app.store);
-  t.diagnostic(`store after the run: ${summary.records} records, ${summary.indexEntries} index entries, ${summary.changes} changes`);
-  // The run must have written something for the store check to mean anything.
-  assert.ok(summary.records > 50, `valid requests stored records (${summary.records})`);
-  assert.ok(summary.changes > summary.records, `and changed them (${summary.changes} changes)`);
+  t.diagnostic(`store after the run: ${summary.records} records, ${summary.indexEntries} index entries, ${summary.changes} changes (${summary.updates} record writes)`);
+  // The run must have written records for the store check to mean anything (what remains depends
+  // on the fuzzed collection DELETEs; every write is in the log, checked above).
+  assert.ok(summary.updates >= 100, `valid requests wrote records (${summary.updates} record writes)`);
   const final = await sendRaw(agent, origin, req('health', 'GET', '/health'));
   assert.equal(final.status, 200);
 });

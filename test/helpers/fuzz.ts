@@ -71,8 +71,6 @@ export interface FuzzRequest {
   path: string;
   headers?: { [name: string]: string };
   body?: string | Uint8Array;
-  /** Expected to be able to open an event stream: read a little, then abort. */
-  stream?: boolean;
 }
 
 export interface FuzzResponse {
@@ -201,6 +199,8 @@ export interface StoreSummary {
   records: number;
   indexEntries: number;
   changes: number;
+  /** Change-log entries that wrote a record (create, replace, patch). */
+  updates: number;
 }
 
 /**
@@ -211,7 +211,7 @@ export interface StoreSummary {
  * update entries validate, and replaying it gives exactly the stored tables.
  */
 export function checkStore(store: Store): StoreSummary {
-  const summary: StoreSummary = { records: 0, indexEntries: 0, changes: 0 };
+  const summary: StoreSummary = { records: 0, indexEntries: 0, changes: 0, updates: 0 };
   const replayed = new Map<string, Map<Key, { value: StoredRecord; seq: number }>>();
   const validators = new Map([...store.tables.values()].map((h) => [h.id, buildValidators(h.def)]));
 
@@ -227,6 +227,7 @@ export function checkStore(store: Store): StoreSummary {
     const v = validators.get(entry.table);
     assert.ok(v, `change ${entry.seq} names an unknown table ${entry.table}`);
     if (entry.op === 'update') {
+      summary.updates++;
       assert.ok(entry.value, `update ${entry.seq} without a value`);
       assert.doesNotThrow(() => v.validateRecord(entry.value), `update ${entry.seq} (${entry.table} ${String(entry.key)}) holds an invalid record: ${JSON.stringify(entry.value).slice(0, 300)}`);
       table.set(entry.key, { value: entry.value, seq: entry.seq });
