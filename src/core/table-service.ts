@@ -59,6 +59,8 @@ export interface Precondition {
   ifNoneMatch?: '*';
 }
 
+const EMPTY_QUERY: Query = Object.freeze({ reserved: Object.freeze({}) }) as Query;
+
 /** Throws PRECONDITION_FAILED unless the stored version satisfies the precondition. */
 function checkPrecondition(precondition: Precondition | undefined, existing: { version: number } | undefined, what: string): void {
   if (!precondition) return;
@@ -132,7 +134,8 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
   return {
     def,
     handle,
-    parseQuery: (raw) => parseQuery(raw, def),
+    // Most requests have no query string: one shared empty query instead of a parse.
+    parseQuery: (raw) => (raw === '' ? EMPTY_QUERY : parseQuery(raw, def)),
     key: (raw) => toKey(def, raw),
     find,
     readFilter: (principal) => allow(principal, 'read'),
