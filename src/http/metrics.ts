@@ -5,11 +5,58 @@
  * One registry per server (not prom-client's global one), so several servers share a process.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
 import type { ChannelHub } from '../realtime/channels.ts';
 import type { StreamRegistry } from '../realtime/streams.ts';
+
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+interface RequestTally {
+  method: string;
+  route: string;
+  status: number;
+  count: number;
+  /** Seconds, summed. */
+  sum: number;
+  /** Requests per bucket (not cumulative; cumulated when rendered). */
+  buckets: number[];
+}
+
+const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+/** Prometheus text for the request counter and duration histogram (by method and route). */
+function renderRequestMetrics(tallies: Map<string, RequestTally>): string {
+  const lines = [
+    '# HELP tablecast_http_requests_total HTTP requests by route and status',
+    '# TYPE tablecast_http_requests_total counter',
+  ];
+  const byRoute = new Map<string, { method: string; route: string; count: number; sum: number; buckets: number[] }>();
+  for (const t of tallies.values()) {
+    lines.push(`tablecast_http_requests_total{method="${label(t.method)}",route="${label(t.route)}",status="${t.status}"} ${t.count}`);
+    const key = `${t.method} ${t.route}`;
+    let r = byRoute.get(key);
+    if (!r) byRoute.set(key, (r = { method: t.method, route: t.route, count: 0, sum: 0, buckets: new Array(BUCKETS.length).fill(0) }));
+    r.count += t.count;
+    r.sum += t.sum;
+    t.buckets.forEach((n, i) => (r!.buckets[i]! += n));
+  }
+  lines.push('# HELP tablecast_http_request_duration_seconds HTTP request duration (streams: until the response head)');
+  lines.push('# TYPE tablecast_http_request_duration_seconds histogram');
+  for (const r of byRoute.values()) {
+    const labels = `method="${label(r.method)}",route="${label(r.route)}"`;
+    let cumulative = 0;
+    BUCKETS.forEach((le, i) => {
+      cumulative += r.buckets[i]!;
+      lines.push(`tablecast_http_request_duration_seconds_bucket{le="${le}",${labels}} ${cumulative}`);
+    });
+    lines.push(`tablecast_http_request_duration_seconds_bucket{le="+Inf",${labels}} ${r.count}`);
+    lines.push(`tablecast_http_request_duration_seconds_sum{${labels}} ${r.sum}`);
+    lines.push(`tablecast_http_request_duration_seconds_count{${labels}} ${r.count}`);
+  }
+  return lines.join('\n') + '\n';
+}
 
 export interface MetricsOptions {
   app: App;
@@ -28,26 +75,24 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tablecast_' });
 
-  const requests = new Counter({ name: 'tablecast_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] });
-  const duration = new Histogram({
-    name: 'tablecast_http_request_duration_seconds',
-    help: 'HTTP request duration (streams: until the response head)',
-    labelNames: ['method', 'route'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [registry],
-  });
-  // Label lookups hash their label set on every call; a request pays one Map lookup instead.
-  const children = new Map<string, { count: Counter.Internal; time: ReturnType<Histogram['labels']> }>();
+  // Request metrics are tallied in plain objects (one Map lookup and a few additions per request)
+  // and rendered at scrape time: prom-client's label hashing and histogram code cost a measurable
+  // share of a small GET, paid on every request for a page read every few seconds.
+  const tallies = new Map<string, RequestTally>();
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'not_found';
     const id = `${request.method} ${reply.statusCode} ${route}`;
-    let child = children.get(id);
-    if (!child) {
-      child = { count: requests.labels(request.method, route, String(reply.statusCode)), time: duration.labels(request.method, route) };
-      children.set(id, child);
+    let tally = tallies.get(id);
+    if (!tally) tallies.set(id, (tally = { method: request.method, route, status: reply.statusCode, count: 0, sum: 0, buckets: new Array(BUCKETS.length).fill(0) }));
+    const seconds = reply.elapsedTime / 1000;
+    tally.count++;
+    tally.sum += seconds;
+    for (let i = 0; i < BUCKETS.length; i++) {
+      if (seconds <= BUCKETS[i]!) {
+        tally.buckets[i]!++;
+        break;
+      }
     }
-    child.count.inc();
-    child.time.observe(reply.elapsedTime / 1000);
     done();
   });
 
@@ -111,7 +156,7 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
   fastify.get('/metrics', async (request, reply) => {
     guard(request);
     reply.type(registry.contentType);
-    return registry.metrics();
+    return renderRequestMetrics(tallies) + (await registry.metrics());
   });
 
   fastify.get('/admin/connections', async (request) => {

@@ -85,11 +85,16 @@ export function primaryKeyField(def: TableDef): FieldDef {
   return field;
 }
 
-/** True when the table's keys are numbers (Int or Long primary key). */
+/** True when the table's keys are numbers (Int or Long primary key). Cached: it is asked per request. */
 export function hasNumericKey(def: TableDef): boolean {
-  const t = primaryKeyField(def).type;
-  return t.kind === 'scalar' && (t.name === 'Int' || t.name === 'Long');
+  let numeric = numericKeys.get(def);
+  if (numeric === undefined) {
+    const t = primaryKeyField(def).type;
+    numericKeys.set(def, (numeric = t.kind === 'scalar' && (t.name === 'Int' || t.name === 'Long')));
+  }
+  return numeric;
 }
+const numericKeys = new WeakMap<TableDef, boolean>();
 
 /** The field declared with this name, if any. */
 export function fieldOf(def: TableDef, name: string): FieldDef | undefined {

@@ -34,6 +34,9 @@ test('metrics and the admin view count requests, streams, deliveries and the cha
   assert.match(String(m.headers['content-type']), /^text\/plain/);
   assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="POST",route="/realtime-demo/message",status="201"'), 1);
   assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="POST",route="/realtime-demo/message",status="409"'), 1);
+  assert.equal(metric(m.text, 'tablecast_http_request_duration_seconds_count', 'method="POST",route="/realtime-demo/message"'), 2);
+  assert.equal(metric(m.text, 'tablecast_http_request_duration_seconds_bucket', 'le="+Inf",method="POST",route="/realtime-demo/message"'), 2);
+  assert.match(m.text, /# TYPE tablecast_http_request_duration_seconds histogram/);
   assert.equal(metric(m.text, 'tablecast_streams_open', 'table="realtime-demo/Message"'), 1);
   assert.equal(metric(m.text, 'tablecast_subscribers', 'table="realtime-demo/Message"'), 1);
   assert.equal(metric(m.text, 'tablecast_events_delivered_total'), 1);
