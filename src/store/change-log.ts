@@ -33,7 +33,12 @@ export interface ChangeLog {
 
 /** What a write transaction uses to append; only valid inside that transaction. */
 export interface ChangeAppender {
-  append(entry: Omit<ChangeEntry, 'seq'>): ChangeEntry;
+  /**
+   * Starts appending for one transaction: `append` numbers entries at once (the head is read once,
+   * and no other writer runs until this one's callback returns), `commit` stores them with the new
+   * head. Nothing is written before `commit`, so a writer that throws leaves no trace.
+   */
+  appender(): { append(entry: Omit<ChangeEntry, 'seq'>): ChangeEntry; commit(): void };
 }
 
 /**
@@ -44,14 +49,24 @@ export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Da
   return {
     head: () => meta.get(HEAD) ?? 0,
     prunedThrough: () => meta.get(PRUNED) ?? 0,
-    append(entry) {
+    appender() {
       // Runs inside the caller's transaction: the read-increment-write of the head is atomic
       // with the record write, so seqs are gap-free and in commit order.
-      const seq = (meta.get(HEAD) ?? 0) + 1;
-      const full = { seq, ...entry } as ChangeEntry;
-      meta.put(HEAD, seq);
-      changes.put(seq, full);
-      return full;
+      let head: number | undefined;
+      const pending: ChangeEntry[] = [];
+      return {
+        append(entry) {
+          head = (head ?? meta.get(HEAD) ?? 0) + 1;
+          const full = { seq: head, ...entry } as ChangeEntry;
+          pending.push(full);
+          return full;
+        },
+        commit() {
+          if (head === undefined) return;
+          for (const e of pending) changes.put(e.seq, e);
+          meta.put(HEAD, head);
+        },
+      };
     },
     readAfter(after, limit = Infinity) {
       const out: ChangeEntry[] = [];

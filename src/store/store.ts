@@ -71,7 +71,12 @@ export function createStore(options: StoreOptions): Store {
   const inflight = new Set<Promise<unknown>>();
   const transact = async <T>(fn: (tx: WriteTx) => T): Promise<T> => {
     if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
-    const pending = layout.root.childTransaction(() => fn(createWriteTx(layout, now())));
+    const pending = layout.root.transaction(() => {
+      const tx = createWriteTx(layout, now());
+      const result = fn(tx); // a throw here has written nothing (writes are buffered until commit)
+      tx.commit();
+      return result;
+    });
     inflight.add(pending);
     try {
       const result = await pending;
