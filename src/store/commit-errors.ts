@@ -27,7 +27,7 @@ const NEARLY_FULL = 64 * 1024 * 1024;
  * Turns a rejected write into the error to answer with: errors thrown by the transaction's own
  * callback pass through; a failed commit becomes STORAGE_FULL when the disk is full, or its real
  * cause otherwise (answered as INTERNAL, logged with that cause).
- * @example try { await root.childTransaction(fn) } catch (err) { throw await explainCommitFailure(err, dataDir) }
+ * @example try { await root.transaction(fn) } catch (err) { throw await explainCommitFailure(err, dataDir) }
  */
 export async function explainCommitFailure(err: unknown, dataDir: string): Promise<unknown> {
   const commitError = commitErrorOf(err);

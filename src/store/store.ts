@@ -1,7 +1,8 @@
 /**
  * The store: the public face of the storage layer. Reads are synchronous LMDB reads; every write
- * is one child transaction inside lmdb-js's batched commit, so concurrent writers share a commit
- * (throughput) while a failing writer rolls back alone (no partial writes).
+ * is one callback inside lmdb-js's batched transaction, so concurrent writers share a commit
+ * (throughput), and its writes are buffered until the callback returns, so a failing writer leaves
+ * nothing behind (no partial writes) without the cost of a child transaction.
  */
 import { AppError } from '../errors.ts';
 import { applyQuery } from '../query/evaluate.ts';
