@@ -34,8 +34,6 @@ export interface TableService {
   search(query: Query, principal?: Principal): unknown[];
   /** The principal's row filter for reading (throws UNAUTHORIZED/FORBIDDEN when it may not read). */
   readFilter(principal?: Principal): Filter | undefined;
-  /** Records matching a filter, lazily in key order (streams' retained data). */
-  matching(filter: Filter | undefined): Iterable<Record>;
   create(input: unknown, principal?: Principal): Promise<Written>;
   /** Creates or replaces the whole record at `key`. */
   put(key: Key, input: unknown, principal?: Principal, precondition?: Precondition): Promise<Written & { created: boolean }>;
@@ -124,7 +122,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
   const both = (a: Filter | undefined, b: Filter | undefined): Filter | undefined => (a && b ? { type: 'and', items: [a, b] } : (a ?? b));
 
   /** Keeps the key as the first attribute, as most schemas declare it. */
-  const withKey = (key: Key, data: Record): Record => ({ [pk]: key, ...data, ...{ [pk]: key } });
+  const withKey = (key: Key, data: Record): Record => ({ [pk]: key, ...data, [pk]: key });
 
   const find = (key: Key): Written | undefined => {
     const stored = store.get(handle, key);
@@ -150,7 +148,6 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       const filter = allow(principal, 'read');
       return store.search(handle, filter ? { ...query, filter: both(query.filter, filter)! } : query);
     },
-    matching: (filter) => store.matching(handle, filter),
     async create(input, principal) {
       const filter = allow(principal, 'insert');
       const data = v.validateCreate(input);

@@ -162,17 +162,6 @@ function snapshot(service: TableService, interest: Interest, key: Key | undefine
     if (!found) return [];
     return !interest.filter || matches(interest.filter, found.record) ? [found.record] : [];
   }
-  const out: Record[] = [];
-  let skip = limit?.offset ?? 0;
-  const count = limit?.count ?? Infinity;
-  if (count <= 0) return out;
-  for (const record of service.matching(interest.filter)) {
-    if (skip > 0) {
-      skip--;
-      continue;
-    }
-    out.push(record);
-    if (out.length >= count) break;
-  }
-  return out;
+  // Trusted search: the interest's filter already holds the caller's role filter.
+  return service.search({ reserved: {}, ...(interest.filter ? { filter: interest.filter } : {}), ...(limit ? { limit } : {}) }) as Record[];
 }

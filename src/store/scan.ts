@@ -9,6 +9,7 @@ import type { RangeOptions } from 'lmdb';
 import type { Key, Record } from '../schema/model.ts';
 import { compareKeys } from './keys.ts';
 import type { TableHandle } from './open.ts';
+import type { StoredRecord } from './types.ts';
 import { planFilter, type IndexRange } from './plan.ts';
 
 /**
@@ -62,7 +63,15 @@ function indexOf(table: TableHandle, attribute: string) {
   return index.db;
 }
 
-function isExpired(table: TableHandle, key: Key, now: number): boolean {
+/** Whether a record of an expiring table is past its time (it reads as absent until swept). */
+export function isExpired(table: TableHandle, key: Key, now: number): boolean {
   const at = table.expires?.get(key);
   return at !== undefined && at <= now;
+}
+
+/** A record with its version, or `undefined` when absent or expired: the one read by key. */
+export function readLive(table: TableHandle, key: Key, now: number): StoredRecord | undefined {
+  const entry = table.records.getEntry(key);
+  if (!entry || isExpired(table, key, now)) return undefined;
+  return { record: entry.value, version: entry.version ?? 0 };
 }

@@ -11,7 +11,7 @@ import type { Key, Record, TableDef } from '../schema/model.ts';
 import type { ChangeLog } from './change-log.ts';
 import { openLayout, tableId, type Layout, type TableHandle } from './open.ts';
 import { explainCommitFailure } from './commit-errors.ts';
-import { candidateRecords } from './scan.ts';
+import { candidateRecords, readLive } from './scan.ts';
 import type { StoredRecord } from './types.ts';
 import { createWriteTx, type WriteTx } from './write-tx.ts';
 
@@ -98,15 +98,7 @@ export function createStore(options: StoreOptions): Store {
     return handle;
   };
 
-  const get = (handle: TableHandle, key: Key): StoredRecord | undefined => {
-    const entry = handle.records.getEntry(key);
-    if (!entry) return undefined;
-    if (handle.expires) {
-      const at = handle.expires.get(key);
-      if (at !== undefined && at <= now()) return undefined;
-    }
-    return { record: entry.value, version: entry.version ?? 0 };
-  };
+  const get = (handle: TableHandle, key: Key): StoredRecord | undefined => readLive(handle, key, now());
 
   return {
     tables: layout.tables,

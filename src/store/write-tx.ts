@@ -7,6 +7,7 @@ import { hasNumericKey } from '../schema/model.ts';
 import { validateMessage } from '../schema/validators.ts';
 import { toKey, uuidv7 } from './keys.ts';
 import { updateIndexes } from './indexes.ts';
+import { readLive } from './scan.ts';
 import type { Layout, TableHandle } from './open.ts';
 import type { ChangeEntry, StoredRecord } from './types.ts';
 
@@ -43,15 +44,7 @@ export function createWriteTx(layout: Layout, now: number): BufferedWriteTx {
   const changeLog = layout.changeLog.appender();
   const writes: Array<() => void> = [];
 
-  const get = (table: TableHandle, key: Key): StoredRecord | undefined => {
-    const entry = table.records.getEntry(key);
-    if (!entry) return undefined;
-    if (table.expires) {
-      const at = table.expires.get(key);
-      if (at !== undefined && at <= now) return undefined;
-    }
-    return { record: entry.value, version: entry.version ?? 0 };
-  };
+  const get = (table: TableHandle, key: Key): StoredRecord | undefined => readLive(table, key, now);
 
   const clearExpiry = (table: TableHandle, key: Key): void => {
     if (!table.expires) return;
