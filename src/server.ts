@@ -12,7 +12,8 @@ import { createAuthenticator } from './auth/authenticate.ts';
 import { createPolicy } from './auth/policy.ts';
 import { loadOrCreateSecret } from './auth/secret.ts';
 import { redactUrl } from './http/auth-routes.ts';
-import { registerMetrics } from './http/metrics.ts';
+import { registerMetrics, registerRequestTallies } from './http/metrics.ts';
+import { lazyChildLogger } from './http/request-logger.ts';
 import { registerHttp } from './http/plugin.ts';
 import { sendError } from './http/render-error.ts';
 import { createSseHandler } from './http/sse-routes.ts';
@@ -88,6 +89,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     bodyLimit: config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
     return503OnClosing: true,
+    // A request's logger is built when it first logs (see http/request-logger.ts).
+    childLoggerFactory: lazyChildLogger as never,
     // Errors fastify raises before routing (bad %-escapes, over-long parameters) get our one JSON
     // shape too, instead of fastify's own body.
     // (Typed per server flavour by fastify; one handler serves both.)
@@ -136,14 +139,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     for (const session of sessions) session.close();
   });
   fastify.addHook('onClose', async () => app.close());
+  // Before any route is declared: it hooks each route as it is declared.
+  const tallies = registerRequestTallies(fastify);
   registerHttp(fastify, {
     app,
+    notFoundPreHandler: tallies.countNotFound,
     version: VERSION,
     stream,
     auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined },
     ...(config.cors ? { cors: config.cors } : {}),
   });
-  registerMetrics(fastify, { app, streams, channels, isAdmin: (request) => policy.isAdmin(request.principal) });
+  registerMetrics(fastify, { app, tallies, streams, channels, isAdmin: (request) => policy.isAdmin(request.principal) });
   mountGraphql(fastify, createGraphqlEndpoints(app, { onError: (err) => fastify.log.error({ err }, 'GraphQL resolver failed') }));
 
   const tables = buildTablesApi(app);

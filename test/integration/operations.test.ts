@@ -28,6 +28,13 @@ test('metrics and the admin view count requests, streams, deliveries and the cha
   await s.req('POST', '/realtime-demo/message', { id: 'a', title: 't', content: 'c' });
   await s.req('POST', '/realtime-demo/message', { id: 'a', title: 't', content: 'c' }); // 409
   await stream.until((f) => f.event === 'update');
+  // Each route is counted under its own pattern, whichever plugin declared it; 404s under not_found.
+  await s.req('GET', '/realtime-demo/message/a');
+  await s.req('GET', '/realtime-demo/message/nope');
+  await s.req('HEAD', '/realtime-demo/message/a');
+  await s.req('GET', '/no/such/route');
+  await s.req('GET', '/no/such/route');
+  await s.req('POST', '/realtime-demo/graphql', { query: '{ __typename }' });
 
   const m = await s.req('GET', '/metrics');
   assert.equal(m.status, 200);
@@ -37,6 +44,13 @@ test('metrics and the admin view count requests, streams, deliveries and the cha
   assert.equal(metric(m.text, 'tablecast_http_request_duration_seconds_count', 'method="POST",route="/realtime-demo/message"'), 2);
   assert.equal(metric(m.text, 'tablecast_http_request_duration_seconds_bucket', 'le="+Inf",method="POST",route="/realtime-demo/message"'), 2);
   assert.match(m.text, /# TYPE tablecast_http_request_duration_seconds histogram/);
+  assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="GET",route="/realtime-demo/message/:id",status="200"'), 1);
+  assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="GET",route="/realtime-demo/message/:id",status="404"'), 1);
+  assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="HEAD",route="/realtime-demo/message/:id",status="200"'), 1);
+  assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="GET",route="not_found",status="404"'), 2);
+  assert.equal(metric(m.text, 'tablecast_http_request_duration_seconds_count', 'method="GET",route="not_found"'), 2);
+  assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="POST",route="/realtime-demo/graphql",status="200"'), 1);
+  assert.ok(metric(m.text, 'tablecast_http_request_duration_seconds_sum', 'method="GET",route="/realtime-demo/message/:id"')! > 0, 'durations are summed');
   assert.equal(metric(m.text, 'tablecast_streams_open', 'table="realtime-demo/Message"'), 1);
   assert.equal(metric(m.text, 'tablecast_subscribers', 'table="realtime-demo/Message"'), 1);
   assert.equal(metric(m.text, 'tablecast_events_delivered_total'), 1);
