@@ -31,14 +31,16 @@ export interface ChangeLog {
   prune(olderThan: number, keepFrom?: number | (() => number), batch?: number): Promise<number>;
 }
 
-/** What a write transaction uses to append; only valid inside that transaction. */
+/**
+ * What a write transaction uses to append; only valid inside that transaction. The head is read
+ * once per transaction (`nextSeq`) and no other writer runs until this one's callback returns, so
+ * seqs are gap-free and in commit order; `store` writes the entries with the new head, at commit.
+ */
 export interface ChangeAppender {
-  /**
-   * Starts appending for one transaction: `append` numbers entries at once (the head is read once,
-   * and no other writer runs until this one's callback returns), `commit` stores them with the new
-   * head. Nothing is written before `commit`, so a writer that throws leaves no trace.
-   */
-  appender(): { append(entry: Omit<ChangeEntry, 'seq'>): ChangeEntry; commit(): void };
+  /** The head as this write transaction sees it. */
+  headInTx(): number;
+  /** Writes entries numbered from `headInTx() + 1` on, in order, and moves the head past them. */
+  store(entries: readonly ChangeEntry[]): void;
 }
 
 /**
@@ -49,24 +51,11 @@ export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Da
   return {
     head: () => meta.get(HEAD) ?? 0,
     prunedThrough: () => meta.get(PRUNED) ?? 0,
-    appender() {
-      // Runs inside the caller's transaction: the read-increment-write of the head is atomic
-      // with the record write, so seqs are gap-free and in commit order.
-      let head: number | undefined;
-      const pending: ChangeEntry[] = [];
-      return {
-        append(entry) {
-          head = (head ?? meta.get(HEAD) ?? 0) + 1;
-          const full = { seq: head, ...entry } as ChangeEntry;
-          pending.push(full);
-          return full;
-        },
-        commit() {
-          if (head === undefined) return;
-          for (const e of pending) changes.put(e.seq, e);
-          meta.put(HEAD, head);
-        },
-      };
+    headInTx: () => meta.get(HEAD) ?? 0,
+    store(entries) {
+      if (entries.length === 0) return;
+      for (const e of entries) changes.put(e.seq, e);
+      meta.put(HEAD, entries[entries.length - 1]!.seq);
     },
     readAfter(after, limit = Infinity) {
       const out: ChangeEntry[] = [];

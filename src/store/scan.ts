@@ -71,7 +71,11 @@ export function isExpired(table: TableHandle, key: Key, now: number): boolean {
 
 /** A record with its version, or `undefined` when absent or expired: the one read by key. */
 export function readLive(table: TableHandle, key: Key, now: number): StoredRecord | undefined {
-  const entry = table.records.getEntry(key);
+  return liveOf(table, key, table.records.getEntry(key), now);
+}
+
+/** `readLive` of an entry already read (the write context reads a key once per transaction). */
+export function liveOf(table: TableHandle, key: Key, entry: { value: Record; version?: number } | undefined, now: number): StoredRecord | undefined {
   if (!entry || isExpired(table, key, now)) return undefined;
   return { record: entry.value, version: entry.version ?? 0 };
 }
