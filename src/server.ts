@@ -12,8 +12,8 @@ import { createAuthenticator } from './auth/authenticate.ts';
 import { createPolicy } from './auth/policy.ts';
 import { loadOrCreateSecret } from './auth/secret.ts';
 import { redactUrl } from './http/auth-routes.ts';
-import { registerMetrics, registerRequestTallies } from './http/metrics.ts';
-import { lazyChildLogger } from './http/request-logger.ts';
+import { createRequestTallies, registerMetrics } from './http/metrics.ts';
+import { lazyChildLogger, RequestLogController } from './http/request-logger.ts';
 import { registerHttp } from './http/plugin.ts';
 import { sendError } from './http/render-error.ts';
 import { createSseHandler } from './http/sse-routes.ts';
@@ -69,6 +69,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   const model = givenModel ?? (await loadSchemaDir(config.schemas));
   const tls = config.tls ? await loadTls({ dataDir: config.data, ...(config.cert ? { cert: config.cert } : {}), ...(config.key ? { key: config.key } : {}) }) : undefined;
 
+  const tallies = createRequestTallies();
   const logger = {
     level: config.logLevel,
     ...(logStream ? { stream: logStream } : {}),
@@ -89,8 +90,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     bodyLimit: config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
     return503OnClosing: true,
-    // A request's logger is built when it first logs (see http/request-logger.ts).
+    // A request's logger is built when it first logs; request metrics are counted as each
+    // response finishes (see http/request-logger.ts).
     childLoggerFactory: lazyChildLogger as never,
+    logController: new RequestLogController(config.logLevel, tallies.count),
     // Errors fastify raises before routing (bad %-escapes, over-long parameters) get our one JSON
     // shape too, instead of fastify's own body.
     // (Typed per server flavour by fastify; one handler serves both.)
@@ -139,11 +142,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     for (const session of sessions) session.close();
   });
   fastify.addHook('onClose', async () => app.close());
-  // Before any route is declared: it hooks each route as it is declared.
-  const tallies = registerRequestTallies(fastify);
   registerHttp(fastify, {
     app,
-    notFoundPreHandler: tallies.countNotFound,
     version: VERSION,
     stream,
     auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined },

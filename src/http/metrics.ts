@@ -4,7 +4,7 @@
  * are read at scrape time, so the hot paths pay nothing for metrics but one integer increment.
  * One registry per server (not prom-client's global one), so several servers share a process.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
@@ -58,33 +58,34 @@ function renderRequestMetrics(tallies: Map<string, RequestTally>): string {
   return lines.join('\n') + '\n';
 }
 
-/** The request counters: filled by per-route hooks, rendered by `/metrics`. */
+/** The request counters: filled as each response finishes, rendered by `/metrics`. */
 export interface RequestTallies {
-  /** A `preHandler` for the not-found handler, which no route hook reaches. */
-  countNotFound(request: FastifyRequest, reply: FastifyReply, done: () => void): void;
+  /** Counts a finished response (called by the server's log controller, see request-logger.ts). */
+  count(request: FastifyRequest, reply: FastifyReply): void;
   render(): string;
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /**
- * Counts requests by method, route and status, and their durations. Call it before any route is
- * declared: it adds its hook to each route as the route is declared, so the hook knows its route.
- * A global `onResponse` hook read the route from `request.routeOptions`, a getter that builds a
- * fresh object on every call, and made every request run one more hook chain: together a
- * measurable share of a small GET (bench scenario 1). Counts are plain numbers rendered at scrape
- * time: prom-client's label hashing and histogram code would be paid on every request for a page
- * read every few seconds.
+ * Counts requests by method, route and status, and their durations, as plain numbers rendered at
+ * scrape time: prom-client's label hashing and histogram code would be paid on every request for
+ * a page read every few seconds. The count is taken where fastify already ends every response
+ * (its log controller's `requestCompleted`), not in an `onResponse` hook: a hook made every
+ * request run one more hook chain, a measurable share of a small GET (bench scenario 1).
  */
-export function registerRequestTallies(fastify: FastifyInstance): RequestTallies {
+export function createRequestTallies(): RequestTallies {
   const tallies = new Map<string, RequestTally>();
-  const counter = (route: string) => {
-    // By method index and status: a number key, no string built per request.
-    const mine = new Map<number, RequestTally>();
-    return (request: FastifyRequest, reply: FastifyReply) => {
+  // Per route pattern, by method index and status: a number key, no string built per request.
+  const byRoute = new Map<string, Map<number, RequestTally>>();
+  return {
+    count(request, reply) {
+      const route = request.routeOptions.url ?? 'not_found';
       const status = reply.statusCode;
       const m = METHODS.indexOf(request.method);
       const id = status * 8 + (m < 0 ? 7 : m);
+      let mine = byRoute.get(route);
+      if (!mine) byRoute.set(route, (mine = new Map()));
       let tally = mine.get(id);
       if (!tally) {
         const key = `${request.method} ${status} ${route}`;
@@ -101,22 +102,6 @@ export function registerRequestTallies(fastify: FastifyInstance): RequestTallies
           break;
         }
       }
-    };
-  };
-  fastify.addHook('onRoute', (route) => {
-    const count = counter(route.url ?? route.path ?? 'unknown');
-    const hook: onResponseHookHandler = (request, reply, done) => {
-      count(request, reply);
-      done();
-    };
-    route.onResponse = route.onResponse === undefined ? [hook] : [...(Array.isArray(route.onResponse) ? route.onResponse : [route.onResponse]), hook];
-  });
-  const notFound = counter('not_found');
-  return {
-    countNotFound(request, reply, done) {
-      // fastify has ended its own 'finish' listener's timing by then, so elapsedTime is final.
-      reply.raw.once('finish', () => notFound(request, reply));
-      done();
     },
     render: () => renderRequestMetrics(tallies),
   };

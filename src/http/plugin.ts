@@ -2,7 +2,7 @@
  * The HTTP front end as one fastify plugin: body parsing, the error and not-found handlers that
  * render the one error shape, the open service routes, and the REST routes of every exported table.
  */
-import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
 import type { CorsConfig } from '../config.ts';
@@ -16,8 +16,6 @@ export interface HttpOptions {
   auth: AuthRouteOptions;
   cors?: CorsConfig;
   version: string;
-  /** Runs before the not-found handler (request metrics: no route hook reaches a 404). */
-  notFoundPreHandler?: preHandlerHookHandler;
   /** Serves `?stream=sse` GETs; absent, such GETs are answered as JSON. */
   stream?: StreamHandler;
 }
@@ -37,7 +35,7 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
   registerAuth(fastify, options.auth);
 
   fastify.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  fastify.setNotFoundHandler(options.notFoundPreHandler ? { preHandler: options.notFoundPreHandler } : {}, (request, reply) => sendError(request, reply, notFound(app, request)));
+  fastify.setNotFoundHandler((request, reply) => sendError(request, reply, notFound(app, request)));
 
   fastify.get('/health', async () => ({ status: 'ok' }));
   fastify.get('/', async () => ({

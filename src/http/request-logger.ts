@@ -6,7 +6,7 @@
  * request that logs nothing allocates one small object, and one that logs gets the same child,
  * `reqId` included, as before.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 
 type Bindings = { [key: string]: unknown };
 type LevelName = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -74,4 +74,32 @@ class LazyRequestLogger {
 export function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options: { level?: string; serializers?: unknown }): FastifyBaseLogger {
   if (options.level !== undefined || options.serializers !== undefined) return logger.child(bindings, options as never);
   return new LazyRequestLogger(logger as PinoLike, bindings) as unknown as FastifyBaseLogger;
+}
+
+const INFO_OR_FINER = new Set(['info', 'debug', 'trace']);
+
+/**
+ * fastify's `logController`: its request lines ("incoming request", "request completed") only
+ * at levels that print them, so a quieter level never builds a request's logger for them; and
+ * `completed(request, reply)` for every finished response, which is where request metrics are
+ * counted (fastify calls it for every response it sends, after the `onResponse` hooks).
+ */
+export class RequestLogController extends LogController {
+  readonly #info: boolean;
+  readonly #completed: (request: FastifyRequest, reply: FastifyReply) => void;
+
+  constructor(level: string, completed: (request: FastifyRequest, reply: FastifyReply) => void) {
+    super();
+    this.#info = INFO_OR_FINER.has(level);
+    this.#completed = completed;
+  }
+
+  override incomingRequest(request: FastifyRequest, reply: FastifyReply, metadata?: { [k: string]: unknown }): void {
+    if (this.#info) super.incomingRequest(request, reply, metadata);
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: { [k: string]: unknown }): void {
+    this.#completed(request, reply);
+    if (error || this.#info) super.requestCompleted(error, request, reply, metadata);
+  }
 }
