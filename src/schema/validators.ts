@@ -205,13 +205,18 @@ function timeValue(f: FieldDef, now: number): number | string {
   return f.type.kind === 'scalar' && (f.type.name === 'Date' || f.type.name === 'String') ? new Date(now).toISOString() : now;
 }
 
+/** Whether a table has server-set time fields; asked on every write (a scan of its fields cost ~0.15 µs). */
+const HAS_TIME_FIELDS = new WeakMap<TableDef, boolean>();
+
 /**
  * Sets the `@createdTime` (kept from `existing` when it has one) and `@updatedTime` fields of a
  * validated record. Returns a fresh object in schema order; a table without time fields gets `record` back.
  * @param now epoch milliseconds of the write (one clock reading per transaction).
  */
 export function stampTimes(def: TableDef, record: Record, existing: Record | undefined, now: number): Record {
-  if (!def.fields.some(isTime)) return record;
+  let timed = HAS_TIME_FIELDS.get(def);
+  if (timed === undefined) HAS_TIME_FIELDS.set(def, (timed = def.fields.some(isTime)));
+  if (!timed) return record;
   const out: Record = {};
   for (const f of def.fields) {
     if (f.createdTime) {

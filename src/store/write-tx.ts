@@ -36,6 +36,8 @@ export interface WriteTx {
 /** The write context plus the step that applies its writes (called by the store, once). */
 export interface BufferedWriteTx extends WriteTx {
   commit(): void;
+  /** The seq of the last entry this transaction appended; 0 if it appended none. */
+  readonly appendedThrough: number;
 }
 
 /** A buffered write: data, not a closure, so a transaction allocates one small object per write. */
@@ -83,6 +85,10 @@ class WriteContext implements BufferedWriteTx {
     entry.seq = ++this.#head;
     this.#entries.push(entry);
     return entry;
+  }
+
+  get appendedThrough(): number {
+    return this.#entries.length > 0 ? this.#head : 0;
   }
 
   get(table: TableHandle, key: Key): StoredRecord | undefined {
