@@ -111,20 +111,20 @@ async function main(argv: string[]): Promise<number> {
   const url = await server.listen();
   const tables = server.app.model.tables.filter((t) => t.export).map((t) => `/${t.database}/${t.export!.name}`);
   const tls = server.tls === 'off' ? 'plain HTTP' : `HTTP/2 + HTTP/1.1, ${server.tls === 'provided' ? 'certificate from --cert' : `self-signed certificate in ${config.data}/tls`}`;
-  server.fastify.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})`);
+  server.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})`);
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
-      server.fastify.log.warn(`${signal} again: exiting now`);
+      server.log.warn(`${signal} again: exiting now`);
       process.exit(1);
     }
     stopping = true;
-    server.fastify.log.info(`${signal}: shutting down`);
+    server.log.info(`${signal}: shutting down`);
     server.close().then(
       () => process.exit(0),
       (err) => {
-        server.fastify.log.error({ err }, 'shutdown failed');
+        server.log.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { validateConfig, type Config, type ConfigInput } from './config.ts';
 import { AppError } from './errors.ts';
 import { createApp, type App } from './core/app.ts';
@@ -13,7 +14,8 @@ import { createPolicy } from './auth/policy.ts';
 import { loadOrCreateSecret } from './auth/secret.ts';
 import { redactUrl } from './http/auth-routes.ts';
 import { createRequestTallies, registerMetrics } from './http/metrics.ts';
-import { lazyChildLogger, RequestLogController } from './http/request-logger.ts';
+import { createLogger, RequestLogController, requestLoggerFactory } from './http/logging.ts';
+import { tagRoutes, timedResponses } from './http/response-timing.ts';
 import { registerHttp } from './http/plugin.ts';
 import { sendError } from './http/render-error.ts';
 import { createSseHandler } from './http/sse-routes.ts';
@@ -41,6 +43,8 @@ export interface TablecastServer {
   readonly config: Config;
   readonly app: App;
   readonly fastify: FastifyInstance;
+  /** The server's pino logger (`request.log` in routes is its child, with the request's reqId). */
+  readonly log: Logger;
   /** Open SSE streams: counts, limits, heartbeat. */
   readonly streams: StreamRegistry;
   /** Typed CRUD per table, `tables.<database>.<name>`: same validation and events as REST. */
@@ -69,31 +73,22 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   const model = givenModel ?? (await loadSchemaDir(config.schemas));
   const tls = config.tls ? await loadTls({ dataDir: config.data, ...(config.cert ? { cert: config.cert } : {}), ...(config.key ? { key: config.key } : {}) }) : undefined;
 
+  const log = createLogger({ level: config.logLevel, redactUrl, ...(logStream ? { stream: logStream } : {}) });
   const tallies = createRequestTallies();
-  const logger = {
-    level: config.logLevel,
-    ...(logStream ? { stream: logStream } : {}),
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
-    // `?access_token=` must never reach a log line.
-    serializers: {
-      req: (req: { method: string; url: string; hostname?: string; ip?: string; socket?: { remotePort?: number } }) => ({
-        method: req.method,
-        url: redactUrl(req.url),
-        host: req.hostname,
-        remoteAddress: req.ip,
-        remotePort: req.socket?.remotePort,
-      }),
-    },
-  };
+  const logController = new RequestLogController(config.logLevel);
+  // Every response reports its head once: request metrics and the "request completed" line.
+  const responses = timedResponses((head) => {
+    tallies.count(head);
+    logController.completed(head);
+  });
   const base = {
-    logger,
+    // No fastify logger: it would time every response with listeners (see http/logging.ts).
+    logger: false,
+    childLoggerFactory: requestLoggerFactory(log) as never,
+    logController,
     bodyLimit: config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
     return503OnClosing: true,
-    // A request's logger is built when it first logs; request metrics are counted as each
-    // response finishes (see http/request-logger.ts).
-    childLoggerFactory: lazyChildLogger as never,
-    logController: new RequestLogController(config.logLevel, tallies.count),
     // Errors fastify raises before routing (bad %-escapes, over-long parameters) get our one JSON
     // shape too, instead of fastify's own body.
     // (Typed per server flavour by fastify; one handler serves both.)
@@ -104,8 +99,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     }) as never,
   };
   const fastify = (
-    tls ? Fastify({ ...base, http2: true, https: { allowHTTP1: true, key: tls.key, cert: tls.cert } }) : Fastify(base)
+    tls
+      ? Fastify({
+          ...base,
+          http2: true,
+          https: { allowHTTP1: true, key: tls.key, cert: tls.cert, Http1ServerResponse: responses.http1, Http2ServerResponse: responses.http2 } as never,
+        })
+      : Fastify({ ...base, http: { ServerResponse: responses.http1 } as never })
   ) as unknown as FastifyInstance;
+  // Before any route: each route handler tells its response its route pattern.
+  tagRoutes(fastify);
 
   const policy = createPolicy(config.auth, model.tables);
   const secret = policy.enabled ? (config.auth?.secret ?? (await loadOrCreateSecret(config.data))) : 'unused: auth is off';
@@ -118,7 +121,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     expirySweepInterval: config.expirySweepInterval,
     retention: config.retention,
     ...(now ? { now } : {}),
-    onError: (err, context) => fastify.log.error({ err }, `${context} failed`),
+    onError: (err, context) => log.error({ err }, `${context} failed`),
   });
   const streams = createStreamRegistry(
     { maxStreams: config.maxStreams, maxStreamsPerAddress: config.maxStreamsPerAddress, pingInterval: config.pingInterval },
@@ -150,7 +153,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     ...(config.cors ? { cors: config.cors } : {}),
   });
   registerMetrics(fastify, { app, tallies, streams, channels, isAdmin: (request) => policy.isAdmin(request.principal) });
-  mountGraphql(fastify, createGraphqlEndpoints(app, { onError: (err) => fastify.log.error({ err }, 'GraphQL resolver failed') }));
+  mountGraphql(fastify, createGraphqlEndpoints(app, { onError: (err) => log.error({ err }, 'GraphQL resolver failed') }));
 
   const tables = buildTablesApi(app);
   let url: string | undefined;
@@ -158,6 +161,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     config,
     app,
     fastify,
+    log,
     streams,
     tables,
     sse,
@@ -173,7 +177,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     tls: tls?.source ?? 'off',
     async listen() {
       if (!policy.enabled) {
-        fastify.log.warn('no auth configured: every table is open to anyone who can reach this port (see README, Security)');
+        log.warn('no auth configured: every table is open to anyone who can reach this port (see README, Security)');
       }
       await fastify.listen({ port: config.port, host: config.host });
       const address = fastify.server.address();

@@ -64,5 +64,5 @@ export async function createOrderFeed(options: ServerOptions = {}): Promise<Orde
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { server } = await createOrderFeed();
   const url = await server.listen();
-  server.fastify.log.info(`order feed on ${url}/dashboard/live`);
+  server.log.info(`order feed on ${url}/dashboard/live`);
 }

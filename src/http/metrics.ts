@@ -4,7 +4,8 @@
  * are read at scrape time, so the hot paths pay nothing for metrics but one integer increment.
  * One registry per server (not prom-client's global one), so several servers share a process.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ResponseHead } from './response-timing.ts';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
@@ -60,8 +61,8 @@ function renderRequestMetrics(tallies: Map<string, RequestTally>): string {
 
 /** The request counters: filled as each response finishes, rendered by `/metrics`. */
 export interface RequestTallies {
-  /** Counts a finished response (called by the server's log controller, see request-logger.ts). */
-  count(request: FastifyRequest, reply: FastifyReply): void;
+  /** Counts a response head (reported by the server's response classes, see response-timing.ts). */
+  count(head: ResponseHead): void;
   render(): string;
 }
 
@@ -70,30 +71,25 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 /**
  * Counts requests by method, route and status, and their durations, as plain numbers rendered at
  * scrape time: prom-client's label hashing and histogram code would be paid on every request for
- * a page read every few seconds. The count is taken where fastify already ends every response
- * (its log controller's `requestCompleted`), not in an `onResponse` hook: a hook made every
- * request run one more hook chain, a measurable share of a small GET (bench scenario 1).
+ * a page read every few seconds.
  */
 export function createRequestTallies(): RequestTallies {
   const tallies = new Map<string, RequestTally>();
   // Per route pattern, by method index and status: a number key, no string built per request.
   const byRoute = new Map<string, Map<number, RequestTally>>();
   return {
-    count(request, reply) {
-      const route = request.routeOptions.url ?? 'not_found';
-      const status = reply.statusCode;
-      const m = METHODS.indexOf(request.method);
+    count({ method, route, status, seconds }) {
+      const m = METHODS.indexOf(method);
       const id = status * 8 + (m < 0 ? 7 : m);
       let mine = byRoute.get(route);
       if (!mine) byRoute.set(route, (mine = new Map()));
       let tally = mine.get(id);
       if (!tally) {
-        const key = `${request.method} ${status} ${route}`;
+        const key = `${method} ${status} ${route}`;
         tally = tallies.get(key);
-        if (!tally) tallies.set(key, (tally = { method: request.method, route, status, count: 0, sum: 0, buckets: new Array(BUCKETS.length).fill(0) }));
+        if (!tally) tallies.set(key, (tally = { method, route, status, count: 0, sum: 0, buckets: new Array(BUCKETS.length).fill(0) }));
         mine.set(id, tally);
       }
-      const seconds = reply.elapsedTime / 1000;
       tally.count++;
       tally.sum += seconds;
       for (let i = 0; i < BUCKETS.length; i++) {

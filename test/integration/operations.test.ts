@@ -71,6 +71,27 @@ test('metrics and the admin view count requests, streams, deliveries and the cha
   assert.equal(metric(after.text, 'tablecast_streams_open', 'table="realtime-demo/Message"'), undefined);
 });
 
+test('over TLS, HTTP/2 and HTTP/1.1 responses are both counted, streams when their head is sent', async (t) => {
+  const s = await startServer({ schemas: schemaDir({ 'm.graphql': MESSAGE_SDL }), tls: true });
+  t.after(() => s.close());
+  const h1 = new Agent({ connect: { rejectUnauthorized: false } });
+  t.after(() => h1.close());
+  await s.req('PUT', '/realtime-demo/message/a', { title: 't', content: 'c' }); // HTTP/2 (shared agent)
+  const viaH1 = await request(`${s.url}/realtime-demo/message/a`, { dispatcher: h1 });
+  await viaH1.body.text();
+  assert.equal(viaH1.statusCode, 200);
+  const viaH2 = await s.req('GET', '/realtime-demo/message/a');
+  assert.equal(viaH2.status, 200);
+  // An open stream is counted once its head is out, without waiting for it to end.
+  const stream = await openSse(`${s.url}/realtime-demo/message?stream=sse`);
+  t.after(() => stream.close());
+  await stream.next(1);
+  const m = await s.req('GET', '/metrics');
+  assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="PUT",route="/realtime-demo/message/:id",status="201"'), 1);
+  assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="GET",route="/realtime-demo/message/:id",status="200"'), 2);
+  assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="GET",route="/realtime-demo/message",status="200"'), 1);
+});
+
 test('with auth on, operations data needs an admin role', async (t) => {
   const password = await hashPassword('pw');
   const s = await startServer({

@@ -1,7 +1,7 @@
 /**
  * Request logging: each request's lines carry its reqId at the levels that log them, and levels
  * that log nothing for a request write nothing (request loggers are built lazily, see
- * src/http/request-logger.ts).
+ * src/http/logging.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
