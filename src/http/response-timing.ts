@@ -51,42 +51,34 @@ function report(res: Timed, status: number, onHead: Report): void {
   onHead({ method: res.req?.method ?? 'GET', route, status, seconds: (performance.now() - res[START]) / 1000, request });
 }
 
+type WriteHead = (status: number, reason?: unknown, headers?: unknown) => unknown;
+// `any[]`: the one constructor type TypeScript accepts for a class-extending function (TS2545).
+type ResponseClass = new (...args: any[]) => { writeHead(status: number, reason?: unknown, headers?: unknown): unknown };
+
+/** `Base` with a start stamp and a report from its first `writeHead`. */
+function timed<B extends ResponseClass>(Base: B, onHead: Report): B {
+  const writeHead = Base.prototype.writeHead as WriteHead;
+  return class extends Base {
+    // Field initialisers run right after the base constructor: no constructor of our own to
+    // forward its arguments.
+    [START] = performance.now();
+    [REPORTED] = false;
+    [ROUTE]: string | undefined = undefined;
+    [REQUEST]: FastifyRequest | undefined = undefined;
+    // Explicit parameters, not a rest array: this runs once per response.
+    override writeHead(status: number, reason?: unknown, headers?: unknown) {
+      if (!this[REPORTED]) report(this as unknown as Timed, status, onHead);
+      return writeHead.call(this, status, reason, headers);
+    }
+  };
+}
+
 /**
  * The response classes for fastify's `http` / `https` options.
  * @example Fastify({ http: { ServerResponse: timedResponses(onHead).http1 } as never })
  */
 export function timedResponses(onHead: Report): { http1: unknown; http2: unknown } {
-  class TimedResponse extends ServerResponse {
-    [START]: number;
-    [REPORTED] = false;
-    [ROUTE]: string | undefined = undefined;
-    [REQUEST]: FastifyRequest | undefined = undefined;
-    constructor(...args: ConstructorParameters<typeof ServerResponse>) {
-      super(...args);
-      this[START] = performance.now();
-    }
-    // Explicit parameters, not a rest array: this runs once per response.
-    override writeHead(status: number, reason?: unknown, headers?: unknown): this {
-      if (!this[REPORTED]) report(this as unknown as Timed, status, onHead);
-      return (ServerResponse.prototype.writeHead as (s: number, r?: unknown, h?: unknown) => this).call(this, status, reason, headers);
-    }
-  }
-  class TimedHttp2Response extends Http2ServerResponse {
-    [START]: number;
-    [REPORTED] = false;
-    [ROUTE]: string | undefined = undefined;
-    [REQUEST]: FastifyRequest | undefined = undefined;
-    constructor(...args: ConstructorParameters<typeof Http2ServerResponse>) {
-      super(...args);
-      this[START] = performance.now();
-    }
-    // Explicit parameters, not a rest array: this runs once per response.
-    override writeHead(status: number, reason?: unknown, headers?: unknown): this {
-      if (!this[REPORTED]) report(this as unknown as Timed, status, onHead);
-      return (Http2ServerResponse.prototype.writeHead as (s: number, r?: unknown, h?: unknown) => this).call(this, status, reason, headers);
-    }
-  }
-  return { http1: TimedResponse, http2: TimedHttp2Response };
+  return { http1: timed(ServerResponse as unknown as ResponseClass, onHead), http2: timed(Http2ServerResponse as unknown as ResponseClass, onHead) };
 }
 
 /**
