@@ -89,20 +89,20 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions): Logger {
   const settings = {
-      level: options.level,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
-      serializers: {
-        req: (req: { method: string; url: string; hostname?: string; ip?: string; socket?: { remotePort?: number } }) => ({
-          method: req.method,
-          // `?access_token=` must never reach a log line.
-          url: options.redactUrl(req.url),
-          host: req.hostname,
-          remoteAddress: req.ip,
-          remotePort: req.socket?.remotePort,
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-        err: stdSerializers.err,
-      },
+    level: options.level,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+    serializers: {
+      req: (req: { method: string; url: string; hostname?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+        method: req.method,
+        // `?access_token=` must never reach a log line.
+        url: options.redactUrl(req.url),
+        host: req.hostname,
+        remoteAddress: req.ip,
+        remotePort: req.socket?.remotePort,
+      }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      err: stdSerializers.err,
+    },
   };
   return options.stream ? pino(settings, options.stream as never) : pino(settings);
 }

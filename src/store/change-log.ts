@@ -32,14 +32,13 @@ export interface ChangeLog {
 }
 
 /**
- * What a write transaction uses to append; only valid inside that transaction. The head is read
- * once per transaction (`nextSeq`) and no other writer runs until this one's callback returns, so
- * seqs are gap-free and in commit order; `store` writes the entries with the new head, at commit.
+ * What a write transaction uses to append; only valid inside that transaction. The writer reads
+ * `head()` once (inside its transaction it sees that transaction's state, and no other writer runs
+ * until this one's callback returns), numbers its entries from there, and `store`s them at commit:
+ * seqs are gap-free and in commit order.
  */
 export interface ChangeAppender {
-  /** The head as this write transaction sees it. */
-  headInTx(): number;
-  /** Writes entries numbered from `headInTx() + 1` on, in order, and moves the head past them. */
+  /** Writes entries (numbered on from the head, in order) and moves the head to the last one. */
   store(entries: readonly ChangeEntry[]): void;
 }
 
@@ -51,7 +50,6 @@ export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Da
   return {
     head: () => meta.get(HEAD) ?? 0,
     prunedThrough: () => meta.get(PRUNED) ?? 0,
-    headInTx: () => meta.get(HEAD) ?? 0,
     store(entries) {
       if (entries.length === 0) return;
       for (const e of entries) changes.put(e.seq, e);

@@ -74,8 +74,11 @@ export function readLive(table: TableHandle, key: Key, now: number): StoredRecor
   return liveOf(table, key, table.records.getEntry(key), now);
 }
 
+/** A record as lmdb's `getEntry` returns it: the value and, with versions on, its version. */
+export type RawEntry = { value: Record; version?: number };
+
 /** `readLive` of an entry already read (the write context reads a key once per transaction). */
-export function liveOf(table: TableHandle, key: Key, entry: { value: Record; version?: number } | undefined, now: number): StoredRecord | undefined {
+export function liveOf(table: TableHandle, key: Key, entry: RawEntry | undefined, now: number): StoredRecord | undefined {
   if (!entry || isExpired(table, key, now)) return undefined;
   return { record: entry.value, version: entry.version ?? 0 };
 }

@@ -7,7 +7,7 @@ import { hasNumericKey } from '../schema/model.ts';
 import { validateMessage } from '../schema/validators.ts';
 import { toKey, uuidv7 } from './keys.ts';
 import { updateIndexes } from './indexes.ts';
-import { isExpired, liveOf } from './scan.ts';
+import { isExpired, liveOf, type RawEntry } from './scan.ts';
 import type { Layout, TableHandle } from './open.ts';
 import type { ChangeEntry, StoredRecord } from './types.ts';
 
@@ -46,8 +46,6 @@ type Op =
   | { kind: 'remove'; table: TableHandle; key: Key; prev: Record }
   | { kind: 'meta'; name: string; value: number };
 
-type RawEntry = { value: Record; version?: number } | undefined;
-
 /**
  * The transaction context. A class rather than a closure-built object: every transaction built a
  * dozen closures, and tsx (esbuild `keepNames`) wraps each named one in a `defineProperty` call,
@@ -64,14 +62,14 @@ class WriteContext implements BufferedWriteTx {
   // Writes are buffered until commit, so a second read inside the callback sees the same bytes.
   #lastTable: TableHandle | undefined;
   #lastKey: Key | undefined;
-  #lastEntry: RawEntry;
+  #lastEntry: RawEntry | undefined;
 
   constructor(layout: Layout, now: number) {
     this.#layout = layout;
     this.now = now;
   }
 
-  #read(table: TableHandle, key: Key): RawEntry {
+  #read(table: TableHandle, key: Key): RawEntry | undefined {
     if (table !== this.#lastTable || key !== this.#lastKey) {
       this.#lastEntry = table.records.getEntry(key);
       this.#lastTable = table;
@@ -81,7 +79,7 @@ class WriteContext implements BufferedWriteTx {
   }
 
   #append(entry: ChangeEntry): ChangeEntry {
-    if (this.#head < 0) this.#head = this.#layout.changeLog.headInTx();
+    if (this.#head < 0) this.#head = this.#layout.changeLog.head();
     entry.seq = ++this.#head;
     this.#entries.push(entry);
     return entry;
