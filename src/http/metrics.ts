@@ -80,15 +80,15 @@ export function createRequestTallies(): RequestTallies {
   return {
     count({ method, route, status, seconds }) {
       const m = METHODS.indexOf(method);
-      const id = status * 8 + (m < 0 ? 7 : m);
       let mine = byRoute.get(route);
       if (!mine) byRoute.set(route, (mine = new Map()));
-      let tally = mine.get(id);
+      // Other methods (the not-found route answers any) have no number: keyed by name, rarely.
+      let tally = m < 0 ? undefined : mine.get(status * 8 + m);
       if (!tally) {
         const key = `${method} ${status} ${route}`;
         tally = tallies.get(key);
         if (!tally) tallies.set(key, (tally = { method, route, status, count: 0, sum: 0, buckets: new Array(BUCKETS.length).fill(0) }));
-        mine.set(id, tally);
+        if (m >= 0) mine.set(status * 8 + m, tally);
       }
       tally.count++;
       tally.sum += seconds;

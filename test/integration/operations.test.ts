@@ -34,6 +34,9 @@ test('metrics and the admin view count requests, streams, deliveries and the cha
   await s.req('HEAD', '/realtime-demo/message/a');
   await s.req('GET', '/no/such/route');
   await s.req('GET', '/no/such/route');
+  // Methods outside the common seven are still counted each under its own name.
+  await s.req('PROPFIND', '/no/such/route');
+  await s.req('MKCOL', '/no/such/route');
   await s.req('POST', '/realtime-demo/graphql', { query: '{ __typename }' });
 
   const m = await s.req('GET', '/metrics');
@@ -49,6 +52,8 @@ test('metrics and the admin view count requests, streams, deliveries and the cha
   assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="HEAD",route="/realtime-demo/message/:id",status="200"'), 1);
   assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="GET",route="not_found",status="404"'), 2);
   assert.equal(metric(m.text, 'tablecast_http_request_duration_seconds_count', 'method="GET",route="not_found"'), 2);
+  assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="PROPFIND",route="not_found",status="404"'), 1);
+  assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="MKCOL",route="not_found",status="404"'), 1);
   assert.equal(metric(m.text, 'tablecast_http_requests_total', 'method="POST",route="/realtime-demo/graphql",status="200"'), 1);
   assert.ok(metric(m.text, 'tablecast_http_request_duration_seconds_sum', 'method="GET",route="/realtime-demo/message/:id"')! > 0, 'durations are summed');
   assert.equal(metric(m.text, 'tablecast_streams_open', 'table="realtime-demo/Message"'), 1);
