@@ -72,44 +72,39 @@ export function createTypeFactory() {
     return e;
   };
 
-  const output = (t: FieldType): GraphQLOutputType => {
+  type ObjectType = Extract<FieldType, { kind: 'object' }>;
+
+  /** Scalars, enums and lists read the same on both sides; only a nested object has an input twin. */
+  const typeOf = <T extends GraphQLOutputType | GraphQLInputType>(t: FieldType, self: (t: FieldType) => T, object: (t: ObjectType) => T): T => {
     switch (t.kind) {
       case 'scalar':
-        return SCALARS[t.name];
+        return SCALARS[t.name] as T;
       case 'enum':
-        return enumOf(t);
+        return enumOf(t) as T;
       case 'list': {
-        const of = output(t.of);
-        return new GraphQLList(t.itemRequired ? new GraphQLNonNull(of) : of);
+        const of: GraphQLOutputType | GraphQLInputType = self(t.of);
+        return new GraphQLList(t.itemRequired ? new GraphQLNonNull(of) : of) as T;
       }
-      case 'object': {
-        let o = outputs.get(t.name);
-        // Fields are a thunk: nested types may refer to themselves.
-        if (!o) outputs.set(t.name, (o = new GraphQLObjectType({ name: t.name, fields: () => outputFields(t.fields) })));
-        return o;
-      }
+      case 'object':
+        return object(t);
     }
   };
 
-  const input = (t: FieldType): GraphQLInputType => {
-    switch (t.kind) {
-      case 'scalar':
-        return SCALARS[t.name];
-      case 'enum':
-        return enumOf(t);
-      case 'list': {
-        const of = input(t.of);
-        return new GraphQLList(t.itemRequired ? new GraphQLNonNull(of) : of);
-      }
-      case 'object': {
-        let i = inputs.get(t.name);
-        // A nested object is always written whole (a patch replaces it, it is not merged), so its
-        // required attributes stay required in every input that holds it, as the SDL declares them.
-        if (!i) inputs.set(t.name, (i = new GraphQLInputObjectType({ name: `${t.name}Input`, fields: () => inputFields(t.fields, true) })));
-        return i;
-      }
-    }
+  const outputObject = (t: ObjectType): GraphQLObjectType => {
+    let o = outputs.get(t.name);
+    // Fields are a thunk: nested types may refer to themselves.
+    if (!o) outputs.set(t.name, (o = new GraphQLObjectType({ name: t.name, fields: () => outputFields(t.fields) })));
+    return o;
   };
+  const inputObject = (t: ObjectType): GraphQLInputObjectType => {
+    let i = inputs.get(t.name);
+    // A nested object is always written whole (a patch replaces it, it is not merged), so its
+    // required attributes stay required in every input that holds it, as the SDL declares them.
+    if (!i) inputs.set(t.name, (i = new GraphQLInputObjectType({ name: `${t.name}Input`, fields: () => inputFields(t.fields, true) })));
+    return i;
+  };
+  const output = (t: FieldType): GraphQLOutputType => typeOf<GraphQLOutputType>(t, output, outputObject);
+  const input = (t: FieldType): GraphQLInputType => typeOf<GraphQLInputType>(t, input, inputObject);
 
   const outputFields = (fields: readonly FieldDef[]): GraphQLFieldConfigMap<unknown, unknown> =>
     Object.fromEntries(fields.map((f) => [f.name, { type: f.required ? new GraphQLNonNull(output(f.type)) : output(f.type) }]));
