@@ -20,7 +20,7 @@ import { registerHttp } from './http/plugin.ts';
 import { sendError } from './http/render-error.ts';
 import { createSseHandler } from './http/sse-routes.ts';
 import { createGraphqlEndpoints, type GraphqlEndpoint } from './graphql/yoga.ts';
-import { createStreamRegistry, type StreamRegistry } from './realtime/streams.ts';
+import type { StreamRegistry } from './realtime/streams.ts';
 import { createChannelHub } from './realtime/channels.ts';
 import { createSseApi, type SseApi } from './http/sse-api.ts';
 import { buildTablesApi, type TablesApi } from './core/tables-api.ts';
@@ -120,14 +120,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     durability: config.durability,
     expirySweepInterval: config.expirySweepInterval,
     retention: config.retention,
+    queryLimits: { maxQueryTerms: config.maxQueryTerms, maxSortRecords: config.maxSortRecords },
     ...(now ? { now } : {}),
     onError: (err, context) => log.error({ err }, `${context} failed`),
+    streams: { maxStreams: config.maxStreams, maxStreamsPerAddress: config.maxStreamsPerAddress, pingInterval: config.pingInterval },
+    maxQueue: config.streamQueueFrames,
   });
-  const streams = createStreamRegistry(
-    { maxStreams: config.maxStreams, maxStreamsPerAddress: config.maxStreamsPerAddress, pingInterval: config.pingInterval },
-    now,
-  );
-  const stream = createSseHandler({ app, streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
+  const streams = app.streams;
+  const stream = createSseHandler({ app, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
   const channels = createChannelHub({ streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
   const sse = createSseApi(channels);
   // Open streams would keep fastify.close() waiting forever: end them first, so clients reconnect
@@ -207,7 +207,7 @@ function mountGraphql(fastify: FastifyInstance, endpoints: readonly GraphqlEndpo
         url: endpoint.path,
         method: ['GET', 'POST', 'OPTIONS'],
         handler: async (request, reply) => {
-          const response = await endpoint.yoga.handleNodeRequestAndResponse(request, reply, { req: request, reply, principal: request.principal });
+          const response = await endpoint.yoga.handleNodeRequestAndResponse(request, reply, { req: request, reply, principal: request.principal, address: request.ip });
           const http2 = request.raw.httpVersionMajor === 2;
           response.headers.forEach((value, key) => {
             const name = key.toLowerCase();

@@ -8,9 +8,11 @@ import { createStore, type Store } from '../store/store.ts';
 import { createPolicy, type Policy, type Principal } from '../auth/policy.ts';
 import type { Filter } from '../query/types.ts';
 import type { HubEvent } from '../realtime/events.ts';
+import { createStreamRegistry, type StreamLimits, type StreamRegistry, type Transport } from '../realtime/streams.ts';
 import type { Key } from '../schema/model.ts';
-import { subscribeChanges, type SubscribeOptions } from './subscribe.ts';
-import { createTableService, type TableService } from './table-service.ts';
+import { iterateSubscription } from './subscription-iterator.ts';
+import { createSubscriptions, type Subscriptions } from './subscriptions.ts';
+import { createTableService, type QueryLimits, type TableService } from './table-service.ts';
 
 export interface AppOptions {
   model: SchemaModel;
@@ -26,6 +28,26 @@ export interface AppOptions {
   policy?: Policy;
   /** Where background failures are reported. */
   onError?: (err: unknown, context: string) => void;
+  /** Bounds of every read (`maxQueryTerms`, `maxSortRecords`; defaults 100 and 100,000). */
+  queryLimits?: QueryLimits;
+  /** Subscriber limits and heartbeat, for every transport (defaults: 20,000 / 1,000 per address / 15 s). */
+  streams?: Partial<StreamLimits>;
+  /** Live events an iterator subscription may have waiting before it is ended as slow (1,000). */
+  maxQueue?: number;
+}
+
+/** Options of {@link App.subscribe}. */
+export interface SubscribeOptions {
+  key?: Key;
+  filter?: Filter;
+  /** Who subscribes: the role's read permission and row filter apply; absent: trusted. */
+  principal?: Principal;
+  /** Resume after this cursor (`lastEventId`); malformed: BAD_REQUEST; no longer in the log: CURSOR_EXPIRED. */
+  lastEventId?: unknown;
+  /** The client address the per-address limit counts against (default `local`). */
+  address?: string;
+  /** How it is shown in `/admin/connections` and metrics (default `api`). */
+  transport?: Transport;
 }
 
 export interface App {
@@ -34,6 +56,10 @@ export interface App {
   /** The change feed: every committed change, fanned out to subscribers. */
   readonly hub: Hub;
   readonly policy: Policy;
+  /** Every open subscriber of every transport: limits, counts, heartbeats, shutdown. */
+  readonly streams: StreamRegistry;
+  /** The one subscription path (SSE streams, GraphQL subscriptions, `subscribe()`). */
+  readonly subscriptions: Subscriptions;
   /** Every table's service, by `database/table`. */
   readonly services: ReadonlyMap<string, TableService>;
   /** Exported tables by `database` then export name (the URL path). */
@@ -42,12 +68,12 @@ export interface App {
   databases(): string[];
   /**
    * The changes of a table (optionally one record, optionally filtered) as an async iterable,
-   * resuming after `after` when given.
+   * resuming after `lastEventId` when given. Counts against the stream limits like any stream.
    */
-  subscribe(service: TableService, options?: { key?: Key; filter?: Filter; principal?: Principal } & SubscribeOptions): AsyncIterableIterator<HubEvent>;
+  subscribe(service: TableService, options?: SubscribeOptions): AsyncIterableIterator<HubEvent>;
   /** Sweeps expired records now (also runs on a timer). */
   sweepExpired(): Promise<number>;
-  /** Completes every open subscription (shutdown: GraphQL clients get `complete`). */
+  /** Ends every open subscriber and refuses new ones (shutdown: streams close, iterators complete). */
   endSubscriptions(): void;
   close(): Promise<void>;
 }
@@ -72,12 +98,17 @@ export function createApp(options: AppOptions): App {
   const services = new Map<string, TableService>();
   const byPath = new Map<string, TableService>();
   for (const def of options.model.tables) {
-    const service = createTableService(store, def, policy);
+    const service = createTableService(store, def, policy, options.queryLimits);
     services.set(`${def.database}/${def.table}`, service);
     if (def.export) byPath.set(`${def.database}/${def.export.name}`, service);
   }
 
-  const openSubscriptions = new Set<() => void>();
+  const streams = createStreamRegistry(
+    { maxStreams: 20_000, maxStreamsPerAddress: 1000, pingInterval: 15_000, ...options.streams },
+    options.now,
+  );
+  const subscriptions = createSubscriptions({ store, hub, registry: streams, ...(options.now ? { now: options.now } : {}), ...(options.onError ? { onError: options.onError } : {}) });
+  const maxQueue = options.maxQueue ?? 1000;
   let sweeping: Promise<number> | undefined;
   const sweepExpired = (): Promise<number> => {
     // One sweep at a time: a slow sweep must not pile up timers' work behind it.
@@ -101,19 +132,27 @@ export function createApp(options: AppOptions): App {
     exported: (database, name) => byPath.get(`${database}/${name}`),
     databases: () => [...new Set(options.model.tables.filter((t) => t.export).map((t) => t.database))],
     sweepExpired,
+    streams,
+    subscriptions,
     subscribe(service, options = {}) {
-      const { key, filter: asked, principal, ...rest } = options;
-      // A role's read filter narrows every event, live and replayed (enter/leave included).
-      const roleFilter = service.readFilter(principal);
-      const filter = asked && roleFilter ? ({ type: 'and', items: [asked, roleFilter] } as Filter) : (asked ?? roleFilter);
-      const interest = { table: service.handle.id, ...(key !== undefined ? { key } : {}), ...(filter ? { filter } : {}) };
-      return subscribeChanges(store, hub, interest, { ...rest, open: openSubscriptions });
+      const { key, filter, principal, lastEventId, address = 'local', transport = 'api' } = options;
+      const prepared = subscriptions.prepare({
+        service,
+        address,
+        transport,
+        staleCursor: 'error',
+        cursor: lastEventId,
+        ...(key !== undefined ? { key } : {}),
+        ...(filter ? { filter } : {}),
+        ...(principal ? { principal } : {}),
+      });
+      return iterateSubscription(prepared, maxQueue);
     },
     endSubscriptions() {
-      for (const end of [...openSubscriptions]) end();
+      streams.closeAll();
     },
     async close() {
-      for (const end of [...openSubscriptions]) end();
+      streams.closeAll();
       if (timer) clearInterval(timer);
       await sweeping?.catch(() => 0);
       hub.close();

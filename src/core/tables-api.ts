@@ -3,6 +3,7 @@
  * GraphQL use, so writes here validate the same way and produce the same events, for trusted code
  * running inside the server process (no permission checks).
  */
+import type { Principal } from '../auth/policy.ts';
 import type { HubEvent } from '../realtime/events.ts';
 import type { Query } from '../query/types.ts';
 import type { Key, Record } from '../schema/model.ts';
@@ -14,8 +15,11 @@ export interface TableApi<T extends Record = Record> {
   readonly service: TableService;
   /** The record, or `undefined`. */
   get(id: Key | string): T | undefined;
-  /** Records matching a query string in the REST grammar (`"category=tools&limit(10)"`), or all. */
-  search(query?: string | Query): unknown[];
+  /**
+   * Records matching a query string in the REST grammar (`"category=tools&limit(10)"`), or all;
+   * read in chunks that give the event loop back in between (`service.openSearch` reads chunk by chunk).
+   */
+  search(query?: string | Query): Promise<unknown[]>;
   create(record: Partial<T>): Promise<T>;
   /** Creates or replaces the record at `id`. */
   put(id: Key | string, record: Partial<T>): Promise<T>;
@@ -24,8 +28,14 @@ export interface TableApi<T extends Record = Record> {
   delete(id: Key | string): Promise<boolean>;
   /** Sends a custom message to the record's subscribers; resolves to its change sequence number. */
   publish(id: Key | string, message: unknown): Promise<number>;
-  /** The table's changes (one record with `id`, filtered with `query`, resumed after `lastEventId`). */
-  subscribe(options?: { id?: Key | string; query?: string; lastEventId?: number | string }): AsyncIterableIterator<HubEvent>;
+  /**
+   * The table's changes (one record with `id`, filtered with `query`, resumed after `lastEventId`),
+   * through the same subscription path as SSE and GraphQL: it counts against the stream limits
+   * (per `address`, default `local`), shows in `/admin/connections`, ends when the consumer falls
+   * behind (SLOW_CONSUMER) and, with a `principal`, when its credential expires. A malformed
+   * `lastEventId` throws BAD_REQUEST; one the log no longer holds, CURSOR_EXPIRED.
+   */
+  subscribe(options?: { id?: Key | string; query?: string; lastEventId?: number | string; address?: string; principal?: Principal }): AsyncIterableIterator<HubEvent>;
 }
 
 export type TablesApi = { [database: string]: { [name: string]: TableApi } };
@@ -65,11 +75,12 @@ function tableApi(app: App, service: TableService): TableApi {
     publish: (id, message) => service.publish(key(id), message),
     subscribe(options = {}) {
       const filter = options.query ? service.parseQuery(options.query).filter : undefined;
-      const after = options.lastEventId === undefined ? undefined : Number(options.lastEventId);
       return app.subscribe(service, {
         ...(options.id !== undefined ? { key: key(options.id) } : {}),
         ...(filter ? { filter } : {}),
-        ...(after !== undefined && Number.isFinite(after) ? { after } : {}),
+        ...(options.lastEventId !== undefined ? { lastEventId: options.lastEventId } : {}),
+        ...(options.address !== undefined ? { address: options.address } : {}),
+        ...(options.principal ? { principal: options.principal } : {}),
       });
     },
   };

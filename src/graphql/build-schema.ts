@@ -26,8 +26,8 @@ import { namesOf } from './names.ts';
 import { createTypeFactory, isArgument, JSONScalar } from './types.ts';
 
 type Args = { [name: string]: unknown };
-/** The GraphQL context: who is asking (set from the HTTP request by the server). */
-type Ctx = { principal?: Principal };
+/** The GraphQL context: who is asking, and from where (set from the HTTP request by the server). */
+type Ctx = { principal?: Principal; address?: string };
 /** A change event as core hands it out (taken from App, so graphql does not reach into realtime: layers.test.ts). */
 type HubEvent = ReturnType<App['subscribe']> extends AsyncIterableIterator<infer E> ? E : never;
 type Field = GraphQLFieldConfig<unknown, Ctx, any>;
@@ -101,13 +101,13 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
     subscription[n.query] = {
       type: new GraphQLNonNull(type),
       args: subArgs,
-      subscribe: (_s, a: Args, ctx: Ctx) => onlyUpdates(changes(app, service, a, ctx.principal)),
+      subscribe: (_s, a: Args, ctx: Ctx) => onlyUpdates(changes(app, service, a, ctx)),
       resolve: (payload: unknown) => payload,
     } as Field;
     subscription[n.events] = {
       type: new GraphQLNonNull(eventType),
       args: { ...subArgs, lastEventId: { type: GraphQLString } },
-      subscribe: (_s, a: Args, ctx: Ctx) => asEvents(changes(app, service, a, ctx.principal)),
+      subscribe: (_s, a: Args, ctx: Ctx) => asEvents(changes(app, service, a, ctx)),
       resolve: (payload: unknown) => payload,
     } as Field;
   }
@@ -146,19 +146,20 @@ function queryString(args: Args): string {
   return parts.join('&');
 }
 
-function changes(app: App, service: TableService, args: Args, principal: Principal | undefined): AsyncIterableIterator<HubEvent> {
+/**
+ * A subscription's events through the one subscription path: the same checks, limits (429 before
+ * the stream opens), cursor parsing, replay, expiry and slow-consumer rule as SSE streams.
+ */
+function changes(app: App, service: TableService, args: Args, ctx: Ctx): AsyncIterableIterator<HubEvent> {
   const { id, lastEventId, ...filters } = args;
   const query = service.parseQuery(queryString(filters));
-  let after: number | undefined;
-  if (typeof lastEventId === 'string' && lastEventId !== '') {
-    if (!/^\d{1,15}$/.test(lastEventId)) throw new AppError('BAD_REQUEST', 'lastEventId must be a change sequence number (an event cursor)');
-    after = Number(lastEventId);
-  }
   return app.subscribe(service, {
-    ...(principal ? { principal } : {}),
+    transport: 'graphql',
+    address: ctx.address ?? 'local',
+    ...(ctx.principal ? { principal: ctx.principal } : {}),
     ...(id !== undefined && id !== null ? { key: service.key(id) } : {}),
     ...(query.filter ? { filter: query.filter } : {}),
-    ...(after !== undefined ? { after } : {}),
+    ...(lastEventId !== undefined && lastEventId !== null ? { lastEventId } : {}),
   });
 }
 

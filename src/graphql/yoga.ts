@@ -115,9 +115,19 @@ function useVisibleHttpStatus(): Plugin {
  */
 function useAcceptedEventStreams(): Plugin {
   return {
-    onResponse({ response, setResponse, fetchAPI }) {
+    async onResponse({ response, setResponse, fetchAPI }) {
       if (response.status === 200 || !response.headers.get('content-type')?.startsWith('text/event-stream')) return;
-      setResponse(new fetchAPI.Response(response.body, { status: 200, headers: response.headers }));
+      if (response.status !== 429) {
+        setResponse(new fetchAPI.Response(response.body, { status: 200, headers: response.headers }));
+        return;
+      }
+      // A stream limit refuses the subscription before any stream opens, as on REST: a 429 with
+      // Retry-After (graphql-sse's client and EventSource retry it later) and the errors as JSON.
+      const text = await response.text();
+      const data = /^data: (.*)$/m.exec(text)?.[1] ?? '{"errors":[{"message":"too many open streams"}]}';
+      const headers = new fetchAPI.Headers(response.headers);
+      headers.set('content-type', 'application/json; charset=utf-8');
+      setResponse(new fetchAPI.Response(data, { status: 429, headers }));
     },
   };
 }

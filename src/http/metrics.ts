@@ -193,7 +193,7 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
       if (n > 0) subscribers[service.handle.id] = n;
     }
     return {
-      streams: { open: s.open, byTable: s.byTable, opened: s.opened, cutSlow: s.cutSlow, rejected: s.rejected, framesDropped: s.framesDropped, queued: s.queued },
+      streams: { open: s.open, byTable: s.byTable, byTransport: s.byTransport, opened: s.opened, cutSlow: s.cutSlow, expired: s.expired, rejected: s.rejected, framesDropped: s.framesDropped, queued: s.queued },
       subscribers: { total: app.hub.count(), byTable: subscribers },
       channels: channels.stats(),
       changeLog: { head: app.store.changeLog.head(), entries: app.store.changeLog.size(), prunedThrough: app.store.changeLog.prunedThrough(), dispatched: app.hub.dispatched },

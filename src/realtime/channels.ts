@@ -92,7 +92,7 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
     addClient({ sink, address, lastEventId, channels = [] }) {
       options.streams.admit(address);
       const client: ChannelClient = { id: randomUUID(), channels: new Set(), createdAt: new Date(), address, ...(lastEventId ? { lastEventId } : {}) };
-      const stream: OpenStream = { writer: undefined as unknown as StreamWriter, address, table: 'channels' };
+      const stream: OpenStream = { address, table: 'channels', transport: 'channel', end: (reason) => writer.close(reason) };
       const writer = createStreamWriter(sink, { maxFrames: options.maxFrames, maxBytes: options.maxBytes }, (reason, dropped) => {
         for (const ch of client.channels) members.get(ch)?.delete(client.id);
         clients.delete(client.id);

@@ -59,6 +59,9 @@ export interface Hub {
   close(): void;
 }
 
+/** Most change-log entries dispatched in one turn of the event loop. */
+const ROUND = 2000;
+
 /** A table's subscribers: plain (unfiltered, byte-only), the rest of the table, and per record. */
 interface Group {
   plain: Set<Subscriber>;
@@ -90,19 +93,21 @@ export function createHub(store: Store, options: HubOptions): Hub {
   const handleOf = (id: string): TableHandle | undefined => store.tables.get(id);
 
   /**
-   * The record as it stood when `entry` (a publish, which carries no record) committed, for
-   * filtered streams: the `prev` of the next change to the same record, or the record now if none
-   * followed. Judging by the present record instead made a replayed publish depend on later
-   * writes (a publish to a matching record that was deleted since was dropped on replay, though
-   * it was delivered live). Scans the log forward only for publishes seen by filtered interests.
+   * The record as it stood when a publish committed, for filtered streams (a publish carries no
+   * record of its own): the `state` the write stored with it. Entries written before publishes
+   * carried it have none and are judged by the record as it is now; searching the log for the
+   * record's next change instead, as this once did, made a filtered replay quadratic in its publishes.
    */
-  const stateAt = (handle: TableHandle, entry: ChangeEntry): Record | undefined => {
-    for (const later of store.changeLog.iterateAfter(entry.seq)) {
-      if (later.table === entry.table && later.key === entry.key && later.op !== 'publish') return later.prev;
-    }
+  const publishState = (handle: TableHandle, entry: ChangeEntry): Record | undefined => {
+    if (entry.state !== undefined) return entry.state ?? undefined;
     return store.get(handle, entry.key)?.record;
   };
 
+  /**
+   * Dispatches what was committed since the last round, at most {@link ROUND} entries per turn of
+   * the event loop: a commit of 100,000 changes (a bulk delete) is fanned out over many turns, in
+   * order, instead of holding the loop for all of them.
+   */
   const pump = () => {
     if (closed) return;
     // Nobody listening: nothing to decode. A subscriber that joins later starts after the head it
@@ -113,13 +118,10 @@ export function createHub(store: Store, options: HubOptions): Hub {
     }
     const touched = new Set<Subscriber>();
     const rounds = new Map<Group, Round>();
-    for (;;) {
-      const entries = store.changeLog.readAfter(dispatched, 1000);
-      for (const entry of entries) {
-        dispatch(entry, touched, rounds);
-        dispatched = entry.seq;
-      }
-      if (entries.length < 1000) break;
+    const entries = store.changeLog.readAfter(dispatched, ROUND);
+    for (const entry of entries) {
+      dispatch(entry, touched, rounds);
+      dispatched = entry.seq;
     }
     for (const [group, round] of rounds) shareRound(group, round, touched);
     for (const sub of touched) {
@@ -129,6 +131,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
         options.onError?.(err, 'subscriber flush');
       }
     }
+    if (entries.length === ROUND) schedule();
   };
 
   /** Sends a table's round to its plain streams: one chunk for those that saw all of it. */
@@ -174,7 +177,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
       round.events.push(event);
     }
     let current: Record | undefined | null = null;
-    const readCurrent = () => (current === null ? (current = stateAt(handle, entry)) : current);
+    const readCurrent = () => (current === null ? (current = publishState(handle, entry)) : current);
     const deliverTo = (set: Set<Subscriber> | undefined) => {
       if (!set) return;
       for (const sub of set) {
@@ -195,7 +198,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
   };
 
   // Commits that resolve in the same turn share one dispatch round (and one write per stream).
-  const offCommit = store.onCommit(() => {
+  const schedule = () => {
     if (scheduled) return;
     scheduled = true;
     setImmediate(() => {
@@ -206,7 +209,8 @@ export function createHub(store: Store, options: HubOptions): Hub {
         options.onError?.(err, 'dispatch');
       }
     });
-  });
+  };
+  const offCommit = store.onCommit(schedule);
 
   const pruneEvery = options.pruneInterval ?? Math.min(60_000, Math.max(1000, Math.floor(options.retention / 10)));
   let pruning = false;
@@ -250,7 +254,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
       const events: HubEvent[] = [];
       if (handle) {
         for (const entry of entries) {
-          const type = eventTypeFor(interest, entry, () => stateAt(handle, entry));
+          const type = eventTypeFor(interest, entry, () => publishState(handle, entry));
           if (type) events.push(eventCache(handle.def, entry)(type));
         }
       }

@@ -21,7 +21,11 @@ export interface WriterLimits {
   maxBytes: number;
 }
 
-export type CloseReason = 'client' | 'slow' | 'shutdown' | 'error';
+/**
+ * Why a subscriber ended: its client left, it fell behind (`slow`), the server is stopping, the
+ * credential that opened it expired, or its connection failed.
+ */
+export type CloseReason = 'client' | 'slow' | 'shutdown' | 'expired' | 'error';
 
 /** Called once when a stream ends; `dropped` counts the frames it still had queued (metrics). */
 export type OnClose = (reason: CloseReason, dropped: number) => void;
@@ -47,7 +51,7 @@ export interface StreamWriter {
   readonly closed: boolean;
   /** Time of the last write (ms), for heartbeats. */
   readonly lastWrite: number;
-  /** Ends the stream; `slow` and `error` abort the connection instead of ending it cleanly. */
+  /** Ends the stream; `slow` and `error` abort the connection instead of ending it cleanly (`expired` ends it, so the client reconnects with a fresh credential). */
   close(reason: CloseReason): void;
 }
 

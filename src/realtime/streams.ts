@@ -1,7 +1,9 @@
 /**
- * The registry of open SSE streams: admission limits (total and per client address), one shared
- * heartbeat timer (a `ping` frame serialised once per tick, sent only to streams that were quiet),
- * counters for metrics, and closing every stream on shutdown.
+ * The registry of every open subscriber, whatever its transport (SSE streams, GraphQL
+ * subscriptions, programmatic subscriptions, channel clients): admission limits (total and per
+ * client address), one shared heartbeat timer for byte streams (a `ping` frame serialised once per
+ * tick, sent only to streams that were quiet), counters for metrics and `/admin/connections`, and
+ * ending every subscriber on shutdown. One registry, so a limit holds across transports.
  */
 import { AppError } from '../errors.ts';
 import { encodeSseFrame } from './sse.ts';
@@ -16,11 +18,20 @@ export interface StreamLimits {
   pingInterval: number;
 }
 
+/** How a subscriber reaches its client. */
+export type Transport = 'sse' | 'graphql' | 'api' | 'channel';
+
 export interface OpenStream {
-  writer: StreamWriter;
   address: string;
-  /** Table id, for per-table counts. */
+  /** Table id, for per-table counts (`channels` for channel clients). */
   table: string;
+  transport: Transport;
+  /** Ends the subscriber for a reason of the server's (shutdown, an expired credential). */
+  end(reason: CloseReason): void;
+  /** Byte streams (SSE, channels): heartbeats and queue depth. */
+  writer?: StreamWriter;
+  /** Events waiting for a subscriber without a writer (iterators). */
+  queued?(): number;
 }
 
 export interface StreamStats {
@@ -33,7 +44,10 @@ export interface StreamStats {
   /** Frames that were still queued on streams when they ended (cut or closed). */
   framesDropped: number;
   rejected: number;
+  /** Subscribers cut when the credential that opened them expired. */
+  expired: number;
   byTable: { [table: string]: number };
+  byTransport: { [transport in Transport]?: number };
   /** Frames waiting in all stream queues, and in the fullest one. */
   queued: number;
   maxQueued: number;
@@ -58,7 +72,7 @@ export interface StreamRegistry {
 export function createStreamRegistry(limits: StreamLimits, now: () => number = Date.now): StreamRegistry {
   const open = new Set<OpenStream>();
   const perAddress = new Map<string, number>();
-  const stats = { opened: 0, cutSlow: 0, pings: 0, rejected: 0, framesDropped: 0 };
+  const stats = { opened: 0, cutSlow: 0, pings: 0, rejected: 0, framesDropped: 0, expired: 0 };
   let closing = false;
 
   const retryAfter = String(Math.max(1, Math.ceil(limits.pingInterval / 1000)));
@@ -70,11 +84,11 @@ export function createStreamRegistry(limits: StreamLimits, now: () => number = D
   const timer = setInterval(() => {
     const t = now();
     let frame: string | undefined;
-    for (const s of open) {
+    for (const { writer } of open) {
       // A stream that carried real traffic recently needs no heartbeat (Mercure's rule).
-      if (t - s.writer.lastWrite < limits.pingInterval * 0.9) continue;
+      if (!writer || t - writer.lastWrite < limits.pingInterval * 0.9) continue;
       frame ??= encodeSseFrame({ event: 'ping', data: JSON.stringify({ time: t }) });
-      s.writer.write(frame);
+      writer.write(frame);
       stats.pings++;
     }
   }, limits.pingInterval);
@@ -96,6 +110,7 @@ export function createStreamRegistry(limits: StreamLimits, now: () => number = D
     remove(stream, reason, dropped = 0) {
       if (!open.delete(stream)) return;
       if (reason === 'slow') stats.cutSlow++;
+      if (reason === 'expired') stats.expired++;
       stats.framesDropped += dropped;
       const n = (perAddress.get(stream.address) ?? 1) - 1;
       if (n <= 0) perAddress.delete(stream.address);
@@ -104,18 +119,21 @@ export function createStreamRegistry(limits: StreamLimits, now: () => number = D
     closeAll() {
       closing = true;
       clearInterval(timer);
-      for (const s of [...open]) s.writer.close('shutdown');
+      for (const s of [...open]) s.end('shutdown');
     },
     stats() {
       const byTable: { [table: string]: number } = {};
+      const byTransport: StreamStats['byTransport'] = {};
       let queued = 0;
       let maxQueued = 0;
       for (const s of open) {
         byTable[s.table] = (byTable[s.table] ?? 0) + 1;
-        queued += s.writer.queued;
-        if (s.writer.queued > maxQueued) maxQueued = s.writer.queued;
+        byTransport[s.transport] = (byTransport[s.transport] ?? 0) + 1;
+        const q = s.writer ? s.writer.queued : (s.queued?.() ?? 0);
+        queued += q;
+        if (q > maxQueued) maxQueued = q;
       }
-      return { open: open.size, ...stats, byTable, queued, maxQueued };
+      return { open: open.size, ...stats, byTable, byTransport, queued, maxQueued };
     },
     get size() {
       return open.size;

@@ -27,6 +27,12 @@ export interface ChangeEntry {
   prev?: Record;
   /** `publish`: the custom message. */
   message?: unknown;
+  /**
+   * `publish`: the record as it stood when the message was published (absent: no such record).
+   * `null`: there was no such record. Entries written before this field existed have none; see
+   * `publishState` in the hub.
+   */
+  state?: Record | null;
   /** `delete` caused by expiry rather than a request. */
   expired?: boolean;
 }

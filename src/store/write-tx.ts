@@ -117,7 +117,12 @@ class WriteContext implements BufferedWriteTx {
 
   publish(table: TableHandle, key: Key, message: unknown): ChangeEntry {
     // Checked here, for every front end: the log must be able to encode and replay the message.
-    return this.#append({ seq: 0, time: this.now, table: table.id, op: 'publish', key, message: validateMessage(message) });
+    const entry: ChangeEntry = { seq: 0, time: this.now, table: table.id, op: 'publish', key, message: validateMessage(message) };
+    // The record as it stands at this publish, so filtered streams judge the publish by it, live
+    // and on replay, without searching the log for the record's next change (that search made a
+    // filtered replay quadratic in the publishes it held).
+    entry.state = this.get(table, key)?.record ?? null;
+    return this.#append(entry);
   }
 
   nextKey(table: TableHandle): Key {

@@ -34,13 +34,16 @@ test('append: one entry per write, gap-free seqs, in commit order, with op, key,
   assert.deepEqual(store.changeLog.readAfter(0), [
     { seq: 1, time: c.now - 10, table: 't/Item', op: 'update', key: 'a', value: { id: 'a', name: 'one' } },
     { seq: 2, time: c.now, table: 't/Item', op: 'update', key: 'a', value: { id: 'a', name: 'two' }, prev: { id: 'a', name: 'one' } },
-    { seq: 3, time: c.now, table: 't/Item', op: 'publish', key: 'a', message: { text: 'typing' } },
+    // A publish carries the record as it stood, so filtered streams judge it without searching the log.
+    { seq: 3, time: c.now, table: 't/Item', op: 'publish', key: 'a', message: { text: 'typing' }, state: { id: 'a', name: 'two' } },
     { seq: 4, time: c.now, table: 't/Item', op: 'delete', key: 'a', prev: { id: 'a', name: 'two' } },
   ]);
   assert.equal(published.seq, 3);
+  const orphan = await store.transact((tx) => tx.publish(items, 'nobody', 'hi'));
+  assert.equal(orphan.state, null, 'a publish to no record says so');
   // The version of a record is the seq of the change that wrote it.
   await store.transact((tx) => tx.put(items, 'b', { id: 'b' }));
-  assert.equal(store.get(items, 'b')?.version, 5);
+  assert.equal(store.get(items, 'b')?.version, 6);
 });
 
 test('readAfter and iterateAfter start after the cursor and honour a limit', async (t) => {
