@@ -20,9 +20,9 @@ export interface RetainedReader {
 
 /**
  * Opens the retained data of an interest (its filter already holds the caller's row filter).
- * @example const r = openRetained(service, interest, query.limit, 500); for (let c; (c = await r.next()); ) send(c)
+ * @example const r = openRetained(store, service, interest, query.limit); for (let c; (c = await r.next()); ) send(c)
  */
-export function openRetained(store: Store, service: TableService, interest: Interest, limit: Query['limit'], chunk: number): RetainedReader {
+export function openRetained(store: Store, service: TableService, interest: Interest, limit: Query['limit']): RetainedReader {
   if (interest.key !== undefined) {
     // One record: read in the same synchronous step as the head.
     const head = store.changeLog.head();
@@ -39,19 +39,12 @@ export function openRetained(store: Store, service: TableService, interest: Inte
     };
   }
   const query: Query = { reserved: {}, ...(interest.filter ? { filter: interest.filter } : {}), ...(limit ? { limit } : {}) };
-  // TEMPORARY until the chunked snapshot search lands: one search, handed out in chunks.
-  const head = store.changeLog.head();
-  const all = Promise.resolve(service.search(query) as Record[] | Promise<Record[]>);
-  let at = 0;
+  // Trusted read: the interest's filter already holds the caller's row filter. One LMDB snapshot
+  // for every chunk, and the head of that snapshot, so the records and their cursor agree.
+  const cursor = service.openSearch(query);
   return {
-    head,
-    next: async () => {
-      const records = await all;
-      if (at >= records.length) return undefined;
-      const out = records.slice(at, at + chunk);
-      at += chunk;
-      return out;
-    },
-    close: () => {},
+    head: cursor.head,
+    next: async () => (await cursor.next()) as Record[] | undefined,
+    close: () => cursor.close(),
   };
 }

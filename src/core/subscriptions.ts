@@ -245,7 +245,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     isClosed: () => boolean,
     holdAt: (head: number) => void,
   ): Promise<number> {
-    const reader = request.retained ? openRetained(store, request.service, interest, request.retained.limit, CHUNK) : undefined;
+    const reader = request.retained ? openRetained(store, request.service, interest, request.retained.limit) : undefined;
     const head = reader ? reader.head : log.head();
     holdAt(head);
     sink.begin(reason ? { kind: 'reset', head, reason } : { kind: 'live', head });
