@@ -209,6 +209,8 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         const reason = stale ?? (cursor !== undefined ? 'expired' : undefined);
         at = await sendRetained(request, interest, reason, sink, () => closed, (head) => {
           // Hold at the snapshot's head before the cursor's hold goes: the replay starts there.
+          // (Not once closed: close() has released already, and nothing would release this one.)
+          if (closed) return;
           const previous = release;
           release = hub.hold(head);
           previous?.();
