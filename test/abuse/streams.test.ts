@@ -39,6 +39,8 @@ async function readEvents(path: string, headers: Record<string, string>, stop: (
 }
 
 function assertBounded(what: string, m: Measurement): void {
+  // The numbers, for the README and the issue (a bound, not a timing assertion).
+  console.log(`${what}: slowest /health probe ${m.maxProbeMs} ms, RSS +${m.rssGrowthMiB} MiB`);
   assert.equal(m.failures, 0, `${what}: /health failed`);
   assert.ok(m.probes > 0, `${what}: the prober ran`);
   assert.ok(m.maxProbeMs <= BOUNDS.maxProbeMs, `${what}: a /health probe waited ${m.maxProbeMs} ms (bound ${BOUNDS.maxProbeMs})`);
