@@ -61,6 +61,8 @@ export interface Hub {
 
 /** Most change-log entries dispatched in one turn of the event loop. */
 const ROUND = 2000;
+/** Longest a dispatch round holds the event loop before the rest waits for the next turn (ms). */
+const SLICE_MS = 10;
 
 /** A table's subscribers: plain (unfiltered, byte-only), the rest of the table, and per record. */
 interface Group {
@@ -104,9 +106,10 @@ export function createHub(store: Store, options: HubOptions): Hub {
   };
 
   /**
-   * Dispatches what was committed since the last round, at most {@link ROUND} entries per turn of
-   * the event loop: a commit of 100,000 changes (a bulk delete) is fanned out over many turns, in
-   * order, instead of holding the loop for all of them.
+   * Dispatches what was committed since the last round, at most {@link ROUND} entries or
+   * {@link SLICE_MS} per turn of the event loop: a commit of 100,000 changes (a bulk delete), or a
+   * few changes seen by thousands of filtered streams, is fanned out over many turns, in order,
+   * instead of holding the loop for all of it.
    */
   const pump = () => {
     if (closed) return;
@@ -119,9 +122,17 @@ export function createHub(store: Store, options: HubOptions): Hub {
     const touched = new Set<Subscriber>();
     const rounds = new Map<Group, Round>();
     const entries = store.changeLog.readAfter(dispatched, ROUND);
-    for (const entry of entries) {
+    // Many filtered subscribers make each entry dear: the round also ends after a time slice.
+    const started = performance.now();
+    let more = entries.length === ROUND;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
       dispatch(entry, touched, rounds);
       dispatched = entry.seq;
+      if ((i & 63) === 63 && i < entries.length - 1 && performance.now() - started > SLICE_MS) {
+        more = true;
+        break;
+      }
     }
     for (const [group, round] of rounds) shareRound(group, round, touched);
     for (const sub of touched) {
@@ -131,7 +142,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
         options.onError?.(err, 'subscriber flush');
       }
     }
-    if (entries.length === ROUND) schedule();
+    if (more) schedule();
   };
 
   /** Sends a table's round to its plain streams: one chunk for those that saw all of it. */
