@@ -101,6 +101,10 @@ export const ConfigSchema = z
     streamQueueFrames: z.coerce.number().int().min(1).default(1000),
     streamQueueBytes: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
     sseRetry: z.coerce.number().int().min(0).default(3000),
+    /** Most conditions in one query (REST, GraphQL filter arguments); QUERY_TOO_COMPLEX past it. */
+    maxQueryTerms: z.coerce.number().int().min(1).default(100),
+    /** Most records held in memory to sort one query; QUERY_TOO_COMPLEX past it. */
+    maxSortRecords: z.coerce.number().int().min(1).default(100_000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     auth: json(AuthSchema).optional(),
     cors: json(CorsSchema).optional(),
@@ -134,6 +138,8 @@ export const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_STREAM_QUEUE_FRAMES: 'streamQueueFrames',
   TABLECAST_STREAM_QUEUE_BYTES: 'streamQueueBytes',
   TABLECAST_SSE_RETRY: 'sseRetry',
+  TABLECAST_MAX_QUERY_TERMS: 'maxQueryTerms',
+  TABLECAST_MAX_SORT_RECORDS: 'maxSortRecords',
   TABLECAST_AUTH: 'auth',
   TABLECAST_CORS: 'cors',
   TABLECAST_LOG_LEVEL: 'logLevel',

@@ -6,12 +6,14 @@
 import { createPolicy, type Action, type Policy, type Principal } from '../auth/policy.ts';
 import { AppError } from '../errors.ts';
 import { matches } from '../query/evaluate.ts';
-import { parseQuery } from '../query/parse.ts';
+import { DEFAULT_MAX_QUERY_TERMS, parseQuery } from '../query/parse.ts';
 import type { Filter, Query } from '../query/types.ts';
 import type { Key, Record, TableDef } from '../schema/model.ts';
 import { buildValidators, stampTimes } from '../schema/validators.ts';
 import { toKey } from '../store/keys.ts';
-import type { Store, TableHandle } from '../store/store.ts';
+import type { ReadLimits, SnapshotCursor, Store, TableHandle } from '../store/store.ts';
+
+export type { SnapshotCursor } from '../store/store.ts';
 
 /** A record as written, with its version (the change sequence number of the write; the ETag). */
 export interface Written {
@@ -31,7 +33,19 @@ export interface TableService {
   get(key: Key, principal?: Principal): Written;
   /** Like `get` for trusted callers, but `undefined` instead of NOT_FOUND. */
   find(key: Key): Written | undefined;
-  search(query: Query, principal?: Principal): unknown[];
+  /**
+   * The records matching a query (sorted, limited, selected), read in chunks that each hold the
+   * event loop for a few ms at most. The whole answer is in memory at the end: for large answers
+   * use `openSearch`.
+   */
+  search(query: Query, principal?: Principal): Promise<unknown[]>;
+  /**
+   * The same answer chunk by chunk, all from one LMDB snapshot taken in this synchronous call, with
+   * the change-log head of that snapshot (`head`). The role's read permission is checked here
+   * (UNAUTHORIZED/FORBIDDEN are thrown before anything is read) and its row filter applied. Call
+   * `next()` until it resolves to `undefined`, one call at a time, or `close()` to stop early.
+   */
+  openSearch(query: Query, principal?: Principal): SnapshotCursor;
   /** The principal's row filter for reading (throws UNAUTHORIZED/FORBIDDEN when it may not read). */
   readFilter(principal?: Principal): Filter | undefined;
   create(input: unknown, principal?: Principal): Promise<Written>;
@@ -55,6 +69,14 @@ export interface Precondition {
   ifMatch?: readonly number[] | '*';
   /** `*`: the write applies only if the record does not exist (create-only PUT). */
   ifNoneMatch?: '*';
+}
+
+/** Bounds of the reads of one table (config `maxQueryTerms`, `maxSortRecords`). */
+export interface QueryLimits {
+  /** Most conditions in a query parsed for a request (QUERY_TOO_COMPLEX past it). */
+  maxQueryTerms?: number;
+  /** Most records held to sort one query (QUERY_TOO_COMPLEX past it). */
+  maxSortRecords?: number;
 }
 
 const EMPTY_QUERY: Query = Object.freeze({ reserved: Object.freeze({}) }) as Query;
@@ -84,8 +106,10 @@ function checkPrecondition(precondition: Precondition | undefined, existing: { v
  * Builds the service for one table; validators are compiled here, once.
  * @example const messages = createTableService(store, def); await messages.create({ title: 'Hi', content: '…' })
  */
-export function createTableService(store: Store, def: TableDef, policy: Policy = createPolicy(undefined, [])): TableService {
+export function createTableService(store: Store, def: TableDef, policy: Policy = createPolicy(undefined, []), limits: QueryLimits = {}): TableService {
   const handle = store.table(def);
+  const maxTerms = limits.maxQueryTerms ?? DEFAULT_MAX_QUERY_TERMS;
+  const readLimits: Partial<ReadLimits> = limits.maxSortRecords !== undefined ? { maxSortRecords: limits.maxSortRecords } : {};
   const v = buildValidators(def);
   const pk = def.primaryKey;
   const label = def.export?.name ?? def.typeName;
@@ -133,7 +157,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     def,
     handle,
     // Most requests have no query string: one shared empty query instead of a parse.
-    parseQuery: (raw) => (raw === '' ? EMPTY_QUERY : parseQuery(raw, def)),
+    parseQuery: (raw) => (raw === '' ? EMPTY_QUERY : parseQuery(raw, def, { maxTerms })),
     key: (raw) => toKey(def, raw),
     find,
     readFilter: (principal) => allow(principal, 'read'),
@@ -146,7 +170,11 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     },
     search(query, principal) {
       const filter = allow(principal, 'read');
-      return store.search(handle, filter ? { ...query, filter: both(query.filter, filter)! } : query);
+      return store.search(handle, filter ? { ...query, filter: both(query.filter, filter)! } : query, readLimits);
+    },
+    openSearch(query, principal) {
+      const filter = allow(principal, 'read');
+      return store.openSearch(handle, filter ? { ...query, filter: both(query.filter, filter)! } : query, readLimits);
     },
     async create(input, principal) {
       const filter = allow(principal, 'insert');
@@ -214,10 +242,17 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       if (!query.filter) {
         throw new AppError('QUERY_INVALID', 'DELETE on a collection needs a query (for example ?status=done); use a filter that matches everything on purpose');
       }
-      const keysOnly: Query = { ...query, filter: both(query.filter, filter)!, select: { attributes: [pk], bare: true } };
+      const where = both(query.filter, filter)!;
+      // Read in chunks outside the write (a write transaction must not span event-loop turns), then
+      // each record is checked again inside it: one changed since the read is deleted only if it
+      // still matches.
+      const keys = await store.search(handle, { ...query, filter: where, select: { attributes: [pk], bare: true } }, readLimits);
       return store.transact((tx) => {
         let n = 0;
-        for (const key of store.search(handle, keysOnly)) if (tx.remove(handle, key as Key)) n++;
+        for (const key of keys) {
+          const current = tx.get(handle, key as Key);
+          if (current && matches(where, current.record) && tx.remove(handle, key as Key)) n++;
+        }
         return n;
       });
     },

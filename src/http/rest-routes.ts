@@ -2,10 +2,11 @@
  * The REST routes of SPEC §3, generated for every exported table with `rest: true`. Handlers only
  * translate HTTP to table-service calls and back; all rules live in core.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.ts';
 import { project } from '../query/evaluate.ts';
-import type { Precondition, TableService } from '../core/table-service.ts';
+import type { Precondition, SnapshotCursor, TableService } from '../core/table-service.ts';
 import type { Key } from '../schema/model.ts';
 
 const COLLECTION_METHODS = ['GET', 'HEAD', 'POST', 'DELETE'] as const;
@@ -71,6 +72,25 @@ function preconditionOf(request: FastifyRequest): Precondition | undefined {
   return out.ifMatch !== undefined || out.ifNoneMatch !== undefined ? out : undefined;
 }
 
+const JSON_UTF8 = 'application/json; charset=utf-8';
+
+/**
+ * The rest of a JSON array whose first chunk is already read: each chunk is produced when the
+ * response has drained the previous one (Readable.from pulls on demand), so a large answer never
+ * sits in memory at once and the event loop is free between chunks.
+ */
+async function* jsonArray(cursor: SnapshotCursor, first: unknown[]): AsyncGenerator<string> {
+  try {
+    // JSON.stringify of the chunk, brackets dropped: `undefined` (an absent selected value) is
+    // `null`, exactly as serializing the whole array did.
+    yield `[${JSON.stringify(first).slice(1, -1)}`;
+    for (let chunk = await cursor.next(); chunk; chunk = await cursor.next()) yield `,${JSON.stringify(chunk).slice(1, -1)}`;
+    yield ']';
+  } finally {
+    cursor.close();
+  }
+}
+
 /** Hooks the SSE layer supplies; REST hands a GET that asks for a stream to it. */
 export interface StreamHandler {
   (request: FastifyRequest, reply: FastifyReply, service: TableService, key: Key | undefined): Promise<void> | void;
@@ -96,13 +116,26 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
     if (stream && exp.sse) return stream;
     throw new AppError('NOT_ACCEPTABLE', `event streams are switched off for /${service.def.database}/${exp.name} (@export(sse: false))`);
   };
-  // Reads are synchronous handlers: they send before returning, so fastify has no promise to
-  // follow (an async handler cost each GET a promise and a microtask turn). A stream returns its
-  // promise; a throw reaches the error handler either way.
-  const getCollection = (request: FastifyRequest, reply: FastifyReply) => {
+  // A collection read is chunked (store/read.ts): an answer that fits one chunk is sent whole, as
+  // before; a longer one streams its JSON array, each chunk read when the socket has drained the
+  // last. Errors before the first chunk are ordinary JSON errors; after it the status is sent, so
+  // a failure can only cut the connection. A client that goes away stops the read.
+  const getCollection = async (request: FastifyRequest, reply: FastifyReply) => {
     const query = service.parseQuery(rawQuery(request));
     if (wantsStream(request, query)) return streamOrRefuse()(request, reply, service, undefined);
-    reply.type('application/json; charset=utf-8').send(service.search(query, request.principal));
+    if (request.method === 'HEAD') {
+      // The headers of the GET, without reading a record: the permission check and the query's
+      // syntax are all they depend on (the GET of a long answer has no Content-Length either).
+      service.readFilter(request.principal);
+      return reply.type(JSON_UTF8).send(Readable.from([]));
+    }
+    const cursor = service.openSearch(query, request.principal);
+    const first = await cursor.next();
+    if (!first || cursor.done) return reply.type(JSON_UTF8).send(JSON.stringify(first ?? []));
+    const body = Readable.from(jsonArray(cursor, first), { objectMode: true, highWaterMark: 1 });
+    // Closing the cursor here too ends a read waiting between chunks at once.
+    body.once('close', () => cursor.close());
+    return reply.type(JSON_UTF8).send(body);
   };
 
   fastify.route({ method: ['GET', 'HEAD'], url: base, handler: getCollection });

@@ -1,5 +1,6 @@
 /**
- * Evaluates a parsed Query against records in memory: filter matching, ordering, limits and select.
+ * Evaluates a parsed Query against records in memory: filter matching, ordering and select (the
+ * store's reader, store/read.ts, applies them chunk by chunk with limits).
  *
  * Semantics (docs/query-grammar.md): a path walks nested objects and, through any list on the way,
  * matches when any element matches; `ne` is the negation of `eq` (so on a list: no element equals);
@@ -190,41 +191,5 @@ export function project(select: NonNullable<Query['select']>, record: Record): u
   if (select.array) return attributes.map((name) => (hasOwn(record, name) ? record[name] : undefined));
   const out: Record = {};
   for (const name of attributes) if (hasOwn(record, name)) out[name] = record[name];
-  return out;
-}
-
-/**
- * Runs a query over candidate records (in primary-key order): filter, sort, `limit(offset, count)`,
- * then select. Without a sort it pulls only as many records as the limit needs and then returns
- * the iterator (so an LMDB cursor closes early); with a sort it must see every match first.
- * @example applyQuery(table.getRange(), parseQuery('rating=gt=3&limit(10)', def))
- */
-export function applyQuery(records: Iterable<Record>, query: Query): unknown[] {
-  const { filter, sort, select } = query;
-  const offset = query.limit?.offset ?? 0;
-  const count = query.limit?.count ?? Infinity;
-  const out: unknown[] = [];
-  if (count <= 0) return out;
-  if (!sort || sort.length === 0) {
-    let skipped = 0;
-    for (const record of records) {
-      if (filter && !matches(filter, record)) continue;
-      if (skipped < offset) {
-        skipped++;
-        continue;
-      }
-      out.push(select ? project(select, record) : record);
-      if (out.length >= count) break;
-    }
-    return out;
-  }
-  const matched: Record[] = [];
-  for (const record of records) if (!filter || matches(filter, record)) matched.push(record);
-  matched.sort(compareRecords(sort));
-  const end = Math.min(matched.length, offset + count);
-  for (let i = offset; i < end; i++) {
-    const record = matched[i] as Record;
-    out.push(select ? project(select, record) : record);
-  }
   return out;
 }

@@ -25,6 +25,7 @@
  *   `=in=`/`between`, `not_` operators, nested `select(a{b})`, `group-by`.
  * One linear pass over the string, no regular expressions, an explicit stack instead of recursion.
  */
+import { AppError } from '../errors.ts';
 import type { TableDef } from '../schema/model.ts';
 import { parseCall } from './calls.ts';
 import { coerceValue, decodeText, queryError, resolvePath, splitPath } from './coerce.ts';
@@ -32,6 +33,23 @@ import type { Condition, Filter, Operator, Query } from './types.ts';
 
 /** Deepest nesting of `[ … ]`/`( … )`, so a hostile URL cannot make evaluation recurse without bound. */
 export const MAX_DEPTH = 32;
+
+/**
+ * Default cap on conditions per query (`maxQueryTerms`). Each condition can become an index range
+ * or a test run on every record scanned, so a query's cost grows with it; 100 is far above what a
+ * hand-written or generated filter needs (an OR of 100 ids) and keeps a 12 KB URL from asking for
+ * 1,000 index ranges.
+ */
+export const DEFAULT_MAX_QUERY_TERMS = 100;
+
+/** Limits a query is parsed under. */
+export interface ParseOptions {
+  /**
+   * Most conditions allowed (QUERY_TOO_COMPLEX past it). Default: no cap, for trusted text (row
+   * filters from the config); the table service passes the configured cap for every request.
+   */
+  maxTerms?: number;
+}
 
 /** Parameters that configure the request (SSE, resume, auth) and are never filters. */
 export const RESERVED_PARAMETERS: ReadonlySet<string> = new Set(['stream', 'lastEventId', 'retained', 'access_token']);
@@ -89,16 +107,17 @@ function frame(closer: number, open: number): Frame {
  * @throws AppError QUERY_INVALID naming the problem and its 0-based position in `raw`.
  * @example parseQuery('rating=gt=3&[tag=a|tag=b]&sort(-rating)&limit(10)', def)
  */
-export function parseQuery(raw: string, def: TableDef): Query {
+export function parseQuery(raw: string, def: TableDef, options: ParseOptions = {}): Query {
   const query: Query = { reserved: {} };
-  if (raw.length > 0) new Parser(raw, def, query).run();
+  if (raw.length > 0) new Parser(raw, def, query, options.maxTerms ?? Infinity).run();
   return query;
 }
 
 class Parser {
   private pos = 0;
+  private terms = 0;
 
-  constructor(private readonly raw: string, private readonly def: TableDef, private readonly query: Query) {}
+  constructor(private readonly raw: string, private readonly def: TableDef, private readonly query: Query, private readonly maxTerms: number) {}
 
   run(): void {
     const raw = this.raw;
@@ -227,6 +246,12 @@ class Parser {
       return;
     }
 
+    // Counted before any coercion, so a hostile URL stops at its first condition past the cap.
+    if (++this.terms > this.maxTerms) {
+      throw new AppError('QUERY_TOO_COMPLEX', `the query has more than ${this.maxTerms} conditions (the maxQueryTerms setting, TABLECAST_MAX_QUERY_TERMS); combine them or raise the setting`, {
+        details: [{ message: `more than ${this.maxTerms} conditions`, position: start, limit: this.maxTerms, setting: 'maxQueryTerms' }],
+      });
+    }
     const path = splitPath(name, start);
     const label = path.join('.');
     const target = resolvePath(this.def, path, start);

@@ -2,7 +2,7 @@
  * The persisted change log: one LMDB sub-database keyed by the global sequence number, appended in
  * the writer's own transaction and pruned by age. It is the single source of every event.
  */
-import type { Database } from 'lmdb';
+import type { Database, Transaction } from 'lmdb';
 import { settleCommitError } from './commit-errors.ts';
 import type { ChangeEntry } from './types.ts';
 
@@ -10,8 +10,11 @@ const HEAD = 'seq';
 const PRUNED = 'pruned';
 
 export interface ChangeLog {
-  /** The last sequence number handed out (0 on an empty store). Reads committed state. */
-  head(): number;
+  /**
+   * The last sequence number handed out (0 on an empty store). Reads committed state, or the
+   * snapshot of `transaction` (a read that must know the head its records were read at).
+   */
+  head(transaction?: Transaction): number;
   /**
    * Highest sequence number removed by pruning (0 when nothing was pruned). A cursor below it
    * cannot be resumed without a gap.
@@ -48,7 +51,7 @@ export interface ChangeAppender {
  */
 export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Database<number, string>): ChangeLog & ChangeAppender {
   return {
-    head: () => meta.get(HEAD) ?? 0,
+    head: (transaction) => (transaction ? meta.get(HEAD, { transaction }) : meta.get(HEAD)) ?? 0,
     prunedThrough: () => meta.get(PRUNED) ?? 0,
     store(entries) {
       if (entries.length === 0) return;

@@ -4,6 +4,7 @@
  * only ever used to skip records, never to decide a match (that keeps truncated long strings, lists
  * and `null`-vs-missing exact without special cases here).
  */
+import { compareCodePoints } from '../query/evaluate.ts';
 import type { Condition, Filter } from '../query/types.ts';
 import type { FieldDef } from '../schema/model.ts';
 import { MAX_INDEXED_STRING, toIndexKey, type IndexKey } from './indexes.ts';
@@ -16,7 +17,10 @@ export interface IndexRange {
   end?: IndexKey;
 }
 
-/** Either a full scan, or the union of index ranges that together hold every candidate. */
+/**
+ * Either a full scan, or the union of index ranges that together hold every candidate. The ranges
+ * are merged: on one attribute they are disjoint and in index order (attributes by name).
+ */
 export type Plan = { kind: 'scan' } | { kind: 'index'; ranges: IndexRange[] };
 
 const SCAN: Plan = { kind: 'scan' };
@@ -30,7 +34,71 @@ const STRING_MAX = '\u{10FFFF}';
 export function planFilter(filter: Filter | undefined, indexed: ReadonlyMap<string, FieldDef>): Plan {
   if (!filter || indexed.size === 0) return SCAN;
   const ranges = planNode(filter, indexed);
-  return ranges ? { kind: 'index', ranges } : SCAN;
+  return ranges ? { kind: 'index', ranges: mergeRanges(ranges) } : SCAN;
+}
+
+/** Type order of ordered-binary keys (null, booleans, numbers, strings), then values within a type. */
+export function compareIndexKeys(a: IndexKey, b: IndexKey): number {
+  const ra = keyRank(a);
+  const rb = keyRank(b);
+  if (ra !== rb) return ra - rb;
+  if (typeof a === 'string') return compareCodePoints(a, b as string);
+  if (typeof a === 'number') return a - (b as number);
+  if (typeof a === 'boolean') return Number(a) - Number(b);
+  return 0;
+}
+
+function keyRank(k: IndexKey): number {
+  return k === null ? 0 : typeof k === 'boolean' ? 1 : typeof k === 'number' ? 2 : 3;
+}
+
+/**
+ * The union of ranges with duplicates and overlaps merged, so each index entry is read once
+ * however often a query names it (`a=sw=x|a=sw=x|…` is one range). Per attribute the result is
+ * disjoint and sorted. An `exact` null stays on its own: lmdb's ranges never return the null key
+ * (it encodes below every bound), so folding it into an open-started range would lose it.
+ * @example mergeRanges([{ attribute: 'a', start: 'x', end: 'x\u{10FFFF}' }, { attribute: 'a', exact: 'xy' }]) // the first range
+ */
+export function mergeRanges(ranges: readonly IndexRange[]): IndexRange[] {
+  const byAttribute = new Map<string, IndexRange[]>();
+  for (const r of ranges) {
+    const list = byAttribute.get(r.attribute);
+    if (list) list.push(r);
+    else byAttribute.set(r.attribute, [r]);
+  }
+  const out: IndexRange[] = [];
+  for (const attribute of [...byAttribute.keys()].sort()) {
+    const list = byAttribute.get(attribute)!;
+    if (list.some((r) => r.exact === null)) out.push({ attribute, exact: null });
+    // [lo, hi] with undefined meaning unbounded; an exact value is [v, v].
+    const spans = list
+      .filter((r) => r.exact !== null)
+      .map((r) => (r.exact !== undefined ? { lo: r.exact, hi: r.exact } : { lo: r.start, hi: r.end }))
+      .sort((x, y) => lowerOrder(x.lo, y.lo));
+    let current: { lo: IndexKey | undefined; hi: IndexKey | undefined } | undefined;
+    for (const span of spans) {
+      // Bounds are inclusive, so touching spans overlap; an unbounded end absorbs everything after it.
+      if (current && (current.hi === undefined || (span.lo !== undefined && compareIndexKeys(span.lo, current.hi) <= 0))) {
+        if (current.hi !== undefined && (span.hi === undefined || compareIndexKeys(span.hi, current.hi) > 0)) current.hi = span.hi;
+        continue;
+      }
+      if (current) out.push(toRange(attribute, current));
+      current = { ...span };
+    }
+    if (current) out.push(toRange(attribute, current));
+  }
+  return out;
+}
+
+/** Orders lower bounds, an absent one (unbounded) first. */
+function lowerOrder(a: IndexKey | undefined, b: IndexKey | undefined): number {
+  if (a === undefined) return b === undefined ? 0 : -1;
+  return b === undefined ? 1 : compareIndexKeys(a, b);
+}
+
+function toRange(attribute: string, span: { lo: IndexKey | undefined; hi: IndexKey | undefined }): IndexRange {
+  if (span.lo !== undefined && span.hi !== undefined && compareIndexKeys(span.lo, span.hi) === 0) return { attribute, exact: span.lo };
+  return { attribute, ...(span.lo !== undefined ? { start: span.lo } : {}), ...(span.hi !== undefined ? { end: span.hi } : {}) };
 }
 
 function planNode(filter: Filter, indexed: ReadonlyMap<string, FieldDef>): IndexRange[] | undefined {

@@ -1,71 +1,128 @@
 /**
  * Reads the candidate records of a query in primary-key order, from an index when the planner
- * found one, otherwise from the table itself. Candidates are filtered here; sorting, limits and
- * projection are left to `applyQuery`, which stops pulling once a limit is met.
+ * found one, otherwise from the table itself, and filters them. Sorting, limits and projection are
+ * left to the reader (read.ts), which pulls lazily, so `limit(n)` without a sort stops after n
+ * matches. Every read can run inside one explicit read transaction (one snapshot).
+ *
+ * The generator also yields {@link CHECKPOINT} every {@link CHECK_EVERY} records or index entries
+ * it examines, matching or not, so the reader can give the event loop back on time even while a
+ * scan finds nothing.
  */
-import { matches } from '../query/evaluate.ts';
-import type { Query } from '../query/types.ts';
-import type { RangeOptions } from 'lmdb';
-import type { Key, Record } from '../schema/model.ts';
 import { compareKeys } from './keys.ts';
+import { matches } from '../query/evaluate.ts';
+import type { Filter } from '../query/types.ts';
+import type { RangeOptions, Transaction } from 'lmdb';
+import type { Key, Record } from '../schema/model.ts';
+import type { IndexKey } from './indexes.ts';
+import { mergeSorted } from './merge-keys.ts';
 import type { TableHandle } from './open.ts';
 import type { StoredRecord } from './types.ts';
 import { planFilter, type IndexRange } from './plan.ts';
 
+/** Yielded between candidates: the reader may pause here. */
+export const CHECKPOINT: unique symbol = Symbol('checkpoint');
+/** Records or index entries examined between two checkpoints. */
+export const CHECK_EVERY = 64;
 /**
- * The records matching `query.filter`, lazily, in key order.
- * @example [...candidateRecords(handle, parseQuery('category=sw', def), Date.now())]
+ * Most index values merged lazily in key order. Each is one LMDB cursor held open for the read, so
+ * a range over more distinct values (`n=gt=5` on a unique attribute) is collected instead.
  */
-export function* candidateRecords(table: TableHandle, query: Query, now: number): Generator<Record> {
-  const filter = query.filter;
-  const live = table.expires ? (key: Key) => !isExpired(table, key, now) : undefined;
+export const MAX_MERGED = 256;
+/**
+ * Most index entries collected and sorted by key when a range is too wide to merge: sorting them is
+ * one uninterruptible step (~10 ms for 10,000 keys). Past it, the table is scanned in key order.
+ */
+export const MAX_COLLECTED = 10_000;
+
+/** Read options: the snapshot to read in (absent: lmdb's current read transaction). */
+export interface ReadOptions {
+  transaction?: Transaction;
+}
+
+/**
+ * The records matching `filter`, lazily, in key order, with checkpoints in between.
+ * @example for (const r of candidates(handle, parseQuery('category=sw', def).filter, Date.now())) if (r !== CHECKPOINT) use(r)
+ */
+export function* candidates(table: TableHandle, filter: Filter | undefined, now: number, options: ReadOptions = {}): Generator<Record | typeof CHECKPOINT> {
+  const live = table.expires ? (key: Key) => !isExpired(table, key, now, options) : undefined;
   const plan = planFilter(filter, table.indexed);
-  if (plan.kind === 'scan') {
-    for (const { key, value } of table.records.getRange({})) {
-      table.stats.recordsRead++;
+  const keys = plan.kind === 'index' ? yield* indexKeys(table, plan.ranges, options) : undefined;
+  let n = 0;
+  if (keys) {
+    for (const key of keys) {
+      if (++n % CHECK_EVERY === 0) yield CHECKPOINT;
       if (live && !live(key)) continue;
-      if (!filter || matches(filter, value)) yield value;
+      const value = table.records.get(key, options);
+      table.stats.recordsRead++;
+      if (value !== undefined && (!filter || matches(filter, value))) yield value;
     }
     return;
   }
-  for (const key of planKeys(table, plan.ranges)) {
-    if (live && !live(key)) continue;
-    const value = table.records.get(key);
+  for (const { key, value } of table.records.getRange(options)) {
+    if (++n % CHECK_EVERY === 0) yield CHECKPOINT;
     table.stats.recordsRead++;
-    if (value !== undefined && (!filter || matches(filter, value))) yield value;
+    if (live && !live(key)) continue;
+    if (!filter || matches(filter, value)) yield value;
   }
 }
 
-/** Keys from the index ranges, in key order, without duplicates. */
-function planKeys(table: TableHandle, ranges: readonly IndexRange[]): Iterable<Key> {
-  const only = ranges.length === 1 ? ranges[0]! : undefined;
-  // One exact value: the index already holds its keys in key order, so stay lazy.
-  if (only && only.exact !== undefined) return indexOf(table, only.attribute).getValues(only.exact);
-  const keys = new Set<Key>();
-  for (const r of ranges) {
+/**
+ * The keys the index ranges hold, in key order, each once; `undefined` when the table scan is the
+ * better read. Keys under one index value come in key order (dupSort over ordered-binary keys), but
+ * a range over several values gives them in value order, so each value of a range becomes its own
+ * sorted source and the sources are merged; a range too wide for that is collected and sorted.
+ */
+function* indexKeys(table: TableHandle, ranges: readonly IndexRange[], options: ReadOptions): Generator<typeof CHECKPOINT, Iterable<Key> | undefined> {
+  const values: Array<[IndexHandleDb, IndexKey]> = [];
+  outer: for (const r of ranges) {
     const db = indexOf(table, r.attribute);
     if (r.exact !== undefined) {
-      for (const k of db.getValues(r.exact)) keys.add(k);
+      values.push([db, r.exact]);
+      if (values.length > MAX_MERGED) break;
       continue;
     }
-    const range: RangeOptions = {
-      ...(r.start !== undefined ? { start: r.start as Key } : {}),
-      ...(r.end !== undefined ? { end: r.end as Key, inclusiveEnd: true } : {}),
-    };
-    for (const { value } of db.getRange(range)) keys.add(value);
+    // getKeys on a dupSort database visits each value once, skipping its duplicates.
+    for (const value of db.getKeys(rangeOptions(r, options))) {
+      values.push([db, value as IndexKey]);
+      if (values.length > MAX_MERGED) break outer;
+    }
   }
+  if (values.length <= MAX_MERGED) return mergeSorted(values.map(([db, value]) => db.getValues(value as Key, options)[Symbol.iterator]()), compareKeys);
+
+  const keys = new Set<Key>();
+  let n = 0;
+  for (const r of ranges) {
+    const db = indexOf(table, r.attribute);
+    const entries = r.exact !== undefined ? db.getValues(r.exact as Key, options) : db.getRange(rangeOptions(r, options)).map((e) => e.value);
+    for (const key of entries) {
+      if (++n > MAX_COLLECTED) return undefined;
+      if (n % CHECK_EVERY === 0) yield CHECKPOINT;
+      keys.add(key);
+    }
+  }
+  yield CHECKPOINT; // the sort below starts a fresh slice
   return [...keys].sort(compareKeys);
 }
 
-function indexOf(table: TableHandle, attribute: string) {
+type IndexHandleDb = TableHandle['indexes'][number]['db'];
+
+function rangeOptions(r: IndexRange, options: ReadOptions): RangeOptions {
+  return {
+    ...(r.start !== undefined ? { start: r.start as Key } : {}),
+    ...(r.end !== undefined ? { end: r.end as Key, inclusiveEnd: true } : {}),
+    ...options,
+  };
+}
+
+function indexOf(table: TableHandle, attribute: string): IndexHandleDb {
   const index = table.indexes.find((i) => i.field.name === attribute);
   if (!index) throw new Error(`no index on ${table.id}.${attribute}`);
   return index.db;
 }
 
 /** Whether a record of an expiring table is past its time (it reads as absent until swept). */
-export function isExpired(table: TableHandle, key: Key, now: number): boolean {
-  const at = table.expires?.get(key);
+export function isExpired(table: TableHandle, key: Key, now: number, options?: ReadOptions): boolean {
+  const at = table.expires?.get(key, options);
   return at !== undefined && at <= now;
 }
 

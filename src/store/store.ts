@@ -5,18 +5,25 @@
  * nothing behind (no partial writes) without the cost of a child transaction.
  */
 import { AppError } from '../errors.ts';
-import { applyQuery } from '../query/evaluate.ts';
-import type { Filter, Query } from '../query/types.ts';
-import type { Key, Record, TableDef } from '../schema/model.ts';
+import type { Query } from '../query/types.ts';
+import type { Key, TableDef } from '../schema/model.ts';
 import type { ChangeLog } from './change-log.ts';
 import { openLayout, tableId, type Layout, type TableHandle } from './open.ts';
 import { explainCommitFailure } from './commit-errors.ts';
-import { candidateRecords, readLive } from './scan.ts';
+import { openResults, type ReadLimits, type ResultCursor } from './read.ts';
+import { readLive } from './scan.ts';
 import type { StoredRecord } from './types.ts';
 import { createWriteTx, type WriteTx } from './write-tx.ts';
 
 export type { WriteTx } from './write-tx.ts';
 export type { TableHandle } from './open.ts';
+export type { ReadLimits, ResultCursor } from './read.ts';
+
+/** A chunked read of one snapshot, with the change-log head of that snapshot. */
+export interface SnapshotCursor extends ResultCursor {
+  /** The change-log head the records are read at: every change after it is not in them. */
+  readonly head: number;
+}
 
 export interface StoreOptions {
   dataDir: string;
@@ -36,10 +43,16 @@ export interface Store {
   table(def: TableDef): TableHandle;
   /** A record by key, or `undefined` (also for expired records not yet swept). */
   get(table: TableHandle, key: Key): StoredRecord | undefined;
-  /** Records matching a query, filtered, sorted, limited and selected. */
-  search(table: TableHandle, query: Query): unknown[];
-  /** Iterates matching records in key order (no sort, limit or select), for streams' retained data. */
-  matching(table: TableHandle, filter: Filter | undefined): Iterable<Record>;
+  /**
+   * Records matching a query, filtered, sorted, limited and selected: `openSearch` read to the end
+   * (bounded in event-loop time; the whole answer in memory).
+   */
+  search(table: TableHandle, query: Query, limits?: Partial<ReadLimits>): Promise<unknown[]>;
+  /**
+   * Opens a chunked read of a query's results from one LMDB read snapshot taken now, in this
+   * synchronous call, with the change-log head of that snapshot. Close it when stopping early.
+   */
+  openSearch(table: TableHandle, query: Query, limits?: Partial<ReadLimits>): SnapshotCursor;
   /**
    * Runs `fn` in a write transaction and resolves after commit with its result. If `fn` throws,
    * nothing it wrote is kept and the promise rejects with that error.
@@ -103,14 +116,62 @@ export function createStore(options: StoreOptions): Store {
 
   const get = (handle: TableHandle, key: Key): StoredRecord | undefined => readLive(handle, key, now());
 
+  // Reads in progress: close() ends them first, since closing LMDB under an open read transaction
+  // leaves lmdb-js with a transaction it can no longer reset.
+  const reads = new Set<() => void>();
+  const openSearch = (handle: TableHandle, query: Query, limits?: Partial<ReadLimits>): SnapshotCursor => {
+    if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
+    // One explicit read transaction, taken here synchronously: the records, the index entries,
+    // the expiry times and the head are all read from it, however many event-loop turns the read
+    // spans. (A bare getRange iterator keeps its own snapshot, but the record reads behind an
+    // index and the head would each see the latest commit instead.) It is released exactly once,
+    // when the read ends, fails or is closed.
+    const transaction = layout.root.useReadTransaction();
+    let results: ResultCursor | undefined;
+    let released = false;
+    const stop = () => results?.close();
+    const release = () => {
+      if (released) return;
+      released = true;
+      reads.delete(stop);
+      transaction.done();
+    };
+    let head: number;
+    try {
+      head = layout.changeLog.head(transaction);
+    } catch (err) {
+      transaction.done();
+      throw err;
+    }
+    const opened = openResults(handle, query, now(), { transaction, ...(limits ? { limits } : {}), onClose: release });
+    results = opened;
+    if (!released) reads.add(stop);
+    return {
+      head,
+      get done() {
+        return opened.done;
+      },
+      next: () => opened.next(),
+      close: stop,
+    };
+  };
+
   return {
     tables: layout.tables,
     changeLog: layout.changeLog,
     table,
     get,
-    // candidateRecords already applied the filter; applyQuery only sorts, limits and selects.
-    search: (handle, query) => applyQuery(candidateRecords(handle, query, now()), withoutFilter(query)),
-    matching: (handle, filter) => candidateRecords(handle, { reserved: {}, ...(filter ? { filter } : {}) }, now()),
+    async search(handle, query, limits) {
+      const cursor = openSearch(handle, query, limits);
+      const out: unknown[] = [];
+      try {
+        for (let chunk = await cursor.next(); chunk; chunk = await cursor.next()) for (const v of chunk) out.push(v);
+      } finally {
+        cursor.close();
+      }
+      return out;
+    },
+    openSearch,
     transact,
     async sweepExpired(limit = 1000) {
       const due: Array<[TableHandle | undefined, Key, [number, string, Key]]> = [];
@@ -149,15 +210,10 @@ export function createStore(options: StoreOptions): Store {
     async close() {
       if (closed) return;
       closed = true;
+      for (const close of [...reads]) close();
       await Promise.allSettled([...inflight]);
       await layout.root.committed;
       await layout.root.close();
     },
   };
-}
-
-function withoutFilter(query: Query): Query {
-  if (!query.filter) return query;
-  const { filter: _applied, ...rest } = query;
-  return rest;
 }

@@ -318,12 +318,12 @@ describe('row filters: rowRole reads and updates owner=alice only', () => {
   const rower = { authorization: `Basic ${Buffer.from(`rower:${PASSWORD}`).toString('base64')}` };
   const admin = { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` };
   const notes = () => s.server.tables.alpha!.note!;
-  const aliceNotes = () => (notes().search() as Array<{ id: string; owner: string }>).filter((r) => r.owner === 'alice');
+  const aliceNotes = async () => ((await notes().search()) as Array<{ id: string; owner: string }>).filter((r) => r.owner === 'alice');
 
   test('REST and GraphQL reads return only alice records; a record outside the view is absent (404)', async () => {
     const list = await req('GET', '/alpha/note', undefined, rower);
     assert.equal(list.status, 200);
-    assert.deepEqual(list.body, aliceNotes());
+    assert.deepEqual(list.body, await aliceNotes());
     assert.ok(list.body.length > 0 && list.body.every((r: any) => r.owner === 'alice'));
     const filtered = await req('GET', '/alpha/note?owner=bob', undefined, rower);
     assert.deepEqual(filtered.body, [], "asking for bob's records gives none");
@@ -336,7 +336,7 @@ describe('row filters: rowRole reads and updates owner=alice only', () => {
 
     const gql = await req('POST', '/alpha/graphql', { query: '{ bob: note(id: "b") { id } all: note { id owner } }' }, rower);
     assert.deepEqual(gql.body.data.bob, []);
-    assert.deepEqual(gql.body.data.all, aliceNotes().map((r) => ({ id: r.id, owner: r.owner })));
+    assert.deepEqual(gql.body.data.all, (await aliceNotes()).map((r) => ({ id: r.id, owner: r.owner })));
   });
 
   test("writes: alice's records only, never moving one out of the view; bob's records look absent", async () => {
@@ -387,7 +387,7 @@ describe('row filters: rowRole reads and updates owner=alice only', () => {
       // Retained data (after `retry:` and `connected`): alice's records only; bob's record stream has none.
       const connected = { type: 'connected', status: 'ok' };
       const data = (frames: Frame[]) => frames.slice(1).map((f) => json(f));
-      const visible = aliceNotes();
+      const visible = await aliceNotes();
       assert.deepEqual(data(await collection.next(2 + visible.length)), [connected, ...visible]);
       assert.deepEqual(data(await record.next(3)), [connected, { id: 'row-a', owner: 'alice', text: 'one' }]);
       assert.deepEqual(data(await bobRecord.next(2)), [connected]);

@@ -28,8 +28,8 @@ test('server.tables: CRUD with REST validation, same events, subscribe with filt
   assert.equal((await messages.patch('m1', { content: 'patched' })).content, 'patched');
   assert.deepEqual(messages.get('m1'), { id: 'm1', title: 'Hello', content: 'patched' });
   assert.equal(messages.get('nope'), undefined);
-  assert.deepEqual(messages.search('title=Other').map((r: any) => r.id), ['m2']);
-  assert.equal(messages.search().length, 2);
+  assert.deepEqual((await messages.search('title=Other')).map((r: any) => r.id), ['m2']);
+  assert.equal((await messages.search()).length, 2);
   const publishSeq = await messages.publish('m1', { text: 'typing…' });
   assert.equal(await messages.delete('m1'), true);
   assert.equal(await messages.delete('m1'), false);

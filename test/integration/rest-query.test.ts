@@ -7,7 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { planFilter } from '../../src/store/plan.ts';
-import { SHOP_SDL, serve } from '../helpers/fixtures.ts';
+import { SHOP_SDL, assertError, serve } from '../helpers/fixtures.ts';
 import { agent, type TestServer } from '../helpers/server.ts';
 
 /** The shop schema plus `PlainProduct`: Product's attributes without @indexed, at /shop/plain. */
@@ -348,4 +348,81 @@ test('answers follow writes: replace and patch move records in and out of indexe
   assert.deepEqual(((await both(s, 'tags=green&select(id)')) as string[]), ['p000']);
   assert.ok(!((await both(s, 'tags=red&select(id)')) as string[]).includes('p002'));
   assert.ok(((await both(s, 'category=null&select(id)')) as string[]).includes('p001'), 'a replaced record without category is indexed as null');
+});
+
+/** 700 products (several chunks of a streamed answer), written out of key order through the service. */
+async function bigShop(t: TestContext, options: { maxQueryTerms?: number; maxSortRecords?: number } = {}): Promise<{ s: TestServer; data: Rec[] }> {
+  const s = await serve(t, { 'shop.graphql': SHOP_SDL }, options);
+  const service = s.server.app.exported('shop', 'product')!;
+  const data: Rec[] = Array.from({ length: 700 }, (_, i) => ({
+    id: `b${String((i * 389) % 700).padStart(4, '0')}`,
+    name: `Big ${i}`,
+    category: `c${i % 30}`,
+    price: (i * 7) % 101,
+    status: STATUSES[i % 3],
+    ...(i % 4 === 0 ? {} : { stock: i % 9 }),
+  }));
+  await Promise.all(data.map((r) => service.create(r)));
+  data.sort((a, b) => cmp(a.id, b.id));
+  return { s, data };
+}
+
+test('long answers stream their JSON array: the same records, order, limit, offset and select as a short answer', async (t) => {
+  const { s, data } = await bigShop(t);
+  const get = async (q: string) => {
+    const res = await s.req('GET', `/shop/product${q ? `?${q}` : ''}`);
+    assert.equal(res.status, 200, `${q}: ${res.text.slice(0, 200)}`);
+    assert.equal(res.headers['content-type'], 'application/json; charset=utf-8', q);
+    return res;
+  };
+  const all = await get('');
+  assert.equal(all.headers['content-length'], undefined, 'a long answer is streamed (no Content-Length)');
+  assert.deepEqual(all.body.map((r: Rec) => r.id), data.map((r) => r.id));
+  assert.deepEqual(strip(all.body[123]), data[123]);
+  const short = await get('limit(3)');
+  assert.ok(Number(short.headers['content-length']) > 0, 'a short answer is sent whole');
+  assert.deepEqual(short.body.map((r: Rec) => r.id), data.slice(0, 3).map((r) => r.id));
+
+  assert.deepEqual((await get('select(id)')).body, data.map((r) => r.id));
+  assert.deepEqual((await get('limit(100,650)&select(id)')).body, data.slice(100, 650).map((r) => r.id));
+  assert.deepEqual((await get('select([id,stock])')).body, data.map((r) => [r.id, r.stock ?? null]));
+  assert.deepEqual((await get('select(stock)')).body, data.map((r) => r.stock ?? null), 'absent bare values are null');
+  const byPrice = sorted(data, [['price', -1]]);
+  assert.deepEqual((await get('sort(-price)&select(id,price)')).body, byPrice.map((r) => ({ id: r.id, price: r.price })));
+  assert.deepEqual((await get('sort(-price)&limit(10,600)&select(id)')).body, byPrice.slice(10, 600).map((r) => r.id));
+  const cheap = data.filter((r) => r.price < 80);
+  assert.deepEqual((await get('price=lt=80&select(id)')).body, cheap.map((r) => r.id), 'an index range over many values, in key order');
+  assert.deepEqual((await get('price=lt=80|stock=3&limit(7,400)&select(id)')).body, data.filter((r) => r.price < 80 || r.stock === 3).slice(7, 400).map((r) => r.id));
+  assert.deepEqual((await get('category=sw=c1|category=sw=c1|category=c2&select(id)')).body, data.filter((r) => r.category.startsWith('c1') || r.category === 'c2').map((r) => r.id));
+
+  // HEAD: the headers of the GET without reading; a bad query is still a 400.
+  const head = await s.req('HEAD', '/shop/product?sort(-price)');
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-type'], 'application/json; charset=utf-8');
+  assert.equal(head.text, '');
+  assert.equal((await s.req('HEAD', '/shop/product?price=zz=1')).status, 400);
+});
+
+test('maxQueryTerms (default 100) caps the conditions of a query: QUERY_TOO_COMPLEX names the cap and the setting', async (t) => {
+  const s = await serve(t, { 'shop.graphql': SHOP_SDL });
+  const terms = (n: number) => Array.from({ length: n }, (_, i) => `category=c${i}`).join('|');
+  assert.equal((await s.req('GET', `/shop/product?${terms(100)}`)).status, 200);
+  const refused = assertError(await s.req('GET', `/shop/product?${terms(101)}&limit(1)`), 400, 'QUERY_TOO_COMPLEX');
+  assert.match(refused.message, /more than 100 conditions/);
+  assert.match(refused.message, /maxQueryTerms/);
+  assertError(await s.req('DELETE', `/shop/product?${terms(101)}`), 400, 'QUERY_TOO_COMPLEX');
+  assertError(await s.req('GET', `/shop/product?[${terms(60)}]&[${terms(41)}]`), 400, 'QUERY_TOO_COMPLEX', 'conditions in groups count too');
+});
+
+test('a configured maxQueryTerms holds for GraphQL filter arguments; maxSortRecords caps a sort without a small limit', async (t) => {
+  const { s } = await bigShop(t, { maxQueryTerms: 1, maxSortRecords: 500 });
+  const gql = await s.req('POST', '/shop/graphql', { query: '{ product(category: "c1", status: ACTIVE) { id } }' });
+  assert.equal(gql.body.errors?.[0]?.extensions?.code, 'QUERY_TOO_COMPLEX', gql.text);
+  assert.equal((await s.req('POST', '/shop/graphql', { query: '{ product(category: "c1") { id } }' })).body.data.product.length, 24);
+
+  const sort = assertError(await s.req('GET', '/shop/product?sort(price)'), 400, 'QUERY_TOO_COMPLEX');
+  assert.match(sort.message, /500 records/);
+  assert.match(sort.message, /maxSortRecords/);
+  assert.equal((await s.req('GET', '/shop/product?sort(price)&limit(20)')).body.length, 20);
+  assert.equal((await s.req('GET', '/shop/product?status=ACTIVE&sort(price)')).body.length, 233, 'fewer matches than the cap');
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyQuery, compareCodePoints, compareIntegers, compareRecords, matches, project } from '../../../src/query/evaluate.ts';
+import { compareCodePoints, compareIntegers, compareRecords, matches, project } from '../../../src/query/evaluate.ts';
 import { parseQuery } from '../../../src/query/parse.ts';
 import type { Record } from '../../../src/schema/model.ts';
 import { product } from './fixture.ts';
@@ -197,50 +197,4 @@ test('project: bare value, objects without absent keys, arrays', () => {
   assert.deepEqual(project({ attributes: ['name', 'nope', 'id'], bare: false }, r), { name: 'k', id: 1 });
   assert.deepEqual(project({ attributes: ['rating'], bare: false }, r), { rating: 5 });
   assert.deepEqual(project({ attributes: ['rating', 'nope'], bare: false, array: true }, r), [5, undefined]);
-});
-
-/** Records 1..n as a generator that counts pulls and notices being closed. */
-function source(n: number) {
-  const stats = { pulled: 0, closed: false };
-  function* gen(): Generator<Record> {
-    try {
-      for (let i = 1; i <= n; i++) {
-        stats.pulled++;
-        yield { id: i, rating: i % 5, name: `n${i}` };
-      }
-    } finally {
-      stats.closed = true;
-    }
-  }
-  return { records: gen(), stats };
-}
-
-test('applyQuery without sort streams: stops pulling at the limit and closes the source', () => {
-  const { records, stats } = source(1000);
-  const out = applyQuery(records, parseQuery('rating=0&limit(2,5)&select(id)', product));
-  assert.deepEqual(out, [15, 20, 25]);
-  assert.equal(stats.pulled, 25);
-  assert.equal(stats.closed, true);
-  const none = source(10);
-  assert.deepEqual(applyQuery(none.records, parseQuery('limit(0)', product)), []);
-  assert.equal(none.stats.pulled, 0);
-  assert.deepEqual(applyQuery(source(3).records, parseQuery('', product)), [
-    { id: 1, rating: 1, name: 'n1' },
-    { id: 2, rating: 2, name: 'n2' },
-    { id: 3, rating: 3, name: 'n3' },
-  ]);
-});
-
-test('applyQuery with sort: filter, sort, offset/count, then select', () => {
-  const { records } = source(20);
-  assert.deepEqual(applyQuery(records, parseQuery('rating=ge=3&sort(-rating,-id)&limit(1,4)&select(id,rating)', product)), [
-    { id: 14, rating: 4 },
-    { id: 9, rating: 4 },
-    { id: 4, rating: 4 },
-  ]);
-  assert.deepEqual(applyQuery(source(6).records, parseQuery('sort(-id)&select([id,name])&limit(2)', product)), [
-    [6, 'n6'],
-    [5, 'n5'],
-  ]);
-  assert.deepEqual(applyQuery(source(3).records, parseQuery('sort(id)&limit(5,10)', product)), []);
 });

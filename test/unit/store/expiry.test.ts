@@ -18,7 +18,7 @@ type Keep @table(database: "auth") @export {
   id: ID! @primaryKey
 }`;
 
-test('an expired record is gone from get, search and matching at once, before any sweep', async (t) => {
+test('an expired record is gone from get and search at once, before any sweep', async (t) => {
   const c = clock();
   const { store, handle } = openStore(t, SDL, { now: c });
   const s = handle('Session');
@@ -32,10 +32,10 @@ test('an expired record is gone from get, search and matching at once, before an
   assert.equal(store.get(s, 'old'), undefined);
   assert.ok(store.get(s, 'young'));
   for (const q of ['', 'user=ann', 'user=sw=a', 'id=old']) {
-    const found = store.search(s, parseQuery(q, s.def)).map((r) => (r as { id: string }).id);
+    const found = (await store.search(s, parseQuery(q, s.def))).map((r) => (r as { id: string }).id);
     assert.ok(!found.includes('old'), `search ${q || '(all)'} must not return the expired record`);
   }
-  assert.deepEqual([...store.matching(s, parseQuery('user=ann', s.def).filter)].map((r) => r.id), ['young']);
+  assert.deepEqual(await store.search(s, parseQuery('user=ann&select(id)', s.def)), ['young']);
   // Nothing was written yet: the record is still stored, just hidden.
   assert.equal(store.changeLog.head(), 2);
 });
@@ -68,7 +68,7 @@ test('the sweep deletes expired records with a delete entry marked expired, and 
 
   c.now += 10_000;
   assert.equal(await store.sweepExpired(), 1);
-  assert.deepEqual(store.search(s, parseQuery('', s.def)), []);
+  assert.deepEqual(await store.search(s, parseQuery('', s.def)), []);
 });
 
 test('a write renews the deadline; a delete request on an expired record finds nothing', async (t) => {

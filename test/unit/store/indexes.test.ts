@@ -77,9 +77,9 @@ test('long strings are indexed by a prefix and still answered exactly', async (t
   });
   const keys = indexEntries(p, 'category').map(([k]) => k as string);
   assert.ok(keys.every((k) => k.length === MAX_INDEXED_STRING));
-  assert.deepEqual(store.search(p, parseQuery(`category=${long}2`, p.def)), [{ id: 'long2', category: `${long}2` }]);
-  assert.deepEqual(store.search(p, parseQuery(`category=sw=${long}1`, p.def)).length, 1);
-  assert.deepEqual(store.search(p, parseQuery(`category=gt=${long}1&select(id)`, p.def)), ['long2']);
+  assert.deepEqual(await store.search(p, parseQuery(`category=${long}2`, p.def)), [{ id: 'long2', category: `${long}2` }]);
+  assert.deepEqual((await store.search(p, parseQuery(`category=sw=${long}1`, p.def))).length, 1);
+  assert.deepEqual(await store.search(p, parseQuery(`category=gt=${long}1&select(id)`, p.def)), ['long2']);
 });
 
 test('a schema that gains @indexed builds the index from existing records at open', async (t) => {
@@ -100,7 +100,7 @@ test('a schema that gains @indexed builds the index from existing records at ope
   const v2 = openStore(t, indexed, { dir });
   const items2 = v2.handle('Item');
   assert.deepEqual(indexEntries(items2, 'color'), [[null, 'c'], ['blue', 'b'], ['red', 'a']]);
-  assert.deepEqual(v2.store.search(items2, parseQuery('color=red&select(id)', items2.def)), ['a']);
+  assert.deepEqual(await v2.store.search(items2, parseQuery('color=red&select(id)', items2.def)), ['a']);
   await v2.store.close();
 
   // The index is dropped from the schema, records change meanwhile, then it is declared again:
@@ -117,8 +117,8 @@ test('a schema that gains @indexed builds the index from existing records at ope
   const v4 = openStore(t, indexed, { dir });
   const items4 = v4.handle('Item');
   assert.deepEqual(indexEntries(items4, 'color'), [[null, 'c'], ['green', 'a'], ['red', 'd']]);
-  assert.deepEqual(v4.store.search(items4, parseQuery('color=red&select(id)', items4.def)), ['d']);
-  assert.deepEqual(v4.store.search(items4, parseQuery('color=blue', items4.def)), []);
+  assert.deepEqual(await v4.store.search(items4, parseQuery('color=red&select(id)', items4.def)), ['d']);
+  assert.deepEqual(await v4.store.search(items4, parseQuery('color=blue', items4.def)), []);
   await v4.store.close();
 
   // Reopening with the same schema keeps the index as it is (no rebuild needed, same answers).

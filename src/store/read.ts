@@ -1,0 +1,231 @@
+/**
+ * Runs a query over a table in chunks: filter, sort, `limit(offset, count)`, select. Each call to
+ * `next()` works synchronously for at most one slice of event-loop time (`sliceMs`) and then
+ * yields (`setImmediate`) before the next slice, so no read of any size holds the loop; memory is
+ * one chunk of results, except for a sort, which holds the records it sorts (at most
+ * `maxSortRecords`; with a small limit only the best `offset + count` of them).
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { AppError } from '../errors.ts';
+import { compareRecords, project } from '../query/evaluate.ts';
+import type { Query } from '../query/types.ts';
+import type { Record } from '../schema/model.ts';
+import { mergeSorted } from './merge-keys.ts';
+import type { TableHandle } from './open.ts';
+import { CHECK_EVERY, CHECKPOINT, candidates, type ReadOptions } from './scan.ts';
+
+/** Bounds of one read. */
+export interface ReadLimits {
+  /** Most records held in memory to sort one query (QUERY_TOO_COMPLEX past it). */
+  maxSortRecords: number;
+  /** Most results per chunk. */
+  chunkSize: number;
+  /** Event-loop time one step of a read may take before it yields (ms). */
+  sliceMs: number;
+}
+
+/**
+ * Defaults. 100,000 sorted records of ~100 bytes (the abuse table) grow the heap by ~40 MiB, under
+ * the 64 MiB bound of one request; 256 results per chunk keep a chunk's JSON near 25 KB for such
+ * records; 8 ms slices leave the loop free over 90% of the time during a long read.
+ */
+export const DEFAULT_READ_LIMITS: Readonly<ReadLimits> = Object.freeze({ maxSortRecords: 100_000, chunkSize: 256, sliceMs: 8 });
+
+/** Records sorted at once (a few ms for 2,048); runs are merged afterwards. */
+const RUN = 2048;
+/** Largest `offset + count` kept as one running top list; a larger limit sorts runs like no limit. */
+const TOP_K_MAX = 16_384;
+
+/** The results of a query, chunk by chunk. Call `next()` again only after the last call settled. */
+export interface ResultCursor {
+  /** True once every result has been handed out (the last chunk may carry it). */
+  readonly done: boolean;
+  /** The next results (non-empty), or `undefined` when there are no more. */
+  next(): Promise<unknown[] | undefined>;
+  /** Stops the read and releases what it holds (also done automatically at the end or on an error). */
+  close(): void;
+}
+
+/**
+ * Opens a chunked read of `query` over `table`; `onClose` runs once, after the read's cursors are
+ * closed (the store ends its read transaction there).
+ * @example const c = openResults(handle, query, Date.now(), { transaction }); for (let r; (r = await c.next()); ) send(r)
+ */
+export function openResults(
+  table: TableHandle,
+  query: Query,
+  now: number,
+  options: ReadOptions & { limits?: Partial<ReadLimits>; onClose?: () => void } = {},
+): ResultCursor {
+  const limits: ReadLimits = { ...DEFAULT_READ_LIMITS, ...options.limits };
+  const offset = query.limit?.offset ?? 0;
+  const count = query.limit?.count ?? Infinity;
+  const select = query.select;
+  const shape = select ? (r: Record) => project(select, r) : (r: Record) => r;
+  const source = candidates(table, query.filter, now, options.transaction ? { transaction: options.transaction } : {});
+  const sort = query.sort && query.sort.length > 0 ? sorter(query, limits) : undefined;
+  let sorted: Iterator<Record> | undefined;
+  let skipped = 0;
+  let emitted = 0;
+  let finished = false;
+  let started = false;
+
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    try {
+      source.return(undefined);
+      sorted?.return?.(undefined);
+    } finally {
+      options.onClose?.();
+    }
+  };
+  if (count <= 0) finish();
+
+  /** One slice of the unsorted read: candidates are already in key order. */
+  const readSlice = (chunk: unknown[], started: number) => {
+    for (;;) {
+      const r = source.next();
+      if (r.done) return finish();
+      const v = r.value;
+      if (v === CHECKPOINT) {
+        if (performance.now() - started >= limits.sliceMs) return;
+        continue;
+      }
+      if (skipped < offset) {
+        skipped++;
+        continue;
+      }
+      chunk.push(shape(v));
+      if (++emitted >= count) return finish();
+      if (chunk.length >= limits.chunkSize) return;
+    }
+  };
+
+  /** One slice of collecting a sort's matches; true when every candidate has been seen. */
+  const collectSlice = (started: number): boolean => {
+    for (;;) {
+      const r = source.next();
+      if (r.done) return true;
+      if (r.value === CHECKPOINT) {
+        if (performance.now() - started >= limits.sliceMs) return false;
+        continue;
+      }
+      if (sort!.add(r.value) && performance.now() - started >= limits.sliceMs) return false;
+    }
+  };
+
+  /** One slice of handing out sorted results. */
+  const emitSlice = (chunk: unknown[], started: number) => {
+    for (;;) {
+      const r = sorted!.next();
+      if (r.done) return finish();
+      if (skipped < offset) {
+        // A large offset is skipped over several slices too.
+        if (++skipped % CHECK_EVERY === 0 && performance.now() - started >= limits.sliceMs) return;
+        continue;
+      }
+      chunk.push(shape(r.value));
+      if (++emitted >= count) return finish();
+      if (chunk.length >= limits.chunkSize) return;
+    }
+  };
+
+  return {
+    get done() {
+      return finished;
+    },
+    async next() {
+      try {
+        // A consumer that is never slowed (a fast socket) would otherwise chain every chunk in
+        // microtasks and hold the loop for the whole read: each chunk after the first starts on a
+        // later turn of the event loop.
+        if (started) await nextTurn();
+        started = true;
+        if (sort && !sorted && !finished) {
+          while (!collectSlice(performance.now())) {
+            await nextTurn();
+            if (finished) return undefined;
+          }
+          sorted = sort.result();
+        }
+        const chunk: unknown[] = [];
+        while (!finished) {
+          if (sorted) emitSlice(chunk, performance.now());
+          else readSlice(chunk, performance.now());
+          if (chunk.length > 0) return chunk;
+          if (finished) break;
+          await nextTurn();
+        }
+        return chunk.length > 0 ? chunk : undefined;
+      } catch (err) {
+        finish();
+        throw err;
+      }
+    },
+    close: finish,
+  };
+}
+
+/**
+ * Collects matches for a sort: sorted runs of {@link RUN} records (each sort is one short step),
+ * merged stably at the end. With `offset + count` up to {@link TOP_K_MAX}, each run is merged into
+ * a running top list cut at that length instead, so memory stays at the limit.
+ */
+function sorter(query: Query, limits: ReadLimits) {
+  const compare = compareRecords(query.sort!);
+  const k = query.limit ? query.limit.offset + query.limit.count : Infinity;
+  const topMode = k <= Math.min(TOP_K_MAX, limits.maxSortRecords);
+  const runSize = topMode ? Math.max(1, Math.min(RUN, limits.maxSortRecords - k)) : RUN;
+  const runs: Record[][] = [];
+  let top: Record[] = [];
+  let held = 0;
+  let pending: Record[] = [];
+
+  const tooMany = () =>
+    new AppError(
+      'QUERY_TOO_COMPLEX',
+      `sorting this query would hold more than ${limits.maxSortRecords} records (the maxSortRecords setting, TABLECAST_MAX_SORT_RECORDS); add a smaller limit(), a narrower filter, or raise the setting`,
+      { details: [{ message: `more than ${limits.maxSortRecords} records to sort`, limit: limits.maxSortRecords, setting: 'maxSortRecords' }] },
+    );
+
+  const flush = () => {
+    if (pending.length === 0) return;
+    pending.sort(compare); // stable: ties keep key order
+    if (topMode) top = mergeTop(top, pending, k, compare);
+    else {
+      runs.push(pending);
+      held += pending.length;
+    }
+    pending = [];
+  };
+
+  return {
+    /** Adds a match; true when it completed a run (a sort just ran). */
+    add(record: Record): boolean {
+      pending.push(record);
+      if (!topMode && held + pending.length > limits.maxSortRecords) throw tooMany();
+      if (pending.length < runSize) return false;
+      flush();
+      return true;
+    },
+    /** Every match in order (ties in key order). */
+    result(): Iterator<Record> {
+      flush();
+      if (topMode) return top[Symbol.iterator]();
+      return mergeSorted(runs.map((run) => run[Symbol.iterator]()), compare, false);
+    },
+  };
+}
+
+/** The first `k` of two sorted lists merged, ties from `a` (the earlier records) first. */
+function mergeTop(a: Record[], b: Record[], k: number, compare: (x: Record, y: Record) => number): Record[] {
+  const out: Record[] = [];
+  let i = 0;
+  let j = 0;
+  while (out.length < k && (i < a.length || j < b.length)) {
+    if (j >= b.length || (i < a.length && compare(a[i]!, b[j]!) <= 0)) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
+}
