@@ -87,6 +87,8 @@ function* indexKeys(table: TableHandle, ranges: readonly IndexRange[], options: 
       if (values.length > MAX_MERGED) break outer;
     }
   }
+  // One value (an equality): its keys are already in key order.
+  if (values.length === 1) return values[0]![0].getValues(values[0]![1] as Key, options);
   if (values.length <= MAX_MERGED) return mergeSorted(values.map(([db, value]) => db.getValues(value as Key, options)[Symbol.iterator]()), compareKeys);
 
   const keys = new Set<Key>();

@@ -396,7 +396,10 @@ test('long answers stream their JSON array: the same records, order, limit, offs
   assert.deepEqual((await get('category=sw=c1|category=sw=c1|category=c2&select(id)')).body, data.filter((r) => r.category.startsWith('c1') || r.category === 'c2').map((r) => r.id));
 
   // HEAD: the headers of the GET without reading; a bad query is still a 400.
+  const stats = s.server.app.exported('shop', 'product')!.handle.stats;
+  const readBefore = stats.recordsRead;
   const head = await s.req('HEAD', '/shop/product?sort(-price)');
+  assert.equal(stats.recordsRead, readBefore, 'HEAD read no record');
   assert.equal(head.status, 200);
   assert.equal(head.headers['content-type'], 'application/json; charset=utf-8');
   assert.equal(head.text, '');
@@ -425,4 +428,26 @@ test('a configured maxQueryTerms holds for GraphQL filter arguments; maxSortReco
   assert.match(sort.message, /maxSortRecords/);
   assert.equal((await s.req('GET', '/shop/product?sort(price)&limit(20)')).body.length, 20);
   assert.equal((await s.req('GET', '/shop/product?status=ACTIVE&sort(price)')).body.length, 233, 'fewer matches than the cap');
+});
+
+test('a client that disconnects in the middle of a streamed answer stops the read', async (t) => {
+  const s = await serve(t, { 'shop.graphql': SHOP_SDL });
+  const service = s.server.app.exported('shop', 'product')!;
+  const text = 'x'.repeat(4000);
+  await Promise.all(Array.from({ length: 4000 }, (_, i) => service.create({ id: `d${String(i).padStart(4, '0')}`, name: text, price: i, status: 'ACTIVE' })));
+  const before = service.handle.stats.recordsRead;
+  const controller = new AbortController();
+  const res = await fetch(`${s.url}/shop/product`, { signal: controller.signal });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  await reader.read(); // the first bytes arrived; the 16 MB answer is far from sent
+  controller.abort();
+  await reader.read().catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 300));
+  const read = service.handle.stats.recordsRead - before;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(service.handle.stats.recordsRead - before, read, 'nothing more is read once the client is gone');
+  assert.ok(read < 4000, `the read stopped early (${read} of 4000 records read)`);
+  // The server is fine and answers the next read whole.
+  assert.equal((await s.req('GET', '/shop/product?limit(3990,4000)&select(id)')).body.length, 10);
 });
