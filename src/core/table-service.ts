@@ -12,6 +12,7 @@ import type { Key, Record, TableDef } from '../schema/model.ts';
 import { buildValidators, stampTimes } from '../schema/validators.ts';
 import { toKey } from '../store/keys.ts';
 import type { ReadLimits, SnapshotCursor, Store, TableHandle } from '../store/store.ts';
+import { BULK_WRITE_BATCH } from '../store/write-tx.ts';
 
 export type { SnapshotCursor } from '../store/store.ts';
 
@@ -243,18 +244,37 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
         throw new AppError('QUERY_INVALID', 'DELETE on a collection needs a query (for example ?status=done); use a filter that matches everything on purpose');
       }
       const where = both(query.filter, filter)!;
-      // Read in chunks outside the write (a write transaction must not span event-loop turns), then
-      // each record is checked again inside it: one changed since the read is deleted only if it
-      // still matches.
+      // Bounded: the matching keys are read first, in slices of event-loop time (keys only, a few
+      // bytes each), and then deleted in transactions of at most BULK_WRITE_BATCH records, each
+      // checking every record again (one changed since the read is deleted only if it still
+      // matches). One transaction for every match held the loop for seconds on 100k records; and
+      // deleting while the read's snapshot stays open kept LMDB from reusing any page the deletes
+      // freed (+200 MiB of RSS and file for 89k deletes). Each batch is atomic with its change
+      // entries and events; the whole is not (README, Durability).
       const keys = await store.search(handle, { ...query, filter: where, select: { attributes: [pk], bare: true } }, readLimits);
-      return store.transact((tx) => {
-        let n = 0;
-        for (const key of keys) {
-          const current = tx.get(handle, key as Key);
-          if (current && matches(where, current.record) && tx.remove(handle, key as Key)) n++;
+      let deleted = 0;
+      try {
+        for (let from = 0; from < keys.length; from += BULK_WRITE_BATCH) {
+          const batch = keys.slice(from, from + BULK_WRITE_BATCH);
+          deleted += await store.transact((tx) => {
+            let n = 0;
+            for (const key of batch) {
+              const current = tx.get(handle, key as Key);
+              if (current && matches(where, current.record) && tx.remove(handle, key as Key)) n++;
+            }
+            return n;
+          });
         }
-        return n;
-      });
+      } catch (err) {
+        if (deleted === 0 || !(err instanceof AppError)) throw err;
+        // The batches before the failure are committed: say how many, as the success answer would.
+        throw new AppError(err.code, `${err.message} (${deleted} matching records were deleted before this failure)`, {
+          details: { deleted, ...(err.details !== undefined ? { cause: err.details } : {}) },
+          ...(err.headers ? { headers: err.headers } : {}),
+          cause: err,
+        });
+      }
+      return deleted;
     },
     async publish(key, message, principal) {
       const filter = allow(principal, 'publish');

@@ -8,8 +8,13 @@
  */
 import type { Database } from 'lmdb';
 import type { FieldDef, Key, Record } from '../schema/model.ts';
+import type { UndoLog } from './undo-log.ts';
 
-/** LMDB keys are limited to ~2 KB; longer strings are indexed by a prefix and re-checked on read. */
+/**
+ * LMDB keys are limited to ~2 KB; longer strings are indexed by a prefix and re-checked on read.
+ * 300 UTF-16 units are at most 900 bytes of UTF-8: no attribute value can make an index key that
+ * LMDB refuses, so a write never fails on one in the middle of applying (test/unit/store/atomic.test.ts).
+ */
 export const MAX_INDEXED_STRING = 300;
 
 export type IndexKey = string | number | boolean | null;
@@ -54,12 +59,19 @@ export function toIndexKey(value: unknown): IndexKey | undefined {
   }
 }
 
-/** Brings every index of a table from `prev` to `next` for one key; call inside the write transaction. */
-export function updateIndexes(indexes: readonly IndexHandle[], key: Key, prev: Record | undefined, next: Record | undefined): void {
+/** Adds a duplicate only if it is not there, and says whether it added it (undo must not remove an older one). */
+const NO_DUP_DATA = Object.freeze({ noDupData: true });
+
+/**
+ * Brings every index of a table from `prev` to `next` for one key; call inside the write transaction.
+ * With `undo`, each entry it actually added or removed is recorded there, so a write that fails
+ * later can take exactly these back.
+ */
+export function updateIndexes(indexes: readonly IndexHandle[], key: Key, prev: Record | undefined, next: Record | undefined, undo?: UndoLog): void {
   for (const { field, db } of indexes) {
     const before = indexKeysOf(field, prev);
     const after = indexKeysOf(field, next);
-    for (const k of before) if (!after.includes(k)) db.remove(k, key);
-    for (const k of after) if (!before.includes(k)) db.put(k, key);
+    for (const k of before) if (!after.includes(k) && db.removeSync(k as Key, key)) undo?.replaced(db, k, key);
+    for (const k of after) if (!before.includes(k) && db.putSync(k as Key, key, NO_DUP_DATA)) undo?.added(db, k, key);
   }
 }

@@ -16,6 +16,34 @@ const LONE_SURROGATE = /\p{Cs}/u;
 export const MAX_KEY_LENGTH = 255;
 
 /**
+ * Bytes in one LMDB key: lmdb-js's limit for the default 4 KiB page (its `maxKeySize`). A record's
+ * key is also the value of its dupSort index entries, which LMDB limits the same way.
+ */
+export const LMDB_MAX_KEY_BYTES = 1978;
+
+/** What ordered-binary adds around the strings of a key: type bytes, separators, a float. */
+const KEY_OVERHEAD = 16;
+
+/**
+ * Throws `VALIDATION_FAILED` unless a string key fits every LMDB key it becomes: the record's own,
+ * its index entries', and, `alongside` the bytes of the other parts, its expiry-queue key. The
+ * store checks this before a write applies anything, for callers that bypass {@link toKey} (the
+ * programmatic store); otherwise lmdb-js throws in the middle of applying the write.
+ * @example assertKeyFits(def, 'x'.repeat(3000)) // throws: id is 3000 bytes long …
+ */
+export function assertKeyFits(def: TableDef, key: Key, alongside = 0): void {
+  if (typeof key !== 'string') return;
+  const room = LMDB_MAX_KEY_BYTES - KEY_OVERHEAD - alongside;
+  // UTF-8 needs at most 3 bytes per UTF-16 unit: most keys are settled without encoding them.
+  if (key.length * 3 <= room) return;
+  const bytes = Buffer.byteLength(key);
+  if (bytes <= room) return;
+  throw new AppError('VALIDATION_FAILED', `${def.primaryKey} is ${bytes} bytes long; a key of this table holds at most ${room} bytes`, {
+    details: [{ path: def.primaryKey, message: `at most ${room} bytes (UTF-8)` }],
+  });
+}
+
+/**
  * Turns a key from a URL segment or a body into the table's key type, or throws `VALIDATION_FAILED`.
  * @example toKey(def, '42') // 42 for an Int key, '42' for an ID key
  */

@@ -13,7 +13,7 @@ import { explainCommitFailure } from './commit-errors.ts';
 import { openResults, type ReadLimits, type ResultCursor } from './read.ts';
 import { readLive } from './scan.ts';
 import type { StoredRecord } from './types.ts';
-import { createWriteTx, type WriteTx } from './write-tx.ts';
+import { BULK_WRITE_BATCH, createWriteTx, type WriteTx } from './write-tx.ts';
 
 export type { WriteTx } from './write-tx.ts';
 export type { TableHandle } from './open.ts';
@@ -58,7 +58,10 @@ export interface Store {
    * nothing it wrote is kept and the promise rejects with that error.
    */
   transact<T>(fn: (tx: WriteTx) => T): Promise<T>;
-  /** Deletes records whose expiry time has passed, through the normal delete path. */
+  /**
+   * Deletes every record whose expiry time has passed, through the normal delete path, in
+   * transactions of at most `limit` records (default 500); resolves to how many it deleted.
+   */
   sweepExpired(limit?: number): Promise<number>;
   /** Called after each commit that appended changes, with the change-log head that commit reached. */
   onCommit(listener: (head: number) => void): () => void;
@@ -107,6 +110,38 @@ export function createStore(options: StoreOptions): Store {
       inflight.delete(pending);
     }
   };
+
+  /** The first `limit` expiry deadlines that have passed, with their table (if it still exists). */
+  const dueDeadlines = (limit: number): Array<[TableHandle | undefined, Key, [number, string, Key]]> => {
+    const due: Array<[TableHandle | undefined, Key, [number, string, Key]]> = [];
+    for (const queued of layout.expiryQueue.getKeys({ end: [now() + 1], limit })) due.push([layout.tables.get(queued[1]), queued[2], queued]);
+    return due;
+  };
+
+  /** Deletes the records of due deadlines in one transaction; resolves to how many it deleted. */
+  const sweepBatch = (due: Array<[TableHandle | undefined, Key, [number, string, Key]]>): Promise<number> =>
+    transact((tx) => {
+      let n = 0;
+      for (const [handle, key, queued] of due) {
+        // A deadline of a table that is gone or no longer expires (the schema changed) is
+        // dropped; left in the queue, such deadlines would fill every sweep's `limit` forever
+        // and no other table's records would ever be swept.
+        if (!handle?.expires) {
+          layout.expiryQueue.remove(queued);
+          continue;
+        }
+        // Re-checked inside the transaction: a write since the read above renewed the record.
+        const at = handle.expires.get(key);
+        if (at !== undefined && at <= tx.now && tx.remove(handle, key, true)) {
+          n++;
+          continue;
+        }
+        // Not removed: this queued deadline is not a live record's current one; drop it too.
+        layout.expiryQueue.remove(queued);
+        if (at === queued[0]) handle.expires.remove(key);
+      }
+      return n;
+    });
 
   const table = (def: TableDef): TableHandle => {
     const handle = layout.tables.get(tableId(def));
@@ -173,35 +208,20 @@ export function createStore(options: StoreOptions): Store {
     },
     openSearch,
     transact,
-    async sweepExpired(limit = 1000) {
-      const due: Array<[TableHandle | undefined, Key, [number, string, Key]]> = [];
-      const t = now();
-      for (const key of layout.expiryQueue.getKeys({ end: [t + 1], limit })) {
-        due.push([layout.tables.get(key[1]), key[2], key]);
+    async sweepExpired(limit = BULK_WRITE_BATCH) {
+      // Batch after batch until nothing is due: one transaction (on the event loop) per batch, and
+      // a turn between batches while each commits, so 100k records expiring at once are swept in
+      // seconds without holding the loop. A batch takes every deadline it read out of the queue
+      // (deleting its record, or dropping it as stale; a stale one whose record the same batch
+      // deleted goes in the next), so the loop ends.
+      let swept = 0;
+      for (;;) {
+        if (closed) return swept;
+        const due = dueDeadlines(limit);
+        if (due.length === 0) return swept;
+        swept += await sweepBatch(due);
+        if (due.length < limit) return swept;
       }
-      if (due.length === 0) return 0;
-      return transact((tx) => {
-        let n = 0;
-        for (const [handle, key, queued] of due) {
-          // A deadline of a table that is gone or no longer expires (the schema changed) is
-          // dropped; left in the queue, such deadlines would fill every sweep's `limit` forever
-          // and no other table's records would ever be swept.
-          if (!handle?.expires) {
-            layout.expiryQueue.remove(queued);
-            continue;
-          }
-          // Re-checked inside the transaction: a write since the read above renewed the record.
-          const at = handle.expires.get(key);
-          if (at !== undefined && at <= tx.now && tx.remove(handle, key, true)) {
-            n++;
-            continue;
-          }
-          // Not removed: this queued deadline is not a live record's current one; drop it too.
-          layout.expiryQueue.remove(queued);
-          if (at === queued[0]) handle.expires.remove(key);
-        }
-        return n;
-      });
     },
     onCommit(listener) {
       listeners.add(listener);

@@ -1,0 +1,100 @@
+/**
+ * Issue #11 point 2 for writes: on a 100,000-record table, a `DELETE` by query of tens of
+ * thousands of records (through an index, and by a scan matching every record) and a single
+ * `POST`/`PUT` at the body limit each keep the `/health` prober under 100 ms and the server's RSS
+ * growth under 64 MiB. A bulk delete commits in batches: every deleted record has its `delete`
+ * event and change-log entry, and the answer counts them all.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'undici';
+import { BOUNDS, startAbuseServer, type AbuseServer } from '../helpers/abuse.ts';
+import { json, openSse } from '../helpers/sse.ts';
+
+const RECORDS = 100_000;
+const BODY_LIMIT = 1024 * 1024;
+let server: AbuseServer;
+
+before(async () => {
+  server = await startAbuseServer({ records: RECORDS });
+});
+after(async () => {
+  await server?.close();
+});
+
+interface Answer {
+  status: number;
+  text: string;
+}
+
+async function send(method: string, path: string, body?: string): Promise<Answer> {
+  const res = await request(`${server.url}${path}`, {
+    method: method as 'GET',
+    ...(body !== undefined ? { body, headers: { 'content-type': 'application/json' } } : {}),
+    headersTimeout: 120_000,
+    bodyTimeout: 120_000,
+  });
+  return { status: res.statusCode, text: await res.body.text() };
+}
+
+/** Runs one request under the prober and asserts the bounds. */
+async function bounded(label: string, method: string, path: string, body?: string): Promise<Answer> {
+  const m = await server.measure(() => send(method, path, body));
+  const { result, ...numbers } = m;
+  console.log(`# ${label}: ${JSON.stringify({ ...numbers, status: result.status, answer: result.text.slice(0, 80) })}`);
+  assert.equal(m.failures, 0, `${label}: every probe answered`);
+  assert.ok(m.maxProbeMs <= BOUNDS.maxProbeMs, `${label}: the prober waited ${m.maxProbeMs} ms (bound ${BOUNDS.maxProbeMs})`);
+  assert.ok(m.rssGrowthMiB <= BOUNDS.rssGrowthMiB, `${label}: RSS grew ${m.rssGrowthMiB} MiB (bound ${BOUNDS.rssGrowthMiB})`);
+  return result;
+}
+
+async function head(): Promise<number> {
+  const metrics = await send('GET', '/metrics');
+  const m = /^tablecast_changelog_head (\d+)$/m.exec(metrics.text);
+  assert.ok(m, 'the change-log head is in /metrics');
+  return Number(m[1]);
+}
+
+test('a single PUT and POST at the body limit stay within the bounds', async () => {
+  // The largest record the default body limit (1 MiB) lets through, and one byte more.
+  const record = (id: string, pad: number) => JSON.stringify({ id, cat: 'big', name: 'huge', n: -1, text: 'x'.repeat(pad) });
+  const overhead = record('huge-put', 0).length;
+  const put = await bounded('PUT at the body limit', 'PUT', '/abuse/big/huge-put', record('huge-put', BODY_LIMIT - overhead));
+  assert.equal(put.status, 201, put.text);
+  const post = await bounded('POST at the body limit', 'POST', '/abuse/big', record('hugepost', BODY_LIMIT - overhead));
+  assert.equal(post.status, 201, post.text);
+  const over = await send('PUT', '/abuse/big/huge-put', record('huge-put', BODY_LIMIT - overhead + 1));
+  assert.equal(over.status, 413);
+  assert.equal(JSON.parse(over.text).code, 'PAYLOAD_TOO_LARGE');
+  const stored = JSON.parse((await send('GET', '/abuse/big/huge-put')).text);
+  assert.equal(stored.text.length, BODY_LIMIT - overhead);
+});
+
+test('DELETE by an indexed query of 11,000 records: bounded, counted, one delete event each', async () => {
+  // A live filtered stream sees each of its 1,000 records deleted.
+  const stream = await openSse(`${server.url}/abuse/big?cat=c1&stream=sse&retained=false`);
+  await stream.until((f) => f.data?.includes('"connected"') ?? false);
+  const before = await head();
+  const r = await bounded('DELETE ?cat=sw=c1 (11,000 records, index)', 'DELETE', '/abuse/big?cat=sw=c1');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(JSON.parse(r.text), { deleted: 11_000 });
+  assert.equal(await head(), before + 11_000, 'one change entry per deleted record');
+  const deletes = await stream.next(1000, 30_000);
+  assert.ok(deletes.every((f) => f.event === 'delete'));
+  assert.deepEqual(
+    deletes.map((f) => json(f).id),
+    Array.from({ length: 1000 }, (_, i) => `r${String(i * 100 + 1).padStart(6, '0')}`),
+  );
+  stream.close();
+  assert.deepEqual(JSON.parse((await send('GET', '/abuse/big?cat=sw=c1&limit(1)')).text), []);
+});
+
+test('DELETE by an unindexed query matching every record (89,000): bounded, counted, nothing left', async () => {
+  const before = await head();
+  const r = await bounded('DELETE ?n=ge=0 (89,000 records, scan)', 'DELETE', '/abuse/big?n=ge=0');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(JSON.parse(r.text), { deleted: RECORDS - 11_000 });
+  assert.equal(await head(), before + RECORDS - 11_000);
+  // Only the two records written by the first test (n = -1) are left.
+  assert.deepEqual(JSON.parse((await send('GET', '/abuse/big?select(id)')).text), ['huge-put', 'hugepost']);
+});
