@@ -70,6 +70,27 @@ test('a single PUT and POST at the body limit stay within the bounds', async () 
   assert.equal(stored.text.length, BODY_LIMIT - overhead);
 });
 
+// Not bounded yet (the prober waited 374–515 ms): nothing caps the attributes of a record.
+// Validating 71,000 of them takes ~470 ms (src/schema/validators.ts); storing a record of a new
+// 71,000-key shape ~370 ms (msgpackr builds a record structure for it; ~100 ms once the shape is
+// known: the record and its change entry are both encoded); reading it back ~60 ms. A cap on
+// attributes per record (a clear 4xx, checked while validating) fixes it; then this test passes.
+test('a single PUT at the body limit with as many attributes as fit stays within the bounds', { todo: 'no cap on attributes per record yet' }, async () => {
+  // The body limit filled with as many attributes as fit (the table is not sealed: extras are kept).
+  const wide: { [name: string]: unknown } = { id: 'wide', cat: 'big', n: -1 };
+  let size = JSON.stringify(wide).length;
+  for (let i = 0; size + 12 < BODY_LIMIT; i++) {
+    wide[`a${i}`] = i;
+    size += `,"a${i}":${i}`.length;
+  }
+  const many = await bounded(`PUT at the body limit with ${Object.keys(wide).length} attributes`, 'PUT', '/abuse/big/wide', JSON.stringify(wide));
+  if (many.status === 201) {
+    assert.equal(Object.keys(JSON.parse((await send('GET', '/abuse/big/wide')).text)).length, Object.keys(wide).length);
+  } else {
+    assert.ok(many.status >= 400 && many.status < 500, many.text);
+  }
+});
+
 test('DELETE by an indexed query of 11,000 records: bounded, counted, one delete event each', async () => {
   // A live filtered stream sees each of its 1,000 records deleted.
   const stream = await openSse(`${server.url}/abuse/big?cat=c1&stream=sse&retained=false`);
@@ -95,6 +116,7 @@ test('DELETE by an unindexed query matching every record (89,000): bounded, coun
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(JSON.parse(r.text), { deleted: RECORDS - 11_000 });
   assert.equal(await head(), before + RECORDS - 11_000);
-  // Only the two records written by the first test (n = -1) are left.
-  assert.deepEqual(JSON.parse((await send('GET', '/abuse/big?select(id)')).text), ['huge-put', 'hugepost']);
+  // Only the records written by the first tests (n = -1) are left.
+  const left = JSON.parse((await send('GET', '/abuse/big?select(id)')).text) as string[];
+  assert.deepEqual(left.filter((id) => id !== 'wide'), ['huge-put', 'hugepost']);
 });
