@@ -48,8 +48,15 @@ export const AuthSchema = z
     tokenTtl: z.coerce.number().int().positive().default(3600),
     /** Lifetime of session cookies (seconds). */
     sessionTtl: z.coerce.number().int().positive().default(86_400),
-    /** Failed login attempts (token, login, Basic) allowed per client address per minute. */
+    /**
+     * Password checks (token, login, Basic) per client address per minute, reserved before hashing;
+     * a successful check gives its reservation back, so this counts failed and running checks.
+     */
     loginRate: z.coerce.number().int().positive().default(10),
+    /** Password checks hashing at once, server-wide (each is ~16 MiB and a libuv threadpool thread for tens of ms). */
+    maxConcurrentLogins: z.coerce.number().int().positive().default(2),
+    /** Password checks waiting for a turn, server-wide; beyond it: 503 with Retry-After. */
+    maxQueuedLogins: z.coerce.number().int().min(0).default(32),
   })
   .strict()
   .superRefine((a, ctx) => {
@@ -105,6 +112,21 @@ export const ConfigSchema = z
     maxQueryTerms: z.coerce.number().int().min(1).default(100),
     /** Most records held in memory to sort one query; QUERY_TOO_COMPLEX past it. */
     maxSortRecords: z.coerce.number().int().min(1).default(100_000),
+    /**
+     * Most tokens in one GraphQL document. Validation compares same-named fields pairwise, so its cost
+     * grows with the square of the document: ~10 ms at 1,000 tokens, ~60 ms at 2,000. GraphiQL's
+     * introspection query has 184.
+     */
+    graphqlMaxTokens: z.coerce.number().int().min(1).default(1000),
+    /** Deepest nesting of selections, spread fragments and literal values; GraphiQL's introspection needs 15. */
+    graphqlMaxDepth: z.coerce.number().int().min(1).default(20),
+    /** Most aliases in one GraphQL operation (each aliased root field is one more read or write). */
+    graphqlMaxAliases: z.coerce.number().int().min(0).default(20),
+    /**
+     * Most records one GraphQL operation returns. graphql-js completes a list without yielding, at
+     * ~1.5 µs per value: 2,000 records of 5 attributes hold the loop ~10 ms, 10,000 ~90 ms.
+     */
+    graphqlMaxResults: z.coerce.number().int().min(1).default(2000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     auth: json(AuthSchema).optional(),
     cors: json(CorsSchema).optional(),
@@ -140,6 +162,10 @@ export const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_SSE_RETRY: 'sseRetry',
   TABLECAST_MAX_QUERY_TERMS: 'maxQueryTerms',
   TABLECAST_MAX_SORT_RECORDS: 'maxSortRecords',
+  TABLECAST_GRAPHQL_MAX_TOKENS: 'graphqlMaxTokens',
+  TABLECAST_GRAPHQL_MAX_DEPTH: 'graphqlMaxDepth',
+  TABLECAST_GRAPHQL_MAX_ALIASES: 'graphqlMaxAliases',
+  TABLECAST_GRAPHQL_MAX_RESULTS: 'graphqlMaxResults',
   TABLECAST_AUTH: 'auth',
   TABLECAST_CORS: 'cors',
   TABLECAST_LOG_LEVEL: 'logLevel',

@@ -4,6 +4,7 @@
  * embedders choose when and where to listen (fastify's build/listen split).
  */
 import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { validateConfig, type Config, type ConfigInput } from './config.ts';
@@ -153,7 +154,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     ...(config.cors ? { cors: config.cors } : {}),
   });
   registerMetrics(fastify, { app, tallies, streams, channels, isAdmin: (request) => policy.isAdmin(request.principal) });
-  mountGraphql(fastify, createGraphqlEndpoints(app, { onError: (err) => log.error({ err }, 'GraphQL resolver failed') }));
+  mountGraphql(
+    fastify,
+    createGraphqlEndpoints(app, {
+      onError: (err) => log.error({ err }, 'GraphQL resolver failed'),
+      limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
+    }),
+  );
 
   const tables = buildTablesApi(app);
   let url: string | undefined;
@@ -207,6 +214,9 @@ function mountGraphql(fastify: FastifyInstance, endpoints: readonly GraphqlEndpo
         url: endpoint.path,
         method: ['GET', 'POST', 'OPTIONS'],
         handler: async (request, reply) => {
+          // Yoga runs Object.keys over a parsed body to see whether there is one: over a string that is
+          // one key per character (~60 ms blocked for 200 KB). A stream of the same text has a few.
+          if (typeof request.body === 'string' && request.body.length > 0) request.body = Readable.from([request.body]);
           const response = await endpoint.yoga.handleNodeRequestAndResponse(request, reply, { req: request, reply, principal: request.principal, address: request.ip });
           const http2 = request.raw.httpVersionMajor === 2;
           response.headers.forEach((value, key) => {

@@ -23,6 +23,7 @@ import type { App } from '../core/app.ts';
 import type { TableService } from '../core/table-service.ts';
 import { AppError } from '../errors.ts';
 import { namesOf } from './names.ts';
+import { resultBudgetOf } from './result-budget.ts';
 import { createTypeFactory, isArgument, JSONScalar } from './types.ts';
 
 type Args = { [name: string]: unknown };
@@ -76,7 +77,10 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
     query[n.query] = {
       type: new GraphQLNonNull(new GraphQLList(new GraphQLNonNull(type))),
       args: { ...filterArgs, limit: { type: GraphQLInt }, offset: { type: GraphQLInt }, sort: { type: new GraphQLList(new GraphQLNonNull(GraphQLString)) } },
-      resolve: (_src, args: Args, ctx: Ctx) => service.search(service.parseQuery(queryString(args)), ctx.principal),
+      // Within the operation's record budget (graphqlMaxResults): reads run one after another, each
+      // asking for no more than is left. Awaited, so a synchronous or a chunked search both fit.
+      resolve: (_src, args: Args, ctx: Ctx) =>
+        resultBudgetOf(ctx).read(args.limit as number | undefined, async (most) => await service.search(service.parseQuery(queryString(args, most)), ctx.principal)),
     } satisfies Field;
 
     mutation[n.create] = { type: new GraphQLNonNull(type), args: { data: { type: new GraphQLNonNull(input) } }, resolve: async (_s, a: Args, ctx: Ctx) => (await service.create(a.data, ctx.principal)).record };
@@ -122,8 +126,11 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
 /** The largest end limit() accepts: no end, in practice. */
 const NO_END = 999_999_999_999_999;
 
-/** Arguments → the REST query grammar, so GraphQL filters coerce and validate exactly like REST. */
-function queryString(args: Args): string {
+/**
+ * Arguments → the REST query grammar, so GraphQL filters coerce and validate exactly like REST.
+ * `most` replaces the client's `limit` (the result budget passes the smaller of the two).
+ */
+function queryString(args: Args, most?: number): string {
   const parts: string[] = [];
   for (const [name, value] of Object.entries(args)) {
     if (value === undefined || CONTROL_ARGS.has(name) || name === 'lastEventId') continue;
@@ -133,7 +140,7 @@ function queryString(args: Args): string {
     else if (typeof value === 'string') parts.push(`${attr}===${encodeURIComponent(value)}`);
     else parts.push(`${attr}=${encodeURIComponent(String(value))}`);
   }
-  const limit = args.limit as number | undefined;
+  const limit = most ?? (args.limit as number | undefined);
   const offset = (args.offset as number | undefined) ?? 0;
   if (limit !== undefined || offset > 0) {
     if ((limit ?? 0) < 0 || offset < 0) throw new AppError('QUERY_INVALID', 'limit and offset must not be negative');

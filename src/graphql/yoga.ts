@@ -9,6 +9,9 @@ import { createYoga, mapAsyncIterator, type Plugin, type YogaServerInstance } fr
 import type { App } from '../core/app.ts';
 import { AppError, toAppError } from '../errors.ts';
 import { buildDatabaseSchema } from './build-schema.ts';
+import { useDocumentLimits, type DocumentLimits } from './limits.ts';
+import { useRequestErrors } from './request-errors.ts';
+import { DEFAULT_MAX_RESULTS, useResultBudget } from './result-budget.ts';
 
 export interface GraphqlEndpoint {
   database: string;
@@ -19,7 +22,16 @@ export interface GraphqlEndpoint {
 export interface GraphqlOptions {
   /** Where masked (unexpected) errors are reported with their cause. */
   onError?: (err: unknown) => void;
+  /** Caps on every request (config `graphqlMax*`); defaults as in config.ts. */
+  limits?: Partial<GraphqlLimits>;
 }
+
+/** The caps of every GraphQL request: its document's, and the records its operation may return. */
+export interface GraphqlLimits extends DocumentLimits {
+  maxResults: number;
+}
+
+const DEFAULT_LIMITS: GraphqlLimits = { maxTokens: 1000, maxDepth: 20, maxAliases: 20, maxResults: DEFAULT_MAX_RESULTS };
 
 /**
  * Builds an endpoint for every database that exports a table to GraphQL.
@@ -27,6 +39,7 @@ export interface GraphqlOptions {
  */
 export function createGraphqlEndpoints(app: App, options: GraphqlOptions = {}): GraphqlEndpoint[] {
   const out: GraphqlEndpoint[] = [];
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
   for (const database of app.databases()) {
     const schema = buildDatabaseSchema(app, database);
     if (!schema) continue;
@@ -40,7 +53,7 @@ export function createGraphqlEndpoints(app: App, options: GraphqlOptions = {}): 
       landingPage: false,
       graphiql: { title: `tablecast · ${database}` },
       maskedErrors: { maskError: (error) => toGraphqlError(error, options.onError) },
-      plugins: [useVisibleHttpStatus(), useAcceptedEventStreams()],
+      plugins: [useRequestErrors(), useDocumentLimits(limits), useResultBudget(limits.maxResults), useVisibleHttpStatus(), useAcceptedEventStreams()],
     });
     out.push({ database, path, yoga });
   }
@@ -54,7 +67,7 @@ function toGraphqlError(error: unknown, onError?: (err: unknown) => void): Error
   // When one wraps another GraphQLError (variable coercion: `Variable "$d" got invalid value 5 at "d.title"; …`),
   // the wrapper is kept: returning the inner one lost the variable's name, the locations and the executor's
   // `http.status` 400, so `application/graphql-response+json` got a 200 for a request error.
-  if (error instanceof GraphQLError && (!error.originalError || original instanceof GraphQLError)) return error;
+  if (error instanceof GraphQLError && (!error.originalError || original instanceof GraphQLError)) return withCode(error);
   const appError = original instanceof AppError ? original : toAppError(original);
   if (appError.code === 'INTERNAL') onError?.(appError.cause ?? original);
   const gql = error instanceof GraphQLError ? error : undefined;
@@ -71,6 +84,22 @@ function toGraphqlError(error: unknown, onError?: (err: unknown) => void): Error
       http: { status: appError.statusCode, ...(appError.headers ? { headers: appError.headers } : {}) },
       ...(appError.details !== undefined ? { details: appError.details } : {}),
     },
+  });
+}
+
+/**
+ * A request error graphql raised without a code (a variable's value that does not coerce) gets
+ * BAD_REQUEST, so that every 4xx answer carries one; parse and validation errors keep yoga's codes.
+ */
+function withCode(error: GraphQLError): GraphQLError {
+  const status = (error.extensions.http as { status?: number } | undefined)?.status;
+  if (error.extensions.code !== undefined || status === undefined || status < 400 || status >= 500) return error;
+  return new GraphQLError(error.message, {
+    ...(error.nodes ? { nodes: error.nodes } : {}),
+    ...(error.source ? { source: error.source } : {}),
+    ...(error.positions ? { positions: error.positions } : {}),
+    ...(error.path ? { path: error.path } : {}),
+    extensions: { ...error.extensions, code: 'BAD_REQUEST' },
   });
 }
 
@@ -102,6 +131,10 @@ function useVisibleHttpStatus(): Plugin {
       if (Symbol.asyncIterator in result) {
         setResult(mapAsyncIterator(result as AsyncIterable<never>, (value) => (mark(value), value)) as never);
       } else mark(result as never);
+    },
+    // Requests refused before any execution (unreadable parameters) reach only this hook.
+    onResultProcess({ result }) {
+      if (result && !(Symbol.asyncIterator in result) && !Array.isArray(result)) mark(result as never);
     },
   };
 }

@@ -436,3 +436,152 @@ describe('errors: internal errors are masked', () => {
     assert.deepEqual(dataOf(await gql(demoUrl, '{ message(id: "msg-1") { id } }')), { message: [{ id: 'msg-1' }] });
   });
 });
+
+describe('request hardening: caps on every document (issue #11)', () => {
+  // Small caps, so that "exactly at the cap" and "one over" are short documents.
+  const caps = { graphqlMaxTokens: 40, graphqlMaxDepth: 4, graphqlMaxAliases: 2, graphqlMaxResults: 3 };
+  let small: TestServer;
+  let url: string;
+  before(async () => {
+    small = await startServer({ schemas, ...caps });
+    url = `${small.url}/realtime-demo/graphql`;
+    for (const id of ['c1', 'c2', 'c3', 'c4']) assert.equal((await small.req('POST', '/realtime-demo/message', { id, title: 't', content: 'c' })).status, 201);
+  });
+  after(async () => {
+    await small?.close();
+  });
+
+  /** The one QUERY_TOO_COMPLEX answer: 400, GraphQL error shape, the cap and its setting named. */
+  function refused(res: Res, message: RegExp, setting: string): void {
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.body.errors?.length, 1, res.text);
+    const [error] = res.body.errors;
+    assert.equal(error.extensions.code, 'QUERY_TOO_COMPLEX', res.text);
+    assert.deepEqual(error.extensions.http, { status: 400 }, res.text);
+    assert.match(error.message, message);
+    assert.ok(error.message.includes(`(${setting})`), `the message names ${setting}: ${error.message}`);
+    assert.equal(error.extensions.details.cap, setting);
+    assert.doesNotMatch(res.text, /originalError|stack|at .*\.ts:/);
+  }
+
+  test('tokens: exactly graphqlMaxTokens passes, one more is refused', async () => {
+    // `{` + 38 × `__typename` + `}` = 40 tokens.
+    const atCap = `{ ${'__typename '.repeat(38)}}`;
+    assert.deepEqual(dataOf(await gql(url, atCap)), { __typename: 'Query' });
+    refused(await gql(url, `{ ${'__typename '.repeat(39)}}`), /more than 40 tokens/, 'graphqlMaxTokens');
+  });
+
+  test('depth: selections, inline fragments, literal values and fragment spreads, each at most graphqlMaxDepth', async () => {
+    // Root, two inline fragments and the list's own selection: 4 levels.
+    assert.deepEqual(dataOf(await gql(url, '{ ... { ... { message(id: "c1") { id } } } }')), { message: [{ id: 'c1' }] });
+    refused(await gql(url, '{ ... { ... { ... { message(id: "c1") { id } } } } }'), /selections are nested more than 4 deep/, 'graphqlMaxDepth');
+    // A JSON literal 4 deep is published; 5 deep is refused before it is parsed.
+    assert.deepEqual(dataOf(await gql(url, 'mutation { publishMessage(id: "c1", message: {a: {b: [{c: 1}]}}) }')), { publishMessage: true });
+    refused(await gql(url, 'mutation { publishMessage(id: "c1", message: {a: {b: [{c: [1]}]}}) }'), /values are nested more than 4 deep/, 'graphqlMaxDepth');
+    // Named fragments add no level of their own, but chains of them are bounded too.
+    const chain = (n: number) => `{ message(id: "c1") { ...F1 } } ${Array.from({ length: n }, (_, i) => `fragment F${i + 1} on Message { id ${i + 1 < n ? `...F${i + 2}` : ''} }`).join(' ')}`;
+    // (These documents are longer than 40 tokens: a server with the same depth and more tokens.)
+    const roomy = await startServer({ schemas, ...caps, graphqlMaxTokens: 1000 });
+    const roomyUrl = `${roomy.url}/realtime-demo/graphql`;
+    try {
+      assert.deepEqual(dataOf(await gql(roomyUrl, chain(4))), { message: [] });
+      refused(await gql(roomyUrl, chain(5)), /fragments are spread inside one another more than 4 deep/, 'graphqlMaxDepth');
+      // A fragment's fields sit at the level of its spread: 4 levels through it pass, 5 do not.
+      const viaFragment = (inner: string) => `{ ... { message(id: "c1") { ...F } } } fragment F on Message { ${inner} }`;
+      assert.deepEqual(dataOf(await gql(roomyUrl, viaFragment('... { id }'))), { message: [] });
+      refused(await gql(roomyUrl, viaFragment('... { ... { id } }')), /selections are nested more than 4 deep/, 'graphqlMaxDepth');
+    } finally {
+      await roomy.close();
+    }
+  });
+
+  test('aliases: graphqlMaxAliases per operation, counted through fragments', async () => {
+    assert.deepEqual(dataOf(await gql(url, '{ a: message(id: "c1") { id } b: message(id: "c2") { id } }')), { a: [{ id: 'c1' }], b: [{ id: 'c2' }] });
+    refused(await gql(url, '{ a: message(id: "c1") { id } b: message(id: "c2") { id } c: message(id: "c3") { id } }'), /more than 2 aliases/, 'graphqlMaxAliases');
+    refused(await gql(url, '{ a: message(id: "c1") { id } ...F } fragment F on Query { b: __typename c: __typename }'), /more than 2 aliases/, 'graphqlMaxAliases');
+  });
+
+  test('results: graphqlMaxResults records per operation, however many lists share them', async () => {
+    assert.equal(dataOf(await gql(url, '{ message(limit: 3) { id } }')).message.length, 3);
+    assert.deepEqual(ids(dataOf(await gql(url, '{ a: message(limit: 2) { id } b: message(offset: 3) { id } }')).a), ['c1', 'c2']);
+    const all = await gql(url, '{ message { id } }');
+    refused(all, /more than 3 records/, 'graphqlMaxResults');
+    assert.match(all.body.errors[0].message, /page through them with limit and offset/);
+    assert.equal(all.body.data, null);
+    refused(await gql(url, '{ a: message(limit: 2) { id } b: message(limit: 2) { id } }'), /more than 3 records/, 'graphqlMaxResults');
+    // A limit larger than the budget is fine when the answer is not.
+    assert.deepEqual(ids(dataOf(await gql(url, '{ message(limit: 1000, offset: 2) { id } }')).message), ['c3', 'c4']);
+  });
+
+  test('the caps hold on every transport: GET, form POST, GraphQL over SSE (GET and POST)', async () => {
+    const over = `{ ${'__typename '.repeat(39)}}`;
+    const q = encodeURIComponent(over);
+    refused(await small.req('GET', `/realtime-demo/graphql?query=${q}`), /more than 40 tokens/, 'graphqlMaxTokens');
+    refused(await small.req('POST', '/realtime-demo/graphql', `query=${q}`, { 'content-type': 'application/x-www-form-urlencoded' }), /more than 40 tokens/, 'graphqlMaxTokens');
+    for (const [method, body] of [['GET', undefined], ['POST', JSON.stringify({ query: over })]] as const) {
+      const res = await small.req(method, `/realtime-demo/graphql${method === 'GET' ? `?query=${q}` : ''}`, body, { accept: 'text/event-stream', ...(body ? { 'content-type': 'application/json' } : {}) });
+      assert.equal(res.status, 200, res.text);
+      const next = /event: next\ndata: (.*)\n/.exec(res.text);
+      assert.ok(next, res.text);
+      const error = JSON.parse(next[1]!).errors[0];
+      assert.equal(error.extensions.code, 'QUERY_TOO_COMPLEX');
+      assert.match(error.message, /\(graphqlMaxTokens\)/);
+    }
+  });
+
+  test("GraphiQL's introspection query is answered at the default caps; nesting its lists deeper is refused", async () => {
+    const { getIntrospectionQuery } = await import('graphql');
+    const full = getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true, oneOf: true });
+    const res = await gql(demoUrl, full);
+    assert.ok(dataOf(res).__schema.types.some((t: { name: string }) => t.name === 'Message'));
+    const fanOut = await gql(demoUrl, '{ __schema { types { fields { type { ofType { ofType { fields { args { name } } } } } } } } }');
+    assert.equal(fanOut.status, 400, fanOut.text);
+    assert.equal(fanOut.body.errors[0].extensions.code, 'QUERY_TOO_COMPLEX');
+    assert.match(fanOut.body.errors[0].message, /introspection lists/);
+  });
+});
+
+describe('request hardening: unreadable requests are 4xx with a code, never a 5xx (issue #11)', () => {
+  const q = encodeURIComponent('{ message { id } }');
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  const cases: Array<{ what: string; method: 'GET' | 'POST'; path?: string; body?: string; headers?: Record<string, string>; code: string; message: RegExp }> = [
+    { what: 'GET variables not JSON', method: 'GET', path: `?query=${q}&variables=%7Bnope`, code: 'INVALID_JSON', message: /variables parameter is not valid JSON/ },
+    { what: 'GET extensions not JSON', method: 'GET', path: `?query=${q}&extensions=nope`, code: 'INVALID_JSON', message: /extensions parameter is not valid JSON/ },
+    { what: 'form variables not JSON', method: 'POST', body: `query=${q}&variables=%7Bnope`, headers: form, code: 'INVALID_JSON', message: /variables parameter/ },
+    { what: 'form extensions not JSON', method: 'POST', body: `query=${q}&extensions=%5B`, headers: form, code: 'INVALID_JSON', message: /extensions parameter/ },
+    { what: 'JSON body not JSON', method: 'POST', body: '{bad', headers: { 'content-type': 'application/json' }, code: 'INVALID_JSON', message: /invalid JSON/ },
+    { what: 'multipart without a boundary', method: 'POST', body: 'x', headers: { 'content-type': 'multipart/form-data' }, code: 'BAD_REQUEST', message: /multipart/ },
+    {
+      what: 'multipart operations not JSON',
+      method: 'POST',
+      body: '--b\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{bad\r\n--b--\r\n',
+      headers: { 'content-type': 'multipart/form-data; boundary=b' },
+      code: 'BAD_REQUEST',
+      message: /operations/,
+    },
+    { what: 'a variable that does not coerce', method: 'POST', body: JSON.stringify({ query: 'query($t: String) { message(title: $t) { id } }', variables: { t: [[[1]]] } }), headers: { 'content-type': 'application/json' }, code: 'BAD_REQUEST', message: /Variable "\$t"/ },
+    { what: 'a 100k-deep list literal', method: 'POST', body: JSON.stringify({ query: `{ message(title: ${'['.repeat(100_000)}${']'.repeat(100_000)}) { id } }` }), headers: { 'content-type': 'application/json' }, code: 'QUERY_TOO_COMPLEX', message: /graphqlMaxDepth/ },
+  ];
+  for (const c of cases) {
+    for (const accept of ['application/json', 'text/event-stream']) {
+      test(`${c.what} (Accept: ${accept})`, async () => {
+        const logged = logs.length;
+        const res = await t.req(c.method, `/realtime-demo/graphql${c.path ?? ''}`, c.body, { accept, ...c.headers });
+        let error: { message: string; extensions: { code: string; http?: { status: number } } };
+        if (accept === 'text/event-stream') {
+          // Errors before execution are `next` events of an accepted stream (GraphQL over SSE).
+          assert.equal(res.status, 200, res.text);
+          error = JSON.parse(/event: next\ndata: (.*)\n/.exec(res.text)![1]!).errors[0];
+        } else {
+          assert.equal(res.status, 400, res.text);
+          error = res.body.errors[0];
+        }
+        assert.equal(error.extensions.code, c.code, res.text);
+        assert.deepEqual(error.extensions.http, { status: 400 }, res.text);
+        assert.match(error.message, c.message);
+        assert.doesNotMatch(res.text, /originalError|"stack"/);
+        assert.equal(logs.length, logged, `nothing logged at error level: ${logs.slice(logged).join('')}`);
+      });
+    }
+  }
+});
