@@ -45,8 +45,10 @@ export interface TableService {
    * the change-log head of that snapshot (`head`). The role's read permission is checked here
    * (UNAUTHORIZED/FORBIDDEN are thrown before anything is read) and its row filter applied. Call
    * `next()` until it resolves to `undefined`, one call at a time, or `close()` to stop early.
+   * `snapshot: false` holds no snapshot between chunks (each reads on after the last key, in the
+   * latest state): for reads paced by a client, which must not pin one of LMDB's reader slots.
    */
-  openSearch(query: Query, principal?: Principal): SnapshotCursor;
+  openSearch(query: Query, principal?: Principal, options?: { snapshot?: boolean }): SnapshotCursor;
   /** The principal's row filter for reading (throws UNAUTHORIZED/FORBIDDEN when it may not read). */
   readFilter(principal?: Principal): Filter | undefined;
   create(input: unknown, principal?: Principal): Promise<Written>;
@@ -173,9 +175,9 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       const filter = allow(principal, 'read');
       return store.search(handle, filter ? { ...query, filter: both(query.filter, filter)! } : query, readLimits);
     },
-    openSearch(query, principal) {
+    openSearch(query, principal, options) {
       const filter = allow(principal, 'read');
-      return store.openSearch(handle, filter ? { ...query, filter: both(query.filter, filter)! } : query, readLimits);
+      return store.openSearch(handle, filter ? { ...query, filter: both(query.filter, filter)! } : query, readLimits, options);
     },
     async create(input, principal) {
       const filter = allow(principal, 'insert');

@@ -129,7 +129,8 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
       service.readFilter(request.principal);
       return reply.type(JSON_UTF8).send(Readable.from([]));
     }
-    const cursor = service.openSearch(query, request.principal);
+    // No snapshot held while the client reads: a slow client must not pin an LMDB reader slot.
+    const cursor = service.openSearch(query, request.principal, { snapshot: false });
     const first = await cursor.next();
     if (!first || cursor.done) return reply.type(JSON_UTF8).send(JSON.stringify(first ?? []));
     const body = Readable.from(jsonArray(cursor, first), { objectMode: true, highWaterMark: 1 });

@@ -9,7 +9,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { AppError } from '../errors.ts';
 import { compareRecords, project } from '../query/evaluate.ts';
 import type { Query } from '../query/types.ts';
-import type { Record } from '../schema/model.ts';
+import type { Key, Record } from '../schema/model.ts';
 import { mergeSorted } from './merge-keys.ts';
 import type { TableHandle } from './open.ts';
 import { CHECK_EVERY, CHECKPOINT, candidates, type ReadOptions } from './scan.ts';
@@ -46,44 +46,75 @@ export interface ResultCursor {
   close(): void;
 }
 
+/** How a read is run. */
+export interface ResultOptions extends ReadOptions {
+  limits?: Partial<ReadLimits>;
+  /**
+   * Runs once, when the read no longer needs LMDB: at the end, on an error or close, or as soon as
+   * a sort has collected its records (the store ends its read transaction there).
+   */
+  onClose?: () => void;
+  /**
+   * Hold no LMDB cursor while the consumer has a chunk: each `next()` reads on from the key after
+   * the last one examined, in lmdb's current state, instead of keeping one snapshot open. For
+   * consumers paced by a client (a streamed HTTP answer): every snapshot kept open takes one of
+   * LMDB's reader slots (126) for as long as the client takes, and past them every read fails.
+   */
+  resumable?: boolean;
+}
+
 /**
- * Opens a chunked read of `query` over `table`; `onClose` runs once, after the read's cursors are
- * closed (the store ends its read transaction there).
+ * Opens a chunked read of `query` over `table`.
  * @example const c = openResults(handle, query, Date.now(), { transaction }); for (let r; (r = await c.next()); ) send(r)
  */
-export function openResults(
-  table: TableHandle,
-  query: Query,
-  now: number,
-  options: ReadOptions & { limits?: Partial<ReadLimits>; onClose?: () => void } = {},
-): ResultCursor {
+export function openResults(table: TableHandle, query: Query, now: number, options: ResultOptions = {}): ResultCursor {
   const limits: ReadLimits = { ...DEFAULT_READ_LIMITS, ...options.limits };
   const offset = query.limit?.offset ?? 0;
   const count = query.limit?.count ?? Infinity;
   const select = query.select;
   const shape = select ? (r: Record) => project(select, r) : (r: Record) => r;
-  const source = candidates(table, query.filter, now, options.transaction ? { transaction: options.transaction } : {});
+  const read: ReadOptions = options.transaction ? { transaction: options.transaction } : {};
+  const progress: { key?: Key } = {};
+  const openSource = () =>
+    candidates(table, query.filter, now, options.resumable ? { ...read, progress, ...(progress.key !== undefined ? { after: progress.key } : {}) } : read);
+  let source: ReturnType<typeof candidates> | undefined;
   const sort = query.sort && query.sort.length > 0 ? sorter(query, limits) : undefined;
   let sorted: Iterator<Record> | undefined;
   let skipped = 0;
   let emitted = 0;
   let finished = false;
+  let released = false;
   let started = false;
 
+  /** Closes the LMDB cursors of the current source (a resumable read opens a new one next time). */
+  const closeSource = () => {
+    const s = source;
+    source = undefined;
+    s?.return(undefined);
+  };
+  const release = () => {
+    if (released) return;
+    released = true;
+    try {
+      closeSource();
+    } finally {
+      options.onClose?.();
+    }
+  };
   const finish = () => {
     if (finished) return;
     finished = true;
     try {
-      source.return(undefined);
       sorted?.return?.(undefined);
     } finally {
-      options.onClose?.();
+      release();
     }
   };
   if (count <= 0) finish();
 
   /** One slice of the unsorted read: candidates are already in key order. */
   const readSlice = (chunk: unknown[], started: number) => {
+    source ??= openSource();
     for (;;) {
       const r = source.next();
       if (r.done) return finish();
@@ -104,6 +135,7 @@ export function openResults(
 
   /** One slice of collecting a sort's matches; true when every candidate has been seen. */
   const collectSlice = (started: number): boolean => {
+    source ??= openSource();
     for (;;) {
       const r = source.next();
       if (r.done) return true;
@@ -148,12 +180,16 @@ export function openResults(
             if (finished) return undefined;
           }
           sorted = sort.result();
+          release(); // what is left is in memory
         }
         const chunk: unknown[] = [];
         while (!finished) {
           if (sorted) emitSlice(chunk, performance.now());
           else readSlice(chunk, performance.now());
-          if (chunk.length > 0) return chunk;
+          if (chunk.length > 0) {
+            if (options.resumable) closeSource();
+            return chunk;
+          }
           if (finished) break;
           await nextTurn();
         }

@@ -39,27 +39,42 @@ export interface ReadOptions {
   transaction?: Transaction;
 }
 
+/** Where a read resumes: after `after` (a primary key), reporting the last key it examined in `progress`. */
+export interface ResumeOptions {
+  after?: Key;
+  progress?: { key?: Key };
+}
+
 /**
  * The records matching `filter`, lazily, in key order, with checkpoints in between.
  * @example for (const r of candidates(handle, parseQuery('category=sw', def).filter, Date.now())) if (r !== CHECKPOINT) use(r)
  */
-export function* candidates(table: TableHandle, filter: Filter | undefined, now: number, options: ReadOptions = {}): Generator<Record | typeof CHECKPOINT> {
-  const live = table.expires ? (key: Key) => !isExpired(table, key, now, options) : undefined;
+export function* candidates(
+  table: TableHandle,
+  filter: Filter | undefined,
+  now: number,
+  options: ReadOptions & ResumeOptions = {},
+): Generator<Record | typeof CHECKPOINT> {
+  const read: ReadOptions = options.transaction ? { transaction: options.transaction } : {};
+  const { after, progress } = options;
+  const live = table.expires ? (key: Key) => !isExpired(table, key, now, read) : undefined;
   const plan = planFilter(filter, table.indexed);
-  const keys = plan.kind === 'index' ? yield* indexKeys(table, plan.ranges, options) : undefined;
+  const keys = plan.kind === 'index' ? yield* indexKeys(table, plan.ranges, read, after) : undefined;
   let n = 0;
   if (keys) {
     for (const key of keys) {
       if (++n % CHECK_EVERY === 0) yield CHECKPOINT;
+      if (progress) progress.key = key;
       if (live && !live(key)) continue;
-      const value = table.records.get(key, options);
+      const value = table.records.get(key, read);
       table.stats.recordsRead++;
       if (value !== undefined && (!filter || matches(filter, value))) yield value;
     }
     return;
   }
-  for (const { key, value } of table.records.getRange(options)) {
+  for (const { key, value } of table.records.getRange({ ...read, ...(after !== undefined ? { start: after, exclusiveStart: true } : {}) })) {
     if (++n % CHECK_EVERY === 0) yield CHECKPOINT;
+    if (progress) progress.key = key;
     table.stats.recordsRead++;
     if (live && !live(key)) continue;
     if (!filter || matches(filter, value)) yield value;
@@ -72,7 +87,7 @@ export function* candidates(table: TableHandle, filter: Filter | undefined, now:
  * a range over several values gives them in value order, so each value of a range becomes its own
  * sorted source and the sources are merged; a range too wide for that is collected and sorted.
  */
-function* indexKeys(table: TableHandle, ranges: readonly IndexRange[], options: ReadOptions): Generator<typeof CHECKPOINT, Iterable<Key> | undefined> {
+function* indexKeys(table: TableHandle, ranges: readonly IndexRange[], options: ReadOptions, after: Key | undefined): Generator<typeof CHECKPOINT, Iterable<Key> | undefined> {
   const values: Array<[IndexHandleDb, IndexKey]> = [];
   outer: for (const r of ranges) {
     const db = indexOf(table, r.attribute);
@@ -87,9 +102,11 @@ function* indexKeys(table: TableHandle, ranges: readonly IndexRange[], options: 
       if (values.length > MAX_MERGED) break outer;
     }
   }
+  // The keys under one value are in key order, so a resumed read starts each one after `after`.
+  const keyRange = after !== undefined ? { ...options, start: after, exclusiveStart: true } : options;
   // One value (an equality): its keys are already in key order.
-  if (values.length === 1) return values[0]![0].getValues(values[0]![1] as Key, options);
-  if (values.length <= MAX_MERGED) return mergeSorted(values.map(([db, value]) => db.getValues(value as Key, options)[Symbol.iterator]()), compareKeys);
+  if (values.length === 1) return values[0]![0].getValues(values[0]![1] as Key, keyRange);
+  if (values.length <= MAX_MERGED) return mergeSorted(values.map(([db, value]) => db.getValues(value as Key, keyRange)[Symbol.iterator]()), compareKeys);
 
   const keys = new Set<Key>();
   let n = 0;
@@ -99,7 +116,7 @@ function* indexKeys(table: TableHandle, ranges: readonly IndexRange[], options: 
     for (const key of entries) {
       if (++n > MAX_COLLECTED) return undefined;
       if (n % CHECK_EVERY === 0) yield CHECKPOINT;
-      keys.add(key);
+      if (after === undefined || compareKeys(key, after) > 0) keys.add(key);
     }
   }
   yield CHECKPOINT; // the sort below starts a fresh slice

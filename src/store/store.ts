@@ -51,8 +51,10 @@ export interface Store {
   /**
    * Opens a chunked read of a query's results from one LMDB read snapshot taken now, in this
    * synchronous call, with the change-log head of that snapshot. Close it when stopping early.
+   * With `snapshot: false`, no snapshot is held between chunks (for reads paced by a client): each
+   * chunk reads on from the last key in the current state, and `head` is the head at opening.
    */
-  openSearch(table: TableHandle, query: Query, limits?: Partial<ReadLimits>): SnapshotCursor;
+  openSearch(table: TableHandle, query: Query, limits?: Partial<ReadLimits>, options?: { snapshot?: boolean }): SnapshotCursor;
   /**
    * Runs `fn` in a write transaction and resolves after commit with its result. If `fn` throws,
    * nothing it wrote is kept and the promise rejects with that error.
@@ -154,8 +156,24 @@ export function createStore(options: StoreOptions): Store {
   // Reads in progress: close() ends them first, since closing LMDB under an open read transaction
   // leaves lmdb-js with a transaction it can no longer reset.
   const reads = new Set<() => void>();
-  const openSearch = (handle: TableHandle, query: Query, limits?: Partial<ReadLimits>): SnapshotCursor => {
+  const openSearch = (handle: TableHandle, query: Query, limits?: Partial<ReadLimits>, options: { snapshot?: boolean } = {}): SnapshotCursor => {
     if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
+    if (options.snapshot === false) {
+      let results: ResultCursor | undefined;
+      const stop = () => results?.close();
+      const head = layout.changeLog.head();
+      const opened = openResults(handle, query, now(), { ...(limits ? { limits } : {}), resumable: true, onClose: () => reads.delete(stop) });
+      results = opened;
+      if (!opened.done) reads.add(stop);
+      return {
+        head,
+        get done() {
+          return opened.done;
+        },
+        next: () => opened.next(),
+        close: stop,
+      };
+    }
     // One explicit read transaction, taken here synchronously: the records, the index entries,
     // the expiry times and the head are all read from it, however many event-loop turns the read
     // spans. (A bare getRange iterator keeps its own snapshot, but the record reads behind an

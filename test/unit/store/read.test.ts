@@ -132,7 +132,7 @@ test('a cursor closed early stops; closing the store ends reads still open', asy
   cursor.close();
   assert.equal(cursor.done, true);
   assert.equal(await cursor.next(), undefined);
-  const open = store.openSearch(items, parseQuery('sort(name)', items.def), { chunkSize: 100 });
+  const open = store.openSearch(items, parseQuery('grp=gt=-1', items.def), { chunkSize: 100 });
   assert.equal(((await open.next()) ?? []).length, 100);
   await store.close(); // must not throw or crash with the read transaction still in use
   assert.equal(open.done, true);
@@ -161,4 +161,43 @@ test('mergeSorted: a k-way merge that drops repeats, or keeps ties in source ord
   assert.deepEqual([merged.next().value, merged.next().value], [1, 2]);
   merged.return(undefined);
   assert.equal(closed, 3, 'every source still open is closed');
+});
+
+test('a read paced by its consumer holds no LMDB reader between chunks (snapshot: false), nor does a sort once collected', async (t) => {
+  const { store, items } = await seeded(t, 600);
+  const q = (raw: string) => parseQuery(raw, items.def);
+  // LMDB has 126 reader slots, and each read snapshot kept open across a commit takes one. 300
+  // reads waiting between chunks, with a commit between each, would take 300.
+  const open: Array<{ close(): void }> = [];
+  for (let i = 0; i < 300; i++) {
+    const raw = ['select(id)', 'grp=gt=-1&select(id)', 'sort(-name)&select(id)'][i % 3]!;
+    const cursor = raw.startsWith('sort') ? store.openSearch(items, q(raw), { chunkSize: 100 }) : store.openSearch(items, q(raw), { chunkSize: 100 }, { snapshot: false });
+    assert.equal(((await cursor.next()) ?? []).length, 100);
+    open.push(cursor);
+    await store.transact((tx) => tx.put(items, `zz${i}`, { id: `zz${i}`, grp: 1, v: 0, name: 'late' }));
+  }
+  assert.ok(store.get(items, id(0)), 'reads still work');
+  for (const c of open) c.close();
+});
+
+test('snapshot: false reads on after the last key: later records are seen once, in order, nothing is repeated', async (t) => {
+  const { store, items } = await seeded(t, 600);
+  for (const raw of ['select(id)', 'grp=gt=-1&select(id)', 'v=0|v=1|v=2&select(id)']) {
+    const cursor = store.openSearch(items, parseQuery(raw, items.def), { chunkSize: 100 }, { snapshot: false });
+    const first = (await cursor.next()) as string[];
+    assert.deepEqual(first, Array.from({ length: 100 }, (_, i) => id(i)), raw);
+    await store.transact((tx) => {
+      tx.put(items, 'a-before', { id: 'a-before', grp: 1, v: 1, name: 'x' }); // before the position: not seen
+      tx.put(items, id(450) + 'x', { id: id(450) + 'x', grp: 1, v: 1, name: 'x' }); // ahead: seen
+      tx.remove(items, id(451)); // ahead: gone
+    });
+    const rest = (await all(cursor)).flat() as string[];
+    const expected = [...Array.from({ length: 500 }, (_, i) => id(i + 100)).filter((k) => k !== id(451)), id(450) + 'x'].sort();
+    assert.deepEqual(rest, expected, raw);
+    await store.transact((tx) => {
+      tx.remove(items, 'a-before');
+      tx.remove(items, id(450) + 'x');
+      tx.put(items, id(451), { id: id(451), grp: 451 % 7, v: 451 % 3, name: 'n451' });
+    });
+  }
 });
