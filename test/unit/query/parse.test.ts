@@ -370,3 +370,27 @@ test('syntax errors name the problem and its position', () => {
   fails('[rating=1][name=a]', "unexpected '[' after a condition; expected '&', '|' or the end at position 10");
   fails('limit(5)limit(6)', "unexpected 'l' after a condition; expected '&', '|' or the end at position 8");
 });
+
+test('maxTerms caps the conditions of a query while parsing: QUERY_TOO_COMPLEX names the cap and the setting', () => {
+  const terms = (n: number) => Array.from({ length: n }, (_, i) => `name=n${i}`).join('|');
+  assert.equal((parseQuery(terms(3), product, { maxTerms: 3 }).filter as Filter & { items: unknown[] }).items.length, 3);
+  // Calls and reserved parameters are not conditions.
+  assert.doesNotThrow(() => parseQuery(`${terms(3)}&limit(1)&sort(name)&select(name)&stream=sse`, product, { maxTerms: 3 }));
+  for (const raw of [terms(4), `[${terms(2)}]&[${terms(2)}]`, `name=a&[name=b|[name=c&[name=d]]]`]) {
+    assert.throws(
+      () => parseQuery(raw, product, { maxTerms: 3 }),
+      (err: unknown) => {
+        assert.ok(err instanceof AppError);
+        assert.equal(err.code, 'QUERY_TOO_COMPLEX');
+        assert.match(err.message, /more than 3 conditions/);
+        assert.match(err.message, /maxQueryTerms/);
+        return true;
+      },
+      raw,
+    );
+  }
+  // The count stops the parse at the first condition past the cap, before the rest is looked at.
+  assert.throws(() => parseQuery(`${terms(4)}|name=%ZZ`, product, { maxTerms: 3 }), /QUERY_TOO_COMPLEX|more than 3/);
+  // Without a cap (trusted text such as row filters from the config), any number.
+  assert.doesNotThrow(() => parseQuery(terms(2000), product));
+});
