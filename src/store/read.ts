@@ -33,6 +33,12 @@ export const DEFAULT_READ_LIMITS: Readonly<ReadLimits> = Object.freeze({ maxSort
 
 /** Records sorted at once (a few ms for 2,048); runs are merged afterwards. */
 const RUN = 2048;
+/**
+ * How long a resumable read keeps its cursors after handing out a chunk (ms): a consumer that comes
+ * back sooner (a socket that drains at once) reads on without reopening them; a slower one gives
+ * its snapshot back.
+ */
+const RESUME_IDLE_MS = 20;
 /** Largest `offset + count` kept as one running top list; a larger limit sorts runs like no limit. */
 const TOP_K_MAX = 16_384;
 
@@ -85,9 +91,12 @@ export function openResults(table: TableHandle, query: Query, now: number, optio
   let finished = false;
   let released = false;
   let started = false;
+  let idle: ReturnType<typeof setTimeout> | undefined;
 
   /** Closes the LMDB cursors of the current source (a resumable read opens a new one next time). */
   const closeSource = () => {
+    if (idle) clearTimeout(idle);
+    idle = undefined;
     const s = source;
     source = undefined;
     s?.return(undefined);
@@ -168,6 +177,8 @@ export function openResults(table: TableHandle, query: Query, now: number, optio
       return finished;
     },
     async next() {
+      if (idle) clearTimeout(idle);
+      idle = undefined;
       try {
         // A consumer that is never slowed (a fast socket) would otherwise chain every chunk in
         // microtasks and hold the loop for the whole read: each chunk after the first starts on a
@@ -187,7 +198,10 @@ export function openResults(table: TableHandle, query: Query, now: number, optio
           if (sorted) emitSlice(chunk, performance.now());
           else readSlice(chunk, performance.now());
           if (chunk.length > 0) {
-            if (options.resumable) closeSource();
+            if (options.resumable && source) {
+              idle = setTimeout(closeSource, RESUME_IDLE_MS);
+              idle.unref();
+            }
             return chunk;
           }
           if (finished) break;

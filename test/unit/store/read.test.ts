@@ -54,7 +54,8 @@ test('chunks hold at most chunkSize results, in key order, and the last one says
   const { store, items } = await seeded(t, 1000);
   const cursor = openResults(items, parseQuery('select(id)', items.def), Date.now(), { limits: { chunkSize: 300 } });
   const chunks = await all(cursor);
-  assert.deepEqual(chunks.map((c) => c.length), [300, 300, 300, 100]);
+  // A chunk also ends with its time slice (a busy machine gives shorter ones), never past 300.
+  assert.ok(chunks.length >= 4 && chunks.every((c) => c.length > 0 && c.length <= 300), String(chunks.map((c) => c.length)));
   assert.deepEqual(chunks.flat(), Array.from({ length: 1000 }, (_, i) => id(i)));
   assert.equal(cursor.done, true);
   assert.equal(await cursor.next(), undefined);
@@ -101,7 +102,7 @@ test('openSearch reads one snapshot: a write committed between chunks is not see
     const cursor = store.openSearch(items, parseQuery(raw, items.def), { chunkSize: 100 });
     assert.equal(cursor.head, store.changeLog.head());
     const first = (await cursor.next()) as Record[];
-    assert.equal(first.length, 100);
+    assert.ok(first.length > 0 && first.length <= 100);
     // Committed while the read is between chunks: a change, a delete and a new record.
     await store.transact((tx) => {
       tx.put(items, id(500), { id: id(500), grp: 0, v: 0, name: 'changed' });
@@ -128,12 +129,12 @@ test('openSearch reads one snapshot: a write committed between chunks is not see
 test('a cursor closed early stops; closing the store ends reads still open', async (t) => {
   const { store, items } = await seeded(t, 600);
   const cursor = store.openSearch(items, parseQuery('', items.def), { chunkSize: 100 });
-  assert.equal(((await cursor.next()) ?? []).length, 100);
+  assert.ok(((await cursor.next()) ?? []).length > 0);
   cursor.close();
   assert.equal(cursor.done, true);
   assert.equal(await cursor.next(), undefined);
   const open = store.openSearch(items, parseQuery('grp=gt=-1', items.def), { chunkSize: 100 });
-  assert.equal(((await open.next()) ?? []).length, 100);
+  assert.ok(((await open.next()) ?? []).length > 0);
   await store.close(); // must not throw or crash with the read transaction still in use
   assert.equal(open.done, true);
   assert.equal(await open.next(), undefined);
@@ -172,9 +173,11 @@ test('a read paced by its consumer holds no LMDB reader between chunks (snapshot
   for (let i = 0; i < 300; i++) {
     const raw = ['select(id)', 'grp=gt=-1&select(id)', 'sort(-name)&select(id)'][i % 3]!;
     const cursor = raw.startsWith('sort') ? store.openSearch(items, q(raw), { chunkSize: 100 }) : store.openSearch(items, q(raw), { chunkSize: 100 }, { snapshot: false });
-    assert.equal(((await cursor.next()) ?? []).length, 100);
+    assert.ok(((await cursor.next()) ?? []).length > 0);
     open.push(cursor);
     await store.transact((tx) => tx.put(items, `zz${i}`, { id: `zz${i}`, grp: 1, v: 0, name: 'late' }));
+    // Consumers slower than the idle time (20 ms) of a resumable read, every few reads.
+    if (i % 10 === 9) await new Promise((r) => setTimeout(r, 30));
   }
   assert.ok(store.get(items, id(0)), 'reads still work');
   for (const c of open) c.close();
@@ -185,14 +188,16 @@ test('snapshot: false reads on after the last key: later records are seen once, 
   for (const raw of ['select(id)', 'grp=gt=-1&select(id)', 'v=0|v=1|v=2&select(id)']) {
     const cursor = store.openSearch(items, parseQuery(raw, items.def), { chunkSize: 100 }, { snapshot: false });
     const first = (await cursor.next()) as string[];
-    assert.deepEqual(first, Array.from({ length: 100 }, (_, i) => id(i)), raw);
+    assert.ok(first.length > 0 && first.length <= 100);
+    assert.deepEqual(first, Array.from({ length: first.length }, (_, i) => id(i)), raw);
+    await new Promise((r) => setTimeout(r, 60)); // a slow consumer: the read gives its cursors back
     await store.transact((tx) => {
       tx.put(items, 'a-before', { id: 'a-before', grp: 1, v: 1, name: 'x' }); // before the position: not seen
       tx.put(items, id(450) + 'x', { id: id(450) + 'x', grp: 1, v: 1, name: 'x' }); // ahead: seen
       tx.remove(items, id(451)); // ahead: gone
     });
     const rest = (await all(cursor)).flat() as string[];
-    const expected = [...Array.from({ length: 500 }, (_, i) => id(i + 100)).filter((k) => k !== id(451)), id(450) + 'x'].sort();
+    const expected = [...Array.from({ length: 600 - first.length }, (_, i) => id(i + first.length)).filter((k) => k !== id(451)), id(450) + 'x'].sort();
     assert.deepEqual(rest, expected, raw);
     await store.transact((tx) => {
       tx.remove(items, 'a-before');
