@@ -34,6 +34,8 @@ export interface AppOptions {
   streams?: Partial<StreamLimits>;
   /** Live events an iterator subscription may have waiting before it is ended as slow (1,000). */
   maxQueue?: number;
+  /** Retained reads that may hold an LMDB snapshot at once (512; see core/retained.ts). */
+  maxPinnedReads?: number;
 }
 
 /** Options of {@link App.subscribe}. */
@@ -107,7 +109,7 @@ export function createApp(options: AppOptions): App {
     { maxStreams: 20_000, maxStreamsPerAddress: 1000, pingInterval: 15_000, ...options.streams },
     options.now,
   );
-  const subscriptions = createSubscriptions({ store, hub, registry: streams, ...(options.now ? { now: options.now } : {}), ...(options.onError ? { onError: options.onError } : {}) });
+  const subscriptions = createSubscriptions({ store, hub, registry: streams, ...(options.maxPinnedReads ? { maxPinnedReads: options.maxPinnedReads } : {}), ...(options.now ? { now: options.now } : {}), ...(options.onError ? { onError: options.onError } : {}) });
   const maxQueue = options.maxQueue ?? 1000;
   let sweeping: Promise<number> | undefined;
   const sweepExpired = (): Promise<number> => {

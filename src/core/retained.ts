@@ -20,9 +20,9 @@ export interface RetainedReader {
 
 /**
  * Opens the retained data of an interest (its filter already holds the caller's row filter).
- * @example const r = openRetained(store, service, interest, query.limit); for (let c; (c = await r.next()); ) send(c)
+ * @example const r = openRetained(store, service, interest, query.limit, pins); for (let c; (c = await r.next()); ) send(c)
  */
-export function openRetained(store: Store, service: TableService, interest: Interest, limit: Query['limit']): RetainedReader {
+export function openRetained(store: Store, service: TableService, interest: Interest, limit: Query['limit'], pins: Pins): RetainedReader {
   if (interest.key !== undefined) {
     // One record: read in the same synchronous step as the head.
     const head = store.changeLog.head();
@@ -40,11 +40,45 @@ export function openRetained(store: Store, service: TableService, interest: Inte
   }
   const query: Query = { reserved: {}, ...(interest.filter ? { filter: interest.filter } : {}), ...(limit ? { limit } : {}) };
   // Trusted read: the interest's filter already holds the caller's row filter. One LMDB snapshot
-  // for every chunk, and the head of that snapshot, so the records and their cursor agree.
-  const cursor = service.openSearch(query);
+  // for every chunk, with the head of that snapshot, so the records and their cursor agree. A
+  // snapshot holds one of LMDB's reader slots for as long as the client takes to read it, so only
+  // `pins` of them are held at once; past that the read holds none (each chunk reads the latest
+  // state after the last key) and a change landing meanwhile may arrive twice: in the records and
+  // again in the replay after `head`. Never a gap: the replay starts at the head read first.
+  const pinned = pins.take();
+  const cursor = service.openSearch(query, undefined, { snapshot: pinned });
+  let closed = false;
   return {
     head: cursor.head,
     next: async () => (await cursor.next()) as Record[] | undefined,
-    close: () => cursor.close(),
+    close: () => {
+      if (closed) return;
+      closed = true;
+      cursor.close();
+      if (pinned) pins.give();
+    },
+  };
+}
+
+/** Snapshots held by retained reads, and how many may be. */
+export interface Pins {
+  /** Takes a pin if one is free. */
+  take(): boolean;
+  give(): void;
+  readonly held: number;
+}
+
+/**
+ * A counter of pinned snapshots (one per app, so servers in one process do not share it).
+ * @example const pins = createPins(512)
+ */
+export function createPins(max: number): Pins {
+  let held = 0;
+  return {
+    take: () => (held < max ? (held++, true) : false),
+    give: () => void (held = Math.max(0, held - 1)),
+    get held() {
+      return held;
+    },
   };
 }

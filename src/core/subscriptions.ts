@@ -25,7 +25,7 @@ import type { OpenStream, StreamRegistry, Transport } from '../realtime/streams.
 import type { Key, Record } from '../schema/model.ts';
 import type { Store } from '../store/store.ts';
 import { parseCursor } from './cursor.ts';
-import { openRetained } from './retained.ts';
+import { createPins, openRetained } from './retained.ts';
 import type { TableService } from './table-service.ts';
 
 export interface SubscriptionRequest {
@@ -103,11 +103,18 @@ export interface SubscriptionsOptions {
   registry: StreamRegistry;
   now?: () => number;
   onError?: (err: unknown, context: string) => void;
+  /**
+   * Retained reads that may hold an LMDB snapshot (a reader slot) at once (default 512, a quarter
+   * of the store's reader slots); the rest read without one. See core/retained.ts.
+   */
+  maxPinnedReads?: number;
 }
 
 export interface Subscriptions {
   /** Every check that can refuse; throws the refusal. Nothing is held or registered yet. */
   prepare(request: SubscriptionRequest): PreparedSubscription;
+  /** Retained reads holding an LMDB snapshot right now. */
+  readonly pinnedReads: number;
 }
 
 /** Change-log entries read per replay chunk (and records per retained chunk). */
@@ -125,8 +132,12 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
   const { store, hub, registry } = options;
   const now = options.now ?? Date.now;
   const log = store.changeLog;
+  const pins = createPins(options.maxPinnedReads ?? 512);
 
   return {
+    get pinnedReads() {
+      return pins.held;
+    },
     prepare(request) {
       const { service, key, principal } = request;
       // 401/403 first: a caller who may not read learns nothing else, not even about its cursor.
@@ -247,7 +258,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     isClosed: () => boolean,
     holdAt: (head: number) => void,
   ): Promise<number> {
-    const reader = request.retained ? openRetained(store, request.service, interest, request.retained.limit) : undefined;
+    const reader = request.retained ? openRetained(store, request.service, interest, request.retained.limit, pins) : undefined;
     const head = reader ? reader.head : log.head();
     holdAt(head);
     sink.begin(reason ? { kind: 'reset', head, reason } : { kind: 'live', head });

@@ -64,7 +64,12 @@ export function openLayout(options: OpenOptions): Layout {
     // the transactions of one turn still share one commit (they join one queued instruction, and
     // the commit starts on setImmediate); measured write throughput is the same. Nothing may call
     // `root.on('beforecommit')`: lmdb-js turns event-turn batching back on for it.
-    root = open({ path: join(dir, 'tablecast.mdb'), maxDbs: 4096, eventTurnBatching: false, ...(options.mapSize ? { mapSize: options.mapSize } : {}) });
+    //
+    // maxReaders: lmdb-js's default of 126 reader slots is a hard ceiling on read transactions
+    // open at once; with 126 held (say, slow SSE clients each reading retained data from its own
+    // snapshot) every other read fails with MDB_READERS_FULL. A slot costs 64 bytes of lock file.
+    // Retained reads hold at most a quarter of them (core/retained.ts).
+    root = open({ path: join(dir, 'tablecast.mdb'), maxDbs: 4096, maxReaders: 2048, eventTurnBatching: false, ...(options.mapSize ? { mapSize: options.mapSize } : {}) });
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new AppError('CONFIG_INVALID', `cannot open the data directory ${dir}: ${reason}`, { cause: err });

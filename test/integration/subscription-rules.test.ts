@@ -177,3 +177,35 @@ test('a consumer that falls behind is cut, whatever its transport, and told wher
   const admin = await s.req('GET', '/admin/connections');
   assert.ok(admin.body.streams.cutSlow >= 2);
 });
+
+test('retained reads hold at most maxPinnedReads LMDB snapshots; the others read without one and lose nothing', async (t) => {
+  const s = await serve(t, { maxPinnedReads: 1 } as never);
+  const handle = s.server.app.services.get('realtime-demo/Message')!.handle;
+  // 1,500 records of 2 KB: more than socket buffers hold, so a client that does not read keeps
+  // its retained read open, and with it any snapshot the read holds.
+  const keys = Array.from({ length: 1500 }, (_, i) => `r${String(i).padStart(4, '0')}`);
+  await s.server.app.store.transact((tx) => {
+    for (const id of keys) tx.put(handle, id, { id, title: 'before', content: 'x'.repeat(2000) });
+  });
+  const a = await openSse(`${s.url}${M}?stream=sse`);
+  a.pause();
+  t.after(() => a.close());
+  await eventually(() => s.server.app.subscriptions.pinnedReads === 1, 'the first retained read holds a snapshot');
+  const b = await openSse(`${s.url}${M}?stream=sse`);
+  b.pause();
+  t.after(() => b.close());
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(s.server.app.subscriptions.pinnedReads, 1, 'the second reads without one');
+  // Changed while both are mid-read: the pinned read never sees it in its records, both get it after.
+  await api(s).patch('r1499', { title: 'after' });
+  for (const stream of [a, b]) {
+    stream.resume();
+    const frames = await stream.collectUntil((f) => f.event === 'update', 15_000);
+    const records = frames.filter((f) => f.event === 'message' && f.id !== undefined).map((f) => JSON.parse(f.data!));
+    assert.equal(records.filter((r) => r.id).length, 1500, 'every record arrived');
+    const update = JSON.parse(frames.at(-1)!.data!);
+    assert.equal(update.title, 'after');
+    if (stream === a) assert.equal(records.at(-1).title, 'before', 'the pinned read saw its snapshot only');
+  }
+  await eventually(() => s.server.app.subscriptions.pinnedReads === 0, 'the snapshot was released');
+});
