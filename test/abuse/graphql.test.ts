@@ -45,7 +45,7 @@ async function post(query: string): Promise<Answer> {
 
 /** Sends one document under the prober and asserts the bounds; returns the answer. */
 async function bounded(label: string, query: string): Promise<Answer> {
-  const m = await server.measure(() => post(query));
+  const m = await server.measure(() => post(query), { attempts: 3 });
   const { result, ...numbers } = m;
   console.log(`# ${label}: ${JSON.stringify({ ...numbers, status: result.status, bytes: result.text.length })}`);
   assert.equal(m.failures, 0, `${label}: every probe answered`);

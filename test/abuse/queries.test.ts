@@ -33,7 +33,7 @@ async function get(path: string, method: 'GET' | 'HEAD' = 'GET'): Promise<Answer
 
 /** Runs one request under the prober and asserts the bounds; returns the answer. */
 async function bounded(label: string, path: string, method: 'GET' | 'HEAD' = 'GET'): Promise<Answer & { m: Measurement }> {
-  const m = await server.measure(() => get(path, method));
+  const m = await server.measure(() => get(path, method), { attempts: 3 });
   const { result, ...numbers } = m;
   console.log(`# ${label}: ${JSON.stringify({ ...numbers, status: result.status, bytes: result.text.length })}`);
   assert.equal(m.failures, 0, `${label}: every probe answered`);
