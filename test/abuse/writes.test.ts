@@ -1,9 +1,9 @@
 /**
  * Issue #11 point 2 for writes: on a 100,000-record table, a `DELETE` by query of tens of
  * thousands of records (through an index, and by a scan matching every record) and a single
- * `POST`/`PUT` at the body limit each keep the `/health` prober under 100 ms and the server's RSS
- * growth under 64 MiB. A bulk delete commits in batches: every deleted record has its `delete`
- * event and change-log entry, and the answer counts them all.
+ * `POST`, `PUT` or publish at the body limit each keep the `/health` prober under 100 ms and the
+ * server's RSS growth under 64 MiB. A bulk delete commits in batches: every deleted record has its
+ * `delete` event and change-log entry, and the answer counts them all.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,7 +55,7 @@ async function head(): Promise<number> {
   return Number(m[1]);
 }
 
-test('a single PUT and POST at the body limit stay within the bounds', async () => {
+test('a single PUT, POST and publish at the body limit stay within the bounds', async () => {
   // The largest record the default body limit (1 MiB) lets through, and one byte more.
   const record = (id: string, pad: number) => JSON.stringify({ id, cat: 'big', name: 'huge', n: -1, text: 'x'.repeat(pad) });
   const overhead = record('huge-put', 0).length;
@@ -68,6 +68,10 @@ test('a single PUT and POST at the body limit stay within the bounds', async () 
   assert.equal(JSON.parse(over.text).code, 'PAYLOAD_TOO_LARGE');
   const stored = JSON.parse((await send('GET', '/abuse/big/huge-put')).text);
   assert.equal(stored.text.length, BODY_LIMIT - overhead);
+  // A publish (POST on a record) at the body limit: validated, logged, nothing stored in the table.
+  const message = JSON.stringify({ text: 'y'.repeat(BODY_LIMIT - 20) });
+  const published = await bounded('publish at the body limit', 'POST', '/abuse/big/huge-put', message);
+  assert.equal(published.status, 202, published.text);
 });
 
 // Not bounded yet (the prober waited 374–515 ms): nothing caps the attributes of a record.
@@ -75,7 +79,7 @@ test('a single PUT and POST at the body limit stay within the bounds', async () 
 // 71,000-key shape ~370 ms (msgpackr builds a record structure for it; ~100 ms once the shape is
 // known: the record and its change entry are both encoded); reading it back ~60 ms. A cap on
 // attributes per record (a clear 4xx, checked while validating) fixes it; then this test passes.
-test('a single PUT at the body limit with as many attributes as fit stays within the bounds', { todo: 'no cap on attributes per record yet' }, async () => {
+test('a single PUT at the body limit with as many attributes as fit stays within the bounds', { todo: 'no cap on attributes per record yet' }, async (t) => {
   // The body limit filled with as many attributes as fit (the table is not sealed: extras are kept).
   const wide: { [name: string]: unknown } = { id: 'wide', cat: 'big', n: -1 };
   let size = JSON.stringify(wide).length;
@@ -83,12 +87,10 @@ test('a single PUT at the body limit with as many attributes as fit stays within
     wide[`a${i}`] = i;
     size += `,"a${i}":${i}`.length;
   }
+  // Removed whatever happens: reading it back holds the loop too, and the scans below would.
+  t.after(() => send('DELETE', '/abuse/big/wide'));
   const many = await bounded(`PUT at the body limit with ${Object.keys(wide).length} attributes`, 'PUT', '/abuse/big/wide', JSON.stringify(wide));
-  if (many.status === 201) {
-    assert.equal(Object.keys(JSON.parse((await send('GET', '/abuse/big/wide')).text)).length, Object.keys(wide).length);
-  } else {
-    assert.ok(many.status >= 400 && many.status < 500, many.text);
-  }
+  assert.ok(many.status === 201 || (many.status >= 400 && many.status < 500), many.text);
 });
 
 test('DELETE by an indexed query of 11,000 records: bounded, counted, one delete event each', async () => {
@@ -117,6 +119,5 @@ test('DELETE by an unindexed query matching every record (89,000): bounded, coun
   assert.deepEqual(JSON.parse(r.text), { deleted: RECORDS - 11_000 });
   assert.equal(await head(), before + RECORDS - 11_000);
   // Only the records written by the first tests (n = -1) are left.
-  const left = JSON.parse((await send('GET', '/abuse/big?select(id)')).text) as string[];
-  assert.deepEqual(left.filter((id) => id !== 'wide'), ['huge-put', 'hugepost']);
+  assert.deepEqual(JSON.parse((await send('GET', '/abuse/big?select(id)')).text), ['huge-put', 'hugepost']);
 });
