@@ -90,9 +90,23 @@ const failingInsideCommit = (w: World) => (tx: WriteTx) => {
   tx.put(w.good, 'bad', { id: 'bad', cat: 'new', n: 2n ** 70n });
 };
 
-/** Runs the writes in one turn; resolves to each one's outcome. */
-function together(store: Store, writes: Array<(tx: WriteTx) => unknown>): Promise<PromiseSettledResult<unknown>[]> {
-  return Promise.allSettled(writes.map((fn) => store.transact(fn)));
+/**
+ * Runs the writes in one turn and checks that lmdb-js ran them in one LMDB write transaction (the
+ * case under test); resolves to each one's outcome.
+ */
+async function together(store: Store, writes: Array<(tx: WriteTx) => unknown>): Promise<PromiseSettledResult<unknown>[]> {
+  const records = [...store.tables.values()][0]!.records;
+  const txns = new Set<number>();
+  const results = await Promise.allSettled(
+    writes.map((fn) =>
+      store.transact((tx) => {
+        txns.add(records.getWriteTxnId());
+        return fn(tx);
+      }),
+    ),
+  );
+  assert.equal(txns.size, 1, 'the writes shared one LMDB transaction');
+  return results;
 }
 
 /**
