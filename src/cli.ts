@@ -4,15 +4,15 @@
  */
 import { parseArgs } from 'node:util';
 import { hashPassword } from './auth/password.ts';
-import { loadConfig, type ConfigInput } from './config.ts';
-import { AppError } from './errors.ts';
-import { loadSchemaDir } from './schema/parse.ts';
+import { mergeConfig, settingLocation, type Config, type ConfigInput } from './config.ts';
+import { prepareStart } from './server/preflight.ts';
 
 const USAGE = `Usage: tablecast <command> [flags]
 
 Commands:
   start   serve the schemas (default)
-  check   validate the configuration and the schemas, list the tables, and exit
+  check   run every check start runs (settings, schemas, roles and filters against the tables,
+          password hashes, table URLs, TLS files, data directory), list the tables, and exit
   hash-password
           read a password from standard input, print its scrypt hash for auth.users
   help    show this text
@@ -93,10 +93,12 @@ async function main(argv: string[]): Promise<number> {
     logLevel: values['log-level'] as ConfigInput['logLevel'],
   };
   const configFile = values.config ?? process.env.TABLECAST_CONFIG;
-  const config = loadConfig({ flags, env: process.env, ...(configFile ? { configFile } : {}), cwd: process.cwd() });
+  // Merged, not yet validated: the checks below (the same for check and start) report every
+  // problem of settings and schemas together, each where it was set.
+  const input = mergeConfig({ flags, env: process.env, ...(configFile ? { configFile } : {}), cwd: process.cwd() });
 
   if (command === 'check') {
-    const model = await loadSchemaDir(config.schemas);
+    const { model } = await prepareStart(input, { cwd: process.cwd() });
     for (const t of model.tables) {
       const where = t.export ? `/${t.database}/${t.export.name}` : '(not exported)';
       process.stdout.write(`${t.database}.${t.table}  ${where}  key ${t.primaryKey}\n`);
@@ -107,8 +109,16 @@ async function main(argv: string[]): Promise<number> {
   // Loaded only to start: `check`, `help` and usage errors answer in a fraction of the time
   // without fastify, GraphQL Yoga and LMDB.
   const { createServer } = await import('./server.ts');
-  const server = await createServer(config);
-  const url = await server.listen();
+  const server = await createServer(input);
+  const config = server.config;
+  let url: string;
+  try {
+    url = await server.listen();
+  } catch (err) {
+    // LMDB and the expiry timer are open by now: close them, or the process would stay.
+    await server.close().catch(() => undefined);
+    throw listenError(err, config);
+  }
   const tables = server.app.model.tables.filter((t) => t.export).map((t) => `/${t.database}/${t.export!.name}`);
   const tls = server.tls === 'off' ? 'plain HTTP' : `HTTP/2 + HTTP/1.1, ${server.tls === 'provided' ? 'certificate from --cert' : `self-signed certificate in ${config.data}/tls`}`;
   server.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})`);
@@ -134,22 +144,36 @@ async function main(argv: string[]): Promise<number> {
   return -1;
 }
 
+/** A listen failure as one plain sentence: the common ones say what to change. */
+function listenError(err: unknown, config: Config): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const port = `port ${config.port} on ${config.host}`;
+  const portSetting = settingLocation(config, ['port']);
+  const hostSetting = settingLocation(config, ['host']);
+  if (code === 'EADDRINUSE') return new Error(`cannot start: ${port} is already in use by another process; stop it or choose another port (${portSetting})`);
+  if (code === 'EACCES') {
+    const why = config.port > 0 && config.port < 1024 ? ' (ports below 1024 need privileges)' : '';
+    return new Error(`cannot start: permission denied to listen on ${port}${why}; choose another port (${portSetting})`);
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new Error(`cannot start: ${config.host} is not an address of this machine; choose another host (${hostSetting})`);
+  return new Error(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof AppError) {
-      process.stderr.write(`tablecast: ${err.message}\n`);
-    } else if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`tablecast: ${err.message}\n\n${USAGE}`);
       // A usage error (unknown or malformed flag) exits 2, as an unknown command does; 1 is for
       // invalid configuration or schemas and failed start-ups.
-      process.exitCode = 2;
-      return;
-    } else {
-      process.stderr.write(`tablecast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(2);
     }
-    process.exitCode = 1;
+    // Messages only, never a stack: an operator needs what to change, and AppErrors already say
+    // it one line per problem. (Pipes and files take stderr synchronously, so exiting loses nothing.)
+    process.stderr.write(`tablecast: ${err instanceof Error ? err.message : String(err)}\n`);
+    // Exit, not exitCode: a failure half-way through start-up may have left a handle open.
+    process.exit(1);
   },
 );

@@ -181,19 +181,64 @@ export interface ConfigSources {
   cwd?: string;
 }
 
+/** Where a setting was given: a config file, an environment variable, or a command-line flag. */
+export type ConfigOrigin = { file: string } | { env: string } | { flag: string };
+
+/** One problem of the configuration. */
+export interface ConfigProblem {
+  /** The setting's path in the merged configuration: `port`, `auth.users.bob.password`. */
+  path: string;
+  /** Where to fix it: `TABLECAST_PORT`, `--port`, `/etc/tablecast.json: auth.users.bob.password`, or the path when it was given in code. */
+  where: string;
+  message: string;
+}
+
+/** What {@link inspectConfig} found. */
+export interface ConfigReport {
+  /** The configuration, when there are no problems. */
+  config?: Config;
+  /** Every setting that is valid on its own (defaults included, paths resolved), so later checks can run even when others failed. */
+  settings: Partial<Config>;
+  problems: ConfigProblem[];
+}
+
+// Merged settings, and the configurations validated from them, carry where each setting came from
+// under this key. Enumerable, so that copies made with `{ ...config }` (createServer's options)
+// keep it and a check at start-up can still name `TABLECAST_PORT` rather than `port`.
+const ORIGINS = Symbol('tablecast.config.origins');
+type Origins = ReadonlyMap<string, ConfigOrigin>;
+
 /**
- * Merges and validates configuration; throws `CONFIG_INVALID` listing every problem.
+ * Merges and validates configuration; throws `CONFIG_INVALID` listing every problem with where it was set.
  * @example const config = loadConfig({ env: { TABLECAST_PORT: '8080' }, flags: { data: './data' } })
  */
 export function loadConfig(sources: ConfigSources = {}): Config {
-  const cwd = sources.cwd ?? '.';
-  const fromFile = readConfigFile(sources.configFile, cwd);
-  const fromEnv: Record<string, string> = {};
+  return validateConfig(mergeConfig(sources), sources.cwd ?? '.');
+}
+
+/**
+ * Merges the config file, `TABLECAST_*` variables and flags (in that order of strength) without
+ * validating, remembering where each setting came from; an empty variable counts as unset.
+ * @throws AppError `CONFIG_INVALID` when a named config file is missing, or a config file is unreadable or not a JSON object.
+ * @example createServer(mergeConfig({ env: { TABLECAST_PORT: "8080" }, flags: { data: "./data" } }))
+ */
+export function mergeConfig(sources: ConfigSources = {}): Record<string, unknown> {
+  const origins = new Map<string, ConfigOrigin>();
+  const merged: Record<string, unknown> = {};
+  const set = (key: string, value: unknown, origin: ConfigOrigin) => {
+    merged[key] = value;
+    origins.set(key, origin);
+  };
+  const file = readConfigFile(sources.configFile, sources.cwd ?? '.');
+  if (file) for (const [key, value] of Object.entries(file.values)) set(key, value, { file: file.path });
   for (const [name, key] of Object.entries(ENV_NAMES)) {
     const value = sources.env?.[name];
-    if (value !== undefined && value !== '') fromEnv[key] = value;
+    if (value !== undefined && value !== '') set(key, value, { env: name });
   }
-  return validateConfig({ ...fromFile, ...fromEnv, ...stripUndefined(sources.flags ?? {}) }, cwd);
+  for (const [key, value] of Object.entries(sources.flags ?? {})) {
+    if (value !== undefined) set(key, value, { flag: key === 'tls' && value === false ? '--no-tls' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` });
+  }
+  return withOrigins(merged, origins);
 }
 
 /**
@@ -202,52 +247,115 @@ export function loadConfig(sources: ConfigSources = {}): Config {
  * @example validateConfig({ port: 0, tls: false })
  */
 export function validateConfig(input: unknown, cwd = '.'): Config {
-  const parsed = ConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    // One problem per unknown key, named (zod reports them together, at the object's own path).
-    const problems = parsed.error.issues.flatMap((i) =>
-      i.code === 'unrecognized_keys'
-        ? i.keys.map((k) => ({ path: [...i.path, k].join('.'), message: 'is not a setting' }))
-        : [{ path: i.path.join('.') || '(config)', message: i.message }],
-    );
-    // The cert/key refinement does not run once any field failed; check the pair here as well,
-    // so that every problem is listed at once, as promised.
-    const raw = (input && typeof input === 'object' ? input : {}) as { cert?: unknown; key?: unknown };
-    if ((raw.cert === undefined) !== (raw.key === undefined) && !problems.some((p) => p.path === 'cert' || p.path === 'key')) {
-      problems.push({ path: raw.cert === undefined ? 'cert' : 'key', message: '--cert and --key go together' });
-    }
-    throw new AppError('CONFIG_INVALID', `invalid configuration:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`, {
-      details: problems,
-    });
-  }
-  const c = parsed.data;
-  return Object.freeze({
-    ...c,
-    schemas: resolve(cwd, c.schemas),
-    data: resolve(cwd, c.data),
-    ...(c.cert ? { cert: resolve(cwd, c.cert) } : {}),
-    ...(c.key ? { key: resolve(cwd, c.key) } : {}),
+  const report = inspectConfig(input, cwd);
+  if (report.config) return report.config;
+  const n = report.problems.length;
+  throw new AppError('CONFIG_INVALID', `invalid configuration (${n} problem${n === 1 ? '' : 's'}):\n${report.problems.map((p) => `  ${p.where}: ${p.message}`).join('\n')}`, {
+    details: report.problems,
   });
 }
 
-function readConfigFile(path: string | undefined, cwd: string): Record<string, unknown> {
+/**
+ * Validates merged settings without throwing: the configuration, or every problem (with where it
+ * was set) and the settings that are valid nonetheless.
+ * @example const { config, problems } = inspectConfig(mergeConfig({ env }))
+ */
+export function inspectConfig(input: unknown, cwd = '.'): ConfigReport {
+  const raw = (input && typeof input === 'object' ? input : {}) as Record<string, unknown>;
+  const origins = (raw as { [ORIGINS]?: Origins })[ORIGINS];
+  const parsed = ConfigSchema.safeParse(input);
+  if (parsed.success) {
+    const config = withOrigins(resolvePaths(parsed.data, cwd), origins) as Config;
+    return { config: Object.freeze(config), settings: config, problems: [] };
+  }
+  const problem = (path: readonly PropertyKey[], message: string): ConfigProblem => {
+    // A lone --cert (or --key) is reported where the one given was set.
+    const pair = path.length === 1 && raw[String(path[0])] === undefined ? ({ cert: 'key', key: 'cert' } as Record<string, string>)[String(path[0])] : undefined;
+    return { path: jsonPath(path) || '(config)', where: settingLocation(raw, pair ? [pair] : path), message };
+  };
+  // One problem per unknown key, named (zod reports them together, at the object's own path).
+  const problems = parsed.error.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys' ? i.keys.map((k) => problem([...i.path, k], 'is not a setting')) : [problem(i.path, issueMessage(i))],
+  );
+  // The cert/key refinement does not run once any field failed; check the pair here as well,
+  // so that every problem is listed at once, as promised. It is reported where the one given was set.
+  if ((raw.cert === undefined) !== (raw.key === undefined) && !problems.some((p) => p.path === 'cert' || p.path === 'key')) {
+    const missing = raw.cert === undefined ? 'cert' : 'key';
+    problems.push(problem([missing], '--cert and --key go together'));
+  }
+  const failed = new Set(parsed.error.issues.map((i) => String(i.path[0] ?? '')));
+  const settings: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(ConfigSchema.shape)) {
+    if (failed.has(key) || problems.some((p) => p.path === key)) continue;
+    const one = (schema as z.ZodType).safeParse(raw[key]);
+    if (one.success && one.data !== undefined) settings[key] = one.data;
+  }
+  return { settings: withOrigins(resolvePaths(settings as Partial<Config>, cwd), origins), problems };
+}
+
+/**
+ * Where the setting at `path` was given, for messages: `--port`, `TABLECAST_PORT`,
+ * `TABLECAST_AUTH: users.bob` (a path inside a JSON variable), `/srv/tablecast.config.json: auth.users.bob`,
+ * or the path itself for settings given in code (or not at all).
+ * @example settingLocation(mergeConfig({ env: { TABLECAST_PORT: 'abc' } }), ['port']) // 'TABLECAST_PORT'
+ */
+export function settingLocation(settings: object, path: readonly PropertyKey[]): string {
+  const origin = path.length > 0 ? (settings as { [ORIGINS]?: Origins })[ORIGINS]?.get(String(path[0])) : undefined;
+  if (!origin) return jsonPath(path) || '(config)';
+  if ('flag' in origin) return origin.flag;
+  if ('env' in origin) return path.length > 1 ? `${origin.env}: ${jsonPath(path.slice(1))}` : origin.env;
+  return `${origin.file}: ${jsonPath(path)}`;
+}
+
+/**
+ * A path into JSON as written in JavaScript: `auth.users.bob.password`, `tables["db/*"]`, `origins[0]`.
+ * @example jsonPath(['auth', 'roles', 'r', 'tables', 'db/*']) // 'auth.roles.r.tables["db/*"]'
+ */
+export function jsonPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => {
+      if (typeof p === 'number') return `[${p}]`;
+      const s = String(p);
+      return /^[A-Za-z_$][\w$]*$/.test(s) ? (i === 0 ? s : `.${s}`) : `[${JSON.stringify(s)}]`;
+    })
+    .join('');
+}
+
+/** zod's message, except for a number that did not parse ("expected number, received NaN" for `abc`). */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && issue.expected === 'number' && (issue as { received?: unknown }).received === 'NaN') return 'must be a number';
+  return issue.message;
+}
+
+function resolvePaths<T extends Partial<Config>>(c: T, cwd: string): T {
+  return {
+    ...c,
+    ...(c.schemas ? { schemas: resolve(cwd, c.schemas) } : {}),
+    ...(c.data ? { data: resolve(cwd, c.data) } : {}),
+    ...(c.cert ? { cert: resolve(cwd, c.cert) } : {}),
+    ...(c.key ? { key: resolve(cwd, c.key) } : {}),
+  };
+}
+
+function withOrigins<T extends object>(target: T, origins: Origins | undefined): T {
+  if (origins) Object.defineProperty(target, ORIGINS, { value: origins, enumerable: true });
+  return target;
+}
+
+function readConfigFile(path: string | undefined, cwd: string): { path: string; values: Record<string, unknown> } | undefined {
   const file = resolve(cwd, path ?? 'tablecast.config.json');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if (path === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    if (path === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new AppError('CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
   }
   try {
     const value: unknown = JSON.parse(text);
     if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('the file must hold a JSON object');
-    return value as Record<string, unknown>;
+    return { path: file, values: value as Record<string, unknown> };
   } catch (err) {
     throw new AppError('CONFIG_INVALID', `config file ${file} is not valid: ${(err as Error).message}`, { cause: err });
   }
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { validateConfig, type Config, type ConfigInput } from './config.ts';
+import type { Config, ConfigInput } from './config.ts';
 import { AppError } from './errors.ts';
 import { createApp, type App } from './core/app.ts';
 import { createAuthenticator } from './auth/authenticate.ts';
@@ -26,7 +26,7 @@ import { createChannelHub } from './realtime/channels.ts';
 import { createSseApi, type SseApi } from './http/sse-api.ts';
 import { buildTablesApi, type TablesApi } from './core/tables-api.ts';
 import { loadTls } from './http/tls.ts';
-import { loadSchemaDir } from './schema/parse.ts';
+import { prepareStart } from './server/preflight.ts';
 import type { SchemaModel } from './schema/model.ts';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -70,8 +70,8 @@ export interface TablecastServer {
  */
 export async function createServer(options: ServerOptions = {}): Promise<TablecastServer> {
   const { model: givenModel, now, logStream, ...input } = options;
-  const config = validateConfig(input);
-  const model = givenModel ?? (await loadSchemaDir(config.schemas));
+  // The checks `tablecast check` runs, every problem listed at once, before anything is opened.
+  const { config, model } = await prepareStart(input, givenModel ? { model: givenModel } : {});
   const tls = config.tls ? await loadTls({ dataDir: config.data, ...(config.cert ? { cert: config.cert } : {}), ...(config.key ? { key: config.key } : {}) }) : undefined;
 
   const log = createLogger({ level: config.logLevel, redactUrl, ...(logStream ? { stream: logStream } : {}) });

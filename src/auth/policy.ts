@@ -9,6 +9,7 @@ import type { Action, AuthConfig } from '../config.ts';
 export type { Action } from '../config.ts';
 import { ACTIONS } from '../config.ts';
 import { AppError } from '../errors.ts';
+import { jsonPath } from '../config.ts';
 import { parseQuery } from '../query/parse.ts';
 import type { Filter } from '../query/types.ts';
 import type { TableDef } from '../schema/model.ts';
@@ -45,59 +46,32 @@ export const ANONYMOUS: Principal = Object.freeze({ user: null, roles: ['anonymo
 /** What one role allows on one table: action → true or a row filter. */
 type Compiled = Map<Action, true | Filter>;
 
+/** A problem of the auth configuration against the schema: its path under `auth` in the configuration. */
+export interface PolicyProblem {
+  path: readonly string[];
+  message: string;
+}
+
+/**
+ * Every problem `createPolicy` would refuse: role patterns that name no table, row filters that do
+ * not parse (or name attributes a `@sealed` table lacks) or hold more than conditions.
+ * @example for (const p of policyProblems(config.auth, model.tables)) console.log(jsonPath(p.path), p.message)
+ */
+export function policyProblems(auth: AuthConfig | undefined, tables: readonly TableDef[]): PolicyProblem[] {
+  return compileRoles(auth, tables).problems;
+}
+
 /**
  * Compiles the roles of an auth config against the tables.
+ * @throws AppError `CONFIG_INVALID` listing every {@link PolicyProblem}.
  * @example const policy = createPolicy(config.auth, model.tables)
  */
 export function createPolicy(auth: AuthConfig | undefined, tables: readonly TableDef[]): Policy {
   const enabled = auth !== undefined && (Object.keys(auth.users).length > 0 || Object.keys(auth.roles).length > 0);
-  // role → table id (`database/table`) → compiled permissions
-  const compiled = new Map<string, Map<string, Compiled>>();
-  const problems: string[] = [];
-  for (const [role, { tables: perms }] of Object.entries(auth?.roles ?? {})) {
-    const byTable = new Map<string, Compiled>();
-    // Broad patterns first, so a more specific one overrides them whatever the order in the file
-    // (`*` < `database/*` < `database/name`; the sort is stable for equal ones).
-    for (const [pattern, spec] of Object.entries(perms).sort(([a], [b]) => specificity(a) - specificity(b))) {
-      const matching = tables.filter((t) => matchesPattern(pattern, t));
-      if (matching.length === 0) problems.push(`role "${role}": "${pattern}" names no table (use database/name, database/* or *)`);
-      for (const def of matching) {
-        const entry = byTable.get(`${def.database}/${def.table}`) ?? new Map<Action, true | Filter>();
-        const actions: Array<[Action, boolean | { filter: string }]> = Array.isArray(spec)
-          ? spec.map((a) => [a, true])
-          : ACTIONS.filter((a) => spec[a] !== undefined).map((a) => [a, spec[a]!]);
-        for (const [action, permission] of actions) {
-          // `false` takes away what a broader pattern gave (`"db/*": ["delete"], "db/audit": { "delete": false }`);
-          // it used to be skipped, so the broader grant stood.
-          if (permission === false) {
-            entry.delete(action);
-            continue;
-          }
-          if (permission === true) {
-            entry.set(action, true);
-            continue;
-          }
-          try {
-            const parsed = parseQuery(permission.filter, def);
-            // Only conditions: `limit(10)` or `select(a)` alone parsed to no filter at all and so
-            // granted every record; with conditions they were silently dropped.
-            if (!parsed.filter || parsed.select || parsed.limit || parsed.sort || Object.keys(parsed.reserved).length > 0) {
-              problems.push(`role "${role}", ${pattern} ${action} filter: "${permission.filter}" must hold conditions only (no select, limit, sort or reserved parameters)`);
-              continue;
-            }
-            // A more specific pattern narrows or widens what a broader one gave.
-            entry.set(action, parsed.filter);
-          } catch (err) {
-            problems.push(`role "${role}", ${pattern} ${action} filter: ${(err as Error).message}`);
-          }
-        }
-        byTable.set(`${def.database}/${def.table}`, entry);
-      }
-    }
-    compiled.set(role, byTable);
-  }
+  const { compiled, problems } = compileRoles(auth, tables);
   if (problems.length) {
-    throw new AppError('CONFIG_INVALID', `invalid auth configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`, { details: problems });
+    const lines = problems.map((p) => `  ${jsonPath(['auth', ...p.path])}: ${p.message}`);
+    throw new AppError('CONFIG_INVALID', `invalid auth configuration:\n${lines.join('\n')}`, { details: problems });
   }
 
   const grant = (principal: Principal, action: Action, def: TableDef): Grant => {
@@ -130,6 +104,69 @@ export function createPolicy(auth: AuthConfig | undefined, tables: readonly Tabl
       throw new AppError('FORBIDDEN', `user ${principal.user} may not ${what}`);
     },
   };
+}
+
+/** role → table id (`database/table`) → what the role allows there, and every problem found on the way. */
+function compileRoles(auth: AuthConfig | undefined, tables: readonly TableDef[]): { compiled: Map<string, Map<string, Compiled>>; problems: PolicyProblem[] } {
+  const compiled = new Map<string, Map<string, Compiled>>();
+  const problems: PolicyProblem[] = [];
+  for (const [role, { tables: perms }] of Object.entries(auth?.roles ?? {})) {
+    const byTable = new Map<string, Compiled>();
+    // Broad patterns first, so a more specific one overrides them whatever the order in the file
+    // (`*` < `database/*` < `database/name`; the sort is stable for equal ones).
+    for (const [pattern, spec] of Object.entries(perms).sort(([a], [b]) => specificity(a) - specificity(b))) {
+      const at = ['roles', role, 'tables', pattern];
+      const matching = tables.filter((t) => matchesPattern(pattern, t));
+      if (matching.length === 0) problems.push({ path: at, message: noTable(pattern, tables) });
+      for (const def of matching) {
+        const entry = byTable.get(`${def.database}/${def.table}`) ?? new Map<Action, true | Filter>();
+        const actions: Array<[Action, boolean | { filter: string }]> = Array.isArray(spec)
+          ? spec.map((a) => [a, true])
+          : ACTIONS.filter((a) => spec[a] !== undefined).map((a) => [a, spec[a]!]);
+        for (const [action, permission] of actions) {
+          // `false` takes away what a broader pattern gave (`"db/*": ["delete"], "db/audit": { "delete": false }`);
+          // it used to be skipped, so the broader grant stood.
+          if (permission === false) {
+            entry.delete(action);
+            continue;
+          }
+          if (permission === true) {
+            entry.set(action, true);
+            continue;
+          }
+          // A broad pattern applies the filter to several tables: say which one it fails on.
+          const on = matching.length > 1 ? ` (on ${def.database}/${def.export?.name ?? def.table})` : '';
+          try {
+            const parsed = parseQuery(permission.filter, def);
+            // Only conditions: `limit(10)` or `select(a)` alone parsed to no filter at all and so
+            // granted every record; with conditions they were silently dropped.
+            if (!parsed.filter || parsed.select || parsed.limit || parsed.sort || Object.keys(parsed.reserved).length > 0) {
+              problems.push({ path: [...at, action, 'filter'], message: `"${permission.filter}" must hold conditions only (no select, limit, sort or reserved parameters)${on}` });
+              continue;
+            }
+            // A more specific pattern narrows or widens what a broader one gave.
+            entry.set(action, parsed.filter);
+          } catch (err) {
+            problems.push({ path: [...at, action, 'filter'], message: `"${permission.filter}": ${(err as Error).message}${on}` });
+          }
+        }
+        byTable.set(`${def.database}/${def.table}`, entry);
+      }
+    }
+    compiled.set(role, byTable);
+  }
+  return { compiled, problems };
+}
+
+/** Why a pattern matches nothing, with the names that would. */
+function noTable(pattern: string, tables: readonly TableDef[]): string {
+  const [database, name] = pattern.split('/');
+  const databases = [...new Set(tables.map((t) => t.database))];
+  if (name === undefined || !databases.includes(database!)) {
+    return `"${pattern}" names no table: use database/name, database/* or * (databases: ${databases.join(', ')})`;
+  }
+  const names = tables.filter((t) => t.database === database).map((t) => t.export?.name ?? t.table);
+  return `"${pattern}" names no table: database ${database} has ${names.join(', ')}`;
 }
 
 /** How specific a table pattern is: `*` 0, `database/*` 1, `database/name` 2. */

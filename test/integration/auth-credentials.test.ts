@@ -673,7 +673,8 @@ describe('configuration: the hash-password command, a config file, TABLECAST_AUT
     const bad = { users: { carol: { password: 'plain', roles: ['ghost'] } }, roles: {} };
     await assert.rejects(
       startChild(['--no-tls', '--data', join(dir, 'bad-data'), '--schemas', schemas], { TABLECAST_AUTH: JSON.stringify(bad) }),
-      (err: Error) => /auth\.users\.carol\.password/.test(err.message) && /hash-password/.test(err.message) && /role "ghost"/.test(err.message),
+      // Named by the variable and the JSON path inside it.
+      (err: Error) => /TABLECAST_AUTH: users\.carol\.password/.test(err.message) && /hash-password/.test(err.message) && /role "ghost"/.test(err.message),
     );
   });
 });

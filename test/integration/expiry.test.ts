@@ -7,14 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertError, serve } from '../helpers/fixtures.ts';
 
-const SDL = `type Session @table(database: "auth", expiration: 60) @export(name: "session") {
+const SDL = `type Session @table(database: "logins", expiration: 60) @export(name: "session") {
   id: ID! @primaryKey
   user: String! @indexed
 }
-type Note @table(database: "auth") @export(name: "note") {
+type Note @table(database: "logins") @export(name: "note") {
   id: ID! @primaryKey
 }`;
-const S = '/auth/session';
+const S = '/logins/session';
 
 function clock(start = 1_800_000_000_000) {
   const c = { now: start, fn: () => c.now };
@@ -28,7 +28,7 @@ test('an expired record disappears from GET, queries and writes at once, before 
   assert.equal((await s.req('POST', S, { id: 'a', user: 'ann' })).status, 201);
   c.now += 30_000;
   assert.equal((await s.req('POST', S, { id: 'b', user: 'ann' })).status, 201);
-  await s.req('POST', '/auth/note', { id: 'n' });
+  await s.req('POST', '/logins/note', { id: 'n' });
 
   c.now += 29_999;
   assert.equal((await s.req('GET', `${S}/a`)).status, 200);
@@ -48,7 +48,7 @@ test('an expired record disappears from GET, queries and writes at once, before 
   assert.equal((await s.req('GET', `${S}/a`)).body.user, 'again');
   // Tables without expiration keep their records.
   c.now += 10 * 86_400_000;
-  assert.equal((await s.req('GET', '/auth/note/n')).status, 200);
+  assert.equal((await s.req('GET', '/logins/note/n')).status, 200);
 });
 
 test('the sweep deletes expired records through the change log with expired: true', async (t) => {
@@ -68,7 +68,7 @@ test('the sweep deletes expired records through the change log with expired: tru
   assert.deepEqual(rest, []);
   assert.deepEqual(
     { op: entry!.op, key: entry!.key, expired: entry!.expired, table: entry!.table, prev: entry!.prev },
-    { op: 'delete', key: 'a', expired: true, table: 'auth/Session', prev: { id: 'a', user: 'ann' } },
+    { op: 'delete', key: 'a', expired: true, table: 'logins/Session', prev: { id: 'a', user: 'ann' } },
   );
   assert.equal(await s.server.app.sweepExpired(), 0);
   assert.equal((await s.req('GET', `${S}/b`)).status, 200);
@@ -89,5 +89,5 @@ test("the server's timer sweeps on its own", async (t) => {
   for (let i = 0; i < 500 && !log.readAfter(0).some((e) => e.expired); i++) await new Promise((r) => setTimeout(r, 10));
   const expired = log.readAfter(0).filter((e) => e.expired);
   assert.deepEqual(expired.map((e) => [e.op, e.key]), [['delete', 'gone']]);
-  assert.equal(s.server.app.store.get(s.server.app.exported('auth', 'session')!.handle, 'gone'), undefined);
+  assert.equal(s.server.app.store.get(s.server.app.exported('logins', 'session')!.handle, 'gone'), undefined);
 });
