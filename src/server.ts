@@ -150,7 +150,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     app,
     version: VERSION,
     stream,
-    auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined },
+    auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined, tables: model.tables },
     ...(config.cors ? { cors: config.cors } : {}),
   });
   registerMetrics(fastify, { app, tallies, streams, channels, isAdmin: (request) => policy.isAdmin(request.principal) });

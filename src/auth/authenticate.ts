@@ -2,11 +2,12 @@
  * Turns credentials into a principal: HTTP Basic, `Authorization: Bearer <token>`, the session
  * cookie, or `?access_token=` (stream URLs only, because EventSource cannot send headers).
  * No credentials give the anonymous principal; wrong ones are a 401, never a silent downgrade.
- * Login attempts (and failed Basic checks) are rate-limited per client address.
+ * Password checks (login, token, Basic) are bounded per client address and server-wide (login-guard.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuthConfig } from '../config.ts';
 import { AppError } from '../errors.ts';
+import { createLoginGuard } from './login-guard.ts';
 import { verifyPassword } from './password.ts';
 import { ANONYMOUS, type Principal } from './policy.ts';
 import { createTokenSigner, type TokenClaims } from './tokens.ts';
@@ -37,11 +38,25 @@ export interface Authenticator {
 export function createAuthenticator(auth: AuthConfig | undefined, secret: string | Buffer, now: () => number = Date.now): Authenticator {
   const tokens = createTokenSigner(secret);
   const users = auth?.users ?? {};
-  const limit = auth?.loginRate ?? 10;
-  const attempts = new Map<string, { count: number; since: number }>();
-  // Successful Basic checks, keyed by a keyed hash of the header: scrypt costs tens of ms, too much per request.
+  const guard = createLoginGuard({
+    loginRate: auth?.loginRate ?? 10,
+    maxConcurrent: auth?.maxConcurrentLogins ?? 2,
+    maxQueued: auth?.maxQueuedLogins ?? 32,
+    now,
+  });
+  // Keyed hashes of credentials, never the credentials themselves, for the two maps below.
   const cacheKey = randomBytes(16);
+  const keyOf = (...parts: string[]) => {
+    const h = createHash('sha256').update(cacheKey);
+    for (const p of parts) h.update(p).update('\0');
+    return h.digest('base64');
+  };
+  // Successful Basic checks: scrypt costs tens of ms, too much per request.
   const basicCache = new Map<string, { user: string; until: number }>();
+  // Checks running now, by user name and password: identical concurrent ones (a client opening
+  // several requests with the same Basic header on a cold cache) share one check and one
+  // reservation, instead of each taking one of the address's `loginRate` checks.
+  const running = new Map<string, Promise<boolean>>();
 
   const principalOf = (user: string, via: Principal['via'], expiresAt?: number): Principal => {
     const entry = users[user];
@@ -49,37 +64,34 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
     return { user, roles: entry.roles, via, ...(expiresAt !== undefined ? { expiresAt } : {}) };
   };
 
-  const throttle = (address: string) => {
-    const t = now();
-    const a = attempts.get(address);
-    if (a && t - a.since < 60_000 && a.count >= limit) {
-      const retry = Math.ceil((a.since + 60_000 - t) / 1000);
-      throw new AppError('TOO_MANY_REQUESTS', `too many login attempts from ${address}; try again in ${retry} s`, { headers: { 'retry-after': String(retry) } });
-    }
-  };
-  const countAttempt = (address: string) => {
-    const t = now();
-    const a = attempts.get(address);
-    if (!a || t - a.since >= 60_000) attempts.set(address, { count: 1, since: t });
-    else a.count++;
-    if (attempts.size > 10_000) for (const [k, v] of attempts) if (t - v.since >= 60_000) attempts.delete(k);
-  };
-
   const login = async (username: string, password: string, address: string): Promise<Principal> => {
-    throttle(address);
-    const entry = users[username];
-    // Hash even for unknown users, so timing does not tell which user names exist.
-    const ok = await verifyPassword(password, entry?.password ?? DUMMY_HASH);
-    if (!entry || !ok) {
-      countAttempt(address);
-      throw unauthorized('wrong user name or password');
+    guard.assertAllowed(address);
+    const key = keyOf(username, password);
+    let check = running.get(key);
+    if (!check) {
+      const entry = users[username];
+      // Hash even for unknown users, so timing does not tell which user names exist.
+      check = guard.check(address, async () => (await verifyPassword(password, entry?.password ?? DUMMY_HASH)) && entry !== undefined);
+      running.set(key, check);
+      const forget = () => running.delete(key);
+      check.then(forget, forget);
     }
+    if (!(await check)) throw unauthorized('wrong user name or password');
     return principalOf(username, 'basic');
   };
 
   const fromToken = (token: string, via: Principal['via']): Principal => {
     const claims = tokens.verify(token, now());
     if (!claims) throw unauthorized(via === 'cookie' ? 'the session has expired; log in again' : 'the token is invalid or has expired', INVALID_TOKEN_CHALLENGE);
+    // A session cookie is not a bearer token, nor the other way round: the cookie is HttpOnly so
+    // that scripts never hold it, which means nothing if its value also works in a header; and a
+    // bearer token set as a cookie would ride along on every browser request to this site.
+    if (claims.kind !== kindOf(via)) {
+      throw unauthorized(
+        via === 'cookie' ? 'the session cookie holds a bearer token; log in with POST /auth/login' : `a session token is not a bearer token; get one from POST /auth/token`,
+        INVALID_TOKEN_CHALLENGE,
+      );
+    }
     return principalOf(claims.sub, via, claims.exp * 1000);
   };
 
@@ -89,7 +101,7 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
         const [scheme, value = ''] = authorization.split(/\s+/, 2) as [string, string?];
         if (/^bearer$/i.test(scheme)) return fromToken(value, 'bearer');
         if (/^basic$/i.test(scheme)) {
-          const key = createHash('sha256').update(cacheKey).update(value).digest('base64');
+          const key = keyOf(value);
           const hit = basicCache.get(key);
           if (hit && hit.until > now()) return principalOf(hit.user, 'basic');
           const decoded = Buffer.from(value, 'base64').toString('utf8');
@@ -120,9 +132,15 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
       const bearer = authorization && /^bearer\s+/i.test(authorization) ? authorization.replace(/^bearer\s+/i, '') : undefined;
       const token = bearer ?? (cookie ? readCookie(cookie, SESSION_COOKIE) : undefined);
       const claims = token ? tokens.verify(token, now()) : undefined;
-      if (claims) tokens.revoke(claims, now());
+      // Only a token of the kind its place accepts, as everywhere else.
+      if (claims && claims.kind === (bearer !== undefined ? 'bearer' : 'session')) tokens.revoke(claims, now());
     },
   };
+}
+
+/** The token kind a credential's place accepts: the cookie holds sessions, everything else bearer tokens. */
+function kindOf(via: Principal['via']): TokenClaims['kind'] {
+  return via === 'cookie' ? 'session' : 'bearer';
 }
 
 /** A cookie's value from a `Cookie` header. */

@@ -185,7 +185,20 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
       return store.transact((tx) => {
         const key = given ?? tx.nextKey(handle);
-        if (tx.get(handle, key)) throw new AppError('CONFLICT', `${label} ${String(key)} already exists`);
+        const existing = tx.get(handle, key);
+        if (existing) {
+          // A record this caller cannot read is answered as a PUT of the same body to that key
+          // would be (403 as an update outside its filter, or refused the update), not 409: a
+          // CONFLICT told a filtered role that a record it may not see exists. A write to a taken
+          // key still cannot succeed (README, Security: what a shared key space discloses).
+          const read = principal ? policy.grant(principal, 'read', def) : undefined;
+          if (read && (!read.allowed || !inside(read.filter, existing.record))) {
+            const update = allow(principal, 'update');
+            const replaced = stampTimes(def, withKey(key, data), existing.record, tx.now);
+            if (!inside(update, existing.record) || !inside(update, replaced)) throw outside(principal, 'update');
+          }
+          throw new AppError('CONFLICT', `${label} ${String(key)} already exists`);
+        }
         const record = stampTimes(def, withKey(key, data), undefined, tx.now);
         if (!inside(filter, record)) throw outside(principal, 'insert');
         const { entry } = tx.put(handle, key, record);

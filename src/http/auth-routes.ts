@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SESSION_COOKIE, type Authenticator } from '../auth/authenticate.ts';
 import { ANONYMOUS, type Principal } from '../auth/policy.ts';
 import { AppError } from '../errors.ts';
+import type { TableDef } from '../schema/model.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -18,6 +19,8 @@ declare module 'fastify' {
 
 export interface AuthRouteOptions {
   authenticator: Authenticator;
+  /** The tables served: their stream URLs (and their databases' GraphQL URLs) take `?access_token=`. */
+  tables?: readonly TableDef[];
   /** Auth configured: the `/auth/*` routes exist and credentials are checked. */
   enabled: boolean;
   /** Mark the session cookie `Secure` (served over TLS). */
@@ -55,13 +58,12 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
   } as never);
   if (!options.enabled) return;
 
+  const routes = streamRoutesOf(options.tables ?? []);
   fastify.addHook('onRequest', async (request, reply) => {
-    const [path = '', search = ''] = request.url.split('?', 2);
+    const q = request.url.indexOf('?');
+    const path = q < 0 ? request.url : request.url.slice(0, q);
     if (OPEN_PATHS.has(path)) return;
-    const accessToken = search ? new URLSearchParams(search).get('access_token') ?? undefined : undefined;
-    if (accessToken !== undefined && !isStreamRequest(request, search)) {
-      throw new AppError('BAD_REQUEST', 'access_token is accepted on stream URLs only; send Authorization: Bearer <token> instead');
-    }
+    const accessToken = q < 0 ? undefined : accessTokenOf(request, request.url.slice(q + 1), routes);
     const authorization = request.headers.authorization;
     if (LOGIN_PATHS.has(path.length > 1 ? path.replace(/\/$/, '') : path)) {
       request.principal = await authenticator.authenticate({
@@ -144,17 +146,133 @@ function cookie(value: string, maxAge: number, secure: boolean): string {
   return `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
 }
 
-/** A GET that opens an event stream (REST `?stream=sse`, or an `Accept: text/event-stream` GET). */
-function isStreamRequest(request: FastifyRequest, search: string): boolean {
-  if (request.method !== 'GET') return false;
-  const accept = request.headers.accept;
-  return /(^|&)stream=sse(&|$)/.test(search) || (typeof accept === 'string' && accept.includes('text/event-stream'));
+/** Route patterns (as fastify names them) on which `?access_token=` is accepted, when they stream. */
+interface StreamRoutes {
+  /** `/{db}/{export}` and `/{db}/{export}/:id` of tables served over REST with SSE. */
+  table: ReadonlySet<string>;
+  /** `/{db}/graphql` of databases with a table exported to GraphQL. */
+  graphql: ReadonlySet<string>;
+}
+
+function streamRoutesOf(tables: readonly TableDef[]): StreamRoutes {
+  const table = new Set<string>();
+  const graphql = new Set<string>();
+  for (const def of tables) {
+    if (!def.export) continue;
+    if (def.export.rest && def.export.sse) table.add(`/${def.database}/${def.export.name}`).add(`/${def.database}/${def.export.name}/:id`);
+    if (def.export.graphql) graphql.add(`/${def.database}/graphql`);
+  }
+  return { table, graphql };
 }
 
 /**
- * The URL with `access_token` values replaced, for logs. Also for a text that quotes a URL (an
- * error message): the value ends at a quote or white space as well as at `&` or `#`.
+ * The `access_token` of a request, checked: a bearer token in a URL ends up in proxy logs, browser
+ * history and caches, so it is accepted only where a client cannot send a header (an `EventSource`
+ * opening a table stream or a GraphQL stream), once, and spelled plainly as a top-level parameter.
+ * Names are compared decoded: `access%5Ftoken` used to authenticate (URLSearchParams decodes names)
+ * while the REST query parser, which compares the name as written, took it for a filter, and the
+ * log redaction missed it. Every other place or spelling is a 400.
+ */
+function accessTokenOf(request: FastifyRequest, search: string, routes: StreamRoutes): string | undefined {
+  const found = findAccessTokens(search, false);
+  if (found.length === 0) return undefined;
+  if (found.length > 1) throw new AppError('BAD_REQUEST', 'access_token is given more than once; send it once');
+  const [token] = found as [Found];
+  if (token.name !== 'access_token' || (token.start > 0 && search[token.start - 1] !== '&')) {
+    throw new AppError('BAD_REQUEST', 'send access_token as a plain top-level parameter (&access_token=<token>), not percent-encoded and not inside a condition or group');
+  }
+  if (!isStreamRequest(request, search, routes)) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'access_token is accepted on table and GraphQL stream requests only (GET with ?stream=sse or Accept: text/event-stream); send Authorization: Bearer <token> instead',
+    );
+  }
+  return new URLSearchParams(`t=${search.slice(token.valueStart, token.valueEnd)}`).get('t') ?? '';
+}
+
+/** A GET that opens a table's event stream (`?stream=sse` or `Accept: text/event-stream`), or a GraphQL one (the `Accept` header). */
+function isStreamRequest(request: FastifyRequest, search: string, routes: StreamRoutes): boolean {
+  if (request.method !== 'GET') return false;
+  const route = request.routeOptions.url ?? '';
+  const accept = request.headers.accept;
+  const acceptsEvents = typeof accept === 'string' && accept.includes('text/event-stream');
+  if (routes.table.has(route)) return acceptsEvents || /(^|&)stream=sse(&|$)/.test(search);
+  return routes.graphql.has(route) && acceptsEvents;
+}
+
+/** One `name=value` whose name decodes to `access_token`, by offsets into the text. */
+interface Found {
+  /** The name as written. */
+  name: string;
+  start: number;
+  valueStart: number;
+  valueEnd: number;
+}
+
+/**
+ * A parameter name: up to `=`, after any separator the query grammar or URLSearchParams knows, or a
+ * quote or white space (a URL quoted in an error message). Anchored after a separator, so the scan
+ * is linear (unanchored, a long run without `=` was retried from every position).
+ */
+const NAME = /(?<=^|[?&|[\](),;#'"\s])[^?&|[\](),;=#'"\s]+(?==)/g;
+/** Where a value ends, at the latest: URLSearchParams reads it up to `&`. */
+const VALUE_END = /[&#'"\s]/g;
+
+/**
+ * Every `access_token=` of a text. `loose` (for redaction) decodes names until they stop changing and
+ * ignores case, so anything a reader could take for a token is found; otherwise the name must decode
+ * once to exactly `access_token`, as the server reads it.
+ */
+function findAccessTokens(text: string, loose: boolean): Found[] {
+  if (!text.includes('%') && !(loose ? /access_token/i : /access_token/).test(text)) return [];
+  const out: Found[] = [];
+  NAME.lastIndex = 0;
+  for (let m = NAME.exec(text); m; m = NAME.exec(text)) {
+    const name = m[0];
+    const decoded = loose ? decodeLoosely(name).toLowerCase() : decodeOnce(name);
+    if (decoded !== 'access_token') continue;
+    const valueStart = m.index + name.length + 1;
+    VALUE_END.lastIndex = valueStart;
+    const valueEnd = VALUE_END.exec(text)?.index ?? text.length;
+    out.push({ name, start: m.index, valueStart, valueEnd });
+    NAME.lastIndex = valueEnd;
+  }
+  return out;
+}
+
+function decodeOnce(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
+}
+
+/** Percent-decodes ASCII escapes (skipping malformed ones), repeatedly: `access%255Ftoken` too. */
+function decodeLoosely(name: string): string {
+  let previous = '';
+  let current = name;
+  for (let i = 0; i < 4 && current !== previous; i++) {
+    previous = current;
+    current = current.replace(/%([0-7][0-9a-f])/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
+  return current;
+}
+
+/**
+ * The text with every `access_token` value replaced, for logs and error messages: a URL, or a
+ * text that quotes one (the value ends at a quote or white space as well as at `&` or `#`). Names
+ * are compared decoded and in any case (`access%5Ftoken`, `ACCESS_TOKEN`), and after any separator
+ * (`|access_token=` inside a REST query too).
  */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]access_token=)[^&#'"\s]*/g, '$1[redacted]');
+  const found = findAccessTokens(url, true);
+  if (found.length === 0) return url;
+  let out = '';
+  let at = 0;
+  for (const f of found) {
+    out += `${url.slice(at, f.valueStart)}[redacted]`;
+    at = f.valueEnd;
+  }
+  return out + url.slice(at);
 }

@@ -79,7 +79,7 @@ export interface LoggerOptions {
   level: string;
   /** Where lines go (default stdout); tests capture them. */
   stream?: NodeJS.WritableStream;
-  /** Takes secrets (an `access_token` parameter) out of a URL before it is logged. */
+  /** Takes secrets (an `access_token` parameter, however its name is encoded) out of a URL or a message quoting one. */
   redactUrl(url: string): string;
 }
 
@@ -101,7 +101,13 @@ export function createLogger(options: LoggerOptions): Logger {
         remotePort: req.socket?.remotePort,
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      err: stdSerializers.err,
+      // Error messages may quote a URL (fastify's own errors quote the whole request URL).
+      err: (err: Error) => {
+        const out = stdSerializers.err(err);
+        out.message = options.redactUrl(out.message);
+        if (out.stack) out.stack = options.redactUrl(out.stack);
+        return out;
+      },
     },
   };
   return options.stream ? pino(settings, options.stream as never) : pino(settings);
