@@ -61,7 +61,9 @@ export async function prepareStart(input: unknown, options: { model?: SchemaMode
       const found = Array.isArray(err.details) ? (err.details as SchemaProblem[]) : [];
       if (found.length === 0) problems.push({ kind: 'schema', where: where(['schemas']), message: err.message });
       // A directory that is missing or empty is the `schemas` setting's problem: say where it was set.
-      for (const p of found) problems.push(p.line > 0 ? { kind: 'schema', where: formatLocation(p), message: p.message } : { kind: 'config', where: where(['schemas']), message: p.message });
+      for (const p of found) {
+        problems.push(p.file === settings.schemas && p.line === 0 ? { kind: 'config', where: where(['schemas']), message: p.message } : { kind: 'schema', where: formatLocation(p), message: p.message });
+      }
     }
   }
   if (model) problems.push(...routeProblems(model));

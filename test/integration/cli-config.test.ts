@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
-import { loadConfig } from '../../src/config.ts';
+import { jsonPath, loadConfig, mergeConfig, settingLocation } from '../../src/config.ts';
 import { AppError } from '../../src/errors.ts';
 import { generateSelfSigned } from '../../src/http/tls.ts';
 import { startChild, type Child } from '../helpers/child.ts';
@@ -155,6 +155,25 @@ test('loadConfig: every problem from every source is listed at once', (t) => {
   }
   const tls = (value: string) => loadConfig({ cwd: empty, env: { TABLECAST_TLS: value } }).tls;
   assert.deepEqual(['false', '0', 'no', 'true', '1', 'yes'].map(tls), [false, false, false, true, true, true]);
+});
+
+test('mergeConfig remembers where each setting came from, and copies of the configuration (createServer\'s options) keep it', (t) => {
+  const cwd = tmpDir();
+  t.after(() => rmSync(cwd, { recursive: true, force: true }));
+  const file = join(cwd, 'tablecast.config.json');
+  writeFileSync(file, JSON.stringify({ host: 'file-host', port: 1 }));
+  const merged = mergeConfig({ cwd, env: { TABLECAST_PORT: '2', TABLECAST_CORS: '{}' }, flags: { data: 'd', tls: false, bodyLimit: '2048' } });
+  assert.equal(settingLocation(merged, ['port']), 'TABLECAST_PORT', 'the strongest source names it');
+  assert.equal(settingLocation(merged, ['host']), `${file}: host`);
+  assert.equal(settingLocation(merged, ['auth', 'roles', 'r', 'tables', 'db/*']), 'auth.roles.r.tables["db/*"]', 'not given anywhere: the path');
+  assert.equal(settingLocation(merged, ['cors', 'origins']), 'TABLECAST_CORS: origins', 'a path inside a JSON variable');
+  assert.equal(settingLocation(merged, ['tls']), '--no-tls');
+  assert.equal(settingLocation(merged, ['bodyLimit']), '--body-limit');
+  const { ...copy } = loadConfig({ cwd, env: { TABLECAST_PORT: '2' }, flags: { data: 'd' } });
+  assert.equal(copy.port, 2);
+  assert.equal(settingLocation(copy, ['port']), 'TABLECAST_PORT');
+  assert.equal(settingLocation(copy, ['data']), '--data');
+  assert.equal(jsonPath(['origins', 0, 'a-b', 'c']), 'origins[0]["a-b"].c');
 });
 
 test('loadConfig: a config file that is missing (when named), unreadable or not a JSON object', (t) => {
