@@ -53,8 +53,11 @@ export const AuthSchema = z
      * a successful check gives its reservation back, so this counts failed and running checks.
      */
     loginRate: z.coerce.number().int().positive().default(10),
-    /** Password checks hashing at once, server-wide (each is ~16 MiB and a libuv threadpool thread for tens of ms). */
-    maxConcurrentLogins: z.coerce.number().int().positive().default(2),
+    /**
+     * Password checks hashing at once, server-wide (each is ~16 MiB and a libuv threadpool thread
+     * for tens of ms). Default: half the CPU cores, at least 1 and at most 2 (of libuv's 4 threads).
+     */
+    maxConcurrentLogins: z.coerce.number().int().positive().optional(),
     /** Password checks waiting for a turn, server-wide; beyond it: 503 with Retry-After. */
     maxQueuedLogins: z.coerce.number().int().min(0).default(32),
   })

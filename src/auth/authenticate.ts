@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuthConfig } from '../config.ts';
 import { AppError } from '../errors.ts';
-import { createLoginGuard } from './login-guard.ts';
+import { createLoginGuard, defaultMaxConcurrentLogins } from './login-guard.ts';
 import { verifyPassword } from './password.ts';
 import { ANONYMOUS, type Principal } from './policy.ts';
 import { createTokenSigner, type TokenClaims } from './tokens.ts';
@@ -40,7 +40,7 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
   const users = auth?.users ?? {};
   const guard = createLoginGuard({
     loginRate: auth?.loginRate ?? 10,
-    maxConcurrent: auth?.maxConcurrentLogins ?? 2,
+    maxConcurrent: auth?.maxConcurrentLogins ?? defaultMaxConcurrentLogins(),
     maxQueued: auth?.maxQueuedLogins ?? 32,
     now,
   });

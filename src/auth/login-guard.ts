@@ -10,6 +10,7 @@
  *   turn; beyond that the check is refused with 503 at once (no hashing, no reservation taken), so
  *   many addresses together cannot pin the threadpool or memory.
  */
+import { availableParallelism } from 'node:os';
 import { AppError } from '../errors.ts';
 
 export interface LoginGuardOptions {
@@ -33,6 +34,16 @@ export interface LoginGuard {
 }
 
 const WINDOW_MS = 60_000;
+
+/**
+ * Half the CPU cores, at least 1 and at most 2. Each running check keeps a core busy: on two cores,
+ * two at once left the event loop competing with both (a burst of 300 logins delayed `/health` by
+ * up to a second on the test machine). And libuv has 4 threads by default, which LMDB and the
+ * file system need too.
+ */
+export function defaultMaxConcurrentLogins(): number {
+  return Math.min(2, Math.max(1, Math.floor(availableParallelism() / 2)));
+}
 
 interface Window {
   count: number;
