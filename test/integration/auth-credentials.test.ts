@@ -393,9 +393,9 @@ describe('?access_token= on stream URLs only', () => {
     }
   });
 
-  // TODO until src/server.ts redacts framework errors (see the report of issue #5): fastify's
-  // FST_ERR_BAD_URL message quotes the whole URL, query string and token included, and sendError
-  // logs that message (and sends it back in the body).
+  // fastify's FST_ERR_BAD_URL message quotes the whole URL, query string and token included;
+  // server.ts redacts it before it is logged or answered (test/integration/auth-hygiene.test.ts
+  // covers the encoded spellings of the name).
   test('a URL fastify cannot decode does not put its access_token in the logs or the answer', async () => {
     const logs = logCapture();
     const l = await serve({ logStream: logs.stream, logLevel: 'info' });
