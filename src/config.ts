@@ -130,6 +130,22 @@ export const ConfigSchema = z
      * ~1.5 µs per value: 2,000 records of 5 attributes hold the loop ~10 ms, 10,000 ~90 ms.
      */
     graphqlMaxResults: z.coerce.number().int().min(1).default(2000),
+    /** A request head must arrive within this many ms of its first byte; so must a new connection's first request (and its TLS handshake). */
+    headersTimeout: ms.default(20_000),
+    /** The whole request, head and body, must arrive within this many ms (responses, streams included, are not bounded). */
+    requestTimeout: ms.default(60_000),
+    /** An idle connection is closed after this many ms: HTTP/1.1 between requests, an HTTP/2 session without frames. */
+    keepAliveTimeout: ms.default(72_000),
+    /** Largest request head (HTTP/1.1) or header list (HTTP/2), in bytes. */
+    maxHeaderSize: z.coerce.number().int().min(1024).default(16_384),
+    /** Open connections in total; 0: the process's file-descriptor limit less a reserve (a tenth, at least 128). */
+    maxConnections: z.coerce.number().int().min(0).default(0),
+    /** Open connections from one client address (IPv6: one /64). */
+    maxConnectionsPerAddress: z.coerce.number().int().min(1).default(2000),
+    /** Streams open at once on one HTTP/2 connection. */
+    http2MaxConcurrentStreams: z.coerce.number().int().min(1).default(128),
+    /** Memory one HTTP/2 session may use for its frames and header tables, in MiB. */
+    http2MaxSessionMemory: z.coerce.number().int().min(1).default(10),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     auth: json(AuthSchema).optional(),
     cors: json(CorsSchema).optional(),
@@ -138,6 +154,10 @@ export const ConfigSchema = z
   .superRefine((c, ctx) => {
     if ((c.cert === undefined) !== (c.key === undefined)) {
       ctx.addIssue({ code: 'custom', path: [c.cert ? 'key' : 'cert'], message: '--cert and --key go together' });
+    }
+    // Node refuses a server whose head may take longer than the whole request.
+    if (c.headersTimeout > c.requestTimeout) {
+      ctx.addIssue({ code: 'custom', path: ['headersTimeout'], message: `must not be longer than requestTimeout (${c.requestTimeout} ms)` });
     }
   });
 
@@ -169,6 +189,14 @@ export const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_GRAPHQL_MAX_DEPTH: 'graphqlMaxDepth',
   TABLECAST_GRAPHQL_MAX_ALIASES: 'graphqlMaxAliases',
   TABLECAST_GRAPHQL_MAX_RESULTS: 'graphqlMaxResults',
+  TABLECAST_HEADERS_TIMEOUT: 'headersTimeout',
+  TABLECAST_REQUEST_TIMEOUT: 'requestTimeout',
+  TABLECAST_KEEP_ALIVE_TIMEOUT: 'keepAliveTimeout',
+  TABLECAST_MAX_HEADER_SIZE: 'maxHeaderSize',
+  TABLECAST_MAX_CONNECTIONS: 'maxConnections',
+  TABLECAST_MAX_CONNECTIONS_PER_ADDRESS: 'maxConnectionsPerAddress',
+  TABLECAST_HTTP2_MAX_CONCURRENT_STREAMS: 'http2MaxConcurrentStreams',
+  TABLECAST_HTTP2_MAX_SESSION_MEMORY: 'http2MaxSessionMemory',
   TABLECAST_AUTH: 'auth',
   TABLECAST_CORS: 'cors',
   TABLECAST_LOG_LEVEL: 'logLevel',

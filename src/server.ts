@@ -18,7 +18,8 @@ import { createRequestTallies, registerMetrics } from './http/metrics.ts';
 import { createLogger, RequestLogController, requestLoggerFactory } from './http/logging.ts';
 import { tagRoutes, timedResponses } from './http/response-timing.ts';
 import { registerHttp } from './http/plugin.ts';
-import { sendError } from './http/render-error.ts';
+import { clientErrorHandler, sendError } from './http/render-error.ts';
+import { guardConnections, http1Options, http2Options } from './http/connections.ts';
 import { createSseHandler } from './http/sse-routes.ts';
 import { createGraphqlEndpoints, type GraphqlEndpoint } from './graphql/yoga.ts';
 import type { StreamRegistry } from './realtime/streams.ts';
@@ -90,6 +91,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     bodyLimit: config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
     return503OnClosing: true,
+    // Idle HTTP/2 sessions close like idle HTTP/1.1 connections; the rest of the limits: http/connections.ts.
+    http2SessionTimeout: config.keepAliveTimeout,
+    // What Node's HTTP/1.1 parser refuses (or times out) is answered in our shape too.
+    clientErrorHandler: clientErrorHandler(log, config.maxHeaderSize),
     // Errors fastify raises before routing (bad %-escapes, over-long parameters) get our one JSON
     // shape too, instead of fastify's own body.
     // (Typed per server flavour by fastify; one handler serves both.)
@@ -104,10 +109,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
       ? Fastify({
           ...base,
           http2: true,
-          https: { allowHTTP1: true, key: tls.key, cert: tls.cert, Http1ServerResponse: responses.http1, Http2ServerResponse: responses.http2 } as never,
+          https: { allowHTTP1: true, key: tls.key, cert: tls.cert, Http1ServerResponse: responses.http1, Http2ServerResponse: responses.http2, ...http2Options(config) } as never,
         })
-      : Fastify({ ...base, http: { ServerResponse: responses.http1 } as never })
+      : Fastify({ ...base, http: { ServerResponse: responses.http1, ...http1Options(config) } as never })
   ) as unknown as FastifyInstance;
+  const connections = guardConnections(fastify.server, config);
   // Before any route: each route handler tells its response its route pattern.
   tagRoutes(fastify);
 
@@ -153,7 +159,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined, tables: model.tables },
     ...(config.cors ? { cors: config.cors } : {}),
   });
-  registerMetrics(fastify, { app, tallies, streams, channels, isAdmin: (request) => policy.isAdmin(request.principal) });
+  registerMetrics(fastify, { app, tallies, streams, channels, connections, isAdmin: (request) => policy.isAdmin(request.principal) });
   mountGraphql(
     fastify,
     createGraphqlEndpoints(app, {

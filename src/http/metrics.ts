@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ResponseHead } from './response-timing.ts';
+import type { ConnectionGuard } from './connections.ts';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
@@ -66,12 +67,15 @@ export interface RequestTallies {
   render(): string;
 }
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+/** The methods routes answer; any other (HTTP/2 lets a client invent them) is counted as `OTHER`. */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'];
+const OTHER = METHODS.length - 1;
 
 /**
  * Counts requests by method, route and status, and their durations, as plain numbers rendered at
  * scrape time: prom-client's label hashing and histogram code would be paid on every request for
- * a page read every few seconds.
+ * a page read every few seconds. Every label has a bounded set of values: methods outside the
+ * routed seven fold into `OTHER`, routes are declared patterns or `not_found`, statuses are ours.
  */
 export function createRequestTallies(): RequestTallies {
   const tallies = new Map<string, RequestTally>();
@@ -79,16 +83,16 @@ export function createRequestTallies(): RequestTallies {
   const byRoute = new Map<string, Map<number, RequestTally>>();
   return {
     count({ method, route, status, seconds }) {
-      const m = METHODS.indexOf(method);
+      let m = METHODS.indexOf(method);
+      if (m < 0) m = OTHER;
       let mine = byRoute.get(route);
       if (!mine) byRoute.set(route, (mine = new Map()));
-      // Other methods (the not-found route answers any) have no number: keyed by name, rarely.
-      let tally = m < 0 ? undefined : mine.get(status * 8 + m);
+      let tally = mine.get(status * 8 + m);
       if (!tally) {
-        const key = `${method} ${status} ${route}`;
-        tally = tallies.get(key);
-        if (!tally) tallies.set(key, (tally = { method, route, status, count: 0, sum: 0, buckets: new Array(BUCKETS.length).fill(0) }));
-        if (m >= 0) mine.set(status * 8 + m, tally);
+        const name = METHODS[m]!;
+        tally = { method: name, route, status, count: 0, sum: 0, buckets: new Array(BUCKETS.length).fill(0) };
+        tallies.set(`${name} ${status} ${route}`, tally);
+        mine.set(status * 8 + m, tally);
       }
       tally.count++;
       tally.sum += seconds;
@@ -108,6 +112,7 @@ export interface MetricsOptions {
   tallies: RequestTallies;
   streams: StreamRegistry;
   channels: Pick<ChannelHub, 'stats'>;
+  connections: ConnectionGuard;
   /** Who may read /metrics and /admin/*: everyone when auth is off, else roles marked `admin`. */
   isAdmin(request: FastifyRequest): boolean;
 }
@@ -117,7 +122,7 @@ export interface MetricsOptions {
  * @example registerMetrics(fastify, { app, tallies, streams, channels, isAdmin: () => true })
  */
 export function registerMetrics(fastify: FastifyInstance, options: MetricsOptions): void {
-  const { app, streams, channels, tallies } = options;
+  const { app, streams, channels, tallies, connections } = options;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tablecast_' });
 
@@ -146,6 +151,16 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
       },
     });
 
+  // Tables are labelled by their URL name (`db/export`), as users and dashboards know them.
+  const names = new Map<string, string>();
+  for (const [id, service] of app.services) names.set(id, service.def.export ? `${service.def.database}/${service.def.export.name}` : id);
+  const urlName = (id: string) => names.get(id) ?? id;
+  const byUrlName = (counts: { [id: string]: number }) => {
+    const out: { [table: string]: number } = {};
+    for (const [id, n] of Object.entries(counts)) out[urlName(id)] = (out[urlName(id)] ?? 0) + n;
+    return out;
+  };
+
   mirror('tablecast_streams_opened_total', 'SSE streams opened', () => streams.stats().opened);
   mirror('tablecast_streams_cut_slow_total', 'SSE streams cut because their client did not keep up', () => streams.stats().cutSlow);
   mirror('tablecast_streams_rejected_total', 'SSE streams refused by a limit (429)', () => streams.stats().rejected);
@@ -154,16 +169,22 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
   mirror('tablecast_events_delivered_total', 'Change events handed to live subscribers (SSE and GraphQL)', () => app.hub.delivered);
   gauge('tablecast_streams_open', 'Open SSE streams by table (channels: "channels")', (g) => {
     g.reset();
-    for (const [table, n] of Object.entries(streams.stats().byTable)) g.set({ table }, n);
+    for (const [table, n] of Object.entries(byUrlName(streams.stats().byTable))) g.set({ table }, n);
   }, ['table']);
   gauge('tablecast_subscribers', 'Live change subscribers by table (SSE streams and GraphQL subscriptions)', (g) => {
     g.reset();
-    for (const service of app.services.values()) g.set({ table: service.handle.id }, app.hub.count(service.handle.id));
+    for (const service of app.services.values()) g.set({ table: urlName(service.handle.id) }, app.hub.count(service.handle.id));
   }, ['table']);
   gauge('tablecast_channel_clients', 'Channel clients by channel', (g) => {
     g.reset();
     for (const [channel, n] of Object.entries(channels.stats().channels)) g.set({ channel }, n);
   }, ['channel']);
+  gauge('tablecast_connections_open', 'Open client connections (TCP), every protocol', (g) => g.set(connections.stats().open));
+  mirror('tablecast_connections_refused_total', 'Connections closed on accept: over maxConnectionsPerAddress or maxConnections', () => {
+    const { refused } = connections.stats();
+    return refused.address + refused.total;
+  });
+  mirror('tablecast_connections_idle_closed_total', 'Connections and HTTP/2 sessions closed for sending no request within headersTimeout', () => connections.stats().idleClosed);
   gauge('tablecast_stream_queue_frames', 'Frames waiting in all stream queues', (g) => g.set(streams.stats().queued));
   gauge('tablecast_stream_queue_max_frames', 'Frames waiting in the fullest stream queue', (g) => g.set(streams.stats().maxQueued));
   gauge('tablecast_changelog_head', 'Last change sequence number', (g) => g.set(app.store.changeLog.head()));
@@ -190,12 +211,13 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
     const subscribers: { [table: string]: number } = {};
     for (const service of app.services.values()) {
       const n = app.hub.count(service.handle.id);
-      if (n > 0) subscribers[service.handle.id] = n;
+      if (n > 0) subscribers[urlName(service.handle.id)] = n;
     }
     return {
-      streams: { open: s.open, byTable: s.byTable, byTransport: s.byTransport, opened: s.opened, cutSlow: s.cutSlow, expired: s.expired, rejected: s.rejected, framesDropped: s.framesDropped, queued: s.queued },
+      streams: { open: s.open, byTable: byUrlName(s.byTable), byTransport: s.byTransport, opened: s.opened, cutSlow: s.cutSlow, expired: s.expired, rejected: s.rejected, framesDropped: s.framesDropped, queued: s.queued },
       subscribers: { total: app.hub.count(), byTable: subscribers },
       channels: channels.stats(),
+      connections: connections.stats(),
       changeLog: { head: app.store.changeLog.head(), entries: app.store.changeLog.size(), prunedThrough: app.store.changeLog.prunedThrough(), dispatched: app.hub.dispatched },
     };
   });

@@ -2,7 +2,7 @@
  * The HTTP front end as one fastify plugin: body parsing, the error and not-found handlers that
  * render the one error shape, the open service routes, and the REST routes of every exported table.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
 import type { CorsConfig } from '../config.ts';
@@ -34,6 +34,7 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
   if (options.cors) registerCors(fastify, options.cors);
   registerAuth(fastify, options.auth);
 
+  fastify.addHook('onRequest', refuseUnreadable);
   fastify.setErrorHandler((err, request, reply) => sendError(request, reply, err));
   fastify.setNotFoundHandler((request, reply) => sendError(request, reply, notFound(app, request)));
 
@@ -49,6 +50,30 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
   for (const service of app.services.values()) {
     if (service.def.export?.rest) registerRestRoutes(fastify, service, options.stream ? { stream: options.stream } : {});
   }
+}
+
+// Outside 0x21–0x7E a URL character must be percent-encoded. Node's HTTP/1.1 parser refuses such
+// bytes itself; HTTP/2 hands them over as they came.
+const UNENCODED = /[^\x21-\x7e]/;
+
+/**
+ * Refuses, before routing, what would otherwise be read wrongly: a compressed body (fastify would
+ * parse the compressed bytes as JSON; RFC 7694 asks for 415 naming what is accepted) and a URL with
+ * raw bytes that must be percent-encoded. Synchronous: it runs on every request.
+ */
+function refuseUnreadable(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
+  const encoding = request.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    return done(
+      new AppError('UNSUPPORTED_MEDIA_TYPE', `request bodies are not decoded: send the body without Content-Encoding (got "${encoding.slice(0, 40)}")`, {
+        headers: { 'accept-encoding': 'identity' },
+      }),
+    );
+  }
+  if (request.raw.httpVersionMajor === 2 && UNENCODED.test(request.raw.url ?? '')) {
+    return done(new AppError('BAD_REQUEST', 'the URL holds a character that must be percent-encoded (RFC 3986)'));
+  }
+  done();
 }
 
 /** A 404 that says whether the database, the table or the whole path is unknown. */

@@ -4,11 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import http2 from 'node:http2';
+import net from 'node:net';
+import { Readable, Writable } from 'node:stream';
+import tls from 'node:tls';
 import { request } from 'undici';
 import { ERROR_STATUS } from '../../src/errors.ts';
 import { assertError, serve, snapshot } from '../helpers/fixtures.ts';
-import { MESSAGE_SDL, agent, type TestServer } from '../helpers/server.ts';
+import { MESSAGE_SDL, agent, type Res, type TestServer } from '../helpers/server.ts';
 
 const M = '/realtime-demo/message';
 const JSON_TYPE = { 'content-type': 'application/json' };
@@ -288,3 +291,99 @@ test('an id longer than the router allows is a 4xx in the one error shape', asyn
   assert.ok(Object.hasOwn(ERROR_STATUS, String(res.body.code)), `our code, not fastify's: ${res.text.slice(0, 120)}`);
   assert.equal(res.body.statusCode, res.status);
 });
+
+/** One raw HTTP/1.1 exchange (bytes undici refuses to send); the first response, parsed, once the server closes. */
+function rawExchange(url: string, bytes: Buffer | string): Promise<Res> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const socket: net.Socket =
+      u.protocol === 'https:' ? tls.connect({ port: Number(u.port), host: u.hostname, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }) : net.connect(Number(u.port), u.hostname);
+    let text = '';
+    socket.on(u.protocol === 'https:' ? 'secureConnect' : 'connect', () => socket.write(bytes));
+    socket.on('data', (d) => (text += d));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      const [head = '', ...rest] = text.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) headers[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim();
+      const bodyText = rest.join('\r\n\r\n');
+      let body: unknown = bodyText;
+      try {
+        body = JSON.parse(bodyText);
+      } catch {}
+      resolve({ status: Number(statusLine.split(' ')[1] ?? 0), headers, body, text: text || '(closed without an answer)' });
+    });
+  });
+}
+
+/** One HTTP/2 request on its own session: the answer, or status 0 and the reset code. */
+function h2Exchange(url: string, headers: http2.OutgoingHttpHeaders, body?: string): Promise<Res & { rst: number }> {
+  return new Promise((resolve) => {
+    const session = http2.connect(url, { rejectUnauthorized: false });
+    session.on('error', () => {});
+    const req = session.request(headers, { endStream: body === undefined });
+    let status = 0;
+    let contentType = '';
+    let text = '';
+    req.on('response', (h) => ((status = Number(h[':status'])), (contentType = String(h['content-type'] ?? ''))));
+    req.on('data', (d) => (text += d));
+    req.on('error', () => {});
+    req.on('close', () => {
+      session.close();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {}
+      resolve({ status, headers: { 'content-type': contentType }, body: parsed, text, rst: req.rstCode ?? 0 });
+    });
+    if (body !== undefined) req.end(body);
+  });
+}
+
+for (const secure of [false, true]) {
+  test(`bad bytes on the wire are 4xx in the one shape and change nothing, over HTTP/1.1${secure ? ' (TLS) and HTTP/2' : ''}`, async (t) => {
+    const lines: string[] = [];
+    const logStream = new Writable({ write: (chunk, _e, cb) => (lines.push(String(chunk)), cb()) });
+    const s = await serve(t, undefined, { tls: secure, logLevel: 'info', logStream, headersTimeout: 1000, requestTimeout: 1500, maxHeaderSize: 4096 });
+    assert.equal((await s.req('POST', M, { id: 'm1', title: 'Hello', content: 'World' })).status, 201);
+    const body = '{"id":"m2","title":"t","content":"c"}';
+    const post = (headers: string, payload = body) => `POST ${M} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n${payload}`;
+    const cases: Array<{ what: string; bytes: Buffer | string; status: number; code: string }> = [
+      { what: 'raw non-ASCII bytes in the query', bytes: Buffer.concat([Buffer.from(`GET ${M}?title=`), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(' HTTP/1.1\r\nHost: x\r\n\r\n')]), status: 400, code: 'BAD_REQUEST' },
+      { what: 'Content-Length shorter than the body', bytes: post('Content-Length: 5\r\n'), status: 400, code: 'BAD_REQUEST' },
+      { what: 'Content-Length longer than the body', bytes: post('Content-Length: 500\r\n'), status: 408, code: 'REQUEST_TIMEOUT' },
+      { what: 'Content-Encoding: gzip on a plain body', bytes: post(`Content-Encoding: gzip\r\nContent-Length: ${body.length}\r\nConnection: close\r\n`), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+      { what: 'a malformed %-escape in the path', bytes: `GET ${M}/%E0%A4%A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, status: 400, code: 'BAD_REQUEST' },
+      { what: 'a head over maxHeaderSize', bytes: `GET ${M} HTTP/1.1\r\nHost: x\r\nX-Big: ${'x'.repeat(5000)}\r\n\r\n`, status: 431, code: 'HEADERS_TOO_LARGE' },
+      { what: 'an unknown method', bytes: `BREW ${M} HTTP/1.1\r\nHost: x\r\n\r\n`, status: 400, code: 'BAD_REQUEST' },
+    ];
+    for (const c of cases) {
+      const before = snapshot(s);
+      assertError(await rawExchange(s.url, c.bytes), c.status, c.code, `HTTP/1.1: ${c.what}`);
+      assert.deepEqual(snapshot(s), before, `${c.what}: nothing may change`);
+    }
+    if (secure) {
+      const h2Cases: Array<{ what: string; headers: http2.OutgoingHttpHeaders; body?: string; status: number; code: string }> = [
+        { what: 'raw non-ASCII in the query', headers: { ':path': `${M}?title=\u00ff\u00fe` }, status: 400, code: 'BAD_REQUEST' },
+        { what: 'Content-Encoding: gzip on a plain body', headers: { ':path': M, ':method': 'POST', 'content-type': 'application/json', 'content-encoding': 'gzip' }, body, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+        { what: 'a malformed %-escape in the path', headers: { ':path': `${M}/%E0%A4%A` }, status: 400, code: 'BAD_REQUEST' },
+      ];
+      for (const c of h2Cases) {
+        const before = snapshot(s);
+        assertError(await h2Exchange(s.url, c.headers, c.body), c.status, c.code, `HTTP/2: ${c.what}`);
+        assert.deepEqual(snapshot(s), before, `${c.what}: nothing may change`);
+      }
+      // HTTP/2 frames its body, so a wrong Content-Length is caught by the protocol layer: the
+      // stream is reset before any route sees it.
+      const before = snapshot(s);
+      const short = await h2Exchange(s.url, { ':path': M, ':method': 'POST', 'content-type': 'application/json', 'content-length': '5' }, body);
+      assert.equal(short.status, 0);
+      assert.equal(short.rst, http2.constants.NGHTTP2_PROTOCOL_ERROR);
+      assert.deepEqual(snapshot(s), before);
+    }
+    assert.equal((await s.req('GET', '/health')).status, 200);
+    const errors = lines.filter((l) => JSON.parse(l).level >= 50);
+    assert.deepEqual(errors, [], 'nothing logged at error level');
+  });
+}
