@@ -176,8 +176,10 @@ export function guardConnections(server: Server, s: ConnectionSettings): Connect
     });
   }
   // A connection's first request lifts its deadline; from then on Node's header, request and
-  // keep-alive timeouts apply (HTTP/2 requests carry a proxy socket, never watched).
+  // keep-alive timeouts apply.
   server.on('request', (request: IncomingMessage) => {
+    // HTTP/2 sessions have their own deadline; `socket` there would build a proxy per stream.
+    if (request.httpVersionMajor === 2) return;
     const socket = request.socket as Watched;
     if (socket[DEADLINE]) {
       clearTimeout(socket[DEADLINE]);
