@@ -9,7 +9,7 @@ import { matches } from '../query/evaluate.ts';
 import { DEFAULT_MAX_QUERY_TERMS, parseQuery } from '../query/parse.ts';
 import type { Filter, Query } from '../query/types.ts';
 import type { Key, Record, TableDef } from '../schema/model.ts';
-import { buildValidators, stampTimes } from '../schema/validators.ts';
+import { buildValidators, stampTimes, validateMessage } from '../schema/validators.ts';
 import { toKey } from '../store/keys.ts';
 import type { ReadLimits, SnapshotCursor, Store, TableHandle } from '../store/store.ts';
 import { BULK_WRITE_BATCH } from '../store/write-tx.ts';
@@ -80,6 +80,8 @@ export interface QueryLimits {
   maxQueryTerms?: number;
   /** Most records held to sort one query (QUERY_TOO_COMPLEX past it). */
   maxSortRecords?: number;
+  /** Most values in one record or published message (VALIDATION_FAILED past it). */
+  maxRecordValues?: number;
 }
 
 const EMPTY_QUERY: Query = Object.freeze({ reserved: Object.freeze({}) }) as Query;
@@ -113,7 +115,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
   const handle = store.table(def);
   const maxTerms = limits.maxQueryTerms ?? DEFAULT_MAX_QUERY_TERMS;
   const readLimits: Partial<ReadLimits> = limits.maxSortRecords !== undefined ? { maxSortRecords: limits.maxSortRecords } : {};
-  const v = buildValidators(def);
+  const v = buildValidators(def, limits.maxRecordValues);
   const pk = def.primaryKey;
   const label = def.export?.name ?? def.typeName;
   const notFound = (key: Key) => new AppError('NOT_FOUND', `${label} ${String(key)} not found`);
@@ -294,6 +296,8 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     async publish(key, message, principal) {
       const filter = allow(principal, 'publish');
       if (message === undefined) throw new AppError('VALIDATION_FAILED', 'a published message needs a body');
+      // Checked against this server's cap before the write (the store checks again, at the default).
+      if (limits.maxRecordValues !== undefined) validateMessage(message, limits.maxRecordValues);
       const entry = await store.transact((tx) => {
         if (filter) {
           const current = tx.get(handle, key);

@@ -8,11 +8,15 @@ import { AppError } from '../errors.ts';
 import type { CorsConfig } from '../config.ts';
 import { registerAuth, type AuthRouteOptions } from './auth-routes.ts';
 import { registerCors } from './cors.ts';
+import { registerJsonBody } from './json-body.ts';
+import { MAX_RECORD_VALUES } from '../schema/validators.ts';
 import { sendError } from './render-error.ts';
 import { registerRestRoutes, type StreamHandler } from './rest-routes.ts';
 
 export interface HttpOptions {
   app: App;
+  /** Most values a JSON body may hold (`maxRecordValues`); more is refused before parsing. */
+  maxRecordValues?: number;
   auth: AuthRouteOptions;
   cors?: CorsConfig;
   version: string;
@@ -27,8 +31,8 @@ export interface HttpOptions {
 export function registerHttp(fastify: FastifyInstance, options: HttpOptions): void {
   const { app } = options;
 
-  // `application/merge-patch+json` and other `+json` types are JSON too (RFC 6839).
-  fastify.addContentTypeParser(/^application\/[\w.+-]+\+json(\s*;.*)?$/, { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'));
+  // JSON bodies, `+json` types included, counted before they are parsed (http/json-body.ts).
+  registerJsonBody(fastify, options.maxRecordValues ?? MAX_RECORD_VALUES);
 
   // Order matters: CORS first, so preflights and 401s carry its headers; then who is asking.
   if (options.cors) registerCors(fastify, options.cors);

@@ -41,8 +41,22 @@ export function validationError(issues: ValidationIssue[]): AppError {
   return new AppError('VALIDATION_FAILED', `${first.path ? `${first.path}: ` : ''}${first.message}${more}`, { details: issues });
 }
 
-/** Finds forbidden keys and excessive nesting anywhere, before zod copies anything. */
-function scan(v: unknown, path: string, depth: number, issues: ValidationIssue[]): void {
+/** Most values (attributes, list elements, nested values) in one record or message, by default. */
+export const MAX_RECORD_VALUES = 10_000;
+/** Problems reported for one body; past them, the rest are not looked for. */
+const MAX_ISSUES = 100;
+
+/**
+ * Finds forbidden keys, excessive nesting and excessive size anywhere, before zod copies anything.
+ * `budget.left` counts down the values still allowed: a 1 MiB body of 71,000 attributes held the
+ * event loop ~0.5 s in validation and encoding, so the walk stops at the cap instead.
+ */
+function scan(v: unknown, path: string, depth: number, issues: ValidationIssue[], budget: { left: number; max: number }): void {
+  if (issues.length >= MAX_ISSUES) return;
+  if (--budget.left < 0) {
+    if (budget.left === -1) issues.push({ path: '', message: `holds more than ${budget.max} values (attributes, list elements and nested values; the maxRecordValues setting)` });
+    return;
+  }
   // Lone surrogates cannot be stored (LMDB's UTF-8 turns them into U+FFFD), so the stored record
   // would silently differ from the one answered: refuse them in values and attribute names alike.
   if (typeof v === 'string') {
@@ -55,14 +69,15 @@ function scan(v: unknown, path: string, depth: number, issues: ValidationIssue[]
     return;
   }
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) scan(v[i], path ? `${path}.${i}` : String(i), depth + 1, issues);
+    for (let i = 0; i < v.length && budget.left >= 0; i++) scan(v[i], path ? `${path}.${i}` : String(i), depth + 1, issues, budget);
     return;
   }
   for (const k of Object.keys(v)) {
+    if (budget.left < 0 || issues.length >= MAX_ISSUES) return;
     const p = path ? `${path}.${k}` : k;
     if (FORBIDDEN_KEYS.has(k)) issues.push({ path: p, message: `"${k}" is not allowed as an attribute name` });
     else if (LONE_SURROGATE.test(k)) issues.push({ path: p, message: 'is not valid Unicode as an attribute name (it holds a lone surrogate)' });
-    else scan((v as { [k: string]: unknown })[k], p, depth + 1, issues);
+    else scan((v as { [k: string]: unknown })[k], p, depth + 1, issues, budget);
   }
 }
 
@@ -137,7 +152,7 @@ function isTime(f: FieldDef): boolean {
  * reused for every request.
  * @example const v = buildValidators(def); const record = v.validateCreate(JSON.parse(body));
  */
-export function buildValidators(def: TableDef): TableValidators {
+export function buildValidators(def: TableDef, maxValues: number = MAX_RECORD_VALUES): TableValidators {
   const objects = new Map<string, z.ZodType>();
   const key = keySchema(def.fields.find((f) => f.name === def.primaryKey)!.type);
   const timeFields = def.fields.filter(isTime).map((f) => f.name);
@@ -162,7 +177,7 @@ export function buildValidators(def: TableDef): TableValidators {
   const run = (mode: Mode, input: unknown): Record => {
     if (!isPlainObject(input)) throw validationError([BODY_NOT_OBJECT]);
     const issues: ValidationIssue[] = [];
-    scan(input, '', 0, issues);
+    scan(input, '', 0, issues, { left: maxValues + 1, max: maxValues });
     if (issues.length) throw validationError(issues);
     // Server-set times are dropped before zod sees them, so a sealed table does not call them undeclared.
     let body: { [k: string]: unknown } = input;
@@ -191,9 +206,9 @@ export function buildValidators(def: TableDef): TableValidators {
  * resumed stream replayed another message than the one delivered live.
  * @example tx.publish(handle, key, validateMessage(body))
  */
-export function validateMessage(input: unknown): unknown {
+export function validateMessage(input: unknown, maxValues: number = MAX_RECORD_VALUES): unknown {
   const issues: ValidationIssue[] = [];
-  scan(input, '', 0, issues);
+  scan(input, '', 0, issues, { left: maxValues + 1, max: maxValues });
   if (issues.length) throw validationError(issues);
   const result = JSON_VALUE.safeParse(input);
   if (!result.success) throw validationError(toIssues(result.error));

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { AppError } from '../../../src/errors.ts';
 import { parseSchema } from '../../../src/schema/parse.ts';
 import type { Record, TableDef } from '../../../src/schema/model.ts';
-import { buildValidators, stampTimes, type ValidationIssue } from '../../../src/schema/validators.ts';
+import { buildValidators, stampTimes, validateMessage, type ValidationIssue } from '../../../src/schema/validators.ts';
+import { structuralCommas } from '../../../src/http/json-body.ts';
 
 function tableOf(sdl: string, name = 'T'): TableDef {
   const def = parseSchema([{ file: 'test.graphql', sdl }]).tables.find((t) => t.typeName === name);
@@ -275,4 +276,34 @@ test('results are fresh objects, never the input', () => {
     assert.notEqual(out.dims, input.dims);
     assert.notEqual(out.tags, input.tags);
   }
+});
+
+test('a record or message holds at most maxRecordValues values, counted through lists and nesting', () => {
+  const def = tableOf(`type Doc @table { id: ID! @primaryKey tags: [String] extra: Any }`, 'Doc');
+  const v = buildValidators(def, 100);
+  const tags = (n: number) => Array.from({ length: n }, (_, i) => `t${i}`);
+  // id, tags and its elements, extra: 3 + 97 = exactly 100 values.
+  assert.doesNotThrow(() => v.validateCreate({ id: 'a', tags: tags(97), extra: 1 }));
+  const over = () => v.validateCreate({ id: 'a', tags: tags(97), extra: { deep: [1] } });
+  assert.throws(over, (err: AppError) => err.code === 'VALIDATION_FAILED' && /more than 100 values .*maxRecordValues/.test(err.message));
+  assert.throws(() => validateMessage({ list: tags(200) }, 100), (err: AppError) => err.code === 'VALIDATION_FAILED');
+  assert.doesNotThrow(() => validateMessage({ list: tags(98) }, 100));
+});
+
+test('a body with many problems reports at most 100 of them', () => {
+  const def = tableOf(`type Doc @table { id: ID! @primaryKey extra: Any }`, 'Doc');
+  const body = { id: 'a', extra: Array.from({ length: 5000 }, () => '\uD800') };
+  try {
+    buildValidators(def).validateCreate(body);
+    assert.fail('refused');
+  } catch (err) {
+    assert.equal((err as AppError).code, 'VALIDATION_FAILED');
+    assert.equal(((err as AppError).details as ValidationIssue[]).length, 100);
+  }
+});
+
+test('the JSON body pre-count counts commas outside strings only', () => {
+  assert.equal(structuralCommas('{"a":1,"b":"x,y","c":[1,2]}', 100), 3);
+  assert.equal(structuralCommas('["a\\\\",",",1]', 100), 2);
+  assert.equal(structuralCommas('[' + '1,'.repeat(50) + '1]', 10), 11, 'stops counting past the cap');
 });
