@@ -142,7 +142,8 @@ async function start(t: Target, profileDir?: string): Promise<void> {
     port: t.port,
     ...(t.kind === 'tablecast' ? { cwd: TABLECAST_DIR } : {}),
     core: SERVER_CORE,
-    env: { TABLECAST_MAX_STREAMS_PER_ADDRESS: '10000', TABLECAST_MAX_STREAMS: '20000' },
+    // Every bench client connects from 127.0.0.1: scenario 5 holds 5,000 HTTP/1.1 streams from it.
+    env: { TABLECAST_MAX_STREAMS_PER_ADDRESS: '10000', TABLECAST_MAX_STREAMS: '20000', TABLECAST_MAX_CONNECTIONS_PER_ADDRESS: '10000' },
   });
 }
 
