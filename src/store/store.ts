@@ -165,14 +165,7 @@ export function createStore(options: StoreOptions): Store {
       const opened = openResults(handle, query, now(), { ...(limits ? { limits } : {}), resumable: true, onClose: () => reads.delete(stop) });
       results = opened;
       if (!opened.done) reads.add(stop);
-      return {
-        head,
-        get done() {
-          return opened.done;
-        },
-        next: () => opened.next(),
-        close: stop,
-      };
+      return snapshotCursor(head, opened, stop);
     }
     // One explicit read transaction, taken here synchronously: the records, the index entries,
     // the expiry times and the head are all read from it, however many event-loop turns the read
@@ -199,14 +192,7 @@ export function createStore(options: StoreOptions): Store {
     const opened = openResults(handle, query, now(), { transaction, ...(limits ? { limits } : {}), onClose: release });
     results = opened;
     if (!released) reads.add(stop);
-    return {
-      head,
-      get done() {
-        return opened.done;
-      },
-      next: () => opened.next(),
-      close: stop,
-    };
+    return snapshotCursor(head, opened, stop);
   };
 
   return {
@@ -253,5 +239,17 @@ export function createStore(options: StoreOptions): Store {
       await layout.root.committed;
       await layout.root.close();
     },
+  };
+}
+
+/** A read's results with the change-log head they were read at; `close` stops the read. */
+function snapshotCursor(head: number, results: ResultCursor, close: () => void): SnapshotCursor {
+  return {
+    head,
+    get done() {
+      return results.done;
+    },
+    next: () => results.next(),
+    close,
   };
 }
