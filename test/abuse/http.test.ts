@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { METHODS } from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { BOUNDS, startAbuseServer } from '../helpers/abuse.ts';
 import { MESSAGE_SDL, schemaDir, startServer, httpRequest } from '../helpers/server.ts';
@@ -245,4 +246,29 @@ test('the total cap refuses connections from every address once reached', async 
   }
   // At least the 4 past the cap (a first retry above may have come before the closes were seen).
   assert.ok(stats.limit === 20 && stats.refused.total >= 4 && stats.refused.address === 0, JSON.stringify(stats));
+});
+
+test('idle connections close after keepAliveTimeout on the TLS server too: HTTP/1.1 fallback and HTTP/2 sessions', async (t) => {
+  const s = await startServer({ schemas: schemaDir({ 'm.graphql': MESSAGE_SDL }), tls: true, keepAliveTimeout: 1000 });
+  t.after(() => s.close());
+  const u = new URL(s.url);
+  // Node's HTTP/2 server gives its HTTP/1.1 fallback no keep-alive timeout of its own.
+  const h1 = tls.connect({ port: Number(u.port), host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+  h1.on('error', () => {});
+  let answer = '';
+  h1.on('data', (d) => (answer += d));
+  h1.once('secureConnect', () => h1.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n'));
+  const h1Closed = new Promise<void>((res) => h1.once('close', () => res()));
+  const h2 = http2.connect(s.url, { rejectUnauthorized: false });
+  h2.on('error', () => {});
+  const req = h2.request({ ':path': '/health' });
+  req.resume();
+  req.on('error', () => {});
+  const h2Closed = new Promise<void>((res) => h2.once('close', () => res()));
+  // Generous: the timeout is 1 s; without one both stay open for good.
+  const outcome = await Promise.race([Promise.all([h1Closed, h2Closed]).then(() => 'closed'), new Promise((res) => setTimeout(() => res('open'), 10_000))]);
+  h1.destroy();
+  h2.destroy();
+  assert.match(answer, /^HTTP\/1\.1 200/, 'the HTTP/1.1 request was answered first');
+  assert.equal(outcome, 'closed', 'both idle connections were closed');
 });
