@@ -115,6 +115,7 @@ export const ConfigSchema = z
     maxQueryTerms: z.coerce.number().int().min(1).default(100),
     /** Most records held in memory to sort one query; QUERY_TOO_COMPLEX past it. */
     maxSortRecords: z.coerce.number().int().min(1).default(100_000),
+    maxRecordValues: z.coerce.number().int().min(10).default(10_000),
     /**
      * Most tokens in one GraphQL document. Validation compares same-named fields pairwise, so its cost
      * grows with the square of the document: ~10 ms at 1,000 tokens, ~60 ms at 2,000. GraphiQL's
@@ -185,6 +186,7 @@ export const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_SSE_RETRY: 'sseRetry',
   TABLECAST_MAX_QUERY_TERMS: 'maxQueryTerms',
   TABLECAST_MAX_SORT_RECORDS: 'maxSortRecords',
+  TABLECAST_MAX_RECORD_VALUES: 'maxRecordValues',
   TABLECAST_GRAPHQL_MAX_TOKENS: 'graphqlMaxTokens',
   TABLECAST_GRAPHQL_MAX_DEPTH: 'graphqlMaxDepth',
   TABLECAST_GRAPHQL_MAX_ALIASES: 'graphqlMaxAliases',

@@ -39,6 +39,8 @@ export interface ServerOptions extends Partial<ConfigInput> {
   now?: () => number;
   /** A pino destination stream for logs (tests capture them). */
   logStream?: NodeJS.WritableStream;
+  /** Retained reads that may hold an LMDB snapshot at once (512), for tests of the fallback. */
+  maxPinnedReads?: number;
 }
 
 export interface TablecastServer {
@@ -70,7 +72,7 @@ export interface TablecastServer {
  * @example const server = await createServer({ port: 0, data: tmp, tls: false }); await server.listen()
  */
 export async function createServer(options: ServerOptions = {}): Promise<TablecastServer> {
-  const { model: givenModel, now, logStream, ...input } = options;
+  const { model: givenModel, now, logStream, maxPinnedReads, ...input } = options;
   // The checks `tablecast check` runs, every problem listed at once, before anything is opened.
   const { config, model } = await prepareStart(input, givenModel ? { model: givenModel } : {});
   const tls = config.tls ? await loadTls({ dataDir: config.data, ...(config.cert ? { cert: config.cert } : {}), ...(config.key ? { key: config.key } : {}) }) : undefined;
@@ -127,11 +129,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     durability: config.durability,
     expirySweepInterval: config.expirySweepInterval,
     retention: config.retention,
-    queryLimits: { maxQueryTerms: config.maxQueryTerms, maxSortRecords: config.maxSortRecords },
+    queryLimits: { maxQueryTerms: config.maxQueryTerms, maxSortRecords: config.maxSortRecords, maxRecordValues: config.maxRecordValues },
     ...(now ? { now } : {}),
     onError: (err, context) => log.error({ err }, `${context} failed`),
     streams: { maxStreams: config.maxStreams, maxStreamsPerAddress: config.maxStreamsPerAddress, pingInterval: config.pingInterval },
     maxQueue: config.streamQueueFrames,
+    ...(maxPinnedReads ? { maxPinnedReads } : {}),
   });
   const streams = app.streams;
   const stream = createSseHandler({ app, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
@@ -154,6 +157,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   fastify.addHook('onClose', async () => app.close());
   registerHttp(fastify, {
     app,
+    maxRecordValues: config.maxRecordValues,
     version: VERSION,
     stream,
     auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined, tables: model.tables },
