@@ -66,6 +66,8 @@ export interface Pins {
   take(): boolean;
   give(): void;
   readonly held: number;
+  /** Reads that found no pin free since start (metrics, tests). */
+  readonly refused: number;
 }
 
 /**
@@ -74,11 +76,15 @@ export interface Pins {
  */
 export function createPins(max: number): Pins {
   let held = 0;
+  let refused = 0;
   return {
-    take: () => (held < max ? (held++, true) : false),
+    take: () => (held < max ? (held++, true) : (refused++, false)),
     give: () => void (held = Math.max(0, held - 1)),
     get held() {
       return held;
+    },
+    get refused() {
+      return refused;
     },
   };
 }

@@ -115,6 +115,8 @@ export interface Subscriptions {
   prepare(request: SubscriptionRequest): PreparedSubscription;
   /** Retained reads holding an LMDB snapshot right now. */
   readonly pinnedReads: number;
+  /** Retained reads that found every snapshot taken and read without one, since start. */
+  readonly unpinnedReads: number;
 }
 
 /** Change-log entries read per replay chunk (and records per retained chunk). */
@@ -137,6 +139,9 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
   return {
     get pinnedReads() {
       return pins.held;
+    },
+    get unpinnedReads() {
+      return pins.refused;
     },
     prepare(request) {
       const { service, key, principal } = request;

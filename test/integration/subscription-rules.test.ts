@@ -181,11 +181,11 @@ test('a consumer that falls behind is cut, whatever its transport, and told wher
 test('retained reads hold at most maxPinnedReads LMDB snapshots; the others read without one and lose nothing', async (t) => {
   const s = await serve(t, { maxPinnedReads: 1 } as never);
   const handle = s.server.app.services.get('realtime-demo/Message')!.handle;
-  // 1,500 records of 2 KB: more than socket buffers hold, so a client that does not read keeps
-  // its retained read open, and with it any snapshot the read holds.
-  const keys = Array.from({ length: 1500 }, (_, i) => `r${String(i).padStart(4, '0')}`);
+  // 4,000 records of 4 KB (16 MB): more than socket and client buffers hold, so a client that does
+  // not read keeps its retained read open, and with it any snapshot the read holds.
+  const keys = Array.from({ length: 4000 }, (_, i) => `r${String(i).padStart(4, '0')}`);
   await s.server.app.store.transact((tx) => {
-    for (const id of keys) tx.put(handle, id, { id, title: 'before', content: 'x'.repeat(2000) });
+    for (const id of keys) tx.put(handle, id, { id, title: 'before', content: 'x'.repeat(4000) });
   });
   const a = await openSse(`${s.url}${M}?stream=sse`);
   a.pause();
@@ -194,15 +194,15 @@ test('retained reads hold at most maxPinnedReads LMDB snapshots; the others read
   const b = await openSse(`${s.url}${M}?stream=sse`);
   b.pause();
   t.after(() => b.close());
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(s.server.app.subscriptions.pinnedReads, 1, 'the second reads without one');
+  await eventually(() => s.server.app.subscriptions.unpinnedReads === 1, 'the second reads without one');
+  assert.equal(s.server.app.subscriptions.pinnedReads, 1, 'the first still holds its snapshot');
   // Changed while both are mid-read: the pinned read never sees it in its records, both get it after.
-  await api(s).patch('r1499', { title: 'after' });
+  await api(s).patch('r3999', { title: 'after' });
   for (const stream of [a, b]) {
     stream.resume();
     const frames = await stream.collectUntil((f) => f.event === 'update', 15_000);
     const records = frames.filter((f) => f.event === 'message' && f.id !== undefined).map((f) => JSON.parse(f.data!));
-    assert.equal(records.filter((r) => r.id).length, 1500, 'every record arrived');
+    assert.equal(records.filter((r) => r.id).length, 4000, 'every record arrived');
     const update = JSON.parse(frames.at(-1)!.data!);
     assert.equal(update.title, 'after');
     if (stream === a) assert.equal(records.at(-1).title, 'before', 'the pinned read saw its snapshot only');
