@@ -115,7 +115,7 @@ export const ConfigSchema = z
     maxQueryTerms: z.coerce.number().int().min(1).default(100),
     /** Most records held in memory to sort one query; QUERY_TOO_COMPLEX past it. */
     maxSortRecords: z.coerce.number().int().min(1).default(100_000),
-    maxRecordValues: z.coerce.number().int().min(10).default(10_000),
+    maxRecordValues: z.coerce.number().int().min(10).default(5_000),
     /**
      * Most tokens in one GraphQL document. Validation compares same-named fields pairwise, so its cost
      * grows with the square of the document: ~10 ms at 1,000 tokens, ~60 ms at 2,000. GraphiQL's

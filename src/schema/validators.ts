@@ -42,7 +42,7 @@ export function validationError(issues: ValidationIssue[]): AppError {
 }
 
 /** Most values (attributes, list elements, nested values) in one record or message, by default. */
-export const MAX_RECORD_VALUES = 10_000;
+export const MAX_RECORD_VALUES = 5_000;
 /** Problems reported for one body; past them, the rest are not looked for. */
 const MAX_ISSUES = 100;
 
