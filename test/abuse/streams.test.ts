@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { BOUNDS, startAbuseServer, type AbuseServer, type Measurement } from '../helpers/abuse.ts';
+import { assertBounded, startAbuseServer, type AbuseServer, type Measurement } from '../helpers/abuse.ts';
 
 let server: AbuseServer;
 before(async () => {
@@ -38,13 +38,10 @@ async function readEvents(path: string, headers: Record<string, string>, stop: (
   return { events, kinds };
 }
 
-function assertBounded(what: string, m: Measurement & { runs: number }): void {
+function reportBounded(what: string, m: Measurement & { runs: number }): void {
   // The numbers, for the README and the issue (a bound, not a timing assertion).
   console.log(`${what}: slowest /health probe ${m.maxProbeMs} ms, RSS +${m.rssGrowthMiB} MiB (best of ${m.runs} run(s))`);
-  assert.equal(m.failures, 0, `${what}: /health failed`);
-  assert.ok(m.probes > 0, `${what}: the prober ran`);
-  assert.ok(m.maxProbeMs <= BOUNDS.maxProbeMs, `${what}: a /health probe waited ${m.maxProbeMs} ms (bound ${BOUNDS.maxProbeMs})`);
-  assert.ok(m.rssGrowthMiB <= BOUNDS.rssGrowthMiB, `${what}: RSS grew ${m.rssGrowthMiB} MiB (bound ${BOUNDS.rssGrowthMiB})`);
+  assertBounded(what, m);
 }
 
 test('a filtered resume from the start of a log with 10,000 publishes is linear and bounded', async () => {
@@ -52,14 +49,14 @@ test('a filtered resume from the start of a log with 10,000 publishes is linear 
   const m = await server.measure(() => readEvents('/abuse/big?cat=c1&stream=sse', { 'last-event-id': '0' }, (n) => n >= 1 + 1100), { attempts: 3 });
   assert.equal(m.result.kinds.update, 1000);
   assert.equal(m.result.kinds.publish, 100);
-  assertBounded('filtered resume', m);
+  reportBounded('filtered resume', m);
 });
 
 test('an unfiltered resume of 110,000 events is paced by the socket and bounded', async () => {
   const m = await server.measure(() => readEvents('/abuse/big?stream=sse', { 'last-event-id': '0' }, (n) => n >= 1 + 110_000), { attempts: 3 });
   assert.equal(m.result.kinds.update, 100_000);
   assert.equal(m.result.kinds.publish, 10_000);
-  assertBounded('unfiltered resume', m);
+  reportBounded('unfiltered resume', m);
 });
 
 test('a resume that matches nothing still yields between chunks', async () => {
@@ -70,19 +67,19 @@ test('a resume that matches nothing still yields between chunks', async () => {
     await new Promise((r) => setTimeout(r, 1500));
     res.body.destroy();
   }, { attempts: 3 });
-  assertBounded('empty filtered resume', m);
+  reportBounded('empty filtered resume', m);
 });
 
 test('a collection stream with its retained data on 100,000 records sends them in chunks, bounded', async () => {
   const m = await server.measure(() => readEvents('/abuse/big?stream=sse', {}, (n) => n >= 1 + 100_000), { attempts: 3 });
   assert.equal(m.result.kinds.message, 100_001);
-  assertBounded('retained data', m);
+  reportBounded('retained data', m);
 });
 
 test('a filtered collection stream with retained data (unindexed filter) is bounded', async () => {
   const m = await server.measure(() => readEvents('/abuse/big?name=sw=name-9&stream=sse', {}, (n) => n >= 1 + 11_111), { attempts: 3 });
   assert.equal(m.result.kinds.message, 1 + 11_111);
-  assertBounded('filtered retained data', m);
+  reportBounded('filtered retained data', m);
 });
 
 test('a GraphQL subscription resumed from the start of the log is paced and bounded', async () => {
@@ -92,5 +89,5 @@ test('a GraphQL subscription resumed from the start of the log is paced and boun
     { attempts: 3 },
   );
   assert.equal(m.result.kinds.next, 110_000);
-  assertBounded('GraphQL resume', m);
+  reportBounded('GraphQL resume', m);
 });

@@ -4,6 +4,7 @@
  * samples the server's RSS from /proc while a request runs. `measure(fn)` reports how long the
  * slowest probe waited and how much the server's RSS grew, which the tests bound.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -178,3 +179,14 @@ export async function startAbuseServer(options: AbuseServerOptions = {}): Promis
 
 /** The bounds of the hardening issue: no probe waits over 100 ms, RSS grows by at most 64 MiB. */
 export const BOUNDS = { maxProbeMs: 100, rssGrowthMiB: 64 } as const;
+
+/**
+ * Asserts a measurement within {@link BOUNDS}, every probe answered.
+ * @example assertBounded('GET no limit', await server.measure(() => get('/abuse/big')))
+ */
+export function assertBounded(label: string, m: Measurement): void {
+  assert.equal(m.failures, 0, `${label}: every probe answered`);
+  assert.ok(m.probes > 0, `${label}: the prober ran`);
+  assert.ok(m.maxProbeMs <= BOUNDS.maxProbeMs, `${label}: the prober waited ${m.maxProbeMs} ms (bound ${BOUNDS.maxProbeMs})`);
+  assert.ok(m.rssGrowthMiB <= BOUNDS.rssGrowthMiB, `${label}: RSS grew ${m.rssGrowthMiB} MiB (bound ${BOUNDS.rssGrowthMiB})`);
+}
