@@ -204,7 +204,8 @@ export function createStore(options: StoreOptions): Store {
       const cursor = openSearch(handle, query, limits);
       const out: unknown[] = [];
       try {
-        for (let chunk = await cursor.next(); chunk; chunk = await cursor.next()) for (const v of chunk) out.push(v);
+        // `done` after a chunk: no further call (each chunk after the first waits a turn of the loop).
+        for (let chunk = await cursor.next(); chunk; chunk = cursor.done ? undefined : await cursor.next()) for (const v of chunk) out.push(v);
       } finally {
         cursor.close();
       }
