@@ -233,6 +233,12 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         });
       }
       // Replay from `at`, a chunk at a time; the last read and joining the hub share one step.
+      // Nothing after `at` in the log (a new stream, a client that was up to date): live at once,
+      // without a range read (it made opening a stream ~0.3 ms dearer).
+      if (!closed && at >= log.head()) {
+        goLive(at);
+        return;
+      }
       while (!closed) {
         const { events, last, complete } = hub.replay(interest, at, sink.step ?? CHUNK);
         if (events.length > 0) sink.events(events);
