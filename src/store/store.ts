@@ -251,6 +251,7 @@ function snapshotCursor(head: number, results: ResultCursor, close: () => void):
       return results.done;
     },
     next: () => results.next(),
+    first: () => results.first(),
     close,
   };
 }

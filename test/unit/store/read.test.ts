@@ -11,6 +11,7 @@ import { openResults } from '../../../src/store/read.ts';
 import type { Store, TableHandle } from '../../../src/store/store.ts';
 import { mergeSorted } from '../../../src/store/merge-keys.ts';
 import { openStore } from './helpers.ts';
+import { jsonArray } from '../../../src/http/rest-routes.ts';
 
 const SDL = `type Item @table(database: "t") @export {
   id: ID! @primaryKey
@@ -205,4 +206,22 @@ test('snapshot: false reads on after the last key: later records are seen once, 
       tx.put(items, id(451), { id: id(451), grp: 451 % 7, v: 451 % 3, name: 'n451' });
     });
   }
+});
+
+test('first() reads one slice at once; an empty first slice and the streamed array still make one valid answer', async (t) => {
+  const { store, items } = await seeded(t, 300);
+  const query = parseQuery(`id=${id(299)}|id=${id(298)}`, items.def);
+  // A slice of 0 ms ends at the first checkpoint (64 candidates), before either match.
+  const cursor = store.openSearch(items, { ...query, filter: query.filter! }, { sliceMs: 0 }, { snapshot: false });
+  const first = cursor.first();
+  assert.deepEqual(first, []);
+  assert.equal(cursor.done, false);
+  assert.equal(cursor.first(), undefined, 'only once');
+  let text = '';
+  for await (const part of jsonArray(cursor, first!)) text += part;
+  assert.deepEqual(JSON.parse(text).map((r: Record) => r.id), [id(298), id(299)]);
+  // A read that fits one slice is done after first(): no promise needed.
+  const small = store.openSearch(items, { reserved: {}, limit: { offset: 0, count: 3 } }, undefined, { snapshot: false });
+  assert.deepEqual(small.first()!.map((r) => (r as Record).id), [id(0), id(1), id(2)]);
+  assert.equal(small.done, true);
 });
