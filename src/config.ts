@@ -115,6 +115,7 @@ export const ConfigSchema = z
     maxQueryTerms: z.coerce.number().int().min(1).default(100),
     /** Most records held in memory to sort one query; QUERY_TOO_COMPLEX past it. */
     maxSortRecords: z.coerce.number().int().min(1).default(100_000),
+    /** Most values (attributes, list elements, nested values) in one record, message or JSON body; VALIDATION_FAILED past it. */
     maxRecordValues: z.coerce.number().int().min(10).default(5_000),
     /**
      * Most tokens in one GraphQL document. Validation compares same-named fields pairwise, so its cost

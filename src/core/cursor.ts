@@ -25,3 +25,17 @@ export function parseCursor(raw: unknown): number | undefined {
   }
   return Number(text);
 }
+
+/**
+ * The refusal of a cursor the change log does not cover: `unknown` is ahead of its head (not from
+ * this store), `expired` is older than what pruning kept.
+ * @example throw staleCursorError(99, 'unknown', 41)
+ */
+export function staleCursorError(cursor: number, stale: 'expired' | 'unknown', head: number): AppError {
+  return new AppError(
+    'CURSOR_EXPIRED',
+    stale === 'unknown'
+      ? `cursor ${cursor} is ahead of the change log (head ${head}); it does not come from this store`
+      : `cursor ${cursor} is older than the retained change log; read the current state and subscribe again`,
+  );
+}

@@ -7,6 +7,7 @@
 import { AppError } from '../errors.ts';
 import type { HubEvent } from '../realtime/events.ts';
 import type { CloseReason } from '../realtime/stream-writer.ts';
+import { staleCursorError } from './cursor.ts';
 import type { ActiveSubscription, PreparedSubscription, SubscriptionSink } from './subscriptions.ts';
 
 /** Events handed out between two turns of the event loop. */
@@ -65,7 +66,7 @@ export function iterateSubscription(prepared: PreparedSubscription, maxQueue: nu
     begin(start) {
       if (start.kind === 'live') handed = start.head;
       // The log lost the cursor between the check and the start (pruned in between): refuse, as prepare does.
-      if (start.kind === 'reset') finish('client', new AppError('CURSOR_EXPIRED', `cursor ${prepared.cursor} is older than the retained change log; read the current state and subscribe again`));
+      if (start.kind === 'reset') finish('client', staleCursorError(prepared.cursor ?? 0, start.reason ?? 'expired', start.head));
     },
     records: () => {},
     // Replayed chunks are bounded by the replay itself (the next is read once this one is taken):

@@ -15,8 +15,8 @@
  * Mercure has one subscriber type with one replay-then-live path; this is that, with the pacing
  * and the admission limits moved below the transports so a rule added here holds on all of them.
  */
-import { AppError } from '../errors.ts';
 import type { Principal } from '../auth/policy.ts';
+import { allOf } from '../query/evaluate.ts';
 import type { Filter, Query } from '../query/types.ts';
 import type { HubEvent, Interest } from '../realtime/events.ts';
 import type { Hub, Subscriber } from '../realtime/hub.ts';
@@ -24,7 +24,7 @@ import type { CloseReason, StreamWriter } from '../realtime/stream-writer.ts';
 import type { OpenStream, StreamRegistry, Transport } from '../realtime/streams.ts';
 import type { Key, Record } from '../schema/model.ts';
 import type { Store } from '../store/store.ts';
-import { parseCursor } from './cursor.ts';
+import { parseCursor, staleCursorError } from './cursor.ts';
 import { createPins, openRetained } from './retained.ts';
 import type { TableService } from './table-service.ts';
 
@@ -149,21 +149,14 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       const roleFilter = service.readFilter(principal);
       const cursor = parseCursor(request.cursor);
       registry.admit(request.address);
-      const filter: Filter | undefined = request.filter && roleFilter ? { type: 'and', items: [request.filter, roleFilter] } : (request.filter ?? roleFilter);
+      const filter = allOf(request.filter, roleFilter);
       const interest: Interest = { table: service.handle.id, ...(key !== undefined ? { key } : {}), ...(filter ? { filter } : {}) };
       let stale: 'expired' | 'unknown' | undefined;
       if (cursor !== undefined) {
         const head = log.head();
         if (cursor > head) stale = 'unknown';
         else if (cursor < log.prunedThrough()) stale = 'expired';
-        if (stale && request.staleCursor === 'error') {
-          throw new AppError(
-            'CURSOR_EXPIRED',
-            stale === 'unknown'
-              ? `cursor ${cursor} is ahead of the change log (head ${head}); it does not come from this store`
-              : `cursor ${cursor} is older than the retained change log; read the current state and subscribe again`,
-          );
-        }
+        if (stale && request.staleCursor === 'error') throw staleCursorError(cursor, stale, head);
       }
       return {
         interest,

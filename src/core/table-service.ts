@@ -5,7 +5,7 @@
  */
 import { createPolicy, type Action, type Policy, type Principal } from '../auth/policy.ts';
 import { AppError } from '../errors.ts';
-import { matches } from '../query/evaluate.ts';
+import { allOf, matches } from '../query/evaluate.ts';
 import { DEFAULT_MAX_QUERY_TERMS, parseQuery } from '../query/parse.ts';
 import type { Filter, Query } from '../query/types.ts';
 import type { Key, Record, TableDef } from '../schema/model.ts';
@@ -148,7 +148,6 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     if (!read.allowed || !inside(read.filter, record)) return notFound(key);
     return outside(principal, action);
   };
-  const both = (a: Filter | undefined, b: Filter | undefined): Filter | undefined => (a && b ? { type: 'and', items: [a, b] } : (a ?? b));
 
   /** Keeps the key as the first attribute, as most schemas declare it. */
   const withKey = (key: Key, data: Record): Record => ({ [pk]: key, ...data, [pk]: key });
@@ -175,11 +174,11 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     },
     search(query, principal) {
       const filter = allow(principal, 'read');
-      return store.search(handle, filter ? { ...query, filter: both(query.filter, filter)! } : query, readLimits);
+      return store.search(handle, filter ? { ...query, filter: allOf(query.filter, filter)! } : query, readLimits);
     },
     openSearch(query, principal, options) {
       const filter = allow(principal, 'read');
-      return store.openSearch(handle, filter ? { ...query, filter: both(query.filter, filter)! } : query, readLimits, options);
+      return store.openSearch(handle, filter ? { ...query, filter: allOf(query.filter, filter)! } : query, readLimits, options);
     },
     async create(input, principal) {
       const filter = allow(principal, 'insert');
@@ -260,7 +259,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       if (!query.filter) {
         throw new AppError('QUERY_INVALID', 'DELETE on a collection needs a query (for example ?status=done); use a filter that matches everything on purpose');
       }
-      const where = both(query.filter, filter)!;
+      const where = allOf(query.filter, filter)!;
       // Bounded: the matching keys are read first, in slices of event-loop time (keys only, a few
       // bytes each), and then deleted in transactions of at most BULK_WRITE_BATCH records, each
       // checking every record again (one changed since the read is deleted only if it still

@@ -14,6 +14,14 @@ import type { Condition, Filter, Query, SortKey, ValueKind } from './types.ts';
 const hasOwn = Object.hasOwn;
 
 /**
+ * Both filters (either may be absent): a caller's query narrowed by a role's row filter.
+ * @example allOf(query.filter, roleFilter)
+ */
+export function allOf(a: Filter | undefined, b: Filter | undefined): Filter | undefined {
+  return a && b ? { type: 'and', items: [a, b] } : (a ?? b);
+}
+
+/**
  * Whether a record satisfies a filter.
  * @example matches(parseQuery('rating=gt=3', def).filter!, { rating: 5 }) // true
  */
