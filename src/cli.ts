@@ -1,64 +1,41 @@
+#!/usr/bin/env node
 /**
  * The command line, and the only module that touches `process`: it reads argv and env, hands them
  * to the pure `loadConfig`, starts or checks, and turns signals into a graceful shutdown.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hashPassword } from './auth/password.ts';
 import { mergeConfig, settingLocation, type Config, type ConfigInput } from './config.ts';
 import { prepareStart } from './server/preflight.ts';
-
-const USAGE = `Usage: tablecast <command> [flags]
-
-Commands:
-  start   serve the schemas (default)
-  check   run every check start runs (settings, schemas, roles and filters against the tables,
-          password hashes, table URLs, TLS files, data directory), list the tables, and exit
-  hash-password
-          read a password from standard input, print its scrypt hash for auth.users
-  help    show this text
-
-Exit status: 0 success, 1 invalid configuration or schema (every problem is listed) or a failed
-start, 2 usage error (unknown command or flag).
-
-Flags (each also settable as an environment variable or in tablecast.config.json):
-  --port <n>              TABLECAST_PORT            port to listen on (9996; 0 picks a free one)
-  --host <name>           TABLECAST_HOST            address to bind (localhost; 0.0.0.0 for all)
-  --schemas <dir>         TABLECAST_SCHEMAS         directory of *.graphql files (./schemas)
-  --data <dir>            TABLECAST_DATA            data directory (./data)
-  --no-tls                TABLECAST_TLS=false       plain HTTP instead of HTTPS + HTTP/2
-  --cert <file>           TABLECAST_CERT            TLS certificate (PEM); with --key
-  --key <file>            TABLECAST_KEY             TLS private key (PEM); with --cert
-  --durability <mode>     TABLECAST_DURABILITY      commit (default) or sync (flush to disk before answering)
-  --body-limit <bytes>    TABLECAST_BODY_LIMIT      largest request body (1048576)
-  --ping-interval <ms>    TABLECAST_PING_INTERVAL   SSE heartbeat interval (15000)
-  --retention <ms>        TABLECAST_RETENTION       how long the change log is kept (86400000)
-  --log-level <level>     TABLECAST_LOG_LEVEL       fatal|error|warn|info|debug|trace|silent (info)
-  --config <file>         TABLECAST_CONFIG          config file (./tablecast.config.json if present)
-`;
-
-const FLAGS = {
-  port: { type: 'string' },
-  host: { type: 'string' },
-  schemas: { type: 'string' },
-  data: { type: 'string' },
-  tls: { type: 'boolean' },
-  'no-tls': { type: 'boolean' },
-  cert: { type: 'string' },
-  key: { type: 'string' },
-  durability: { type: 'string' },
-  'body-limit': { type: 'string' },
-  'ping-interval': { type: 'string' },
-  retention: { type: 'string' },
-  'log-level': { type: 'string' },
-  config: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+import { initProject } from './cli/init.ts';
+import { FLAGS, USAGE, usageProblem } from './cli/usage.ts';
 
 async function main(argv: string[]): Promise<number> {
+  const problem = usageProblem(argv);
+  if (problem) {
+    process.stderr.write(`tablecast: ${problem}; "tablecast help" lists every command and flag\n`);
+    return 2;
+  }
   const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
   const command = positionals[0] ?? 'start';
   if (values.help || command === 'help') {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version || command === 'version') {
+    // package.json sits one level above this file, in src/ (a clone) and in dist/ (the package) alike.
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`tablecast ${version}\n`);
+    return 0;
+  }
+  if (command === 'init') {
+    const dir = resolve(process.cwd(), positionals[1] ?? '.');
+    const written = await initProject(dir);
+    for (const path of written) process.stdout.write(`wrote ${path}\n`);
+    const cd = positionals[1] ? `cd ${positionals[1]} && ` : '';
+    process.stdout.write(`next: ${cd}npx tablecast start   (serves /realtime-demo/message on https://localhost:9996)\n`);
     return 0;
   }
   if (command === 'hash-password') {
@@ -75,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
   }
   // Before the configuration is read: a misspelt command is a usage error, whatever the config says.
   if (command !== 'start' && command !== 'check') {
-    process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
+    process.stderr.write(`tablecast: unknown command "${command}"; "tablecast help" lists every command and flag\n`);
     return 2;
   }
   const flags: Partial<ConfigInput> = {
@@ -141,6 +118,16 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // npm and npx run a bin under `sh -c`; on SIGTERM npm signals that shell, which dies without
+  // passing the signal on, and the server would stay, orphaned, holding the port and the store.
+  // (`npm start` itself execs, but `npx tablecast start` cannot.) So a server that npm started
+  // stops when the process that started it is gone.
+  if (process.env.npm_command) {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) stop('parent process gone');
+    }, 500).unref();
+  }
   return -1;
 }
 

@@ -12,7 +12,7 @@ import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hashPassword } from '../../src/auth/password.ts';
 import { createServer as createTablecast } from '../../src/server.ts';
-import { generateSelfSigned } from '../../src/http/tls.ts';
+import { generateSelfSigned } from '../../src/http/self-signed.ts';
 import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from '../helpers/server.ts';
 import { eventually, openSse, startSseServer } from '../helpers/sse.ts';
 

@@ -12,7 +12,7 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { hashPassword } from '../../src/auth/password.ts';
 import { AppError } from '../../src/errors.ts';
-import { generateSelfSigned } from '../../src/http/tls.ts';
+import { generateSelfSigned } from '../../src/http/self-signed.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { unprivileged } from '../helpers/fuzz.ts';
 import { MESSAGE_SDL, schemaDir, startServer, tmpDir } from '../helpers/server.ts';
