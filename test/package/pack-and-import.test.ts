@@ -1,0 +1,143 @@
+/**
+ * The package as a user gets it: `npm pack` of this checkout, installed into an empty project
+ * without dev dependencies, then used with nothing but plain Node: `import { createServer } from
+ * 'tablecast'`, a consumer file type-checked against the shipped declarations, and `npx tablecast`.
+ * `npm test` builds dist/ first (`npm run build`); this file tests that build.
+ */
+import { before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { generateSelfSigned } from '../../src/http/self-signed.ts';
+import { ROOT } from '../helpers/fixtures.ts';
+import { MESSAGE_SDL, tmpDir } from '../helpers/server.ts';
+
+const run = promisify(execFile);
+const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+const work = tmpDir();
+const app = join(work, 'app');
+let installLog = '';
+
+before(async () => {
+  assert.ok(existsSync(join(ROOT, 'dist/index.js')), 'dist/ is missing: run `npm run build` (npm test does)');
+  // --ignore-scripts: `prepare` would rebuild dist/ under the feet of other test files.
+  const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: ROOT, timeout: 60_000 });
+  const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  writeFileSync(join(work, 'files.json'), JSON.stringify(packed!.files.map((f) => f.path)));
+  mkdirSync(app);
+  // What the README tells an app to write: lmdb and msgpackr-extract run from prebuilt binaries,
+  // so their install scripts (build-from-source fallbacks) are declined, as npm 11 asks.
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module', allowScripts: { lmdb: false, 'msgpackr-extract': false } }));
+  const install = await run('npm', ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', join(work, packed!.filename)], { cwd: app, timeout: 180_000 });
+  installLog = install.stdout + install.stderr;
+  mkdirSync(join(app, 'schemas'));
+  writeFileSync(join(app, 'schemas/message.graphql'), MESSAGE_SDL);
+});
+after(() => rmSync(work, { recursive: true, force: true }));
+
+test('the tarball ships the compiled package and nothing else', () => {
+  const files = JSON.parse(readFileSync(join(work, 'files.json'), 'utf8')) as string[];
+  for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/server.d.ts']) assert.ok(files.includes(f), f);
+  const stray = files.filter((f) => !(f === 'package.json' || f === 'README.md' || (f.startsWith('dist/') && /\.(js|d\.ts)$/.test(f))));
+  assert.deepEqual(stray, [], 'only dist/*.js and *.d.ts, package.json and README.md');
+  assert.ok(!files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'no TypeScript source');
+});
+
+test('installing it on Node 20 prints no warning but the notice for a tarball source', () => {
+  assert.doesNotMatch(installLog, /EBADENGINE/);
+  // npm 11 asks about `prepare` only for non-registry sources (this tarball); from the registry
+  // it neither runs nor asks. Every other warning line fails the test.
+  const warnings = installLog.split('\n').filter((l) => /npm (warn|WARN)/.test(l) && !/install-scripts( |$)/.test(l));
+  assert.deepEqual(warnings, []);
+  const scriptNotice = installLog.split('\n').filter((l) => /install-scripts {3}\S/.test(l));
+  assert.ok(scriptNotice.every((l) => l.includes(`${PKG.name}@${PKG.version} (prepare`)), scriptNotice.join('\n'));
+  assert.ok(!existsSync(join(app, 'node_modules/tsx')), 'tsx is a dev dependency');
+  assert.ok(!existsSync(join(app, 'node_modules/typescript')), 'typescript is a dev dependency');
+});
+
+test('plain Node imports createServer; reflect-metadata stays out unless a certificate is made', async () => {
+  const { cert, key } = await generateSelfSigned();
+  writeFileSync(join(work, 'cert.pem'), cert);
+  writeFileSync(join(work, 'key.pem'), key);
+  const script = `
+    import { createServer, AppError } from 'tablecast';
+    const out = { loaders: process.execArgv.filter((a) => /^--(import|loader|require|experimental)/.test(a)) };
+    for (const tls of [{ tls: false }, { cert: ${JSON.stringify(join(work, 'cert.pem'))}, key: ${JSON.stringify(join(work, 'key.pem'))} }]) {
+      const server = await createServer({ port: 0, host: '127.0.0.1', schemas: './schemas', data: './data-' + ('cert' in tls), logLevel: 'silent', ...tls });
+      const url = await server.listen();
+      const created = await server.tables['realtime-demo'].message.create({ id: 'm', title: 't', content: 'c' }).then(() => 'created', (e) => e.code);
+      out[url.split(':')[0]] = { health: tls.tls === false ? (await fetch(url + '/health')).status : 'https', created };
+      await server.close();
+    }
+    out.reflect = typeof Reflect.getMetadata;
+    out.appError = new AppError('NOT_FOUND', 'x').statusCode;
+    console.log(JSON.stringify(out));`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: app, timeout: 30_000 });
+  assert.deepEqual(JSON.parse(stdout), { loaders: [], http: { health: 200, created: 'created' }, https: { health: 'https', created: 'created' }, reflect: 'undefined', appError: 404 });
+});
+
+test('a consumer type-checks against the shipped declarations', async () => {
+  writeFileSync(
+    join(app, 'consumer.ts'),
+    `import { createServer, AppError, type ServerOptions, type TablecastServer, type ErrorCode } from 'tablecast';
+const options: ServerOptions = { port: 0, tls: false, logLevel: 'warn' };
+const server: TablecastServer = await createServer(options);
+const url: string = await server.listen();
+const code: ErrorCode = new AppError('NOT_FOUND', url).code;
+// @ts-expect-error: not a log level
+await createServer({ logLevel: 'loud' });
+// @ts-expect-error: there is no such method
+server.listenTwice();
+export { code };
+`,
+  );
+  writeFileSync(
+    join(app, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')] }, files: ['consumer.ts'] }),
+  );
+  const tsc = join(ROOT, 'node_modules/.bin/tsc');
+  // An unused @ts-expect-error is itself an error: declarations typed as `any` would fail here.
+  await run(tsc, ['-p', app], { cwd: app, timeout: 60_000 }).catch((err: { stdout: string }) => assert.fail(`tsc:\n${err.stdout}`));
+  // And a wrong use is caught, not waved through.
+  writeFileSync(join(app, 'consumer.ts'), `import { createServer } from 'tablecast';\nawait createServer({ durability: 'sometimes' });\n`);
+  const failed = await run(tsc, ['-p', app], { cwd: app, timeout: 60_000 }).then(() => '', (err: { stdout: string }) => err.stdout);
+  assert.match(failed, /consumer\.ts\(2,\d+\): error TS\d+: Type '"sometimes"' is not assignable/);
+});
+
+test('npx tablecast --version, and SIGTERM to npx stops the server it started', async () => {
+  const { stdout } = await run('npx', ['--no-install', 'tablecast', '--version'], { cwd: app, timeout: 30_000 });
+  assert.equal(stdout, `tablecast ${PKG.version}\n`);
+
+  const npx = spawn('npx', ['--no-install', 'tablecast', 'start', '--port', '0', '--host', '127.0.0.1', '--no-tls', '--data', './data-npx'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  npx.stdout.on('data', (d) => (out += d));
+  npx.stderr.on('data', (d) => (out += d));
+  const serverPid = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no serving line:\n${out}`)), 30_000);
+    npx.stdout.on('data', () => {
+      const line = out.split('\n').find((l) => l.includes('tablecast serving'));
+      if (line) {
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { pid: number }).pid);
+      }
+    });
+  });
+  assert.notEqual(serverPid, npx.pid, 'npx runs the bin in a child process');
+  npx.kill('SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (alive(serverPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const orphan = alive(serverPid);
+  if (orphan) process.kill(serverPid, 'SIGKILL');
+  assert.equal(orphan, false, `the server (pid ${serverPid}) outlived npx:\n${out}`);
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
