@@ -18,6 +18,7 @@ import { createRequestTallies, registerMetrics } from './http/metrics.ts';
 import { createLogger, RequestLogController, requestLoggerFactory } from './http/logging.ts';
 import { tagRoutes, timedResponses } from './http/response-timing.ts';
 import { registerHttp } from './http/plugin.ts';
+import { schemaController } from './http/no-schemas.ts';
 import { clientErrorHandler, sendError } from './http/render-error.ts';
 import { guardConnections, http1Options, http2Options } from './http/connections.ts';
 import { createSseHandler } from './http/sse-routes.ts';
@@ -91,6 +92,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     childLoggerFactory: requestLoggerFactory(log) as never,
     logController,
     bodyLimit: config.bodyLimit,
+    schemaController,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
     return503OnClosing: true,
     // Idle HTTP/2 sessions close like idle HTTP/1.1 connections; the rest of the limits: http/connections.ts.
