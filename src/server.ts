@@ -22,7 +22,7 @@ import { schemaController } from './http/no-schemas.ts';
 import { clientErrorHandler, sendError } from './http/render-error.ts';
 import { guardConnections, http1Options, http2Options } from './http/connections.ts';
 import { createSseHandler } from './http/sse-routes.ts';
-import { createGraphqlEndpoints, type GraphqlEndpoint } from './graphql/yoga.ts';
+import { lazyGraphqlEndpoints, type LazyGraphql } from './graphql/lazy.ts';
 import type { StreamRegistry } from './realtime/streams.ts';
 import { createChannelHub } from './realtime/channels.ts';
 import { createSseApi, type SseApi } from './http/sse-api.ts';
@@ -168,7 +168,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   registerMetrics(fastify, { app, tallies, streams, channels, connections, isAdmin: (request) => policy.isAdmin(request.principal) });
   mountGraphql(
     fastify,
-    createGraphqlEndpoints(app, {
+    lazyGraphqlEndpoints(app, {
       onError: (err) => log.error({ err }, 'GraphQL resolver failed'),
       limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
     }),
@@ -215,17 +215,18 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
  * Mounts each yoga endpoint as a fastify route (PITFALLS: no hijack; fastify streams the returned
  * body, SSE included). Yoga's SSE response sets `Connection`, which HTTP/2 forbids: it is dropped there.
  */
-function mountGraphql(fastify: FastifyInstance, endpoints: readonly GraphqlEndpoint[]): void {
+function mountGraphql(fastify: FastifyInstance, graphql: LazyGraphql): void {
   // Own encapsulation context: the body reaches yoga as text, so malformed JSON gets a GraphQL
   // error as the GraphQL-over-HTTP spec asks, not the REST error shape.
   fastify.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
-    for (const endpoint of endpoints) {
+    for (const path of graphql.paths) {
       scope.route({
-        url: endpoint.path,
+        url: path,
         method: ['GET', 'POST', 'OPTIONS'],
         handler: async (request, reply) => {
+          const endpoint = await graphql.endpoint(path);
           // Yoga runs Object.keys over a parsed body to see whether there is one: over a string that is
           // one key per character (~60 ms blocked for 200 KB). A stream of the same text has a few.
           if (typeof request.body === 'string' && request.body.length > 0) request.body = Readable.from([request.body]);

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ResponseHead } from './response-timing.ts';
 import type { ConnectionGuard } from './connections.ts';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Gauge, Registry } from 'prom-client';
 import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
 import type { ChannelHub } from '../realtime/channels.ts';
@@ -123,6 +123,57 @@ export interface MetricsOptions {
  */
 export function registerMetrics(fastify: FastifyInstance, options: MetricsOptions): void {
   const { app, streams, channels, tallies, connections } = options;
+  const guard = (request: FastifyRequest) => {
+    if (options.isAdmin(request)) return;
+    if (request.principal?.user === null) {
+      throw new AppError('UNAUTHORIZED', 'authentication required', { headers: { 'www-authenticate': 'Bearer realm="tablecast"' } });
+    }
+    throw new AppError('FORBIDDEN', 'only roles with "admin": true may read operations data');
+  };
+  // prom-client is loaded by the first scrape, not at start (~25 ms of start-up, for a page many
+  // servers never serve); the process and GC metrics it collects begin with that scrape.
+  let registry: Promise<Registry> | undefined;
+  fastify.get('/metrics', async (request, reply) => {
+    guard(request);
+    const ready = await (registry ??= import('prom-client').then((client) => buildRegistry(client, options)));
+    reply.type(ready.contentType);
+    return tallies.render() + (await ready.metrics());
+  });
+
+  fastify.get('/admin/connections', async (request) => {
+    guard(request);
+    const s = streams.stats();
+    const subscribers: { [table: string]: number } = {};
+    for (const service of app.services.values()) {
+      const n = app.hub.count(service.handle.id);
+      if (n > 0) subscribers[urlName(app, service.handle.id)] = n;
+    }
+    return {
+      streams: { open: s.open, byTable: byUrlName(app, s.byTable), byTransport: s.byTransport, opened: s.opened, cutSlow: s.cutSlow, expired: s.expired, rejected: s.rejected, framesDropped: s.framesDropped, queued: s.queued },
+      subscribers: { total: app.hub.count(), byTable: subscribers },
+      channels: channels.stats(),
+      connections: connections.stats(),
+      changeLog: { head: app.store.changeLog.head(), entries: app.store.changeLog.size(), prunedThrough: app.store.changeLog.prunedThrough(), dispatched: app.hub.dispatched },
+    };
+  });
+}
+
+/** Tables are labelled by their URL name (`db/export`), as users and dashboards know them. */
+function urlName(app: App, id: string): string {
+  const def = app.services.get(id)?.def;
+  return def?.export ? `${def.database}/${def.export.name}` : id;
+}
+
+function byUrlName(app: App, counts: { [id: string]: number }): { [table: string]: number } {
+  const out: { [table: string]: number } = {};
+  for (const [id, n] of Object.entries(counts)) out[urlName(app, id)] = (out[urlName(app, id)] ?? 0) + n;
+  return out;
+}
+
+/** prom-client's registry: default process metrics, and collectors reading tablecast's own counters at scrape time. */
+function buildRegistry(client: typeof import('prom-client'), options: MetricsOptions): Registry {
+  const { app, streams, channels, connections } = options;
+  const { Counter, Gauge, Registry, collectDefaultMetrics } = client;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tablecast_' });
 
@@ -151,15 +202,6 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
       },
     });
 
-  // Tables are labelled by their URL name (`db/export`), as users and dashboards know them.
-  const names = new Map<string, string>();
-  for (const [id, service] of app.services) names.set(id, service.def.export ? `${service.def.database}/${service.def.export.name}` : id);
-  const urlName = (id: string) => names.get(id) ?? id;
-  const byUrlName = (counts: { [id: string]: number }) => {
-    const out: { [table: string]: number } = {};
-    for (const [id, n] of Object.entries(counts)) out[urlName(id)] = (out[urlName(id)] ?? 0) + n;
-    return out;
-  };
 
   mirror('tablecast_streams_opened_total', 'SSE streams opened', () => streams.stats().opened);
   mirror('tablecast_streams_cut_slow_total', 'SSE streams cut because their client did not keep up', () => streams.stats().cutSlow);
@@ -169,11 +211,11 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
   mirror('tablecast_events_delivered_total', 'Change events handed to live subscribers (SSE and GraphQL)', () => app.hub.delivered);
   gauge('tablecast_streams_open', 'Open SSE streams by table (channels: "channels")', (g) => {
     g.reset();
-    for (const [table, n] of Object.entries(byUrlName(streams.stats().byTable))) g.set({ table }, n);
+    for (const [table, n] of Object.entries(byUrlName(app, streams.stats().byTable))) g.set({ table }, n);
   }, ['table']);
   gauge('tablecast_subscribers', 'Live change subscribers by table (SSE streams and GraphQL subscriptions)', (g) => {
     g.reset();
-    for (const service of app.services.values()) g.set({ table: urlName(service.handle.id) }, app.hub.count(service.handle.id));
+    for (const service of app.services.values()) g.set({ table: urlName(app, service.handle.id) }, app.hub.count(service.handle.id));
   }, ['table']);
   gauge('tablecast_channel_clients', 'Channel clients by channel', (g) => {
     g.reset();
@@ -190,35 +232,5 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
   gauge('tablecast_changelog_head', 'Last change sequence number', (g) => g.set(app.store.changeLog.head()));
   gauge('tablecast_changelog_entries', 'Change-log entries retained', (g) => g.set(app.store.changeLog.size()));
   gauge('tablecast_hub_lag', 'Committed changes not yet dispatched to subscribers', (g) => g.set(app.store.changeLog.head() - app.hub.dispatched));
-
-  const guard = (request: FastifyRequest) => {
-    if (options.isAdmin(request)) return;
-    if (request.principal?.user === null) {
-      throw new AppError('UNAUTHORIZED', 'authentication required', { headers: { 'www-authenticate': 'Bearer realm="tablecast"' } });
-    }
-    throw new AppError('FORBIDDEN', 'only roles with "admin": true may read operations data');
-  };
-
-  fastify.get('/metrics', async (request, reply) => {
-    guard(request);
-    reply.type(registry.contentType);
-    return tallies.render() + (await registry.metrics());
-  });
-
-  fastify.get('/admin/connections', async (request) => {
-    guard(request);
-    const s = streams.stats();
-    const subscribers: { [table: string]: number } = {};
-    for (const service of app.services.values()) {
-      const n = app.hub.count(service.handle.id);
-      if (n > 0) subscribers[urlName(service.handle.id)] = n;
-    }
-    return {
-      streams: { open: s.open, byTable: byUrlName(s.byTable), byTransport: s.byTransport, opened: s.opened, cutSlow: s.cutSlow, expired: s.expired, rejected: s.rejected, framesDropped: s.framesDropped, queued: s.queued },
-      subscribers: { total: app.hub.count(), byTable: subscribers },
-      channels: channels.stats(),
-      connections: connections.stats(),
-      changeLog: { head: app.store.changeLog.head(), entries: app.store.changeLog.size(), prunedThrough: app.store.changeLog.prunedThrough(), dispatched: app.hub.dispatched },
-    };
-  });
+  return registry;
 }
