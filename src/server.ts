@@ -151,7 +151,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
       session.once('close', () => sessions.delete(session));
     });
   }
+  const graphql = lazyGraphqlEndpoints(app, {
+    onError: (err) => log.error({ err }, 'GraphQL resolver failed'),
+    limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
+  });
   fastify.addHook('preClose', async () => {
+    // GraphQL subscriptions first, dropped without `complete`: graphql-sse clients would take a
+    // `complete` as the end for good, and ending them below would send one.
+    graphql.dropStreams();
     streams.closeAll();
     app.endSubscriptions();
     for (const session of sessions) session.close();
@@ -166,13 +173,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     ...(config.cors ? { cors: config.cors } : {}),
   });
   registerMetrics(fastify, { app, tallies, streams, channels, connections, isAdmin: (request) => policy.isAdmin(request.principal) });
-  mountGraphql(
-    fastify,
-    lazyGraphqlEndpoints(app, {
-      onError: (err) => log.error({ err }, 'GraphQL resolver failed'),
-      limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
-    }),
-  );
+  mountGraphql(fastify, graphql);
 
   const tables = buildTablesApi(app);
   let url: string | undefined;

@@ -7,6 +7,7 @@
  */
 import type { App } from '../core/app.ts';
 import { buildDatabaseSchema } from './build-schema.ts';
+import { createOpenStreams } from './open-streams.ts';
 import type { GraphqlEndpoint, GraphqlOptions } from './yoga.ts';
 
 export interface LazyGraphql {
@@ -14,13 +15,19 @@ export interface LazyGraphql {
   readonly paths: readonly string[];
   /** The endpoint at `path`, loading yoga if this is the first request. */
   endpoint(path: string): Promise<GraphqlEndpoint>;
+  /**
+   * Shutdown: drops every open subscription response without `complete`, so graphql-sse clients
+   * retry and resume (see open-streams.ts). Call before the subscriptions are ended.
+   */
+  dropStreams(): void;
 }
 
 export function lazyGraphqlEndpoints(app: App, options: GraphqlOptions = {}): LazyGraphql {
   const paths = app.databases().flatMap((database) => (buildDatabaseSchema(app, database) ? [`/${database}/graphql`] : []));
+  const openStreams = createOpenStreams();
   let loaded: Promise<Map<string, GraphqlEndpoint>> | undefined;
   const load = () =>
-    (loaded ??= import('./yoga.ts').then(({ createGraphqlEndpoints }) => new Map(createGraphqlEndpoints(app, options).map((e) => [e.path, e]))));
+    (loaded ??= import('./yoga.ts').then(({ createGraphqlEndpoints }) => new Map(createGraphqlEndpoints(app, { ...options, openStreams }).map((e) => [e.path, e]))));
   return {
     paths,
     async endpoint(path) {
@@ -28,5 +35,6 @@ export function lazyGraphqlEndpoints(app: App, options: GraphqlOptions = {}): La
       if (!endpoint) throw new Error(`no GraphQL endpoint at ${path}`);
       return endpoint;
     },
+    dropStreams: () => openStreams.dropAll(),
   };
 }

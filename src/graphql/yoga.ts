@@ -10,6 +10,7 @@ import type { App } from '../core/app.ts';
 import { AppError, toAppError } from '../errors.ts';
 import { buildDatabaseSchema } from './build-schema.ts';
 import { useDocumentLimits, type DocumentLimits } from './limits.ts';
+import type { OpenStreams } from './open-streams.ts';
 import { useRequestErrors } from './request-errors.ts';
 import { DEFAULT_MAX_RESULTS, useResultBudget } from './result-budget.ts';
 
@@ -24,6 +25,8 @@ export interface GraphqlOptions {
   onError?: (err: unknown) => void;
   /** Caps on every request (config `graphqlMax*`); defaults as in config.ts. */
   limits?: Partial<GraphqlLimits>;
+  /** Where open subscription responses are recorded, for shutdown (see open-streams.ts). */
+  openStreams?: OpenStreams;
 }
 
 /** The caps of every GraphQL request: its document's, and the records its operation may return. */
@@ -53,7 +56,7 @@ export function createGraphqlEndpoints(app: App, options: GraphqlOptions = {}): 
       landingPage: false,
       graphiql: { title: `tablecast · ${database}` },
       maskedErrors: { maskError: (error) => toGraphqlError(error, options.onError) },
-      plugins: [useRequestErrors(), useDocumentLimits(limits), useResultBudget(limits.maxResults), useVisibleHttpStatus(), useAcceptedEventStreams()],
+      plugins: [useRequestErrors(), useDocumentLimits(limits), useResultBudget(limits.maxResults), useVisibleHttpStatus(), useAcceptedEventStreams(), ...(options.openStreams ? [options.openStreams.plugin()] : [])],
     });
     out.push({ database, path, yoga });
   }
