@@ -3,7 +3,8 @@
  * and never a corrupt store.
  *
  * - Read-only: file modes do not stop root, so as root the CLI runs as `nobody` (setpriv or
- *   runuser); without either the test is skipped, saying why.
+ *   runuser), from a mirror of the checkout when `nobody` cannot reach it (a clone in a private
+ *   directory); without setpriv or runuser the test is skipped, saying why.
  * - Full disk: LMDB's MDB_MAP_FULL cannot be provoked with a small map: lmdb-js grows the map on
  *   demand (its mdb.c resizes in mdb_page_alloc), and the server does not pass `mapSize` on anyway
  *   (createStore takes it; createApp, createServer and the config do not). So the data directory is
@@ -20,8 +21,9 @@ import { Agent, request } from 'undici';
 import { parseSchema } from '../../src/schema/parse.ts';
 import { createStore } from '../../src/store/store.ts';
 import { startChild, type Child } from '../helpers/child.ts';
-import { assertErrorShape, checkStore, runCli, unprivileged } from '../helpers/fuzz.ts';
+import { assertErrorShape, checkStore, runCli } from '../helpers/fuzz.ts';
 import { MESSAGE_SDL, schemaDir, tmpDir } from '../helpers/server.ts';
+import { asUnprivileged } from '../helpers/unprivileged.ts';
 
 const M = '/realtime-demo/message';
 const TABLES = parseSchema([{ file: 'message.graphql', sdl: MESSAGE_SDL }]).tables;
@@ -33,11 +35,12 @@ function digest(dir: string): string {
 }
 
 test('a data directory the server may not write: start fails with exit 1 and one line naming it, and the data is untouched', async (t) => {
-  const wrapper = unprivileged();
-  if (!wrapper) {
-    t.skip('running as root without setpriv or runuser: file modes cannot be tested (root ignores them)');
+  const as = asUnprivileged();
+  if (typeof as === 'string') {
+    t.skip(as);
     return;
   }
+  t.after(as.cleanup);
   const parent = tmpDir();
   const data = join(parent, 'data');
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
@@ -64,7 +67,7 @@ test('a data directory the server may not write: start fails with exit 1 and one
     ['an existing read-only data directory', data],
     ['a data directory that cannot be created', join(parent, 'new-data')],
   ] as const) {
-    const run = await runCli(['start', '--no-tls', '--port', '0', '--host', '127.0.0.1', '--data', dir, '--schemas', schemas], wrapper);
+    const run = await runCli(['start', '--no-tls', '--port', '0', '--host', '127.0.0.1', '--data', dir, '--schemas', schemas], as.wrapper, 20_000, as.cwd);
     assert.equal(run.code, 1, `${what}: exit 1\n${run.output}`);
     const lines = run.output.trim().split('\n');
     const problem = lines.find((l) => l.includes(dir));

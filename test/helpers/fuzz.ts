@@ -304,11 +304,12 @@ export interface CliRun {
 
 /**
  * Runs `tablecast start` (or another command) to completion, optionally behind a wrapper such as
- * {@link unprivileged}; killed after `timeoutMs` if it does not exit (a start that succeeds).
+ * {@link unprivileged}; killed after `timeoutMs` if it does not exit (a start that succeeds). `cwd`:
+ * a checkout to run it from (see `asUnprivileged` in `unprivileged.ts`).
  */
-export function runCli(args: string[], wrapper: string[] = [], timeoutMs = 20_000): Promise<CliRun> {
+export function runCli(args: string[], wrapper: string[] = [], timeoutMs = 20_000, cwd = ROOT): Promise<CliRun> {
   const command = [...wrapper, process.execPath, '--import', 'tsx', 'src/cli.ts', ...args];
-  const proc = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command[0]!, command.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout.on('data', (d) => (output += d));
   proc.stderr.on('data', (d) => (output += d));

@@ -14,8 +14,8 @@ import { hashPassword } from '../../src/auth/password.ts';
 import { AppError } from '../../src/errors.ts';
 import { generateSelfSigned } from '../../src/http/self-signed.ts';
 import { ROOT } from '../helpers/fixtures.ts';
-import { unprivileged } from '../helpers/fuzz.ts';
 import { MESSAGE_SDL, schemaDir, startServer, tmpDir } from '../helpers/server.ts';
+import { asUnprivileged } from '../helpers/unprivileged.ts';
 
 interface Run {
   code: number | string;
@@ -23,11 +23,14 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the real CLI to completion (killed after 20 s: a start that wrongly succeeds). */
-function cli(args: string[], env: Record<string, string> = {}, wrapper: string[] = []): Promise<Run> {
+/**
+ * Runs the real CLI to completion (killed after 20 s: a start that wrongly succeeds), in `cwd`: the
+ * checkout, or a mirror of it another user can read (`asUnprivileged`).
+ */
+function cli(args: string[], env: Record<string, string> = {}, wrapper: string[] = [], cwd = ROOT): Promise<Run> {
   const command = [...wrapper, process.execPath, '--import', 'tsx', 'src/cli.ts', ...args];
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TABLECAST_')));
-  const proc = spawn(command[0]!, command.slice(1), { cwd: ROOT, env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command[0]!, command.slice(1), { cwd, env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d) => (stdout += d));
@@ -200,23 +203,25 @@ test('a port in use and a port the user may not bind: one plain sentence naming 
   assert.equal(sentence, `tablecast: cannot start: port ${port} on 127.0.0.1 is already in use by another process; stop it or choose another port (TABLECAST_PORT)`);
   assert.doesNotMatch(taken.stderr + taken.stdout, /^\s+at |EADDRINUSE/m, 'no stack, no error code to decode');
 
-  const wrapper = unprivileged();
-  if (!wrapper || wrapper.length === 0) {
-    t.diagnostic('EACCES not tried: needs root (to run as nobody) with setpriv or runuser');
+  const as = asUnprivileged();
+  if (typeof as === 'string' || as.wrapper.length === 0) {
+    t.diagnostic(`EACCES not tried: ${typeof as === 'string' ? as : 'needs root (to run as nobody)'}`);
     return;
   }
+  t.after(as.cleanup);
+  const { wrapper } = as;
   // The unprivileged user must read the schemas and write a data directory of its own: the one
   // above holds files root made, which check refuses (the next assertion).
   chmodSync(schemas, 0o755);
   chmodSync(join(schemas, 'message.graphql'), 0o644);
   chmodSync(data, 0o777);
-  const rootsFiles = await cli(['check', '--data', data, '--schemas', schemas], {}, wrapper);
+  const rootsFiles = await cli(['check', '--data', data, '--schemas', schemas], {}, wrapper, as.cwd);
   assert.equal(rootsFiles.code, 1, rootsFiles.stdout);
   assert.match(rootsFiles.stderr, /^ {2}--data: cannot open the data directory .*permission denied \(tablecast\.mdb is not writable\)$/m);
   const own = tmpDir();
   t.after(() => rmSync(own, { recursive: true, force: true }));
   chmodSync(own, 0o777);
-  const denied = await cli(['start', '--no-tls', '--host', '127.0.0.1', '--port', '80', '--data', own, '--schemas', schemas], {}, wrapper);
+  const denied = await cli(['start', '--no-tls', '--host', '127.0.0.1', '--port', '80', '--data', own, '--schemas', schemas], {}, wrapper, as.cwd);
   assert.equal(denied.code, 1, denied.stderr + denied.stdout);
   assert.match(denied.stderr, /^tablecast: cannot start: permission denied to listen on port 80 on 127\.0\.0\.1 \(ports below 1024 need privileges\); choose another port \(--port\)$/m);
   assert.doesNotMatch(denied.stderr + denied.stdout, /^\s+at /m);
