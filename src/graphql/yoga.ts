@@ -1,14 +1,16 @@
 /**
  * One graphql-yoga instance per database with exported tables, at `/{database}/graphql`.
  * AppErrors keep their code and HTTP status (`extensions.code`, `extensions.http.status`, as on
- * REST); anything else is masked. Yoga serves GraphiQL, POST/GET JSON, and GraphQL over SSE in
- * distinct-connections mode (what the graphql-sse client and EventSource speak).
+ * REST); anything else is masked. Yoga serves POST/GET JSON and GraphQL over SSE in
+ * distinct-connections mode (what the graphql-sse client and EventSource speak); GraphiQL is ours
+ * (graphiql.ts), with its assets served from here.
  */
 import { GraphQLError } from 'graphql';
 import { createYoga, mapAsyncIterator, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { App } from '../core/app.ts';
 import { AppError, toAppError } from '../errors.ts';
 import { buildDatabaseSchema } from './build-schema.ts';
+import { useOfflineGraphiql } from './graphiql.ts';
 import { useDocumentLimits, type DocumentLimits } from './limits.ts';
 import type { OpenStreams } from './open-streams.ts';
 import { useRequestErrors } from './request-errors.ts';
@@ -54,9 +56,10 @@ export function createGraphqlEndpoints(app: App, options: GraphqlOptions = {}): 
       cors: false,
       logging: false,
       landingPage: false,
-      graphiql: { title: `tablecast · ${database}` },
+      // Our own GraphiQL page and assets (graphiql.ts): yoga's loads them from a CDN.
+      graphiql: false,
       maskedErrors: { maskError: (error) => toGraphqlError(error, options.onError) },
-      plugins: [useRequestErrors(), useDocumentLimits(limits), useResultBudget(limits.maxResults), useVisibleHttpStatus(), useAcceptedEventStreams(), ...(options.openStreams ? [options.openStreams.plugin()] : [])],
+      plugins: [useOfflineGraphiql({ title: `tablecast GraphiQL · ${database}` }), useRequestErrors(), useDocumentLimits(limits), useResultBudget(limits.maxResults), useVisibleHttpStatus(), useAcceptedEventStreams(), ...(options.openStreams ? [options.openStreams.plugin()] : [])],
     });
     out.push({ database, path, yoga });
   }
