@@ -9,11 +9,15 @@
  * changes with their content). The page runs no inline script, and its CSP allows only this origin
  * (Monaco adds inline styles; its workers run from these same URLs).
  *
- * The assets come from @graphql-yoga/render-graphiql (~9 MB of JavaScript) and load on the first
- * page view: loading them costs ~0.45 s and ~60 MB, which a server nobody browses never pays.
+ * The assets come from @graphql-yoga/render-graphiql, a 9 MB JavaScript module of string constants,
+ * read on the first page view in a worker thread: importing it costs ~0.45 s of parsing and ~60 MB
+ * of heap, which would stall every stream of this process once and stay resident. The worker hands
+ * back the bytes (~9 MB) and exits; a server nobody browses never pays even that.
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { gzip } from 'node:zlib';
 import { shouldRenderGraphiQL, type Plugin } from 'graphql-yoga';
 import { AppError } from '../errors.ts';
@@ -59,16 +63,16 @@ let loading: Promise<Assets> | undefined;
 /** Loads, hashes and compresses the assets once (later callers share the promise). */
 function loadAssets(): Promise<Assets> {
   return (loading ??= (async () => {
-    const g = await import('@graphql-yoga/render-graphiql/graphiql');
+    const g = await readInWorker();
     const js = 'application/javascript; charset=utf-8';
     const sources: Array<[string, string, Buffer]> = [
-      ['graphiql.js', js, Buffer.from(g.js)],
-      ['graphiql.css', 'text/css; charset=utf-8', Buffer.from(g.css)],
+      ['graphiql.js', js, g.js],
+      ['graphiql.css', 'text/css; charset=utf-8', g.css],
       ['boot.js', js, Buffer.from(BOOT)],
-      [WORKERS.editorWorkerService, js, Buffer.from(g.editorWorkerService)],
-      [WORKERS.json, js, Buffer.from(g.jsonWorker)],
-      [WORKERS.graphql, js, Buffer.from(g.graphqlWorker)],
-      ['favicon.ico', 'image/x-icon', Buffer.from(g.favicon.slice(g.favicon.indexOf(',') + 1), 'base64')],
+      [WORKERS.editorWorkerService, js, g.editorWorkerService],
+      [WORKERS.json, js, g.jsonWorker],
+      [WORKERS.graphql, js, g.graphqlWorker],
+      ['favicon.ico', 'image/x-icon', g.favicon],
     ];
     const compress = promisify(gzip);
     const entries = await Promise.all(
@@ -80,7 +84,33 @@ function loadAssets(): Promise<Assets> {
       }),
     );
     return new Map(entries);
-  })());
+  })().catch((err: unknown) => {
+    // A failure (the package missing from an install) is not kept: the next page view tries again.
+    loading = undefined;
+    throw err;
+  }));
+}
+
+type Sources = { [K in 'js' | 'css' | 'editorWorkerService' | 'jsonWorker' | 'graphqlWorker' | 'favicon']: Buffer };
+
+/** Imports render-graphiql's module in a worker and returns its constants as bytes (the icon decoded). */
+async function readInWorker(): Promise<Sources> {
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData).then((g) => {
+      const out = {};
+      for (const k of ['js', 'css', 'editorWorkerService', 'jsonWorker', 'graphqlWorker']) out[k] = new TextEncoder().encode(g[k]);
+      out.favicon = new Uint8Array(Buffer.from(g.favicon.slice(g.favicon.indexOf(',') + 1), 'base64'));
+      parentPort.postMessage(out, Object.values(out).map((a) => a.buffer));
+    });`,
+    { eval: true, workerData: import.meta.resolve('@graphql-yoga/render-graphiql/graphiql') },
+  );
+  try {
+    const [out] = (await once(worker, 'message')) as [{ [k: string]: Uint8Array }];
+    return Object.fromEntries(Object.entries(out).map(([k, a]) => [k, Buffer.from(a.buffer, a.byteOffset, a.byteLength)])) as Sources;
+  } finally {
+    await worker.terminate();
+  }
 }
 
 /**
