@@ -3,15 +3,21 @@
  * the official client with its default options keeps receiving, and the README's resume pattern
  * (the last `cursor` kept in the request's variables as `lastEventId`) gets every event exactly
  * once, in order, including the writes made while it was still waiting to reconnect.
- * Over the default transport (HTTPS, HTTP/2) and over plain HTTP/1.1.
+ * Over the default transport (HTTPS, HTTP/2) and over plain HTTP/1.1. On the wire: shutdown
+ * writes no `event: complete` (which graphql-sse takes as the end for good); it drops the
+ * connection (HTTP/1.1) or resets the stream (HTTP/2).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { connect, constants as http2 } from 'node:http2';
 import { createClient } from 'graphql-sse';
 import { fetch as undiciFetch } from 'undici';
 import { startChild, type Child } from '../helpers/child.ts';
-import { agent, httpRequest, MESSAGE_SDL, schemaDir, tmpDir } from '../helpers/server.ts';
+import { openSse, waitFor } from '../helpers/graphql.ts';
+import { agent, httpRequest, MESSAGE_SDL, schemaDir, startServer, tmpDir } from '../helpers/server.ts';
+
+const SUBSCRIPTION = 'subscription { message { id } }';
 
 /** Polls `cond` until true; fails naming `what` after `ms`. */
 async function eventually(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
@@ -128,3 +134,39 @@ for (const transport of ['https', 'http'] as const) {
     events.dispose();
   });
 }
+
+test('shutdown drops a subscription\'s connection without `event: complete` (HTTP/1.1)', async (t) => {
+  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
+  t.after(() => rmSync(schemas, { recursive: true, force: true }));
+  const server = await startServer({ schemas });
+  const stream = await openSse(`${server.url}/realtime-demo/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: SUBSCRIPTION }) });
+  t.after(() => stream.close());
+  assert.equal(stream.status, 200);
+  await waitFor(() => server.server.app.hub.count() === 1, 'the subscription in the hub');
+  await server.close();
+  await assert.rejects(stream.next(() => true), /other side closed|terminated|socket/i);
+  assert.deepEqual(stream.seen, [], 'no frame, and no `complete`');
+});
+
+test('shutdown resets a subscription\'s HTTP/2 stream without `event: complete`', async (t) => {
+  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
+  t.after(() => rmSync(schemas, { recursive: true, force: true }));
+  const server = await startServer({ schemas, tls: true });
+  // Node's own HTTP/2 client: after GOAWAY it reads open streams to their end, as browsers do
+  // (undici fails them at once, which would hide a `complete` written after it).
+  const session = connect(server.url, { rejectUnauthorized: false });
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const req = session.request({ ':method': 'POST', ':path': '/realtime-demo/graphql', 'content-type': 'application/json', accept: 'text/event-stream' });
+  req.end(JSON.stringify({ query: SUBSCRIPTION }));
+  req.on('error', () => {});
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk: string) => (body += chunk));
+  const closed = new Promise<void>((resolve) => req.once('close', resolve));
+  await waitFor(() => server.server.app.hub.count() === 1, 'the subscription in the hub');
+  await server.close();
+  await closed;
+  assert.doesNotMatch(body, /event: complete/);
+  assert.notEqual(req.rstCode, http2.NGHTTP2_NO_ERROR, 'the stream was reset, not ended');
+});
