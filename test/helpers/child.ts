@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { cliEnv } from './cli-env.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -23,7 +24,7 @@ export interface Child {
 export async function startChild(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Child> {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--port', '0', '--host', '127.0.0.1', ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

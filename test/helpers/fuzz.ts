@@ -15,6 +15,7 @@ import { buildValidators } from '../../src/schema/validators.ts';
 import type { Key, Record as StoredRecord } from '../../src/schema/model.ts';
 import { indexKeysOf, type IndexKey } from '../../src/store/indexes.ts';
 import type { Store } from '../../src/store/store.ts';
+import { cliEnv } from './cli-env.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -309,7 +310,7 @@ export interface CliRun {
  */
 export function runCli(args: string[], wrapper: string[] = [], timeoutMs = 20_000, cwd = ROOT): Promise<CliRun> {
   const command = [...wrapper, process.execPath, '--import', 'tsx', 'src/cli.ts', ...args];
-  const proc = spawn(command[0]!, command.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command[0]!, command.slice(1), { cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout.on('data', (d) => (output += d));
   proc.stderr.on('data', (d) => (output += d));

@@ -16,6 +16,7 @@ import { generateSelfSigned } from '../../src/http/self-signed.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { MESSAGE_SDL, schemaDir, startServer, tmpDir } from '../helpers/server.ts';
 import { asUnprivileged } from '../helpers/unprivileged.ts';
+import { cliEnv } from '../helpers/cli-env.ts';
 
 interface Run {
   code: number | string;
@@ -29,8 +30,7 @@ interface Run {
  */
 function cli(args: string[], env: Record<string, string> = {}, wrapper: string[] = [], cwd = ROOT): Promise<Run> {
   const command = [...wrapper, process.execPath, '--import', 'tsx', 'src/cli.ts', ...args];
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TABLECAST_')));
-  const proc = spawn(command[0]!, command.slice(1), { cwd, env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command[0]!, command.slice(1), { cwd, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d) => (stdout += d));

@@ -16,6 +16,7 @@ import { jsonPath, loadConfig, mergeConfig, settingLocation } from '../../src/co
 import { AppError } from '../../src/errors.ts';
 import { generateSelfSigned } from '../../src/http/self-signed.ts';
 import { startChild, type Child } from '../helpers/child.ts';
+import { cliEnv } from '../helpers/cli-env.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { MESSAGE_SDL, httpRequest, schemaDir, startServer, tmpDir } from '../helpers/server.ts';
 
@@ -24,7 +25,7 @@ const run = promisify(execFile);
 /** Runs the real CLI to completion: exit code, stdout, stderr. */
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 30_000 });
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env: cliEnv(env), timeout: 30_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

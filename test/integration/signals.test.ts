@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/fixtures.ts';
+import { cliEnv } from '../helpers/cli-env.ts';
 import { MESSAGE_SDL, schemaDir, tmpDir } from '../helpers/server.ts';
 
 interface Started {
@@ -22,7 +23,7 @@ interface Started {
 
 /** Spawns `command`, waits for tablecast's serving line and reads the server's pid from it. */
 async function launch(command: string, args: string[]): Promise<Started> {
-  const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command, args, { cwd: ROOT, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
