@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { generateSelfSigned } from '../../src/http/self-signed.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { MESSAGE_SDL, tmpDir } from '../helpers/server.ts';
+import { cliEnv } from '../helpers/cli-env.ts';
 
 const run = promisify(execFile);
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
@@ -110,7 +111,7 @@ test('npx tablecast --version, and SIGTERM to npx stops the server it started', 
   const { stdout } = await run('npx', ['--no-install', 'tablecast', '--version'], { cwd: app, timeout: 30_000 });
   assert.equal(stdout, `tablecast ${PKG.version}\n`);
 
-  const npx = spawn('npx', ['--no-install', 'tablecast', 'start', '--port', '0', '--host', '127.0.0.1', '--no-tls', '--data', './data-npx'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+  const npx = spawn('npx', ['--no-install', 'tablecast', 'start', '--port', '0', '--host', '127.0.0.1', '--no-tls', '--data', './data-npx'], { cwd: app, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   npx.stdout.on('data', (d) => (out += d));
   npx.stderr.on('data', (d) => (out += d));
