@@ -9,6 +9,7 @@ import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT } from '../helpers/fixtures.ts';
+import { cliEnv } from '../helpers/cli-env.ts';
 import { tmpDir } from '../helpers/server.ts';
 
 const run = promisify(execFile);
@@ -16,9 +17,11 @@ const run = promisify(execFile);
 const TSX = import.meta.resolve('tsx');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
+/** Runs the CLI; outside the checkout it reads the folder's own tablecast.config.json, as a user's would. */
 async function cli(args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { TABLECAST_CONFIG, ...env } = cliEnv();
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), ...args], { cwd, timeout: 30_000 });
+    const { stdout, stderr } = await run(process.execPath, ['--import', TSX, join(ROOT, 'src/cli.ts'), ...args], { cwd, env: cwd === ROOT ? { ...env, TABLECAST_CONFIG } : env, timeout: 30_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
