@@ -17,14 +17,16 @@
  *                                             committed in one tick go out as one write per client
  *
  * Run: node --import tsx bench/reference-server.ts --port 0 --host 127.0.0.1 --data /tmp/ref
- * Prints `reference listening on http://host:port` and stops on SIGTERM/SIGINT.
+ * With `--cert cert.pem --key key.pem` it serves HTTPS with HTTP/2 and an HTTP/1.1 fallback, as
+ * tablecast does by default (same stream cap per session, 128).
+ * Prints `reference listening on http(s)://host:port` and stops on SIGTERM/SIGINT.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { open, type Database } from 'lmdb';
 
 type Rec = { [k: string]: unknown };
@@ -38,7 +40,7 @@ interface Change {
 }
 
 const { values } = parseArgs({
-  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, data: { type: 'string' } },
+  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, data: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' } },
   strict: true,
 });
 if (!values.data) throw new Error('--data <dir> is required');
@@ -95,7 +97,13 @@ async function write(table: string, key: string, value: Rec): Promise<void> {
   publish(change);
 }
 
-const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+const tls = values.cert && values.key ? { key: readFileSync(values.key), cert: readFileSync(values.cert) } : undefined;
+// Typed loosely: fastify's overloads pick the server type from literal options, and this picks at run time.
+const app = (
+  tls
+    ? Fastify({ logger: false, bodyLimit: 1 << 20, http2: true, https: { allowHTTP1: true, ...tls, settings: { maxConcurrentStreams: 128 } } })
+    : Fastify({ logger: false, bodyLimit: 1 << 20 })
+) as unknown as FastifyInstance;
 const tableOf = (params: unknown) => {
   const t = (params as { table: string }).table;
   return tables.has(t) ? t : undefined;
@@ -191,7 +199,8 @@ function openStream(table: string, q: string, lastEventIdHeader: string | string
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     'x-accel-buffering': 'no',
-    connection: 'keep-alive',
+    // HTTP/2 forbids connection-specific headers.
+    ...(reply.request.raw.httpVersionMajor === 2 ? {} : { connection: 'keep-alive' }),
   });
   const head = meta.get('seq') ?? 0;
   res.write(`retry: 3000\n\nevent: message\nid: ${head}\ndata: {"type":"connected","status":"ok"}\n\n`);
@@ -219,7 +228,7 @@ app.addHook('preClose', async () => {
 
 await app.listen({ port: Number(values.port), host: values.host });
 const address = app.server.address();
-process.stdout.write(`reference listening on http://${values.host}:${typeof address === 'object' && address ? address.port : values.port}\n`);
+process.stdout.write(`reference listening on ${tls ? 'https' : 'http'}://${values.host}:${typeof address === 'object' && address ? address.port : values.port}\n`);
 
 let stopping = false;
 const stop = () => {

@@ -5,6 +5,8 @@
  */
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
@@ -51,57 +53,94 @@ export interface Proc {
   child: ChildProcess;
   pid: number;
   url: string;
+  /** Its stderr and the last ~64 kB of its stdout (the logs), for error messages. */
   output(): string;
+  /** Bytes it wrote to stdout so far (its log lines, at the default level one per request). */
+  logBytes(): number;
+  /** From spawning the process to the first 200 answer of `/health` (ms). */
+  readyMs: number;
   exited: Promise<number | string>;
 }
 
 export interface StartOptions {
   name: string;
-  /** argv after `node` (e.g. ['--import', 'tsx', 'src/cli.ts', 'start', ...]). */
+  /** argv after `node` (e.g. ['dist/cli.js', 'start', ...]). */
   nodeArgs: string[];
   port: number;
+  /** Serve (and probe `/health`) over HTTPS with a self-signed certificate. */
+  https?: boolean;
   env?: { [k: string]: string };
   core?: number;
   /** Working directory (default: the repository root). */
   cwd?: string;
   /** Readiness deadline (ms). */
   timeoutMs?: number;
+  /** Pause between `/health` probes (ms); small when start-up time is measured. */
+  pollMs?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts a node server (pinned) and waits until `GET /health` answers 200. */
+/** One `GET /health` on a fresh connection (self-signed certificates accepted): its status, or 0. */
+export function probeHealth(url: string, timeoutMs = 1000): Promise<number> {
+  return new Promise((resolve) => {
+    const get = url.startsWith('https:') ? httpsGet : httpGet;
+    const req = get(`${url}/health`, { agent: false, rejectUnauthorized: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+/**
+ * Starts a node server (pinned) and waits until `GET /health` answers 200. Its stdout (the logs) is
+ * a pipe this process drains as it arrives, keeping only the tail: a pipe left full would stall a
+ * server that logs synchronously, and one read into a growing string would cost the load core.
+ */
 export async function startServer(o: StartOptions): Promise<Proc> {
   const [cmd, args] = pinned(o.core, [process.execPath, ...o.nodeArgs]);
+  const t0 = performance.now();
   const child = spawn(cmd, args, { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d: Buffer) => {
-    out += d;
-    if (out.length > 200_000) out = out.slice(-100_000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  let err = '';
+  let logTail: Buffer[] = [];
+  let tailBytes = 0;
+  let logBytes = 0;
+  child.stdout!.on('data', (d: Buffer) => {
+    logBytes += d.length;
+    logTail.push(d);
+    tailBytes += d.length;
+    if (tailBytes > 128 * 1024) {
+      logTail = logTail.slice(-2);
+      tailBytes = logTail.reduce((n, b) => n + b.length, 0);
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d;
+    if (err.length > 200_000) err = err.slice(-100_000);
+  });
+  const output = () => `${err}${Buffer.concat(logTail).toString('utf8').slice(-64 * 1024)}`;
   const exited = new Promise<number | string>((res) => child.on('exit', (code, signal) => res(code ?? signal ?? -1)));
   let dead = false;
   void exited.then(() => (dead = true));
-  const url = `http://127.0.0.1:${o.port}`;
+  const url = `${o.https ? 'https' : 'http'}://127.0.0.1:${o.port}`;
   const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  let readyMs: number;
   for (;;) {
-    if (dead) throw new Error(`${o.name} exited before it was ready:\n${out}`);
+    if (dead) throw new Error(`${o.name} exited before it was ready:\n${output()}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${o.name} was not ready within ${o.timeoutMs ?? 30_000} ms:\n${out}`);
+      throw new Error(`${o.name} was not ready within ${o.timeoutMs ?? 30_000} ms:\n${output()}`);
     }
-    try {
-      const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
-      await r.arrayBuffer();
-      if (r.status === 200) break;
-    } catch {
-      // not listening yet
+    if ((await probeHealth(url)) === 200) {
+      readyMs = performance.now() - t0;
+      break;
     }
-    await sleep(100);
+    await sleep(o.pollMs ?? 100);
   }
-  return { name: o.name, child, pid: child.pid!, url, output: () => out, exited };
+  return { name: o.name, child, pid: child.pid!, url, output, logBytes: () => logBytes, readyMs, exited };
 }
 
 /** Stops a process by PID: SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
@@ -189,6 +228,8 @@ export function machineBusyMs(): number {
 
 export interface CpuWindow {
   wallMs: number;
+  /** CPU time per watched PID over the window (ms). */
+  cpuMs: number[];
   /** CPU % of one core per watched PID, over the window. */
   pct: number[];
   /** CPU % of one core used by everything else on the machine (other sessions' tests, …). */
@@ -216,7 +257,7 @@ export function cpuSampler(pids: number[]): { stop(): CpuWindow } {
       const wallMs = Math.max(1, last.t - first.t);
       const cpu = last.cpu.map((c, i) => c - first.cpu[i]!);
       const ours = cpu.reduce((a, b) => a + b, 0);
-      return { wallMs, pct: cpu.map((c) => (c / wallMs) * 100), otherPct: Math.max(0, ((last.machine - first.machine - ours) / wallMs) * 100) };
+      return { wallMs, cpuMs: cpu, pct: cpu.map((c) => (c / wallMs) * 100), otherPct: Math.max(0, ((last.machine - first.machine - ours) / wallMs) * 100) };
     },
   };
 }

@@ -82,7 +82,7 @@ function sourceMaps(): Map<string, Lines> {
     try {
       const j = JSON.parse(readFileSync(f, 'utf8')) as { map?: { sources?: string[]; mappings: string } };
       const source = j.map?.sources?.[0];
-      if (!source || !/\/(src|bench)\//.test(source)) continue;
+      if (!source || !/\/(src|dist|bench)\//.test(source)) continue;
       const mtime = statSync(f).mtimeMs;
       if ((newest.get(source)?.mtime ?? -1) < mtime) newest.set(source, { mtime, map: j.map! });
     } catch {
@@ -137,8 +137,8 @@ function areaOf(url: string, name: string): string {
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1]!;
   if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
-  const src = /\/(src|bench)\/(.*)$/.exec(url);
-  if (src) return `${src[1]}/${src[2]!.split('/').slice(0, src[1] === 'src' ? 1 : 2).join('/')}`;
+  const src = /\/(src|dist|bench)\/(.*)$/.exec(url);
+  if (src) return `${src[1]}/${src[2]!.split('/').slice(0, src[1] === 'bench' ? 2 : 1).join('/')}`;
   return url;
 }
 
@@ -164,8 +164,8 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
     const name = functionName || '(anonymous)';
     total += ms;
     if (name === '(idle)') idle += ms;
-    const short = url.replace(/^file:\/\/.*?\/(node_modules|src|bench)\//, '$1/');
-    const mapped = /\/(src|bench)\//.test(url) && !url.includes('node_modules') ? originalLine(url, lineNumber, columnNumber) : undefined;
+    const short = url.replace(/^file:\/\/.*?\/(node_modules|src|dist|bench)\//, '$1/');
+    const mapped = /\/(src|dist|bench)\//.test(url) && !url.includes('node_modules') ? originalLine(url, lineNumber, columnNumber) : undefined;
     const where = url ? `${short}:${mapped ?? lineNumber + 1}` : '';
     const key = `${name}@${where}`;
     const f = fn.get(key) ?? { name, where, ms: 0 };
@@ -182,9 +182,9 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
     if (!k) {
       const { functionName, url, lineNumber, columnNumber } = byId.get(id)!.callFrame;
       const name = functionName || '(anonymous)';
-      const ours = /\/(src|bench)\//.test(url) && !url.includes('node_modules');
+      const ours = /\/(src|dist|bench)\//.test(url) && !url.includes('node_modules');
       const line = ours ? originalLine(url, lineNumber, columnNumber) : undefined;
-      const where = url ? `${url.replace(/^file:\/\/.*?\/(node_modules|src|bench)\//, '$1/')}:${line ?? lineNumber + 1}` : '';
+      const where = url ? `${url.replace(/^file:\/\/.*?\/(node_modules|src|dist|bench)\//, '$1/')}:${line ?? lineNumber + 1}` : '';
       k = { key: `${name}@${where}`, name, where, ours };
       keyOf.set(id, k);
     }

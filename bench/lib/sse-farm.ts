@@ -1,6 +1,7 @@
 /**
  * The SSE client farm: a child process (pinned to the load core) that holds thousands of event
- * streams over plain HTTP/1.1 on raw `net` sockets and counts what arrives. Sockets read into one
+ * streams and counts what arrives: over plain HTTP/1.1 on raw `net` sockets, or over HTTPS with
+ * HTTP/2 (node:http2, many streams per connection, at most `perSession` on each). Sockets read into one
  * shared buffer (`onread`), and frames are never parsed as a whole: the farm only looks for
  * `"sentAt":<ms>,"n":<k>` in the bytes of complete frames, so one core can follow ~10^6 frames/s.
  * (Chunked transfer encoding needs no decoding for that: a chunk-size line never sits inside a
@@ -8,10 +9,11 @@
  *
  * Driven over IPC by bench/run.ts (see FarmCommand); each command answers one message.
  */
+import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 
 export type FarmCommand =
-  | { cmd: 'open'; port: number; path: string; n: number; concurrency: number }
+  | { cmd: 'open'; port: number; path: string; n: number; concurrency: number; transport?: 'h1' | 'h2'; perSession?: number }
   | { cmd: 'arm'; writes: number }
   | { cmd: 'report' }
   | { cmd: 'closeAll' }
@@ -66,7 +68,8 @@ let latMax = 0;
 
 interface Conn {
   index: number;
-  socket: Socket;
+  /** Ends the stream (and its socket over HTTP/1.1); resolves once it is closed. */
+  end(): Promise<void>;
   headersDone: boolean;
   connected: boolean;
   tail: Buffer | undefined;
@@ -145,7 +148,7 @@ function onBytes(conn: Conn, chunk: Buffer, onConnected: (ok: boolean, why?: str
     const status = data.toString('latin1', 0, data.indexOf(13));
     if (!/^HTTP\/1\.1 200/.test(status)) {
       onConnected(false, `${status} ${data.toString('latin1', h + 4, Math.min(data.length, h + 300))}`);
-      conn.socket.destroy();
+      void conn.end();
       return;
     }
     conn.headersDone = true;
@@ -172,7 +175,7 @@ function request(port: number, path: string, extra = ''): string {
 function openOne(port: number, path: string, index: number): Promise<Conn> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const conn: Conn = { index, socket: undefined as unknown as Socket, headersDone: false, connected: false, tail: undefined, cut: false };
+    const conn: Conn = { index, end: () => Promise.resolve(), headersDone: false, connected: false, tail: undefined, cut: false };
     const done = (ok: boolean, why?: string) => {
       if (settled) return;
       settled = true;
@@ -182,17 +185,18 @@ function openOne(port: number, path: string, index: number): Promise<Conn> {
     };
     const timer = setTimeout(() => {
       done(false, 'no connected frame within 10 s');
-      conn.socket.destroy();
+      socket.destroy();
     }, 10_000);
-    conn.socket = connect({
+    const socket = connect({
       host: '127.0.0.1',
       port,
       onread: { buffer: READ_BUFFER, callback: (nread: number, buf: Uint8Array) => (onBytes(conn, (buf as Buffer).subarray(0, nread), done), true) },
     });
-    conn.socket.setNoDelay(true);
-    conn.socket.on('connect', () => conn.socket.write(request(port, path)));
-    conn.socket.on('error', (err) => done(false, err.message));
-    conn.socket.on('close', () => {
+    conn.end = () => new Promise<void>((r) => (socket.destroyed ? r() : (socket.once('close', () => r()), socket.destroy())));
+    socket.setNoDelay(true);
+    socket.on('connect', () => socket.write(request(port, path)));
+    socket.on('error', (err) => done(false, err.message));
+    socket.on('close', () => {
       done(false, 'closed before the connected frame');
       if (conn.connected && !conn.cut) {
         conn.cut = true;
@@ -202,17 +206,72 @@ function openOne(port: number, path: string, index: number): Promise<Conn> {
   });
 }
 
-async function open(port: number, path: string, n: number, concurrency: number) {
+let sessions: ClientHttp2Session[] = [];
+
+/** An HTTP/2 session to the server (TLS, self-signed accepted), with wide flow-control windows. */
+async function openSession(port: number): Promise<ClientHttp2Session> {
+  const session = h2connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, settings: { initialWindowSize: 1 << 20 } });
+  await new Promise<void>((resolve, reject) => {
+    session.once('connect', () => resolve());
+    session.once('error', reject);
+  });
+  session.on('error', () => {});
+  session.setLocalWindowSize(64 << 20);
+  sessions.push(session);
+  return session;
+}
+
+/** One event stream on an HTTP/2 session. */
+function openOneH2(session: ClientHttp2Session, path: string, index: number): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    // No HTTP/1.1 head to parse: the status arrives as a pseudo-header.
+    const conn: Conn = { index, end: () => Promise.resolve(), headersDone: true, connected: false, tail: undefined, cut: false };
+    const done = (ok: boolean, why?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (ok) resolve(conn);
+      else reject(new Error(why ?? 'failed'));
+    };
+    const timer = setTimeout(() => {
+      done(false, 'no connected frame within 10 s');
+      stream.close();
+    }, 10_000);
+    const stream = session.request({ ':path': path, accept: 'text/event-stream' });
+    conn.end = () => new Promise<void>((r) => (stream.closed ? r() : (stream.once('close', () => r()), stream.close())));
+    stream.on('response', (h) => {
+      if (h[':status'] !== 200) {
+        done(false, `HTTP/2 ${h[':status']}`);
+        stream.close();
+      }
+    });
+    stream.on('data', (chunk: Buffer) => onBytes(conn, chunk, done));
+    stream.on('error', (err) => done(false, err.message));
+    stream.on('close', () => {
+      done(false, 'closed before the connected frame');
+      if (conn.connected && !conn.cut) {
+        conn.cut = true;
+        if (armed) cut++;
+      }
+    });
+    stream.end();
+  });
+}
+
+async function open(port: number, path: string, n: number, concurrency: number, transport: 'h1' | 'h2' = 'h1', perSession = 100) {
   const t0 = now();
+  const own = transport === 'h2' ? await Promise.all(Array.from({ length: Math.ceil(n / perSession) }, () => openSession(port))) : [];
   let failed = 0;
   const errors: string[] = [];
   let next = 0;
   const base = conns.length;
   const worker = async () => {
     while (next < n) {
-      const index = base + next++;
+      const k = next++;
+      const index = base + k;
       try {
-        conns[index] = await openOne(port, path, index);
+        conns[index] = transport === 'h2' ? await openOneH2(own[Math.floor(k / perSession)]!, path, index) : await openOne(port, path, index);
       } catch (err) {
         failed++;
         if (errors.length < 5) errors.push((err as Error).message);
@@ -279,8 +338,10 @@ function report(): FarmReport {
 
 async function closeAll() {
   armed = false;
-  const closing = conns.map((c) => new Promise<void>((r) => (c.socket.destroyed ? r() : (c.socket.once('close', () => r()), c.socket.destroy()))));
+  const closing = conns.map((c) => c.end());
   await Promise.all(closing);
+  await Promise.all(sessions.map((s) => new Promise<void>((r) => (s.closed ? r() : s.close(() => r())))));
+  sessions = [];
   conns = [];
   seen = undefined;
   return { closed: closing.length };
@@ -407,7 +468,7 @@ async function resume(port: number, path: string, lastEventId: number, expect: n
 async function handle(msg: FarmCommand): Promise<unknown> {
   switch (msg.cmd) {
     case 'open':
-      return open(msg.port, msg.path, msg.n, msg.concurrency);
+      return open(msg.port, msg.path, msg.n, msg.concurrency, msg.transport, msg.perSession);
     case 'arm':
       return arm(msg.writes);
     case 'report':
