@@ -15,7 +15,7 @@ import { createPolicy } from './auth/policy.ts';
 import { loadOrCreateSecret } from './auth/secret.ts';
 import { redactUrl } from './http/auth-routes.ts';
 import { createRequestTallies, registerMetrics } from './http/metrics.ts';
-import { createLogger, RequestLogController, requestLoggerFactory } from './http/logging.ts';
+import { createLogger, flushLog, RequestLogController, requestLoggerFactory } from './http/logging.ts';
 import { tagRoutes, timedResponses } from './http/response-timing.ts';
 import { registerHttp } from './http/plugin.ts';
 import { schemaController } from './http/no-schemas.ts';
@@ -80,8 +80,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
 
   const log = createLogger({ level: config.logLevel, redactUrl, ...(logStream ? { stream: logStream } : {}) });
   const tallies = createRequestTallies();
-  const logController = new RequestLogController(config.logLevel);
-  // Every response reports its head once: request metrics and the "request completed" line.
+  const logController = new RequestLogController(log, redactUrl);
+  // Every response reports its head once: request metrics and its access line.
   const responses = timedResponses((head) => {
     tallies.count(head);
     logController.completed(head);
@@ -208,6 +208,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     },
     async close() {
       await fastify.close();
+      // Access lines to stdout wait for the end of their event-loop turn (http/logging.ts): all are out when close resolves.
+      await flushLog(log);
     },
   };
 }

@@ -1,13 +1,20 @@
 /**
- * Request logging: each request's lines carry its reqId at the levels that log them, and levels
- * that log nothing for a request write nothing (request loggers are built lazily, see
- * src/http/logging.ts).
+ * Request logging: at `info` one access line per request, and each request's lines carry its
+ * reqId; at `debug` also an incoming line; levels that log nothing for a request write nothing
+ * (request loggers are built lazily, see src/http/logging.ts). Stdout, where access lines are
+ * gathered per event-loop turn, is checked in a child process: nothing is lost on close or crash.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { MESSAGE_SDL, schemaDir, startServer } from '../helpers/server.ts';
 import { eventually } from '../helpers/sse.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
 
 function capture() {
   const lines: Array<{ [k: string]: any }> = [];
@@ -20,25 +27,42 @@ function capture() {
   return { stream, lines };
 }
 
-test('at info, a request logs incoming, its error and completion under one reqId', async (t) => {
+test('at info, a request writes one access line, and its error line, under one reqId', async (t) => {
   const logs = capture();
   const s = await startServer({ schemas: schemaDir({ 'm.graphql': MESSAGE_SDL }), logLevel: 'info', logStream: logs.stream });
   t.after(() => s.close());
-  const res = await s.req('GET', '/realtime-demo/message/missing');
+  const res = await s.req('GET', '/realtime-demo/message/missing?x=1');
   assert.equal(res.status, 404);
-  await eventually(() => logs.lines.some((l) => l.msg === 'request completed'), 'no request-completed line');
-  const incoming = logs.lines.find((l) => l.msg === 'incoming request');
-  assert.ok(incoming, 'no incoming-request line');
-  assert.equal(incoming.req.url, '/realtime-demo/message/missing');
-  const reqId = incoming.reqId;
-  assert.ok(reqId, 'the incoming line has no reqId');
+  await eventually(() => logs.lines.some((l) => l.msg === 'request completed'), 'no access line');
+  assert.equal(logs.lines.filter((l) => l.msg === 'incoming request').length, 0, 'an incoming line at info');
+  const access = logs.lines.filter((l) => l.msg === 'request completed');
+  assert.equal(access.length, 1);
+  const line = access[0]!;
+  assert.ok(line.reqId, 'the access line has no reqId');
+  assert.equal(line.level, 30);
+  assert.deepEqual(line.req, { method: 'GET', url: '/realtime-demo/message/missing?x=1', remoteAddress: '127.0.0.1' });
+  assert.deepEqual(line.res, { statusCode: 404 });
+  assert.equal(typeof line.responseTime, 'number');
+  assert.equal(typeof line.time, 'number');
+  assert.equal(typeof line.pid, 'number');
   const notFound = logs.lines.find((l) => l.code === 'NOT_FOUND');
   assert.ok(notFound, 'the error was not logged');
-  assert.equal(notFound.reqId, reqId);
+  assert.equal(notFound.reqId, line.reqId);
   assert.equal(notFound.level, 30);
-  const completed = logs.lines.find((l) => l.msg === 'request completed');
-  assert.equal(completed!.reqId, reqId);
-  assert.equal(completed!.res.statusCode, 404);
+  assert.ok(logs.lines.indexOf(notFound) < logs.lines.indexOf(line), 'the error line comes after the access line');
+});
+
+test('at debug, a request also writes an incoming line with its reqId', async (t) => {
+  const logs = capture();
+  const s = await startServer({ schemas: schemaDir({ 'm.graphql': MESSAGE_SDL }), logLevel: 'debug', logStream: logs.stream });
+  t.after(() => s.close());
+  assert.equal((await s.req('GET', '/realtime-demo/message')).status, 200);
+  await eventually(() => logs.lines.some((l) => l.msg === 'request completed'), 'no access line');
+  const incoming = logs.lines.find((l) => l.msg === 'incoming request');
+  assert.ok(incoming, 'no incoming line');
+  assert.equal(incoming.level, 20);
+  assert.equal(incoming.req.url, '/realtime-demo/message');
+  assert.equal(incoming.reqId, logs.lines.find((l) => l.msg === 'request completed')!.reqId);
 });
 
 test('at warn, requests that fail with a 4xx write no lines; startup warnings still appear', async (t) => {
@@ -53,4 +77,54 @@ test('at warn, requests that fail with a 4xx write no lines; startup warnings st
   assert.equal((await s.req('GET', '/realtime-demo/message')).status, 200);
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(logs.lines.slice(before), []);
+});
+
+/**
+ * Runs a server in a child process with its log on stdout (a pipe), sends `requests` requests,
+ * then runs `end` (script text); returns the child's stdout lines and its exit.
+ */
+async function childServer(requests: number, end: string): Promise<{ lines: string[]; code: number | null; signal: string | null }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tablecast-logs-'));
+  const schemas = schemaDir({ 'm.graphql': MESSAGE_SDL });
+  const script = join(dir, 'child.mts');
+  writeFileSync(
+    script,
+    `import { writeSync } from 'node:fs';
+import { createServer } from ${JSON.stringify(join(ROOT, 'src/index.ts'))};
+const server = await createServer({ port: 0, host: '127.0.0.1', tls: false, logLevel: 'info', data: ${JSON.stringify(join(dir, 'data'))}, schemas: ${JSON.stringify(schemas)} });
+const url = await server.listen();
+await Promise.all(Array.from({ length: ${requests} }, (_, i) => fetch(url + '/realtime-demo/message?n=' + i).then((r) => r.text())));
+${end}
+`,
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr.resume();
+  const [code, signal] = await new Promise<[number | null, string | null]>((res) => child.once('close', (c, s) => res([c, s])));
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(schemas, { recursive: true, force: true });
+  return { lines: out.split('\n').filter((l) => l.trim()), code, signal };
+}
+
+const accessLines = (lines: string[]) => lines.filter((l) => l.startsWith('{') && JSON.parse(l).msg === 'request completed');
+
+test('stdout: every access line is out when close() resolves (nothing waits for process exit)', async () => {
+  // SIGKILL right after close: no exit handler runs, so only close() can have written the lines.
+  const r = await childServer(200, "await server.close();\nwriteSync(1, 'CLOSED\\n');\nprocess.kill(process.pid, 'SIGKILL');");
+  assert.equal(r.signal, 'SIGKILL');
+  const closed = r.lines.indexOf('CLOSED');
+  assert.ok(closed > 0, 'the child did not get to close');
+  assert.equal(accessLines(r.lines.slice(0, closed)).length, 200);
+  const urls = new Set(accessLines(r.lines).map((l) => JSON.parse(l).req.url));
+  assert.equal(urls.size, 200, 'an access line is missing or repeated');
+});
+
+test('stdout: a fatal line logged before a crash is written, after the access lines before it', async () => {
+  const r = await childServer(50, "server.log.fatal('about to crash');\nthrow new Error('crash');");
+  assert.equal(r.code, 1);
+  const fatal = r.lines.findIndex((l) => l.includes('"about to crash"'));
+  assert.ok(fatal >= 0, 'the fatal line was lost');
+  assert.equal(JSON.parse(r.lines[fatal]!).level, 60);
+  assert.equal(accessLines(r.lines.slice(0, fatal)).length, 50);
 });
