@@ -52,6 +52,7 @@ const { values: flags } = parseArgs({
     'sse-plans': { type: 'string', default: '25,100,capacity' },
     tuned: { type: 'string', default: 'get,write' },
     starts: { type: 'string' },
+    logs: { type: 'string', default: 'pipe' },
     profile: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results.json' },
@@ -65,7 +66,7 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   process.stdout.write(`Usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--duration s] [--runs n]
        [--connections n] [--h2-streams n] [--sse-clients n] [--capacity-rate writes/s] [--tuned list|all|none]
-       [--starts n] [--profile] [--keep] [--out file] [--merge] [--tablecast-dir dir]
+       [--starts n] [--logs pipe|file|null] [--profile] [--keep] [--out file] [--merge] [--tablecast-dir dir]
 
   --only           scenarios to run (default: all); h2get and h2sse are GET and SSE fan-out over
                    HTTPS with HTTP/2 (one connection, many streams), tablecast's default transport
@@ -77,6 +78,8 @@ if (flags.help) {
   --tuned          scenarios that also run tablecast with --log-level warn, to show what the
                    default log level costs (default get,write; of ${TUNABLE.join(', ')}; all; none)
   --starts         start-ups measured per server in the startup scenario (default runs + 2)
+  --logs           where the servers' stdout (tablecast's logs) goes: pipe (default: drained by
+                   this process), file (one per server in the temporary directory), or null (/dev/null)
   --profile        run the servers with --cpu-prof during the measured part; summaries go to
                    bench/profiles/<scenario>/<server>/summary.txt
   --keep           keep the temporary data directories
@@ -90,6 +93,7 @@ if (flags.help) {
 
 const only = (flags.only ? flags.only.split(',').map((s) => s.trim()) : [...SCENARIOS]) as ScenarioName[];
 for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`);
+if (!['pipe', 'file', 'null'].includes(flags.logs)) throw new Error(`--logs: "${flags.logs}" (known: pipe, file, null)`);
 const tunedIn = new Set(flags.tuned === 'all' ? TUNABLE : flags.tuned === 'none' ? [] : flags.tuned.split(',').map((s) => s.trim()));
 for (const s of tunedIn) if (!TUNABLE.includes(s)) throw new Error(`--tuned: "${s}" has no tuned variant (known: ${TUNABLE.join(', ')}, all, none)`);
 const DURATION = Number(flags.duration);
@@ -194,6 +198,13 @@ const targets: Record<Kind, Target> = {
   tuned: { kind: 'tuned', dataDir: join(work, 'tuned'), port: 0, https: false, seeded: new Set() },
   reference: { kind: 'reference', dataDir: join(work, 'reference'), port: 0, https: false, seeded: new Set() },
 };
+/** Where a server's stdout goes (see --logs). */
+const logsOf = (kind: Kind): string => (flags.logs === 'pipe' ? 'pipe' : flags.logs === 'null' ? '/dev/null' : join(work, `${kind}.log`));
+const LOGS_NOTE: { [k: string]: string } = {
+  pipe: "server logs (stdout) go to a pipe the orchestrator drains as they come (on the load core), keeping only the last ~64 kB; nothing is written to disk",
+  file: 'server logs (stdout) are appended to a file per server in the temporary directory (--logs file)',
+  null: 'server logs (stdout) go to /dev/null (--logs null)',
+};
 /** The servers of the scenario running now, in start order. */
 let active: Target[] = [];
 
@@ -216,6 +227,7 @@ async function start(t: Target, transport: Transport, profileDir?: string): Prom
     nodeArgs: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...serverArgs(t.kind, transport, t.port, t.dataDir)],
     port: t.port,
     https: t.https,
+    logs: logsOf(t.kind),
     ...(t.kind !== 'reference' ? { cwd: TABLECAST_DIR } : {}),
     core: SERVER_CORE,
     // Every bench client connects from 127.0.0.1: scenario 5 holds 5,000 streams from it.
@@ -772,7 +784,7 @@ interface StartRun {
  */
 async function startOnce(t: Target, pin: boolean): Promise<StartRun> {
   const port = await freePort();
-  const proc = await startServer({ name: `${t.kind} start-up`, nodeArgs: serverArgs(t.kind, 'h2', port, t.dataDir), port, https: true, ...(t.kind !== 'reference' ? { cwd: TABLECAST_DIR } : {}), ...(pin ? { core: SERVER_CORE } : {}), pollMs: 5 });
+  const proc = await startServer({ name: `${t.kind} start-up`, nodeArgs: serverArgs(t.kind, 'h2', port, t.dataDir), port, https: true, ...(t.kind !== 'reference' ? { cwd: TABLECAST_DIR } : {}), ...(pin ? { core: SERVER_CORE } : {}), pollMs: 5, logs: logsOf(t.kind) });
   try {
     const cpuMs = cpuMsOf(proc.pid);
     await sleep(IDLE_MS);
@@ -909,13 +921,13 @@ async function main() {
     'CPU µs = server CPU time (utime + stime of /proc/PID/stat, all threads) over the measured window ÷ requests (req/s rows), events delivered to a stream (deliveries/s), streams opened (opens/s) or events replayed (events/s)',
     'CPU ratio ref÷tc = reference CPU µs ÷ tablecast CPU µs (1.00 = as cheap as the reference; the targets are on it); tc÷ref in the second table = tablecast ÷ reference',
     'tablecast runs with its defaults (log level info; HTTPS + HTTP/2 with its self-signed certificate on HTTP/2+TLS rows); HTTP/1.1 rows add only --no-tls; "tuned" rows add --log-level warn',
-    "server logs (stdout) go to a pipe the orchestrator drains as they come (on the load core), keeping only the last ~64 kB; nothing is written to disk",
+    LOGS_NOTE[flags.logs]!,
   ];
   process.stdout.write(`\n${header}\n\n${tables}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
   for (const r of [...costRows, ...rows]) if (r.note) process.stdout.write(`  ${r.scenario}: ${r.note}\n`);
   writeFileSync(
     resolve(ROOT, flags.out),
-    `${JSON.stringify({ machine: m, servers, options: { only, duration: DURATION, runs: RUNS, starts: STARTS, connections: CONNECTIONS, h2Streams: H2_STREAMS, sseClients: SSE_CLIENTS, capacityRate: CAPACITY_RATE, tuned: [...tunedIn], profile: flags.profile }, minutes: Number(minutes), retried, cost: costRows, rows, raw }, null, 2)}\n`,
+    `${JSON.stringify({ machine: m, servers, options: { only, logs: flags.logs, duration: DURATION, runs: RUNS, starts: STARTS, connections: CONNECTIONS, h2Streams: H2_STREAMS, sseClients: SSE_CLIENTS, capacityRate: CAPACITY_RATE, tuned: [...tunedIn], profile: flags.profile }, minutes: Number(minutes), retried, cost: costRows, rows, raw }, null, 2)}\n`,
   );
   process.stdout.write(`results written to ${flags.out}\n`);
 }

@@ -4,7 +4,7 @@
  * grace period), and reading a process's RSS and CPU time from /proc.
  */
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
@@ -77,6 +77,11 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Pause between `/health` probes (ms); small when start-up time is measured. */
   pollMs?: number;
+  /**
+   * Where its stdout (the logs) goes: 'pipe' (default) to this process, which drains it; a file
+   * path (appended to); or '/dev/null'.
+   */
+  logs?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -97,18 +102,22 @@ export function probeHealth(url: string, timeoutMs = 1000): Promise<number> {
 
 /**
  * Starts a node server (pinned) and waits until `GET /health` answers 200. Its stdout (the logs) is
- * a pipe this process drains as it arrives, keeping only the tail: a pipe left full would stall a
- * server that logs synchronously, and one read into a growing string would cost the load core.
+ * by default a pipe this process drains as it arrives, keeping only the tail: a pipe left full
+ * would stall a server that logs synchronously, and one read into a growing string would cost the
+ * load core.
  */
 export async function startServer(o: StartOptions): Promise<Proc> {
   const [cmd, args] = pinned(o.core, [process.execPath, ...o.nodeArgs]);
   const t0 = performance.now();
-  const child = spawn(cmd, args, { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const toFile = o.logs !== undefined && o.logs !== 'pipe';
+  const fd = toFile ? openSync(o.logs!, 'a') : undefined;
+  const child = spawn(cmd, args, { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', fd ?? 'pipe', 'pipe'] });
+  if (fd !== undefined) closeSync(fd);
   let err = '';
   let logTail: Buffer[] = [];
   let tailBytes = 0;
   let logBytes = 0;
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout?.on('data', (d: Buffer) => {
     logBytes += d.length;
     logTail.push(d);
     tailBytes += d.length;
@@ -121,7 +130,13 @@ export async function startServer(o: StartOptions): Promise<Proc> {
     err += d;
     if (err.length > 200_000) err = err.slice(-100_000);
   });
-  const output = () => `${err}${Buffer.concat(logTail).toString('utf8').slice(-64 * 1024)}`;
+  const fileTail = () => {
+    if (!toFile || o.logs === '/dev/null') return '';
+    const text = readFileSync(o.logs!, 'utf8');
+    return text.slice(-64 * 1024);
+  };
+  const output = () => `${err}${toFile ? fileTail() : Buffer.concat(logTail).toString('utf8').slice(-64 * 1024)}`;
+  const bytes = () => (!toFile ? logBytes : o.logs === '/dev/null' ? NaN : statSync(o.logs!).size);
   const exited = new Promise<number | string>((res) => child.on('exit', (code, signal) => res(code ?? signal ?? -1)));
   let dead = false;
   void exited.then(() => (dead = true));
@@ -140,7 +155,7 @@ export async function startServer(o: StartOptions): Promise<Proc> {
     }
     await sleep(o.pollMs ?? 100);
   }
-  return { name: o.name, child, pid: child.pid!, url, output, logBytes: () => logBytes, readyMs, exited };
+  return { name: o.name, child, pid: child.pid!, url, output, logBytes: bytes, readyMs, exited };
 }
 
 /** Stops a process by PID: SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
