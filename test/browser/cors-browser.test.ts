@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hashPassword } from '../../src/auth/password.ts';
@@ -15,9 +15,9 @@ import { createServer as createTablecast } from '../../src/server.ts';
 import { generateSelfSigned } from '../../src/http/self-signed.ts';
 import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from '../helpers/server.ts';
 import { eventually, openSse, startSseServer } from '../helpers/sse.ts';
+import { launchChromium, skipWithoutChromium } from '../helpers/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium); browser CORS test skipped`;
+const skip = skipWithoutChromium;
 
 const M = '/realtime-demo/message';
 const PASSWORD = 'pw';
@@ -197,11 +197,7 @@ test('Chromium: a listed origin logs in and follows a table with EventSource wit
   const api = `https://localhost:${new URL(s.url).port}`;
   await s.req('POST', M, { id: 'msg-1', title: 'before', content: 'x' }, basic);
 
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   s.defer(() => browser.close()); // before the server: the browser's HTTP/2 session would hold its close()
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   const page = await context.newPage();

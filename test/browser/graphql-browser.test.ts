@@ -5,12 +5,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/graphql.ts';
+import { launchChromium, skipWithoutChromium } from '../helpers/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`;
+const skip = skipWithoutChromium;
 
 let t: TestServer;
 let schemas: string;
@@ -18,13 +18,9 @@ let browser: import('playwright-core').Browser | undefined;
 
 before(async () => {
   if (skip) return;
-  const { chromium } = await import('playwright-core');
   schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   t = await startServer({ schemas, tls: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();

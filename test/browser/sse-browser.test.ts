@@ -6,11 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { eventually, startSseServer } from '../helpers/sse.ts';
+import { launchChromium, skipWithoutChromium } from '../helpers/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium); browser SSE test skipped`;
+const skip = skipWithoutChromium;
 
 const URLS = [
   '/realtime-demo/message?stream=sse', // seed 000's collection URL
@@ -33,11 +32,7 @@ test('8 EventSources at once over HTTPS/HTTP2 in Chromium receive update, publis
   const s = await startSseServer(t, { tls: true });
   for (let i = 1; i <= 4; i++) await s.req('POST', '/realtime-demo/message', { id: `msg-${i}`, title: i % 2 ? 'a' : 'b', content: 'before' }); // 1-4
 
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   // Closed before the server: the browser's HTTP/2 session would hold the server's close().
   s.defer(() => browser.close());
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
