@@ -16,15 +16,19 @@ import { MESSAGE_SDL, agent, schemaDir, tmpDir } from '../helpers/server.ts';
 const run = promisify(execFile);
 const README = readFileSync(`${ROOT}/README.md`, 'utf8');
 
-/** The `curl` commands of the first ```sh block under a README heading, continuation lines joined. */
+/** The `curl` commands of the first ```sh block with any, under a README heading, continuation lines joined. */
 function readmeCurls(heading: string): string[] {
-  const section = README.slice(README.indexOf(`\n## ${heading}\n`));
-  const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
-  return block
-    .replace(/\\\n\s*/g, '')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith('curl '));
+  const start = README.indexOf(`\n## ${heading}\n`);
+  const section = README.slice(start, README.indexOf('\n## ', start + 1));
+  for (const [, block] of section.matchAll(/```sh\n([\s\S]*?)```/g)) {
+    const curls = block!
+      .replace(/\\\n\s*/g, '')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('curl '));
+    if (curls.length > 0) return curls;
+  }
+  return [];
 }
 
 interface TlsServer {
@@ -63,12 +67,13 @@ async function sh(command: string, port: number, extra = ''): Promise<string> {
 const TRY_IT = readmeCurls('Try it');
 
 test("the README's Try it commands work verbatim (port aside) with curl -sk over HTTPS", async (t) => {
-  assert.equal(TRY_IT.length, 3, 'three curl commands under Try it');
+  // Create, read, query, then the same create again (its 409 is checked below with the others).
+  assert.equal(TRY_IT.length, 4, 'four curl commands under Try it');
   const s = await httpsServer(t);
   const [post, get, query] = TRY_IT as [string, string, string];
-  assert.deepEqual(JSON.parse(await sh(post, s.port)), { id: 'test-1', title: 'Live', content: 'SSE is working' });
-  assert.deepEqual(JSON.parse(await sh(get, s.port)), { id: 'test-1', title: 'Live', content: 'SSE is working' });
-  assert.deepEqual(JSON.parse(await sh(query, s.port)), [{ id: 'test-1', content: 'SSE is working' }]);
+  assert.deepEqual(JSON.parse(await sh(post, s.port)), { id: 'hello-1', title: 'Hello', content: 'my first record' });
+  assert.deepEqual(JSON.parse(await sh(get, s.port)), { id: 'hello-1', title: 'Hello', content: 'my first record' });
+  assert.deepEqual(JSON.parse(await sh(query, s.port)), [{ id: 'hello-1', content: 'my first record' }]);
   // curl negotiates HTTP/2 by ALPN on its own.
   assert.deepEqual(s.versions, ['2.0', '2.0', '2.0']);
 });
@@ -84,13 +89,13 @@ for (const [flag, version, written] of [['--http2', '2.0', '2'], ['--http1.1', '
     };
     const created = split(await sh(post, s.port, w));
     assert.equal(created.meta, `${written} 201`);
-    assert.deepEqual(created.body, { id: 'test-1', title: 'Live', content: 'SSE is working' });
+    assert.deepEqual(created.body, { id: 'hello-1', title: 'Hello', content: 'my first record' });
     const got = split(await sh(get, s.port, w));
     assert.equal(got.meta, `${written} 200`);
-    assert.equal(got.body.content, 'SSE is working');
+    assert.equal(got.body.content, 'my first record');
     const selected = split(await sh(query, s.port, w));
     assert.equal(selected.meta, `${written} 200`);
-    assert.deepEqual(selected.body, [{ id: 'test-1', content: 'SSE is working' }]);
+    assert.deepEqual(selected.body, [{ id: 'hello-1', content: 'my first record' }]);
     // Errors keep their JSON shape on both protocols (and no HTTP/1.1-only header breaks HTTP/2).
     const again = split(await sh(post, s.port, w));
     assert.equal(again.meta, `${written} 409`);
