@@ -136,6 +136,20 @@ const NORMALISE: { [S in Exclude<ScalarName, 'Any'>]: [what: string, fn: (v: unk
   ],
 };
 
+/**
+ * The normaliser of a scalar other than `Any`: the stored value, or a refusal that
+ * {@link isRefusal} recognises. The same functions the zod schemas below run, so a validator's
+ * compiled fast path (validators.ts) accepts and stores exactly what they do.
+ */
+export function scalarNormaliser(name: Exclude<ScalarName, 'Any'>): (v: unknown) => unknown {
+  return NORMALISE[name][1];
+}
+
+/** True for the refusal a {@link scalarNormaliser} returns. */
+export function isRefusal(v: unknown): boolean {
+  return v instanceof Bad;
+}
+
 /** Deepest nesting accepted in any input, so hostile bodies cannot exhaust the stack. */
 export const MAX_DEPTH = 64;
 
