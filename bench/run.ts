@@ -156,9 +156,11 @@ let REFERENCE_CMD: string[] = ['--import', 'tsx', 'bench/reference-server.ts'];
 async function compileReference(): Promise<void> {
   const out = join(ROOT, 'node_modules', '.cache', 'tablecast-bench', 'reference-server.mjs');
   try {
-    const { build } = await import('esbuild');
+    const esbuild = await import('esbuild');
     // Not bundled: it sits under node_modules/ so its imports resolve to the same fastify and lmdb.
-    await build({ entryPoints: [join(ROOT, 'bench', 'reference-server.ts')], outfile: out, format: 'esm', platform: 'node', target: 'node20', logLevel: 'silent' });
+    await esbuild.build({ entryPoints: [join(ROOT, 'bench', 'reference-server.ts')], outfile: out, format: 'esm', platform: 'node', target: 'node20', logLevel: 'silent' });
+    // Its service process would otherwise stay for the whole run.
+    await esbuild.stop();
     REFERENCE_CMD = [out];
   } catch (err) {
     log(`could not compile the reference server (${(err as Error).message}); running it through tsx`);
