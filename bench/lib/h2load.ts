@@ -9,7 +9,7 @@
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { once } from 'node:events';
 import { cpuMsOf } from './proc.ts';
-import { requestsOf, type LoadResult, type LoadSpec, type Request } from './requests.ts';
+import { loadProcess, requestsOf, type LoadResult, type LoadSpec, type Request } from './requests.ts';
 
 interface Tally {
   ok: number;
@@ -63,8 +63,7 @@ function quantile(sorted: number[], q: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : NaN;
 }
 
-async function main() {
-  const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
+async function measure(spec: LoadSpec): Promise<LoadResult> {
   const session = connect(spec.url, { rejectUnauthorized: false, settings: { initialWindowSize: 1 << 20 } });
   session.on('error', (err) => process.stderr.write(`h2load: session: ${err.message}\n`));
   await once(session, 'connect');
@@ -93,13 +92,7 @@ async function main() {
     serverCpuMs,
     serverCpuUsPerReq: (serverCpuMs * 1000) / total,
   };
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+  return out;
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(`h2load: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(1);
-  },
-);
+loadProcess('h2load', measure);

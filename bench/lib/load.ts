@@ -8,7 +8,7 @@
  */
 import autocannon from 'autocannon';
 import { cpuMsOf } from './proc.ts';
-import { requestsOf, type LoadResult, type LoadSpec } from './requests.ts';
+import { loadProcess, requestsOf, type LoadResult, type LoadSpec } from './requests.ts';
 
 export type { LoadMode, LoadResult, LoadSpec } from './requests.ts';
 
@@ -29,8 +29,7 @@ async function run(spec: LoadSpec, duration: number) {
   });
 }
 
-async function main() {
-  const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
+async function measure(spec: LoadSpec): Promise<LoadResult> {
   if (spec.warmup > 0) await run(spec, spec.warmup);
   const cpu0 = process.cpuUsage();
   const server0 = cpuMsOf(spec.serverPid);
@@ -54,13 +53,7 @@ async function main() {
     serverCpuMs,
     serverCpuUsPerReq: (serverCpuMs * 1000) / total,
   };
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+  return out;
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(`load: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(1);
-  },
-);
+loadProcess('load', measure);

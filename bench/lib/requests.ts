@@ -77,3 +77,21 @@ export function requestsOf(spec: LoadSpec): Request[] {
     }
   }
 }
+
+/**
+ * The body of a load-generator process (load.ts, h2load.ts): reads the spec from argv, runs the
+ * measurement, prints its result as one JSON line and exits (1 with the error on stderr).
+ */
+export function loadProcess(name: string, measure: (spec: LoadSpec) => Promise<LoadResult>): void {
+  const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
+  measure(spec).then(
+    (out) => {
+      process.stdout.write(`${JSON.stringify(out)}\n`);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${name}: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -4,35 +4,19 @@
  * aborted: the page loads only from the server, its title is right, the editor renders, and a
  * query typed into it runs against a real table. The page's CSP must not block any of it.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from '../helpers/server.ts';
-import { launchChromium, skipWithoutChromium } from '../helpers/browser.ts';
+import { browserSuite, skipWithoutChromium } from '../helpers/browser.ts';
 
 const skip = skipWithoutChromium;
 
-let t: TestServer;
-let schemas: string;
-let browser: import('playwright-core').Browser | undefined;
-
-before(async () => {
-  if (skip) return;
-  schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
-  t = await startServer({ schemas, tls: true });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await t?.close();
-  if (schemas) rmSync(schemas, { recursive: true, force: true });
-});
+const suite = browserSuite();
 
 test('GraphiQL loads from the server alone, offline, and runs a query on a real table', { skip }, async () => {
-  assert.equal((await t.req('POST', '/realtime-demo/message', { id: 'g-1', title: 'seen in GraphiQL', content: 'c' })).status, 201);
+  assert.equal((await suite.server.req('POST', '/realtime-demo/message', { id: 'g-1', title: 'seen in GraphiQL', content: 'c' })).status, 201);
   // Workers included (Monaco runs its editor services in them): every request the context makes.
-  const context = await browser!.newContext({ ignoreHTTPSErrors: true, serviceWorkers: 'block' });
-  const origin = new URL(t.url).origin;
+  const context = await suite.browser.newContext({ ignoreHTTPSErrors: true, serviceWorkers: 'block' });
+  const origin = new URL(suite.server.url).origin;
   const requested: string[] = [];
   const blocked: string[] = [];
   await context.route('**', (route) => {
@@ -53,7 +37,7 @@ test('GraphiQL loads from the server alone, offline, and runs a query on a real 
       document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP blocked ${e.blockedURI} (${e.violatedDirective})`));
     });
 
-    const res = await page.goto(`${t.url}/realtime-demo/graphql`);
+    const res = await page.goto(`${suite.server.url}/realtime-demo/graphql`);
     assert.equal(res?.status(), 200);
     assert.match(String(res?.headers()['content-type']), /^text\/html/);
     assert.match(String(res?.headers()['content-security-policy']), /default-src 'self'/);
@@ -85,17 +69,17 @@ test('GraphiQL loads from the server alone, offline, and runs a query on a real 
 });
 
 test('GraphiQL is served where it was: a GET asking for HTML; assets are cached, unknown ones 404', { skip }, async () => {
-  const json = await t.req('GET', '/realtime-demo/graphql?query=%7B__typename%7D', undefined, { accept: 'application/json' });
+  const json = await suite.server.req('GET', '/realtime-demo/graphql?query=%7B__typename%7D', undefined, { accept: 'application/json' });
   assert.deepEqual(json.body, { data: { __typename: 'Query' } });
-  const html = await t.req('GET', '/realtime-demo/graphql', undefined, { accept: 'text/html' });
+  const html = await suite.server.req('GET', '/realtime-demo/graphql', undefined, { accept: 'text/html' });
   assert.equal(html.status, 200);
   const script = /src="([^"]*graphiql=graphiql\.js[^"]*)"/.exec(html.text)?.[1]?.replace(/&amp;/g, '&');
   assert.ok(script, html.text);
-  const asset = await t.req('GET', script, undefined, { 'accept-encoding': 'gzip' });
+  const asset = await suite.server.req('GET', script, undefined, { 'accept-encoding': 'gzip' });
   assert.equal(asset.status, 200);
   assert.equal(asset.headers['content-encoding'], 'gzip');
   assert.match(String(asset.headers['cache-control']), /immutable/);
-  const missing = await t.req('GET', '/realtime-demo/graphql?graphiql=nope.js');
+  const missing = await suite.server.req('GET', '/realtime-demo/graphql?graphiql=nope.js');
   assert.equal(missing.status, 404);
   assert.equal(missing.body.error?.code ?? missing.body.code, 'NOT_FOUND', missing.text);
 });

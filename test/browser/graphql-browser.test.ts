@@ -3,36 +3,20 @@
  * GET form of the endpoint (headless Debian Chromium over https with the dev certificate), receives
  * `next` events for writes made over REST, and closing it ends the server-side subscription.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/graphql.ts';
-import { launchChromium, skipWithoutChromium } from '../helpers/browser.ts';
+import { browserSuite, skipWithoutChromium } from '../helpers/browser.ts';
 
 const skip = skipWithoutChromium;
 
-let t: TestServer;
-let schemas: string;
-let browser: import('playwright-core').Browser | undefined;
-
-before(async () => {
-  if (skip) return;
-  schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
-  t = await startServer({ schemas, tls: true });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await t?.close();
-  if (schemas) rmSync(schemas, { recursive: true, force: true });
-});
+const suite = browserSuite();
 
 test('EventSource on /realtime-demo/graphql?query=subscription… receives next events for REST writes', { skip }, async () => {
-  const context = await browser!.newContext({ ignoreHTTPSErrors: true });
+  const context = await suite.browser.newContext({ ignoreHTTPSErrors: true });
   try {
     const page = await context.newPage();
-    const health = await page.goto(`${t.url}/health`);
+    const health = await page.goto(`${suite.server.url}/health`);
     assert.equal(health?.status(), 200);
 
     await page.evaluate(() => {
@@ -47,10 +31,10 @@ test('EventSource on /realtime-demo/graphql?query=subscription… receives next 
       w.source = source;
     });
     await page.waitForFunction(() => (window as unknown as { opened: boolean }).opened, undefined, { timeout: 5000 });
-    await waitFor(() => t.server.app.hub.count() === 1, 'the browser subscription in the hub');
+    await waitFor(() => suite.server.server.app.hub.count() === 1, 'the browser subscription in the hub');
 
     for (const [id, title] of [['b-1', 'from the test'], ['b-2', 'second']]) {
-      const res = await t.req('POST', '/realtime-demo/message', { id, title, content: 'c' });
+      const res = await suite.server.req('POST', '/realtime-demo/message', { id, title, content: 'c' });
       assert.equal(res.status, 201);
     }
     await page.waitForFunction(() => (window as unknown as { events: unknown[] }).events.length >= 2, undefined, { timeout: 5000 });
@@ -65,17 +49,17 @@ test('EventSource on /realtime-demo/graphql?query=subscription… receives next 
 
     // The browser closing its EventSource ends the subscription on the server.
     await page.evaluate(() => (window as unknown as { source: EventSource }).source.close());
-    await waitFor(() => t.server.app.hub.count() === 0, 'the hub to release the browser subscription');
+    await waitFor(() => suite.server.server.app.hub.count() === 0, 'the hub to release the browser subscription');
   } finally {
     await context.close();
   }
 });
 
 test('an EventSource gets errors as a next event, then complete (not a failed connection)', { skip }, async () => {
-  const context = await browser!.newContext({ ignoreHTTPSErrors: true });
+  const context = await suite.browser.newContext({ ignoreHTTPSErrors: true });
   try {
     const page = await context.newPage();
-    await page.goto(`${t.url}/health`);
+    await page.goto(`${suite.server.url}/health`);
     const result = await page.evaluate(
       () =>
         new Promise<{ next: unknown; completed: boolean }>((resolve, reject) => {
@@ -96,18 +80,18 @@ test('an EventSource gets errors as a next event, then complete (not a failed co
     );
     const errors = (result.next as { errors: Array<{ extensions: { code: string } }> }).errors;
     assert.equal(errors[0]?.extensions.code, 'BAD_REQUEST', JSON.stringify(result));
-    assert.equal(t.server.app.hub.count(), 0);
+    assert.equal(suite.server.server.app.hub.count(), 0);
   } finally {
     await context.close();
   }
 });
 
 test('a browser GET with Accept: text/html on the endpoint shows GraphiQL', { skip }, async () => {
-  const context = await browser!.newContext({ ignoreHTTPSErrors: true });
+  const context = await suite.browser.newContext({ ignoreHTTPSErrors: true });
   try {
     const page = await context.newPage();
     // The page only; graphiql-offline.test.ts runs the editor with every other origin blocked.
-    const res = await page.goto(`${t.url}/realtime-demo/graphql`, { waitUntil: 'domcontentloaded' });
+    const res = await page.goto(`${suite.server.url}/realtime-demo/graphql`, { waitUntil: 'domcontentloaded' });
     assert.equal(res?.status(), 200);
     assert.match(String(res?.headers()['content-type']), /^text\/html/);
     assert.match(await page.title(), /realtime-demo/);
