@@ -172,21 +172,30 @@ function request(port: number, path: string, extra = ''): string {
   return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n${extra}\r\n`;
 }
 
+/**
+ * The settle function of a stream being opened: resolves with `conn` or rejects once, and gives up
+ * (calling `abandon`) when no connected frame came within 10 s.
+ */
+function settleOnce(conn: Conn, resolve: (c: Conn) => void, reject: (e: Error) => void, abandon: () => void): (ok: boolean, why?: string) => void {
+  let settled = false;
+  const done = (ok: boolean, why?: string) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    if (ok) resolve(conn);
+    else reject(new Error(why ?? 'failed'));
+  };
+  const timer = setTimeout(() => {
+    done(false, 'no connected frame within 10 s');
+    abandon();
+  }, 10_000);
+  return done;
+}
+
 function openOne(port: number, path: string, index: number): Promise<Conn> {
   return new Promise((resolve, reject) => {
-    let settled = false;
     const conn: Conn = { index, end: () => Promise.resolve(), headersDone: false, connected: false, tail: undefined, cut: false };
-    const done = (ok: boolean, why?: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (ok) resolve(conn);
-      else reject(new Error(why ?? 'failed'));
-    };
-    const timer = setTimeout(() => {
-      done(false, 'no connected frame within 10 s');
-      socket.destroy();
-    }, 10_000);
+    const done = settleOnce(conn, resolve, reject, () => socket.destroy());
     const socket = connect({
       host: '127.0.0.1',
       port,
@@ -224,20 +233,9 @@ async function openSession(port: number): Promise<ClientHttp2Session> {
 /** One event stream on an HTTP/2 session. */
 function openOneH2(session: ClientHttp2Session, path: string, index: number): Promise<Conn> {
   return new Promise((resolve, reject) => {
-    let settled = false;
     // No HTTP/1.1 head to parse: the status arrives as a pseudo-header.
     const conn: Conn = { index, end: () => Promise.resolve(), headersDone: true, connected: false, tail: undefined, cut: false };
-    const done = (ok: boolean, why?: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (ok) resolve(conn);
-      else reject(new Error(why ?? 'failed'));
-    };
-    const timer = setTimeout(() => {
-      done(false, 'no connected frame within 10 s');
-      stream.close();
-    }, 10_000);
+    const done = settleOnce(conn, resolve, reject, () => stream.close());
     const stream = session.request({ ':path': path, accept: 'text/event-stream' });
     conn.end = () => new Promise<void>((r) => (stream.closed ? r() : (stream.once('close', () => r()), stream.close())));
     stream.on('response', (h) => {
