@@ -13,6 +13,19 @@ export function isTime(f: FieldDef): boolean {
   return f.createdTime || f.updatedTime;
 }
 
+/**
+ * Whether an attribute may be absent or null in a body of `mode`, or `undefined` when it is not
+ * part of the body at all (server-set times outside `record`, dropped before validation). The one
+ * rule both paths follow: zod's schemas (validators.ts) and the compiled check below.
+ */
+export function presence(def: TableDef, f: FieldDef, mode: Mode): { optional: boolean; nullable: boolean } | undefined {
+  // A key can be absent (the server generates it, or it comes from the URL) but never null.
+  if (f.name === def.primaryKey) return { optional: mode !== 'record', nullable: false };
+  if (isTime(f)) return mode === 'record' ? { optional: true, nullable: true } : undefined;
+  if (!f.required) return { optional: true, nullable: true };
+  return { optional: mode === 'patch', nullable: false };
+}
+
 /** What a compiled check gives up on: zod then decides (and words any error). */
 const UNSURE = Symbol('unsure');
 
@@ -41,15 +54,11 @@ export function compileFast(def: TableDef, mode: Mode): ((input: { [k: string]: 
   const fields: FastField[] = [];
   for (const f of def.fields) {
     if (f.name in Object.prototype) return undefined;
-    const isKey = f.name === def.primaryKey;
-    const time = !isKey && isTime(f);
-    if (time && mode !== 'record') continue; // not in the schema; dropped from the body
-    const value = fastValue(f.type, isKey);
+    const allowed = presence(def, f, mode);
+    if (!allowed) continue; // not in the schema; dropped from the body
+    const value = fastValue(f.type, f.name === def.primaryKey);
     if (!value) return undefined;
-    // The optionality validators.ts gives each kind of attribute (shapeFor).
-    const optional = isKey ? mode !== 'record' : time || !f.required || mode === 'patch';
-    const nullable = !isKey && (time || !f.required);
-    fields.push({ name: f.name, optional, nullable, value });
+    fields.push({ name: f.name, ...allowed, value });
   }
   // Time fields too: outside 'record' they are dropped from the body before zod sees it.
   const declared = new Set(def.fields.map((f) => f.name));

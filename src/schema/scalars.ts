@@ -139,7 +139,7 @@ const NORMALISE: { [S in Exclude<ScalarName, 'Any'>]: [what: string, fn: (v: unk
 /**
  * The normaliser of a scalar other than `Any`: the stored value, or a refusal that
  * {@link isRefusal} recognises. The same functions the zod schemas below run, so a validator's
- * compiled fast path (validators.ts) accepts and stores exactly what they do.
+ * compiled fast path (fast-path.ts) accepts and stores exactly what they do.
  */
 export function scalarNormaliser(name: Exclude<ScalarName, 'Any'>): (v: unknown) => unknown {
   return NORMALISE[name][1];

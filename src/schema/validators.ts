@@ -7,7 +7,7 @@ import { AppError } from '../errors.ts';
 import type { FieldDef, FieldType, Record, TableDef } from './model.ts';
 import { JSON_VALUE, MAX_DEPTH, SCALAR_SCHEMAS, expecting, isPlainObject, keySchema } from './scalars.ts';
 import { typeText } from './types.ts';
-import { compileFast, isTime, type Mode } from './fast-path.ts';
+import { compileFast, isTime, presence, type Mode } from './fast-path.ts';
 
 /** One validation issue; `path` is dotted (`dimensions.width`, `tags.2`), empty for the body itself. */
 export interface ValidationIssue {
@@ -142,7 +142,6 @@ function objectSchema(
   return sealed ? z.strictObject(shape, { error }) : z.object(shape, { error }).catchall(JSON_VALUE);
 }
 
-
 /**
  * Compiles the validators of a table. Call once per table: the zod schemas are built here and
  * reused for every request.
@@ -154,14 +153,11 @@ export function buildValidators(def: TableDef, maxValues: number = MAX_RECORD_VA
   const timeFields = def.fields.filter(isTime).map((f) => f.name);
 
   const shapeFor = (mode: Mode) => (f: FieldDef): z.ZodType | undefined => {
-    if (f.name === def.primaryKey) {
-      // A key can be absent (the server generates it, or it comes from the URL) but never null.
-      return mode === 'record' ? key : key.optional();
-    }
-    if (isTime(f)) return mode === 'record' ? typeSchema(f.type, objects).nullable().optional() : undefined;
-    const s = typeSchema(f.type, objects);
-    if (!f.required) return s.nullable().optional();
-    return mode === 'patch' ? s.optional() : s;
+    const allowed = presence(def, f, mode);
+    if (!allowed) return undefined;
+    let s = f.name === def.primaryKey ? key : typeSchema(f.type, objects);
+    if (allowed.nullable) s = s.nullable();
+    return allowed.optional ? s.optional() : s;
   };
   const schemas: { [M in Mode]: z.ZodType } = {
     create: objectSchema(def.fields, def.sealed, def.typeName, objects, shapeFor('create')),
