@@ -180,83 +180,69 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       const filter = allow(principal, 'read');
       return store.openSearch(handle, filter ? { ...query, filter: allOf(query.filter, filter)! } : query, readLimits, options);
     },
-    // create, put and patch are not `async`: the transaction's promise is returned as it is (an
-    // async method wrapped it in one more promise per write); a throw before it is a rejection.
-    create(input, principal) {
-      try {
-        const filter = allow(principal, 'insert');
-        const data = v.validateCreate(input);
-        const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
-        return store.transact((tx) => {
-          const key = given ?? tx.nextKey(handle);
-          const existing = tx.get(handle, key);
-          if (existing) {
-            // A record this caller cannot read is answered as a PUT of the same body to that key
-            // would be (403 as an update outside its filter, or refused the update), not 409: a
-            // CONFLICT told a filtered role that a record it may not see exists. A write to a taken
-            // key still cannot succeed (README, Security: what a shared key space discloses).
-            const read = principal ? policy.grant(principal, 'read', def) : undefined;
-            if (read && (!read.allowed || !inside(read.filter, existing.record))) {
-              const update = allow(principal, 'update');
-              const replaced = stampTimes(def, withKey(key, data), existing.record, tx.now);
-              if (!inside(update, existing.record) || !inside(update, replaced)) throw outside(principal, 'update');
-            }
-            throw new AppError('CONFLICT', `${label} ${String(key)} already exists`);
+    async create(input, principal) {
+      const filter = allow(principal, 'insert');
+      const data = v.validateCreate(input);
+      const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
+      return store.transact((tx) => {
+        const key = given ?? tx.nextKey(handle);
+        const existing = tx.get(handle, key);
+        if (existing) {
+          // A record this caller cannot read is answered as a PUT of the same body to that key
+          // would be (403 as an update outside its filter, or refused the update), not 409: a
+          // CONFLICT told a filtered role that a record it may not see exists. A write to a taken
+          // key still cannot succeed (README, Security: what a shared key space discloses).
+          const read = principal ? policy.grant(principal, 'read', def) : undefined;
+          if (read && (!read.allowed || !inside(read.filter, existing.record))) {
+            const update = allow(principal, 'update');
+            const replaced = stampTimes(def, withKey(key, data), existing.record, tx.now);
+            if (!inside(update, existing.record) || !inside(update, replaced)) throw outside(principal, 'update');
           }
-          const record = stampTimes(def, withKey(key, data), undefined, tx.now);
-          if (!inside(filter, record)) throw outside(principal, 'insert');
-          const { entry } = tx.put(handle, key, record);
-          return { key, record, version: entry.seq };
-        });
-      } catch (err) {
-        return Promise.reject(err);
-      }
+          throw new AppError('CONFLICT', `${label} ${String(key)} already exists`);
+        }
+        const record = stampTimes(def, withKey(key, data), undefined, tx.now);
+        if (!inside(filter, record)) throw outside(principal, 'insert');
+        const { entry } = tx.put(handle, key, record);
+        return { key, record, version: entry.seq };
+      });
     },
-    put(key, input, principal, precondition) {
-      try {
-        // PUT creates or replaces: which permission applies is known only inside the transaction,
-        // but a caller with neither is refused before anything else.
-        const grants = principal ? { insert: policy.grant(principal, 'insert', def), update: policy.grant(principal, 'update', def) } : undefined;
-        if (grants && !grants.insert.allowed && !grants.update.allowed) allow(principal, 'update');
-        const data = v.validateReplace(input);
-        checkBodyKey(key, data);
-        return store.transact((tx) => {
-          const existing = tx.get(handle, key);
-          const record = stampTimes(def, withKey(key, data), existing?.record, tx.now);
-          if (grants) {
-            const action = existing ? 'update' : 'insert';
-            const filter = allow(principal, action);
-            if ((existing && !inside(filter, existing.record)) || !inside(filter, record)) throw outside(principal, action);
-          }
-          checkPrecondition(precondition, existing, `${label} ${String(key)}`);
-          const { entry, created } = tx.put(handle, key, record);
-          return { key, record, version: entry.seq, created };
-        });
-      } catch (err) {
-        return Promise.reject(err);
-      }
+    async put(key, input, principal, precondition) {
+      // PUT creates or replaces: which permission applies is known only inside the transaction,
+      // but a caller with neither is refused before anything else.
+      const grants = principal ? { insert: policy.grant(principal, 'insert', def), update: policy.grant(principal, 'update', def) } : undefined;
+      if (grants && !grants.insert.allowed && !grants.update.allowed) allow(principal, 'update');
+      const data = v.validateReplace(input);
+      checkBodyKey(key, data);
+      return store.transact((tx) => {
+        const existing = tx.get(handle, key);
+        const record = stampTimes(def, withKey(key, data), existing?.record, tx.now);
+        if (grants) {
+          const action = existing ? 'update' : 'insert';
+          const filter = allow(principal, action);
+          if ((existing && !inside(filter, existing.record)) || !inside(filter, record)) throw outside(principal, action);
+        }
+        checkPrecondition(precondition, existing, `${label} ${String(key)}`);
+        const { entry, created } = tx.put(handle, key, record);
+        return { key, record, version: entry.seq, created };
+      });
     },
-    patch(key, input, principal, precondition) {
-      try {
-        const filter = allow(principal, 'update');
-        const changes = v.validatePatch(input);
-        checkBodyKey(key, changes);
-        return store.transact((tx) => {
-          const existing = tx.get(handle, key);
-          if (!existing) throw notFound(key);
-          // Before validating the merge: its errors would tell a filtered role the record exists.
-          if (!inside(filter, existing.record)) throw refused(principal, 'update', key, existing.record);
-          checkPrecondition(precondition, existing, `${label} ${String(key)}`);
-          // The merged record is validated as a whole: a patch can never leave an invalid record.
-          const merged = v.validateRecord({ ...existing.record, ...changes, [pk]: key });
-          const record = stampTimes(def, merged, existing.record, tx.now);
-          if (!inside(filter, record)) throw outside(principal, 'update');
-          const { entry } = tx.put(handle, key, record);
-          return { key, record, version: entry.seq };
-        });
-      } catch (err) {
-        return Promise.reject(err);
-      }
+    async patch(key, input, principal, precondition) {
+      const filter = allow(principal, 'update');
+      const changes = v.validatePatch(input);
+      checkBodyKey(key, changes);
+      return store.transact((tx) => {
+        const existing = tx.get(handle, key);
+        if (!existing) throw notFound(key);
+        // Before validating the merge: its errors would tell a filtered role the record exists.
+        if (!inside(filter, existing.record)) throw refused(principal, 'update', key, existing.record);
+        checkPrecondition(precondition, existing, `${label} ${String(key)}`);
+        // The merged record is validated as a whole: a patch can never leave an invalid record.
+        const merged = v.validateRecord({ ...existing.record, ...changes, [pk]: key });
+        const record = stampTimes(def, merged, existing.record, tx.now);
+        if (!inside(filter, record)) throw outside(principal, 'update');
+        const { entry } = tx.put(handle, key, record);
+        return { key, record, version: entry.seq };
+      });
     },
     async delete(key, principal, precondition) {
       const filter = allow(principal, 'delete');
