@@ -5,11 +5,9 @@
  * distinct-connections mode (what the graphql-sse client and EventSource speak); GraphiQL is ours
  * (graphiql.ts), with its assets served from here.
  */
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { createYoga, mapAsyncIterator, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import type { App } from '../core/app.ts';
 import { AppError, toAppError } from '../errors.ts';
-import { buildDatabaseSchema } from './build-schema.ts';
 import { useOfflineGraphiql } from './graphiql.ts';
 import { useDocumentLimits, type DocumentLimits } from './limits.ts';
 import type { OpenStreams } from './open-streams.ts';
@@ -38,17 +36,21 @@ export interface GraphqlLimits extends DocumentLimits {
 
 const DEFAULT_LIMITS: GraphqlLimits = { maxTokens: 1000, maxDepth: 20, maxAliases: 20, maxResults: DEFAULT_MAX_RESULTS };
 
+/** A database's GraphQL schema and where it is served (built at start by lazy.ts). */
+export interface DatabaseSchema {
+  database: string;
+  path: string;
+  schema: GraphQLSchema;
+}
+
 /**
- * Builds an endpoint for every database that exports a table to GraphQL.
- * @example for (const e of createGraphqlEndpoints(app)) fastify.route({ url: e.path, ... })
+ * Builds an endpoint for each database schema.
+ * @example for (const e of createGraphqlEndpoints(schemas)) fastify.route({ url: e.path, ... })
  */
-export function createGraphqlEndpoints(app: App, options: GraphqlOptions = {}): GraphqlEndpoint[] {
+export function createGraphqlEndpoints(schemas: readonly DatabaseSchema[], options: GraphqlOptions = {}): GraphqlEndpoint[] {
   const out: GraphqlEndpoint[] = [];
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  for (const database of app.databases()) {
-    const schema = buildDatabaseSchema(app, database);
-    if (!schema) continue;
-    const path = `/${database}/graphql`;
+  for (const { database, path, schema } of schemas) {
     const yoga = createYoga<Record<string, unknown>>({
       schema,
       graphqlEndpoint: path,
