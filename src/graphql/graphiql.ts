@@ -160,8 +160,9 @@ export function useOfflineGraphiql(options: { title: string }): Plugin {
 }
 
 function page(path: string, title: string, assets: Assets): string {
-  const url = (name: string) => escapeHtml(`${path}?${ASSET_PARAM}=${encodeURIComponent(name)}&v=${assets.get(name)!.hash}`);
-  const workers = Object.fromEntries(Object.entries(WORKERS).map(([label, name]) => [label, `${path}?${ASSET_PARAM}=${name}&v=${assets.get(name)!.hash}`]));
+  const assetUrl = (name: string) => `${path}?${ASSET_PARAM}=${encodeURIComponent(name)}&v=${assets.get(name)!.hash}`;
+  const url = (name: string) => escapeHtml(assetUrl(name));
+  const workers = Object.fromEntries(Object.entries(WORKERS).map(([label, name]) => [label, assetUrl(name)]));
   // In a <script> element only `</script` (and `<!--`) can end it early: escape every `<`.
   const config = JSON.stringify({ options: { title }, workers }).replace(/</g, '\\u003c');
   return `<!doctype html>
