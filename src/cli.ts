@@ -3,7 +3,6 @@
  * The command line, and the only module that touches `process`: it reads argv and env, hands them
  * to the pure `loadConfig`, starts or checks, and turns signals into a graceful shutdown.
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hashPassword } from './auth/password.ts';
@@ -11,6 +10,7 @@ import { mergeConfig, settingLocation, type Config, type ConfigInput } from './c
 import { prepareStart } from './server/preflight.ts';
 import { initProject } from './cli/init.ts';
 import { FLAGS, USAGE, usageProblem } from './cli/usage.ts';
+import { VERSION } from './version.ts';
 
 async function main(argv: string[]): Promise<number> {
   const problem = usageProblem(argv);
@@ -25,9 +25,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.version || command === 'version') {
-    // package.json sits one level above this file, in src/ (a clone) and in dist/ (the package) alike.
-    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`tablecast ${version}\n`);
+    process.stdout.write(`tablecast ${VERSION}\n`);
     return 0;
   }
   if (command === 'init') {

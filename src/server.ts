@@ -3,7 +3,6 @@
  * HTTPS with HTTP/2 (HTTP/1.1 fallback) or plain HTTP. Returns an un-listened server, so tests and
  * embedders choose when and where to listen (fastify's build/listen split).
  */
-import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -29,9 +28,8 @@ import { createSseApi, type SseApi } from './http/sse-api.ts';
 import { buildTablesApi, type TablesApi } from './core/tables-api.ts';
 import { loadTls } from './http/tls.ts';
 import { prepareStart } from './server/preflight.ts';
+import { VERSION } from './version.ts';
 import type { SchemaModel } from './schema/model.ts';
-
-const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 export interface ServerOptions extends Partial<ConfigInput> {
   /** An already compiled schema; otherwise `schemas` is read. */

@@ -13,6 +13,7 @@ const SRC = resolve(import.meta.dirname, '../../src');
 const ALLOWED: Record<string, string[]> = {
   errors: [],
   util: [],
+  version: [],
   config: ['errors'],
   schema: ['errors', 'util'],
   query: ['schema', 'errors', 'util'],
@@ -22,8 +23,8 @@ const ALLOWED: Record<string, string[]> = {
   core: ['schema', 'query', 'store', 'realtime', 'auth', 'errors', 'util'],
   http: ['core', 'realtime', 'schema', 'query', 'auth', 'errors', 'util', 'config'],
   graphql: ['core', 'schema', 'query', 'auth', 'errors', 'util'],
-  server: ['http', 'graphql', 'core', 'config', 'schema', 'realtime', 'auth', 'errors', 'util'],
-  cli: ['server', 'config', 'schema', 'errors', 'util', 'auth'],
+  server: ['http', 'graphql', 'core', 'config', 'schema', 'realtime', 'auth', 'errors', 'util', 'version'],
+  cli: ['server', 'config', 'schema', 'errors', 'util', 'auth', 'version'],
   index: ['server', 'core', 'config', 'schema', 'query', 'store', 'realtime', 'auth', 'errors', 'util', 'http', 'graphql'],
 };
 
