@@ -9,13 +9,13 @@ import { hashPassword } from './auth/password.ts';
 import { mergeConfig, settingLocation, type Config, type ConfigInput } from './config.ts';
 import { prepareStart } from './server/preflight.ts';
 import { initProject } from './cli/init.ts';
-import { FLAGS, USAGE, usageProblem } from './cli/usage.ts';
+import { FLAGS, USAGE, usageLine, usageProblem } from './cli/usage.ts';
 import { VERSION } from './version.ts';
 
 async function main(argv: string[]): Promise<number> {
   const problem = usageProblem(argv);
   if (problem) {
-    process.stderr.write(`tablecast: ${problem}; "tablecast help" lists every command and flag\n`);
+    process.stderr.write(usageLine(problem));
     return 2;
   }
   const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
   }
   // Before the configuration is read: a misspelt command is a usage error, whatever the config says.
   if (command !== 'start' && command !== 'check') {
-    process.stderr.write(`tablecast: unknown command "${command}"; "tablecast help" lists every command and flag\n`);
+    process.stderr.write(usageLine(`unknown command "${command}"`));
     return 2;
   }
   const flags: Partial<ConfigInput> = {

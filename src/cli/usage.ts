@@ -55,6 +55,11 @@ export const FLAGS = {
   version: { type: 'boolean', short: 'v' },
 } as const;
 
+/** The line a usage error prints: the problem, and where the valid commands and flags are listed. */
+export function usageLine(problem: string): string {
+  return `tablecast: ${problem}; "tablecast help" lists every command and flag\n`;
+}
+
 const SHORT = new Map(Object.entries(FLAGS).flatMap(([name, f]) => ('short' in f ? [[f.short as string, name]] : [])));
 
 /**
