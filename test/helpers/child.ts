@@ -11,6 +11,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 export interface Child {
   proc: ChildProcess;
   url: string;
+  /** The server's pid, from its serving line: not `proc.pid` when npm or npx started it. */
+  serverPid: number;
   /** Everything the process printed so far. */
   output(): string;
   /** Resolves with the exit code (or signal name) once the process has exited. */
@@ -21,27 +23,33 @@ export interface Child {
  * Starts `tablecast start` with the given flags on port 0 and waits for its "serving" line.
  * @example const c = await startChild(['--no-tls', '--data', dir, '--schemas', schemas])
  */
-export async function startChild(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--port', '0', '--host', '127.0.0.1', ...args], {
-    cwd: ROOT,
-    env: cliEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function startChild(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Child> {
+  return spawnServer(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--port', '0', '--host', '127.0.0.1', ...args], { env, timeoutMs });
+}
+
+/**
+ * Runs `command` (node, npm, npx: anything that ends up running `tablecast start`) with the test
+ * environment of cli-env.ts and waits for the server's serving line, which gives its URL and pid.
+ * @example const s = await spawnServer('npm', ['start', '--', '--port', '0'])
+ */
+export async function spawnServer(command: string, args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Child> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const proc = spawn(command, args, { cwd: options.cwd ?? ROOT, env: cliEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | string>((res) => proc.on('exit', (code, signal) => res(code ?? signal ?? -1)));
-  const url = await new Promise<string>((res, rej) => {
+  const line = await new Promise<string>((res, rej) => {
     const timer = setTimeout(() => {
       // A server that never says it is serving must not outlive the test that started it.
       proc.kill('SIGKILL');
       rej(new Error(`server did not start in ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     const check = () => {
-      const m = /serving .* on (https?:\/\/[^\s]+) /.exec(out);
-      if (m) {
+      const found = out.split('\n').find((l) => l.includes('tablecast serving'));
+      if (found) {
         clearTimeout(timer);
-        res(m[1]!);
+        res(found);
       }
     };
     proc.stdout!.on('data', check);
@@ -51,5 +59,23 @@ export async function startChild(args: string[], env: Record<string, string> = {
       rej(new Error(`server exited (${code}) before serving:\n${out}`));
     });
   });
-  return { proc, url, output: () => out, exited };
+  const { pid, msg } = JSON.parse(line) as { pid: number; msg: string };
+  return { proc, url: /serving .* on (https?:\/\/\S+) /.exec(msg)![1]!, serverPid: pid, output: () => out, exited };
+}
+
+/** Waits up to `ms` for process `pid` to be gone; if it is still there, SIGKILLs it and returns false. */
+export async function waitGone(pid: number, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -6,14 +6,14 @@
  */
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generateSelfSigned } from '../../src/http/self-signed.ts';
+import { spawnServer, waitGone } from '../helpers/child.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { MESSAGE_SDL, tmpDir } from '../helpers/server.ts';
-import { cliEnv } from '../helpers/cli-env.ts';
 
 const run = promisify(execFile);
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
@@ -111,34 +111,8 @@ test('npx tablecast --version, and SIGTERM to npx stops the server it started', 
   const { stdout } = await run('npx', ['--no-install', 'tablecast', '--version'], { cwd: app, timeout: 30_000 });
   assert.equal(stdout, `tablecast ${PKG.version}\n`);
 
-  const npx = spawn('npx', ['--no-install', 'tablecast', 'start', '--port', '0', '--host', '127.0.0.1', '--no-tls', '--data', './data-npx'], { cwd: app, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  npx.stdout.on('data', (d) => (out += d));
-  npx.stderr.on('data', (d) => (out += d));
-  const serverPid = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no serving line:\n${out}`)), 30_000);
-    npx.stdout.on('data', () => {
-      const line = out.split('\n').find((l) => l.includes('tablecast serving'));
-      if (line) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { pid: number }).pid);
-      }
-    });
-  });
-  assert.notEqual(serverPid, npx.pid, 'npx runs the bin in a child process');
-  npx.kill('SIGTERM');
-  const deadline = Date.now() + 10_000;
-  while (alive(serverPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  const orphan = alive(serverPid);
-  if (orphan) process.kill(serverPid, 'SIGKILL');
-  assert.equal(orphan, false, `the server (pid ${serverPid}) outlived npx:\n${out}`);
+  const npx = await spawnServer('npx', ['--no-install', 'tablecast', 'start', '--port', '0', '--host', '127.0.0.1', '--no-tls', '--data', './data-npx'], { cwd: app });
+  assert.notEqual(npx.serverPid, npx.proc.pid, 'npx runs the bin in a child process');
+  npx.proc.kill('SIGTERM');
+  assert.ok(await waitGone(npx.serverPid), `the server (pid ${npx.serverPid}) outlived npx:\n${npx.output()}`);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
