@@ -19,6 +19,7 @@ import { tagRoutes, timedResponses } from './http/response-timing.ts';
 import { registerHttp } from './http/plugin.ts';
 import { schemaController } from './http/no-schemas.ts';
 import { clientErrorHandler, sendError } from './http/render-error.ts';
+import { trackHttp2Sessions } from './http/http2-sessions.ts';
 import { guardConnections, http1Options, http2Options } from './http/connections.ts';
 import { createSseHandler } from './http/sse-routes.ts';
 import { lazyGraphqlEndpoints, type LazyGraphql } from './graphql/lazy.ts';
@@ -142,13 +143,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   const sse = createSseApi(channels);
   // Open streams would keep fastify.close() waiting forever: end them first, so clients reconnect
   // elsewhere. Idle HTTP/2 sessions would too (until their 72 s timeout): send them GOAWAY.
-  const sessions = new Set<{ close(): void; once(e: 'close', f: () => void): unknown }>();
-  if (tls) {
-    fastify.server.on('session', (session: { close(): void; once(e: 'close', f: () => void): unknown }) => {
-      sessions.add(session);
-      session.once('close', () => sessions.delete(session));
-    });
-  }
+  const sessions = tls ? trackHttp2Sessions(fastify.server as never) : undefined;
   const graphql = lazyGraphqlEndpoints(app, {
     onError: (err) => log.error({ err }, 'GraphQL resolver failed'),
     limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
@@ -159,7 +154,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     graphql.dropStreams();
     streams.closeAll();
     app.endSubscriptions();
-    for (const session of sessions) session.close();
+    sessions?.closeAll();
   });
   fastify.addHook('onClose', async () => app.close());
   registerHttp(fastify, {
