@@ -96,7 +96,6 @@ async function main(argv: string[]): Promise<number> {
   }
   const tables = server.app.model.tables.filter((t) => t.export).map((t) => `/${t.database}/${t.export!.name}`);
   const tls = server.tls === 'off' ? 'plain HTTP' : `HTTP/2 + HTTP/1.1, ${server.tls === 'provided' ? 'certificate from --cert' : `self-signed certificate in ${config.data}/tls`}`;
-  server.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -116,6 +115,9 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Only now the line that says the server is up: whoever waits for it may signal at once, and a
+  // signal before the handlers above would kill the process without a graceful close.
+  server.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})`);
   // npm and npx run a bin under `sh -c`; on SIGTERM npm signals that shell, which dies without
   // passing the signal on, and the server would stay, orphaned, holding the port and the store.
   // (`npm start` itself execs, but `npx tablecast start` cannot.) So a server that npm started
