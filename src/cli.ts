@@ -1,166 +1,31 @@
 #!/usr/bin/env node
 /**
- * The command line, and the only module that touches `process`: it reads argv and env, hands them
- * to the pure `loadConfig`, starts or checks, and turns signals into a graceful shutdown.
+ * What `tablecast`, `npm start` and `node dist/cli.js` run: the command line (`cli/main.ts`), from
+ * its one-file build with V8's code cache when the build made them, else as modules.
+ *
+ * Start-up time is mostly loading code: Node 20 reads, parses and compiles every module of
+ * tablecast and of fastify, pino, zod and graphql again at each start, one file at a time (Node 22's
+ * `module.enableCompileCache` does not exist on 20, and does not cover this either way). `npm run
+ * build` therefore also writes `dist/cli.bundle.cjs` (everything the command line runs, in one
+ * file: scripts/bundle-cli.ts) and `dist/cli.bundle.cache`, V8's compiled code for it, produced by
+ * starting the bundle once and answering a request. Here the bundle is compiled with that cache:
+ * V8 checks it against its own version, its flags and the source, and compiles from the source
+ * when it does not match (another Node, `--cpu-prof`), which is slower but the same program.
+ * The cache is read, never written, at run time: the package directory may be read-only or shared,
+ * and a cache in a shared temporary directory could be planted by another user.
  */
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { hashPassword } from './auth/password.ts';
-import { mergeConfig, settingLocation, type Config, type ConfigInput } from './config.ts';
-import { prepareStart } from './server/preflight.ts';
-import { initProject } from './cli/init.ts';
-import { FLAGS, USAGE, usageLine, usageProblem } from './cli/usage.ts';
-import { VERSION } from './version.ts';
+import { existsSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { compileBundle } from './cli/bundle-loader.ts';
 
-async function main(argv: string[]): Promise<number> {
-  const problem = usageProblem(argv);
-  if (problem) {
-    process.stderr.write(usageLine(problem));
-    return 2;
-  }
-  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
-  const command = positionals[0] ?? 'start';
-  if (values.help || command === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (values.version || command === 'version') {
-    process.stdout.write(`tablecast ${VERSION}\n`);
-    return 0;
-  }
-  if (command === 'init') {
-    const dir = resolve(process.cwd(), positionals[1] ?? '.');
-    const written = await initProject(dir);
-    for (const path of written) process.stdout.write(`wrote ${path}\n`);
-    const cd = positionals[1] ? `cd ${positionals[1]} && ` : '';
-    process.stdout.write(`next: ${cd}npx tablecast start   (serves /realtime-demo/message on https://localhost:9996)\n`);
-    return 0;
-  }
-  if (command === 'hash-password') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    // One trailing newline is what `echo` or a prompt adds, not part of the password.
-    const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-    if (!password) {
-      process.stderr.write('tablecast: give the password on standard input, e.g. printf %s "$PASSWORD" | tablecast hash-password\n');
-      return 2;
-    }
-    process.stdout.write(`${await hashPassword(password)}\n`);
-    return 0;
-  }
-  // Before the configuration is read: a misspelt command is a usage error, whatever the config says.
-  if (command !== 'start' && command !== 'check') {
-    process.stderr.write(usageLine(`unknown command "${command}"`));
-    return 2;
-  }
-  const flags: Partial<ConfigInput> = {
-    port: values.port,
-    host: values.host,
-    schemas: values.schemas,
-    data: values.data,
-    tls: values['no-tls'] ? false : values.tls,
-    cert: values.cert,
-    key: values.key,
-    durability: values.durability as ConfigInput['durability'],
-    bodyLimit: values['body-limit'],
-    pingInterval: values['ping-interval'],
-    retention: values.retention,
-    logLevel: values['log-level'] as ConfigInput['logLevel'],
-  };
-  const configFile = values.config ?? process.env.TABLECAST_CONFIG;
-  // Merged, not yet validated: the checks below (the same for check and start) report every
-  // problem of settings and schemas together, each where it was set.
-  const input = mergeConfig({ flags, env: process.env, ...(configFile ? { configFile } : {}), cwd: process.cwd() });
+const bundle = fileURLToPath(new URL('./cli.bundle.cjs', import.meta.url));
 
-  if (command === 'check') {
-    const { model } = await prepareStart(input, { cwd: process.cwd() });
-    for (const t of model.tables) {
-      const where = t.export ? `/${t.database}/${t.export.name}` : '(not exported)';
-      process.stdout.write(`${t.database}.${t.table}  ${where}  key ${t.primaryKey}\n`);
-    }
-    process.stdout.write(`ok: ${model.tables.length} table(s) in ${model.files.length} file(s)\n`);
-    return 0;
-  }
-  // Loaded only to start: `check`, `help` and usage errors answer in a fraction of the time
-  // without fastify, GraphQL Yoga and LMDB.
-  const { createServer } = await import('./server.ts');
-  const server = await createServer(input);
-  const config = server.config;
-  let url: string;
-  try {
-    url = await server.listen();
-  } catch (err) {
-    // LMDB and the expiry timer are open by now: close them, or the process would stay.
-    await server.close().catch(() => undefined);
-    throw listenError(err, config);
-  }
-  const tables = server.app.model.tables.filter((t) => t.export).map((t) => `/${t.database}/${t.export!.name}`);
-  const tls = server.tls === 'off' ? 'plain HTTP' : `HTTP/2 + HTTP/1.1, ${server.tls === 'provided' ? 'certificate from --cert' : `self-signed certificate in ${config.data}/tls`}`;
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      server.log.warn(`${signal} again: exiting now`);
-      process.exit(1);
-    }
-    stopping = true;
-    server.log.info(`${signal}: shutting down`);
-    server.close().then(
-      () => process.exit(0),
-      (err) => {
-        server.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  // Only now the line that says the server is up: whoever waits for it may signal at once, and a
-  // signal before the handlers above would kill the process without a graceful close.
-  server.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})`);
-  // npm and npx run a bin under `sh -c`; on SIGTERM npm signals that shell, which dies without
-  // passing the signal on, and the server would stay, orphaned, holding the port and the store.
-  // (`npm start` itself execs, but `npx tablecast start` cannot.) So a server that npm started
-  // stops when the process that started it is gone.
-  if (process.env.npm_command) {
-    const parent = process.ppid;
-    setInterval(() => {
-      if (process.ppid !== parent) stop('parent process gone');
-    }, 500).unref();
-  }
-  return -1;
+if (existsSync(bundle)) {
+  const compiled = compileBundle(bundle, bundle.replace(/\.cjs$/, '.cache'));
+  // The build (scripts/bundle-cli.ts) asks for the cache once the started bundle has answered.
+  const writeCache = process.env.TABLECAST_WRITE_CODE_CACHE;
+  if (writeCache) process.once('exit', () => writeFileSync(writeCache, compiled.script.createCachedData()));
+  compiled.run();
+} else {
+  await import('./cli/main.ts'); // from source (npm run dev), or a build without the bundle
 }
-
-/** A listen failure as one plain sentence: the common ones say what to change. */
-function listenError(err: unknown, config: Config): Error {
-  const code = (err as NodeJS.ErrnoException).code;
-  const port = `port ${config.port} on ${config.host}`;
-  const portSetting = settingLocation(config, ['port']);
-  const hostSetting = settingLocation(config, ['host']);
-  if (code === 'EADDRINUSE') return new Error(`cannot start: ${port} is already in use by another process; stop it or choose another port (${portSetting})`);
-  if (code === 'EACCES') {
-    const why = config.port > 0 && config.port < 1024 ? ' (ports below 1024 need privileges)' : '';
-    return new Error(`cannot start: permission denied to listen on ${port}${why}; choose another port (${portSetting})`);
-  }
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new Error(`cannot start: ${config.host} is not an address of this machine; choose another host (${hostSetting})`);
-  return new Error(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
-}
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code >= 0) process.exitCode = code;
-  },
-  (err: unknown) => {
-    if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`tablecast: ${err.message}\n\n${USAGE}`);
-      // A usage error (unknown or malformed flag) exits 2, as an unknown command does; 1 is for
-      // invalid configuration or schemas and failed start-ups.
-      process.exit(2);
-    }
-    // Messages only, never a stack: an operator needs what to change, and AppErrors already say
-    // it one line per problem. (Pipes and files take stderr synchronously, so exiting loses nothing.)
-    process.stderr.write(`tablecast: ${err instanceof Error ? err.message : String(err)}\n`);
-    // Exit, not exitCode: a failure half-way through start-up may have left a handle open.
-    process.exit(1);
-  },
-);

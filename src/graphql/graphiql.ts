@@ -97,7 +97,8 @@ type Sources = { [K in 'js' | 'css' | 'editorWorkerService' | 'jsonWorker' | 'gr
 async function readInWorker(): Promise<Sources> {
   const worker = new Worker(
     `const { parentPort, workerData } = require('node:worker_threads');
-    import(workerData).then((g) => {
+    import(workerData).then((m) => {
+      const g = 'js' in m ? m : m.default; // the CommonJS build when the command line bundle resolved it
       const out = {};
       for (const k of ['js', 'css', 'editorWorkerService', 'jsonWorker', 'graphqlWorker']) out[k] = new TextEncoder().encode(g[k]);
       out.favicon = new Uint8Array(Buffer.from(g.favicon.slice(g.favicon.indexOf(',') + 1), 'base64'));
