@@ -9,6 +9,7 @@ import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { cpus } from 'node:os';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -22,10 +23,14 @@ export function hasTaskset(): boolean {
   return tasksetChecked;
 }
 
-/** The command line that runs `argv` on `core` (unpinned when taskset is missing). */
+/**
+ * The command line that runs `argv` on `core`, or on every core when `core` is undefined (unpinned
+ * when taskset is missing). Every core explicitly: a child inherits its parent's affinity, and the
+ * orchestrator pins itself to the load core, so a plain spawn would share that one core with it.
+ */
 export function pinned(core: number | undefined, argv: string[]): [string, string[]] {
-  if (core === undefined || !hasTaskset()) return [argv[0]!, argv.slice(1)];
-  return ['taskset', ['-c', String(core), ...argv]];
+  if (!hasTaskset()) return [argv[0]!, argv.slice(1)];
+  return ['taskset', ['-c', core === undefined ? `0-${cpus().length - 1}` : String(core), ...argv]];
 }
 
 /** Pins this process (all its threads) to `core`; returns false when it could not. */
