@@ -201,7 +201,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     },
     async close() {
       await fastify.close();
-      // Access lines to stdout wait for the end of their event-loop turn (http/logging.ts): all are out when close resolves.
+      // Access lines to stdout wait up to 10 ms to be written together (http/logging.ts): all are out when close resolves.
       await flushLog(log);
     },
   };

@@ -39,14 +39,26 @@ function target() {
   return { writes, write: (s: string) => writes.push(s) };
 }
 
-test('deferred lines go out together on the next turn, in order', async () => {
+test('deferred lines go out together 10 ms after the first, in order', async () => {
   const t = target();
   const sink = new LogSink(t, true);
   sink.defer('a\n');
-  sink.defer('b\n');
-  assert.deepEqual(t.writes, [], 'a deferred line was written at once');
   await new Promise((r) => setImmediate(r));
+  sink.defer('b\n');
+  assert.deepEqual(t.writes, [], 'a deferred line was written before its 10 ms');
+  await new Promise((r) => setTimeout(r, 30));
   assert.deepEqual(t.writes, ['a\nb\n']);
+});
+
+test('64 KiB of deferred lines go out at once, without waiting', () => {
+  const t = target();
+  const sink = new LogSink(t, true);
+  const line = `${'x'.repeat(1023)}\n`;
+  for (let i = 0; i < 63; i++) sink.defer(line);
+  assert.deepEqual(t.writes, []);
+  sink.defer(line);
+  assert.equal(t.writes.length, 1);
+  assert.equal(t.writes[0]!.length, 64 * 1024);
 });
 
 test('any other line goes out at once, after the deferred ones (a fatal before a crash takes them along)', () => {
