@@ -54,8 +54,6 @@ export interface Hub {
   readonly dispatched: number;
   /** Events handed to live subscribers since start (metrics). */
   readonly delivered: number;
-  /** Dispatches anything committed but not yet dispatched (normally driven by commits). */
-  pump(): void;
   close(): void;
 }
 
@@ -296,7 +294,6 @@ export function createHub(store: Store, options: HubOptions): Hub {
     get delivered() {
       return delivered;
     },
-    pump,
     close() {
       closed = true;
       offCommit();

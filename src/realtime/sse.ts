@@ -39,11 +39,6 @@ export function encodeSseFrame(frame: SseFrame): string {
   return out + '\n';
 }
 
-/** A comment line: ignored by clients, keeps intermediaries from timing the connection out. */
-export function encodeSseComment(text: string): string {
-  return `: ${text.split(LINE_BREAK).join(' ')}\n\n`;
-}
-
 function singleLine(field: string, value: string): string {
   if (LINE_BREAK.test(value)) throw new TypeError(`SSE ${field} may not contain a line break`);
   return value;
