@@ -126,13 +126,18 @@ const CODE_FOR_STATUS: Record<number, ErrorCode> = {
   503: 'SERVICE_UNAVAILABLE',
 };
 
-/** Node error codes that mean the disk or the store is full. */
-const FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'MDB_MAP_FULL']);
 /**
- * The same as lmdb-js reports them: a numeric `code` (MDB_MAP_FULL -30792, errno ENOSPC 28,
- * EDQUOT 122) with mdb_strerror's message. Matching only string codes turned a full disk into a 500.
+ * The one list of error codes that mean the disk or the store is full: Node's names, and the same
+ * as lmdb-js reports them, a numeric `code` (MDB_MAP_FULL -30792, errno ENOSPC 28, EDQUOT 122) with
+ * mdb_strerror's message. Matching only string codes turned a full disk into a 500.
  */
-const FULL_NUMBERS = new Set([-30792, 28, 122]);
+const FULL_CODES: ReadonlySet<unknown> = new Set(['ENOSPC', 'EDQUOT', 'MDB_MAP_FULL', -30792, 28, 122]);
+
+/** Whether an error `code` (string or LMDB's number) says the disk or the store is full. */
+export function isStorageFullCode(code: unknown): boolean {
+  return FULL_CODES.has(code);
+}
+
 const FULL_MESSAGE = /MDB_MAP_FULL|ENOSPC|EDQUOT|No space left on device|Disk quota exceeded/;
 
 /**
@@ -145,7 +150,7 @@ export function toAppError(err: unknown): AppError {
   if (err && typeof err === 'object') {
     const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
     const message = typeof e.message === 'string' ? e.message : 'request failed';
-    const full = typeof e.code === 'string' ? FULL_CODES.has(e.code) : typeof e.code === 'number' && FULL_NUMBERS.has(e.code);
+    const full = isStorageFullCode(e.code);
     if (full || (e.code !== undefined && FULL_MESSAGE.test(message))) {
       return new AppError('STORAGE_FULL', 'the data directory is full; the write was not stored', { cause: err });
     }

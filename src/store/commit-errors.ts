@@ -12,12 +12,10 @@
  * second unhandled rejection per failed commit. open.ts turns event-turn batching off for that.)
  */
 import { statfsSync } from 'node:fs';
-import { AppError } from '../errors.ts';
+import { AppError, isStorageFullCode } from '../errors.ts';
 
 const ignore = () => {};
 
-/** Node/LMDB codes that say plainly that the disk or the map is full. */
-const FULL_CODES: ReadonlySet<unknown> = new Set(['ENOSPC', 'EDQUOT', 'MDB_MAP_FULL', 28, 122, -30792]);
 /** LMDB reports a short write (what a full disk gives it) as EIO; see {@link isFull}. */
 const EIO: ReadonlySet<unknown> = new Set(['EIO', 5]);
 /** Below this much free space, a failed commit is taken as a full disk. */
@@ -57,7 +55,7 @@ function commitErrorOf(err: unknown): PromiseLike<unknown> | undefined {
 /** A full-disk code; or EIO, or a cause not known yet, with (almost) no space left where the data is. */
 function isFull(cause: unknown, dataDir: string): boolean {
   const code = cause && typeof cause === 'object' ? (cause as { code?: unknown }).code : undefined;
-  if (FULL_CODES.has(code)) return true;
+  if (isStorageFullCode(code)) return true;
   if (cause !== undefined && !EIO.has(code)) return false;
   // An EIO with plenty of space left is a real I/O error, not a full disk: answer it as one.
   try {
