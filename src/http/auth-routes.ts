@@ -9,6 +9,7 @@ import { SESSION_COOKIE, type Authenticator } from '../auth/authenticate.ts';
 import { ANONYMOUS, type Principal } from '../auth/policy.ts';
 import { AppError } from '../errors.ts';
 import type { TableDef } from '../schema/model.ts';
+import { opensStream, streamParamOf } from './stream-request.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -190,14 +191,11 @@ function accessTokenOf(request: FastifyRequest, search: string, routes: StreamRo
   return new URLSearchParams(`t=${search.slice(token.valueStart, token.valueEnd)}`).get('t') ?? '';
 }
 
-/** A GET that opens a table's event stream (`?stream=sse` or `Accept: text/event-stream`), or a GraphQL one (the `Accept` header). */
+/** A request that opens a table's event stream, or a GraphQL one (which only the `Accept` header asks for). */
 function isStreamRequest(request: FastifyRequest, search: string, routes: StreamRoutes): boolean {
-  if (request.method !== 'GET') return false;
   const route = request.routeOptions.url ?? '';
-  const accept = request.headers.accept;
-  const acceptsEvents = typeof accept === 'string' && accept.includes('text/event-stream');
-  if (routes.table.has(route)) return acceptsEvents || /(^|&)stream=sse(&|$)/.test(search);
-  return routes.graphql.has(route) && acceptsEvents;
+  if (routes.table.has(route)) return opensStream(request, streamParamOf(search));
+  return routes.graphql.has(route) && opensStream(request, undefined);
 }
 
 /** One `name=value` whose name decodes to `access_token`, by offsets into the text. */

@@ -8,6 +8,7 @@ import { AppError } from '../errors.ts';
 import { project } from '../query/evaluate.ts';
 import type { Precondition, SnapshotCursor, TableService } from '../core/table-service.ts';
 import type { Key } from '../schema/model.ts';
+import { opensStream } from './stream-request.ts';
 
 const COLLECTION_METHODS = ['GET', 'HEAD', 'POST', 'DELETE'] as const;
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -18,15 +19,13 @@ export function rawQuery(request: FastifyRequest): string {
   return i < 0 ? '' : request.url.slice(i + 1);
 }
 
-/** True when a GET asks for an event stream rather than JSON (SPEC §4). */
-export function wantsStream(request: FastifyRequest, query: { reserved: { [name: string]: string } }): boolean {
-  if (request.method !== 'GET') return false;
-  if (query.reserved.stream !== undefined) {
-    if (query.reserved.stream === 'sse') return true;
-    throw new AppError('QUERY_INVALID', `stream=${query.reserved.stream} is not a stream type; use stream=sse`);
+/** True when a GET asks for an event stream rather than JSON; a `stream=` other than `sse` is refused. */
+function wantsStream(request: FastifyRequest, query: { reserved: { [name: string]: string } }): boolean {
+  const stream = query.reserved.stream;
+  if (request.method === 'GET' && stream !== undefined && stream !== 'sse') {
+    throw new AppError('QUERY_INVALID', `stream=${stream} is not a stream type; use stream=sse`);
   }
-  const accept = request.headers.accept;
-  return typeof accept === 'string' && accept.includes('text/event-stream');
+  return opensStream(request, stream);
 }
 
 /** `If-None-Match` holds this version's ETag (or `*`)? */

@@ -393,6 +393,22 @@ describe('?access_token= on stream URLs only', () => {
     }
   });
 
+  // Authentication and the REST routes decide "is this a stream request" with the one function of
+  // src/http/stream-request.ts: a token is accepted exactly where a stream opens.
+  test('authentication reads ?stream= as the REST routes do: percent-encoded it still opens a stream; stream=json does not', async () => {
+    const t = await token();
+    const encoded = await openSse(`${s.url}${M}?stream=%73se&access_token=${t}`);
+    try {
+      assert.equal(encoded.status, 200);
+      const [, hello] = await encoded.next(2);
+      assert.deepEqual(json(hello!), { type: 'connected', status: 'ok' });
+    } finally {
+      encoded.close();
+    }
+    const res = await s.req('GET', `${M}?stream=json&access_token=${t}`, undefined, { accept: 'text/event-stream' });
+    assertError(res, 400, 'BAD_REQUEST', 'not a stream request, so no access_token');
+  });
+
   // fastify's FST_ERR_BAD_URL message quotes the whole URL, query string and token included;
   // server.ts redacts it before it is logged or answered (test/integration/auth-hygiene.test.ts
   // covers the encoded spellings of the name).
