@@ -12,7 +12,7 @@ import { createApp, type App } from './core/app.ts';
 import { createAuthenticator } from './auth/authenticate.ts';
 import { createPolicy } from './auth/policy.ts';
 import { loadOrCreateSecret } from './auth/secret.ts';
-import { redactUrl } from './http/auth-routes.ts';
+import { redactUrl } from './http/access-tokens.ts';
 import { createRequestTallies, registerMetrics } from './http/metrics.ts';
 import { createLogger, flushLog, RequestLogController, requestLoggerFactory } from './http/logging.ts';
 import { tagRoutes, timedResponses } from './http/response-timing.ts';

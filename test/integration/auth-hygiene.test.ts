@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { hashPassword } from '../../src/auth/password.ts';
-import { redactUrl } from '../../src/http/auth-routes.ts';
+import { redactUrl } from '../../src/http/access-tokens.ts';
 import { assertError } from '../helpers/fixtures.ts';
 import { gql, openSse as openGqlSse } from '../helpers/graphql.ts';
 import { schemaDir, startServer, type Res, type TestServer } from '../helpers/server.ts';
