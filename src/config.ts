@@ -12,7 +12,7 @@ const port = z.coerce.number().int().min(0).max(65535);
 const ms = z.coerce.number().int().positive();
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s))]);
 
-/** The five permissions of SPEC §6. */
+/** The five permissions (README › Security). */
 export const ACTIONS = ['read', 'insert', 'update', 'delete', 'publish'] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -53,7 +53,7 @@ export interface TablecastServer {
   readonly streams: StreamRegistry;
   /** Typed CRUD per table, `tables.<database>.<name>`: same validation and events as REST. */
   readonly tables: TablesApi;
-  /** Channels and clients for custom SSE routes (seed 004's API). */
+  /** Channels and clients for custom SSE routes (README › Channels for custom SSE routes). */
   readonly sse: SseApi;
   /** The changes of a table as an async iterable (see `tables.<db>.<name>.subscribe`). */
   subscribe: App['subscribe'];
@@ -208,8 +208,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
 }
 
 /**
- * Mounts each yoga endpoint as a fastify route (PITFALLS: no hijack; fastify streams the returned
- * body, SSE included). Yoga's SSE response sets `Connection`, which HTTP/2 forbids: it is dropped there.
+ * Mounts each yoga endpoint as a fastify route. The handler returns yoga's Response and fastify
+ * streams its body, SSE included: no `reply.hijack()`, which would bypass fastify's hooks and error
+ * handling. Yoga's SSE response sets `Connection`, which HTTP/2 forbids: it is dropped there.
  */
 function mountGraphql(fastify: FastifyInstance, graphql: LazyGraphql): void {
   // Own encapsulation context: the body reaches yoga as text, so malformed JSON gets a GraphQL

@@ -1,5 +1,5 @@
 /**
- * Builds the GraphQL schema of one database from its exported tables (SPEC §5): a list query per
+ * Builds the GraphQL schema of one database from its exported tables (README › GraphQL): a list query per
  * table in Harper's shape, create/replace/update/delete/publish mutations, and two subscriptions
  * over the same change feed as SSE. Resolvers only translate arguments into table-service calls.
  */

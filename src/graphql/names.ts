@@ -1,5 +1,5 @@
 /**
- * The one place GraphQL names are derived from table definitions (SPEC §5), so the README's
+ * The one place GraphQL names are derived from table definitions (README › GraphQL), so the README's
  * mapping table and the schema cannot disagree.
  */
 import type { TableDef } from '../schema/model.ts';

@@ -1,6 +1,6 @@
 /**
  * Operations endpoints: `GET /metrics` in Prometheus text format and `GET /admin/connections`
- * (seed 004's admin view: totals, by table and by channel). Values that other modules already count
+ * (the admin view: totals, by table and by channel). Values that other modules already count
  * are read at scrape time, so the hot paths pay nothing for metrics but one integer increment.
  * One registry per server (not prom-client's global one), so several servers share a process.
  */

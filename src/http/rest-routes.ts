@@ -1,5 +1,5 @@
 /**
- * The REST routes of SPEC §3, generated for every exported table with `rest: true`. Handlers only
+ * The REST routes (README › REST), generated for every exported table with `rest: true`. Handlers only
  * translate HTTP to table-service calls and back; all rules live in core.
  */
 import { Readable } from 'node:stream';

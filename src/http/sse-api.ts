@@ -1,5 +1,5 @@
 /**
- * The SSE API that custom fastify routes use (seed 004's `sse.addClient` …): it opens the event
+ * The SSE API that custom fastify routes use (`sse.addClient` …, README › Channels for custom SSE routes): it opens the event
  * stream on a fastify reply with the same headers and encoder as table streams, then hands the
  * client to the channel hub.
  */

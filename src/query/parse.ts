@@ -1,5 +1,5 @@
 /**
- * Parses a REST query string (Harper's grammar, SPEC §3) into the typed Query AST of one table.
+ * Parses a REST query string (Harper's grammar, README › Query grammar) into the typed Query AST of one table.
  *
  * Decisions (docs/query-grammar.md has the user-facing version, with every operator):
  * - `&` and `|` have no precedence, as in Harper: one group joins its conditions with one of them,
@@ -11,7 +11,7 @@
  *   `<` `<=`, and its long FIQL names such as `=greater_than=`), `=ct=` `=sw=` `=ew=`; `===`/`!==` are
  *   Harper's strict forms (no `null` keyword, no type prefixes, untyped values compared as text);
  *   `==v*` and `=eq=v*` mean starts-with (Harper's wildcard). Unlike Harper, plain `=` also honours
- *   `null` and the type prefixes, because SPEC §3 coerces its value to the attribute's type.
+ *   `null` and the type prefixes, because the grammar coerces its value to the attribute's type.
  * - Values are raw text up to `&`, `|`, `]` (and `)` inside parentheses); a raw `=`, `[`, `{`, `}`
  *   there is an error (encode it). Each name segment and value is decoded with decodeURIComponent on
  *   its own, so `+` stays a plus and `%2E` is a dot inside a name rather than a path separator.

@@ -1,5 +1,5 @@
 /**
- * The parsed form of a REST query string (Harper's grammar, SPEC §3). Produced by `parseQuery`,
+ * The parsed form of a REST query string (Harper's grammar, README › Query grammar). Produced by `parseQuery`,
  * read by the store's planner (index use), the evaluator (filters, sort, select) and filtered streams.
  */
 

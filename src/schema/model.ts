@@ -3,7 +3,7 @@
  * Nothing here is mutated after `parseSchema` returns (the objects are frozen).
  */
 
-/** Built-in scalar names of SPEC §2. */
+/** Built-in scalar names (README › Schema). */
 export type ScalarName = 'ID' | 'String' | 'Int' | 'Float' | 'Long' | 'BigInt' | 'Boolean' | 'Date' | 'Any' | 'Bytes';
 
 export const SCALAR_NAMES: readonly ScalarName[] = ['ID', 'String', 'Int', 'Float', 'Long', 'BigInt', 'Boolean', 'Date', 'Any', 'Bytes'];
