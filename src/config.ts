@@ -71,7 +71,7 @@ export const AuthSchema = z
   });
 export type AuthConfig = z.output<typeof AuthSchema>;
 
-export const CorsSchema = z
+const CorsSchema = z
   .object({
     /** Allowed origins (`https://app.example`), or `*` for any (then without credentials). */
     origins: z.union([z.literal('*'), z.array(z.string().regex(/^https?:\/\/[^/]+$/, 'must be an origin like https://app.example'))]),
@@ -92,7 +92,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-export const ConfigSchema = z
+const ConfigSchema = z
   .object({
     port: port.default(9996),
     host: z.string().min(1).default('localhost'),
@@ -167,7 +167,7 @@ export type Config = Readonly<z.output<typeof ConfigSchema>>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 /** Environment variable → config key: the one table of names scripts can rely on. */
-export const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
+const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_PORT: 'port',
   TABLECAST_HOST: 'host',
   TABLECAST_SCHEMAS: 'schemas',

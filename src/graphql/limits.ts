@@ -37,7 +37,7 @@ function tooComplex(message: string, cap: string, limit: number): AppError {
  * graphql's own syntax error.
  * @example const doc = parseWithinLimits('{ message { id } }', { maxTokens: 1000, maxDepth: 20, maxAliases: 20 })
  */
-export function parseWithinLimits(source: string | Source, limits: DocumentLimits): DocumentNode {
+function parseWithinLimits(source: string | Source, limits: DocumentLimits): DocumentNode {
   checkTokens(source, limits);
   const document = parse(source, { maxTokens: limits.maxTokens });
   checkOperations(document, limits);
@@ -49,7 +49,7 @@ export function parseWithinLimits(source: string | Source, limits: DocumentLimit
  * selection sets open braces; inside it (arguments, variable defaults) brackets are list and object
  * values. Both kinds of nesting are bounded by `maxDepth`, so the recursive parser never goes deeper.
  */
-export function checkTokens(source: string | Source, limits: DocumentLimits): void {
+function checkTokens(source: string | Source, limits: DocumentLimits): void {
   const lexer = new Lexer(typeof source === 'string' ? new Source(source) : source);
   // Open brackets, innermost last; a value bracket records that it was opened inside parentheses.
   let selections = 0;
@@ -116,7 +116,7 @@ interface Measure {
  * fragments are measured once (their fields sit at the level of the spread) and a fragment cycle
  * counts as nothing here, for validation to report. Recursion ends at the first level over a cap.
  */
-export function checkOperations(document: DocumentNode, limits: DocumentLimits): void {
+function checkOperations(document: DocumentNode, limits: DocumentLimits): void {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
   const measured = new Map<string, Measure>();

@@ -5,7 +5,7 @@
 import type { TableDef } from '../schema/model.ts';
 
 /** A valid GraphQL name from an export name: `message` → `message`, `order-items` → `orderItems`. */
-export function graphqlFieldName(exportName: string): string {
+function graphqlFieldName(exportName: string): string {
   const parts = exportName.split(/[^A-Za-z0-9_]+/).filter(Boolean);
   let name = parts.map((p, i) => (i === 0 ? p : p[0]!.toUpperCase() + p.slice(1))).join('');
   if (!/^[A-Za-z_]/.test(name)) name = `_${name}`;

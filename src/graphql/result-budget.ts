@@ -23,7 +23,7 @@ export interface ResultBudget {
  * A fresh budget of `max` records (one per operation).
  * @example const budget = createResultBudget(10_000); await budget.read(args.limit, (most) => search(most))
  */
-export function createResultBudget(max: number): ResultBudget {
+function createResultBudget(max: number): ResultBudget {
   let left = max;
   let previous: Promise<unknown> = Promise.resolve();
   return {
@@ -55,7 +55,7 @@ const budgets = new WeakMap<object, ResultBudget>();
  * Gives a GraphQL context (one per request: yoga builds it per HTTP request, batching is off) its
  * operation's budget.
  */
-export function attachResultBudget(context: object, max: number): void {
+function attachResultBudget(context: object, max: number): void {
   budgets.set(context, createResultBudget(max));
 }
 

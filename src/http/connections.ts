@@ -79,7 +79,7 @@ export function http2Options(s: ConnectionSettings): Record<string, unknown> {
  * The soft limit on open file descriptors of this process (Linux `/proc/self/limits`; Node raises
  * it to the hard limit at start), or undefined where it cannot be read.
  */
-export function fileDescriptorLimit(): number | undefined {
+function fileDescriptorLimit(): number | undefined {
   try {
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
     if (!m) return undefined;
@@ -95,7 +95,7 @@ export function fileDescriptorLimit(): number | undefined {
  * the limit cannot be read.
  * @example resolveMaxConnections(0, 20_000) // 18000
  */
-export function resolveMaxConnections(configured: number, fdLimit = fileDescriptorLimit() ?? 1024): number {
+function resolveMaxConnections(configured: number, fdLimit = fileDescriptorLimit() ?? 1024): number {
   if (configured > 0) return configured;
   return Math.max(16, fdLimit - Math.max(128, Math.floor(fdLimit / 10)));
 }
@@ -105,7 +105,7 @@ export function resolveMaxConnections(configured: number, fdLimit = fileDescript
  * prefix of an IPv6 address, since one IPv6 client is usually given a whole /64.
  * @example addressKey('2001:db8::1') // '2001:db8:0:0::/64'
  */
-export function addressKey(ip: string | undefined): string {
+function addressKey(ip: string | undefined): string {
   if (!ip) return '';
   if (ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7);
   if (!ip.includes(':')) return ip;

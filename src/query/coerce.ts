@@ -116,7 +116,7 @@ export function resolvePath(def: TableDef, path: readonly string[], position: nu
 }
 
 /** A strict decimal number (`12`, `-1.5`, `.5`, `2e3`); no hex, blanks, `Infinity` or empty text. */
-export function parseNumber(s: string): number | undefined {
+function parseNumber(s: string): number | undefined {
   const n = s.length;
   let i = 0;
   let digits = 0;
@@ -142,7 +142,7 @@ export function parseNumber(s: string): number | undefined {
 }
 
 /** The canonical decimal string of an integer (`+007` → `7`, `-0` → `0`), or undefined. */
-export function canonicalInteger(s: string): string | undefined {
+function canonicalInteger(s: string): string | undefined {
   const n = s.length;
   const first = s.charCodeAt(0);
   const negative = first === 45;
@@ -162,7 +162,7 @@ export function canonicalInteger(s: string): string | undefined {
  * 0000–9999, as stored Dates (schema/scalars.ts MAX_DATE_MS): beyond them `toISOString()` gives
  * six-digit years, which compare as text against every stored date the wrong way round.
  */
-export function toIsoDate(s: string): string | undefined {
+function toIsoDate(s: string): string | undefined {
   const integer = canonicalInteger(s);
   return isoOf(new Date(integer !== undefined && s.charCodeAt(0) !== 43 ? Number(s) : s).getTime());
 }

@@ -52,7 +52,7 @@ export interface ParseOptions {
 }
 
 /** Parameters that configure the request (SSE, resume, auth) and are never filters. */
-export const RESERVED_PARAMETERS: ReadonlySet<string> = new Set(['stream', 'lastEventId', 'retained', 'access_token']);
+const RESERVED_PARAMETERS: ReadonlySet<string> = new Set(['stream', 'lastEventId', 'retained', 'access_token']);
 
 /** FIQL operator names between `=`s: ours plus Harper's spellings. */
 const FIQL = new Map<string, Operator>([

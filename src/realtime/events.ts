@@ -60,7 +60,7 @@ export function eventTypeFor(interest: Interest, entry: ChangeEntry, current: ()
 }
 
 /** Builds the shared event object for an entry seen as `type`. */
-export function buildEvent(def: TableDef, entry: ChangeEntry, type: EventType): HubEvent {
+function buildEvent(def: TableDef, entry: ChangeEntry, type: EventType): HubEvent {
   const pk = def.primaryKey;
   const data = type === 'update' ? entry.value : type === 'delete' ? { [pk]: entry.key } : { [pk]: entry.key, message: entry.message };
   let frame: string | undefined;

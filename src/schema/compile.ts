@@ -24,7 +24,7 @@ interface Written {
 }
 
 /** Reads the directives on a type or field; unknown, misplaced and repeated ones are reported and left out. */
-export function directivesOf(
+function directivesOf(
   nodes: readonly DirectiveNode[] | undefined,
   where: DirectiveLocation,
   owner: string,

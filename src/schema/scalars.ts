@@ -11,7 +11,7 @@ class Bad {
 }
 
 /** A short, safe rendering of an input value for messages. */
-export function describe(v: unknown): string {
+function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   switch (typeof v) {
@@ -63,8 +63,8 @@ const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\
  * an epoch-ms value such as 8.4e15 was stored, and the stored record then failed its own validation
  * (every later PATCH of it was refused). Found by the fuzz suite.
  */
-export const MIN_DATE_MS = Date.parse('0000-01-01T00:00:00.000Z');
-export const MAX_DATE_MS = Date.parse('9999-12-31T23:59:59.999Z');
+const MIN_DATE_MS = Date.parse('0000-01-01T00:00:00.000Z');
+const MAX_DATE_MS = Date.parse('9999-12-31T23:59:59.999Z');
 
 /** `toISOString()` of an epoch-ms time, or `undefined` outside years 0000–9999 (see {@link MAX_DATE_MS}). */
 export function isoOf(ms: number): string | undefined {

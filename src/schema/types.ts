@@ -61,7 +61,7 @@ export function resolveType(
 }
 
 /** The innermost type of a (possibly nested) list. */
-export function baseType(t: FieldType): Exclude<FieldType, { kind: 'list' }> {
+function baseType(t: FieldType): Exclude<FieldType, { kind: 'list' }> {
   return t.kind === 'list' ? baseType(t.of) : t;
 }
 

@@ -36,7 +36,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const BODY_NOT_OBJECT: ValidationIssue = { path: '', message: 'request body must be a JSON object' };
 
 /** The one error thrown for invalid input; its message names the first issue. */
-export function validationError(issues: ValidationIssue[]): AppError {
+function validationError(issues: ValidationIssue[]): AppError {
   const first = issues[0] ?? BODY_NOT_OBJECT;
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
   return new AppError('VALIDATION_FAILED', `${first.path ? `${first.path}: ` : ''}${first.message}${more}`, { details: issues });

@@ -86,7 +86,7 @@ export async function prepareStart(input: unknown, options: { model?: SchemaMode
 }
 
 /** The one error for a list of problems: a header line, then `  where: message` per problem. */
-export function startupError(problems: readonly StartupProblem[]): AppError {
+function startupError(problems: readonly StartupProblem[]): AppError {
   const schema = problems.some((p) => p.kind === 'schema');
   const config = problems.some((p) => p.kind === 'config');
   const what = schema && config ? 'configuration and schema' : schema ? 'schema' : 'configuration';

@@ -13,13 +13,13 @@ const INT32_MAX = 2 ** 31 - 1;
 const LONE_SURROGATE = /\p{Cs}/u;
 
 /** Longest accepted string key: its index entries must fit LMDB's ~2 KB key limit. */
-export const MAX_KEY_LENGTH = 255;
+const MAX_KEY_LENGTH = 255;
 
 /**
  * Bytes in one LMDB key: lmdb-js's limit for the default 4 KiB page (its `maxKeySize`). A record's
  * key is also the value of its dupSort index entries, which LMDB limits the same way.
  */
-export const LMDB_MAX_KEY_BYTES = 1978;
+const LMDB_MAX_KEY_BYTES = 1978;
 
 /** What ordered-binary adds around the strings of a key: type bytes, separators, a float. */
 const KEY_OVERHEAD = 16;

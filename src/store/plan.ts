@@ -38,7 +38,7 @@ export function planFilter(filter: Filter | undefined, indexed: ReadonlyMap<stri
 }
 
 /** Type order of ordered-binary keys (null, booleans, numbers, strings), then values within a type. */
-export function compareIndexKeys(a: IndexKey, b: IndexKey): number {
+function compareIndexKeys(a: IndexKey, b: IndexKey): number {
   const ra = keyRank(a);
   const rb = keyRank(b);
   if (ra !== rb) return ra - rb;

@@ -29,7 +29,7 @@ export interface ReadLimits {
  * the 64 MiB bound of one request; 256 results per chunk keep a chunk's JSON near 25 KB for such
  * records; 8 ms slices leave the loop free over 90% of the time during a long read.
  */
-export const DEFAULT_READ_LIMITS: Readonly<ReadLimits> = Object.freeze({ maxSortRecords: 100_000, chunkSize: 256, sliceMs: 8 });
+const DEFAULT_READ_LIMITS: Readonly<ReadLimits> = Object.freeze({ maxSortRecords: 100_000, chunkSize: 256, sliceMs: 8 });
 
 /** Records sorted at once (a few ms for 2,048); runs are merged afterwards. */
 const RUN = 2048;

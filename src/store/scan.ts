@@ -27,12 +27,12 @@ export const CHECK_EVERY = 64;
  * Most index values merged lazily in key order. Each is one LMDB cursor held open for the read, so
  * a range over more distinct values (`n=gt=5` on a unique attribute) is collected instead.
  */
-export const MAX_MERGED = 256;
+const MAX_MERGED = 256;
 /**
  * Most index entries collected and sorted by key when a range is too wide to merge: sorting them is
  * one uninterruptible step (~10 ms for 10,000 keys). Past it, the table is scanned in key order.
  */
-export const MAX_COLLECTED = 10_000;
+const MAX_COLLECTED = 10_000;
 
 /** Read options: the snapshot to read in (absent: lmdb's current read transaction). */
 export interface ReadOptions {
