@@ -52,6 +52,22 @@ export interface SubscribeOptions {
   transport?: Transport;
 }
 
+/** The change log and the hub as operators see them. */
+export interface FeedState {
+  /** Last change sequence number committed. */
+  head: number;
+  /** Change-log entries retained. */
+  entries: number;
+  /** Entries pruned up to this sequence (0: none). */
+  prunedThrough: number;
+  /** Last sequence the hub dispatched to subscribers. */
+  dispatched: number;
+  /** Events handed to live subscribers since start. */
+  delivered: number;
+  /** Live subscribers (SSE streams, GraphQL subscriptions, `subscribe()`), all or of one table id. */
+  subscribers(table?: string): number;
+}
+
 export interface App {
   readonly model: SchemaModel;
   readonly store: Store;
@@ -68,6 +84,8 @@ export interface App {
   exported(database: string, name: string): TableService | undefined;
   /** The databases that have at least one exported table. */
   databases(): string[];
+  /** The change feed's state, for metrics and `/admin/connections` (the HTTP layer reads the store and hub only through here). */
+  feed(): FeedState;
   /**
    * The changes of a table (optionally one record, optionally filtered) as an async iterable,
    * resuming after `lastEventId` when given. Counts against the stream limits like any stream.
@@ -133,6 +151,14 @@ export function createApp(options: AppOptions): App {
     services,
     exported: (database, name) => byPath.get(`${database}/${name}`),
     databases: () => [...new Set(options.model.tables.filter((t) => t.export).map((t) => t.database))],
+    feed: () => ({
+      head: store.changeLog.head(),
+      entries: store.changeLog.size(),
+      prunedThrough: store.changeLog.prunedThrough(),
+      dispatched: hub.dispatched,
+      delivered: hub.delivered,
+      subscribers: (table) => hub.count(table),
+    }),
     sweepExpired,
     streams,
     subscriptions,

@@ -143,17 +143,18 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
   fastify.get('/admin/connections', async (request) => {
     guard(request);
     const s = streams.stats();
+    const feed = app.feed();
     const subscribers: { [table: string]: number } = {};
     for (const service of app.services.values()) {
-      const n = app.hub.count(service.handle.id);
+      const n = feed.subscribers(service.handle.id);
       if (n > 0) subscribers[urlName(app, service.handle.id)] = n;
     }
     return {
       streams: { open: s.open, byTable: byUrlName(app, s.byTable), byTransport: s.byTransport, opened: s.opened, cutSlow: s.cutSlow, expired: s.expired, rejected: s.rejected, framesDropped: s.framesDropped, queued: s.queued },
-      subscribers: { total: app.hub.count(), byTable: subscribers },
+      subscribers: { total: feed.subscribers(), byTable: subscribers },
       channels: channels.stats(),
       connections: connections.stats(),
-      changeLog: { head: app.store.changeLog.head(), entries: app.store.changeLog.size(), prunedThrough: app.store.changeLog.prunedThrough(), dispatched: app.hub.dispatched },
+      changeLog: { head: feed.head, entries: feed.entries, prunedThrough: feed.prunedThrough, dispatched: feed.dispatched },
     };
   });
 }
@@ -208,14 +209,15 @@ function buildRegistry(client: typeof import('prom-client'), options: MetricsOpt
   mirror('tablecast_streams_rejected_total', 'SSE streams refused by a limit (429)', () => streams.stats().rejected);
   mirror('tablecast_frames_dropped_total', 'Frames still queued on streams when they ended', () => streams.stats().framesDropped);
   mirror('tablecast_pings_total', 'Heartbeat frames sent', () => streams.stats().pings);
-  mirror('tablecast_events_delivered_total', 'Change events handed to live subscribers (SSE and GraphQL)', () => app.hub.delivered);
+  mirror('tablecast_events_delivered_total', 'Change events handed to live subscribers (SSE and GraphQL)', () => app.feed().delivered);
   gauge('tablecast_streams_open', 'Open SSE streams by table (channels: "channels")', (g) => {
     g.reset();
     for (const [table, n] of Object.entries(byUrlName(app, streams.stats().byTable))) g.set({ table }, n);
   }, ['table']);
   gauge('tablecast_subscribers', 'Live change subscribers by table (SSE streams and GraphQL subscriptions)', (g) => {
     g.reset();
-    for (const service of app.services.values()) g.set({ table: urlName(app, service.handle.id) }, app.hub.count(service.handle.id));
+    const feed = app.feed();
+    for (const service of app.services.values()) g.set({ table: urlName(app, service.handle.id) }, feed.subscribers(service.handle.id));
   }, ['table']);
   gauge('tablecast_channel_clients', 'Channel clients by channel', (g) => {
     g.reset();
@@ -229,8 +231,11 @@ function buildRegistry(client: typeof import('prom-client'), options: MetricsOpt
   mirror('tablecast_connections_idle_closed_total', 'Connections and HTTP/2 sessions closed for sending no request within headersTimeout', () => connections.stats().idleClosed);
   gauge('tablecast_stream_queue_frames', 'Frames waiting in all stream queues', (g) => g.set(streams.stats().queued));
   gauge('tablecast_stream_queue_max_frames', 'Frames waiting in the fullest stream queue', (g) => g.set(streams.stats().maxQueued));
-  gauge('tablecast_changelog_head', 'Last change sequence number', (g) => g.set(app.store.changeLog.head()));
-  gauge('tablecast_changelog_entries', 'Change-log entries retained', (g) => g.set(app.store.changeLog.size()));
-  gauge('tablecast_hub_lag', 'Committed changes not yet dispatched to subscribers', (g) => g.set(app.store.changeLog.head() - app.hub.dispatched));
+  gauge('tablecast_changelog_head', 'Last change sequence number', (g) => g.set(app.feed().head));
+  gauge('tablecast_changelog_entries', 'Change-log entries retained', (g) => g.set(app.feed().entries));
+  gauge('tablecast_hub_lag', 'Committed changes not yet dispatched to subscribers', (g) => {
+    const feed = app.feed();
+    g.set(feed.head - feed.dispatched);
+  });
   return registry;
 }

@@ -104,3 +104,16 @@ test('the rule catches an upward import', () => {
   assert.deepEqual(targets, ['core']);
   assert.ok(!ALLOWED.store!.includes('core'));
 });
+
+test('http and graphql reach the store and the change feed only through core (App.feed, services, subscriptions)', () => {
+  const violations: string[] = [];
+  for (const { file, layer, text } of sources) {
+    if (layer !== 'http' && layer !== 'graphql') continue;
+    for (const m of text.matchAll(/\bapp\.(store|hub)\b/g)) violations.push(`${relative(SRC, file)} reads app.${m[1]}`);
+    // The hub's types (what a subscription delivers) may be named; its values may not be used.
+    for (const m of text.matchAll(/^import\s+(?!type\b)[^;]*from\s+['"]([^'"]*realtime\/hub\.ts)['"]/gm)) violations.push(`${relative(SRC, file)} imports ${m[1]}`);
+  }
+  assert.deepEqual(violations, []);
+  // The check itself: a planted read of the store from an HTTP file is reported.
+  assert.deepEqual([...`reply.send(app.store.changeLog.head())`.matchAll(/\bapp\.(store|hub)\b/g)].map((m) => m[1]), ['store']);
+});
