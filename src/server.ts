@@ -1,7 +1,8 @@
 /**
  * The composition root: compiles the schema, opens the app, and puts fastify in front of it over
  * HTTPS with HTTP/2 (HTTP/1.1 fallback) or plain HTTP. Returns an un-listened server, so tests and
- * embedders choose when and where to listen (fastify's build/listen split).
+ * embedders choose when and where to listen (fastify's build/listen split). The layers and the walk of
+ * a write through them: docs/architecture.md.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';

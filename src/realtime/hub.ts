@@ -2,7 +2,7 @@
  * The hub: learns of commits from the store, reads the change log after the last sequence it
  * dispatched (so a merged or missed signal loses nothing), and fans each entry out in commit order
  * to the subscriptions interested in it. It also prunes the log by retention, never past a cursor a
- * replay still needs.
+ * replay still needs. The ordering and resume rules it keeps for clients: docs/protocol.md.
  */
 import type { Record } from '../schema/model.ts';
 import type { Store, TableHandle } from '../store/store.ts';
