@@ -163,8 +163,8 @@ export function readCookie(header: string, name: string): string | undefined {
 
 /**
  * The challenge names the scheme the client tried: a failed Basic login is answered with a Basic
- * challenge (RFC 7617), a bad token with RFC 6750's `error="invalid_token"`. (Every 401 used to say
- * `Bearer realm="tablecast"`, which told a Basic client nothing about what went wrong.)
+ * challenge (RFC 7617), a bad token with RFC 6750's `error="invalid_token"`: a Bearer challenge
+ * would tell a Basic client nothing about what went wrong.
  */
 const BEARER_CHALLENGE = 'Bearer realm="tablecast"';
 const BASIC_CHALLENGE = 'Basic realm="tablecast", charset="UTF-8"';

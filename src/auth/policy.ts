@@ -124,8 +124,8 @@ function compileRoles(auth: AuthConfig | undefined, tables: readonly TableDef[])
           ? spec.map((a) => [a, true])
           : ACTIONS.filter((a) => spec[a] !== undefined).map((a) => [a, spec[a]!]);
         for (const [action, permission] of actions) {
-          // `false` takes away what a broader pattern gave (`"db/*": ["delete"], "db/audit": { "delete": false }`);
-          // it used to be skipped, so the broader grant stood.
+          // `false` takes away what a broader pattern gave (`"db/*": ["delete"], "db/audit": { "delete": false }`):
+          // skipping it would let the broader grant stand.
           if (permission === false) {
             entry.delete(action);
             continue;

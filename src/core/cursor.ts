@@ -10,8 +10,8 @@ const CURSOR = /^\d{1,15}$/;
 
 /**
  * Parses a cursor; `undefined` for none (absent or empty), BAD_REQUEST for anything else that is
- * not a non-negative integer. (The programmatic API used to drop a malformed cursor silently and
- * start live, losing what the caller meant to resume.)
+ * not a non-negative integer: a malformed cursor ignored would start live and lose what the caller
+ * meant to resume.
  * @example parseCursor(request.headers['last-event-id']) // 41, or undefined
  */
 export function parseCursor(raw: unknown): number | undefined {

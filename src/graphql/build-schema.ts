@@ -144,8 +144,8 @@ function queryString(args: Args, most?: number): string {
   const offset = (args.offset as number | undefined) ?? 0;
   if (limit !== undefined || offset > 0) {
     if ((limit ?? 0) < 0 || offset < 0) throw new AppError('QUERY_INVALID', 'limit and offset must not be negative');
-    // `offset` alone: the end is the largest count limit() takes (15 digits, exact in a double).
-    // Number.MAX_SAFE_INTEGER has 16 and was rejected as QUERY_INVALID, so `offset` without `limit` always failed.
+    // `offset` alone: the end is the largest count limit() takes (15 digits, exact in a double;
+    // Number.MAX_SAFE_INTEGER has 16, which limit() refuses).
     parts.push(limit === undefined ? `limit(${offset},${NO_END})` : `limit(${offset},${offset + limit})`);
   }
   const sort = args.sort as string[] | undefined;

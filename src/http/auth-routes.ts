@@ -171,9 +171,9 @@ function streamRoutesOf(tables: readonly TableDef[]): StreamRoutes {
  * The `access_token` of a request, checked: a bearer token in a URL ends up in proxy logs, browser
  * history and caches, so it is accepted only where a client cannot send a header (an `EventSource`
  * opening a table stream or a GraphQL stream), once, and spelled plainly as a top-level parameter.
- * Names are compared decoded: `access%5Ftoken` used to authenticate (URLSearchParams decodes names)
- * while the REST query parser, which compares the name as written, took it for a filter, and the
- * log redaction missed it. Every other place or spelling is a 400.
+ * Names are compared decoded, and an encoded spelling is refused: URLSearchParams decodes names, so
+ * `access%5Ftoken` would authenticate while the REST query parser, which compares the name as
+ * written, took it for a filter. Every other place or spelling is a 400.
  */
 function accessTokenOf(request: FastifyRequest, search: string, routes: StreamRoutes): string | undefined {
   const found = findAccessTokens(search, false);

@@ -95,8 +95,8 @@ export function createHub(store: Store, options: HubOptions): Hub {
   /**
    * The record as it stood when a publish committed, for filtered streams (a publish carries no
    * record of its own): the `state` the write stored with it. Entries written before publishes
-   * carried it have none and are judged by the record as it is now; searching the log for the
-   * record's next change instead, as this once did, made a filtered replay quadratic in its publishes.
+   * carried it have none and are judged by the record as it is now (searching the log for the
+   * record's next change instead would make a filtered replay quadratic in its publishes).
    */
   const publishState = (handle: TableHandle, entry: ChangeEntry): Record | undefined => {
     if (entry.state !== undefined) return entry.state ?? undefined;

@@ -68,7 +68,7 @@ class WriteContext implements BufferedWriteTx {
   readonly #entries: ChangeEntry[] = [];
   #head = -1;
   // The last key read, as stored: a replace reads its key in the service (permissions and
-  // preconditions) and again here (for `prev`), which decoded the record three times per PUT.
+  // preconditions) and again here (for `prev`); kept, the record is decoded once per PUT.
   // Writes are buffered until commit, so a second read inside the callback sees the same bytes.
   #lastTable: TableHandle | undefined;
   #lastKey: Key | undefined;
