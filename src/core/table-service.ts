@@ -13,8 +13,10 @@ import { buildValidators, stampTimes, validateMessage } from '../schema/validato
 import { toKey } from '../store/keys.ts';
 import type { ReadLimits, SnapshotCursor, Store, TableHandle } from '../store/store.ts';
 import { BULK_WRITE_BATCH } from '../store/write-tx.ts';
+import { checkPrecondition, type Precondition } from './preconditions.ts';
 
 export type { SnapshotCursor } from '../store/store.ts';
+export type { Precondition } from './preconditions.ts';
 
 /** A record as written, with its version (the change sequence number of the write; the ETag). */
 export interface Written {
@@ -62,18 +64,6 @@ export interface TableService {
   publish(key: Key, message: unknown, principal?: Principal): Promise<number>;
 }
 
-/**
- * Optimistic concurrency (HTTP `If-Match` / `If-None-Match: *`), checked inside the write
- * transaction against the record's version, so two clients cannot both replace the version
- * they read.
- */
-export interface Precondition {
-  /** The write applies only if the record exists with one of these versions (`*`: exists at all). */
-  ifMatch?: readonly number[] | '*';
-  /** `*`: the write applies only if the record does not exist (create-only PUT). */
-  ifNoneMatch?: '*';
-}
-
 /** Bounds of the reads of one table (config `maxQueryTerms`, `maxSortRecords`). */
 export interface QueryLimits {
   /** Most conditions in a query parsed for a request (QUERY_TOO_COMPLEX past it). */
@@ -85,21 +75,6 @@ export interface QueryLimits {
 }
 
 const EMPTY_QUERY: Query = Object.freeze({ reserved: Object.freeze({}) }) as Query;
-
-/** Throws PRECONDITION_FAILED unless the stored version satisfies the precondition. */
-function checkPrecondition(precondition: Precondition | undefined, existing: { version: number } | undefined, what: string): void {
-  if (!precondition) return;
-  const { ifMatch, ifNoneMatch } = precondition;
-  if (ifMatch !== undefined) {
-    const ok = existing !== undefined && (ifMatch === '*' || ifMatch.includes(existing.version));
-    if (!ok) {
-      throw new AppError('PRECONDITION_FAILED', existing ? `${what} has changed: its version is ${existing.version}` : `${what} does not exist`, {
-        details: existing ? { version: existing.version } : undefined,
-      });
-    }
-  }
-  if (ifNoneMatch === '*' && existing !== undefined) throw new AppError('PRECONDITION_FAILED', `${what} already exists (If-None-Match: *)`);
-}
 
 /**
  * Without a principal a call is trusted (the programmatic API inside the server process); with
