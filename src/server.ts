@@ -4,7 +4,7 @@
  * embedders choose when and where to listen (fastify's build/listen split). The layers and the walk of
  * a write through them: docs/architecture.md.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config, ConfigInput } from './config.ts';
 import { AppError } from './errors.ts';
@@ -14,16 +14,15 @@ import { createPolicy } from './auth/policy.ts';
 import { loadOrCreateSecret } from './auth/secret.ts';
 import { redactUrl } from './http/access-tokens.ts';
 import { createRequestTallies, registerMetrics } from './http/metrics.ts';
-import { createLogger, flushLog, RequestLogController, requestLoggerFactory } from './http/logging.ts';
+import { createLogger, flushLog, RequestLogController } from './http/logging.ts';
 import { tagRoutes, timedResponses } from './http/response-timing.ts';
 import { registerHttp } from './http/plugin.ts';
-import { schemaController } from './http/no-schemas.ts';
-import { clientErrorHandler, sendError } from './http/render-error.ts';
 import { trackHttp2Sessions } from './http/http2-sessions.ts';
-import { guardConnections, http1Options, http2Options } from './http/connections.ts';
+import { guardConnections } from './http/connections.ts';
 import { createSseHandler } from './http/sse-routes.ts';
 import { lazyGraphqlEndpoints } from './graphql/lazy.ts';
 import { mountGraphql } from './server/yoga-in-fastify.ts';
+import { createFastify } from './server/fastify.ts';
 import type { StreamRegistry } from './realtime/streams.ts';
 import { createChannelHub } from './realtime/channels.ts';
 import { createSseApi, type SseApi } from './http/sse-api.ts';
@@ -86,37 +85,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     tallies.count(head);
     logController.completed(head);
   });
-  const base = {
-    // No fastify logger: it would time every response with listeners (see http/logging.ts).
-    logger: false,
-    childLoggerFactory: requestLoggerFactory(log) as never,
-    logController,
-    bodyLimit: config.bodyLimit,
-    schemaController,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
-    return503OnClosing: true,
-    // Idle HTTP/2 sessions close like idle HTTP/1.1 connections; the rest of the limits: http/connections.ts.
-    http2SessionTimeout: config.keepAliveTimeout,
-    // What Node's HTTP/1.1 parser refuses (or times out) is answered in our shape too.
-    clientErrorHandler: clientErrorHandler(log, config.maxHeaderSize),
-    // Errors fastify raises before routing (bad %-escapes, over-long parameters) get our one JSON
-    // shape too, instead of fastify's own body.
-    // (Typed per server flavour by fastify; one handler serves both.)
-    frameworkErrors: ((error: Error, request: FastifyRequest, reply: FastifyReply) => {
-      // fastify quotes the whole URL in these messages: keep an access_token out of logs and bodies.
-      error.message = redactUrl(error.message);
-      sendError(request, reply, error);
-    }) as never,
-  };
-  const fastify = (
-    tls
-      ? Fastify({
-          ...base,
-          http2: true,
-          https: { allowHTTP1: true, key: tls.key, cert: tls.cert, Http1ServerResponse: responses.http1, Http2ServerResponse: responses.http2, ...http2Options(config) } as never,
-        })
-      : Fastify({ ...base, http: { ServerResponse: responses.http1, ...http1Options(config) } as never })
-  ) as unknown as FastifyInstance;
+  const fastify = createFastify(config, tls, { log, logController, responses });
   const connections = guardConnections(fastify.server, config);
   // Before any route: each route handler tells its response its route pattern.
   tagRoutes(fastify);
