@@ -23,6 +23,7 @@ import { createSseHandler } from './http/sse-routes.ts';
 import { lazyGraphqlEndpoints } from './graphql/lazy.ts';
 import { mountGraphql } from './server/yoga-in-fastify.ts';
 import { createFastify } from './server/fastify.ts';
+import { closeInOrder } from './server/shutdown.ts';
 import type { StreamRegistry } from './realtime/streams.ts';
 import { createChannelHub } from './realtime/channels.ts';
 import { createSseApi, type SseApi } from './http/sse-api.ts';
@@ -111,22 +112,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   const stream = createSseHandler({ app, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
   const channels = createChannelHub({ streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
   const sse = createSseApi(channels);
-  // Open streams would keep fastify.close() waiting forever: end them first, so clients reconnect
-  // elsewhere. Idle HTTP/2 sessions would too (until their 72 s timeout): send them GOAWAY.
-  const sessions = tls ? trackHttp2Sessions(fastify.server as never) : undefined;
   const graphql = lazyGraphqlEndpoints(app, {
     onError: (err) => log.error({ err }, 'GraphQL resolver failed'),
     limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
   });
-  fastify.addHook('preClose', async () => {
-    // GraphQL subscriptions first, dropped without `complete`: graphql-sse clients would take a
-    // `complete` as the end for good, and ending them below would send one.
-    graphql.dropStreams();
-    streams.closeAll();
-    app.endSubscriptions();
-    sessions?.closeAll();
-  });
-  fastify.addHook('onClose', async () => app.close());
+  closeInOrder(fastify, { app, graphql, sessions: tls ? trackHttp2Sessions(fastify.server as never) : undefined });
   registerHttp(fastify, {
     app,
     maxRecordValues: config.maxRecordValues,
