@@ -24,7 +24,7 @@
  */
 import { build, type Plugin } from 'esbuild';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { get } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,8 +113,6 @@ async function writeCodeCache(): Promise<void> {
   } finally {
     rmSync(data, { recursive: true, force: true });
   }
-  // What an earlier build's ES-module bundle left: chunks nothing loads any more.
-  for (const name of readdirSync(dist)) if (/^cli-.*\.js$/.test(name)) rmSync(join(dist, name));
   console.log(`dist/cli.bundle.cjs ${kib(bundle)} KiB, dist/cli.bundle.cache ${kib(cache)} KiB`);
 }
 

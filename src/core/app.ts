@@ -52,18 +52,18 @@ export interface SubscribeOptions {
   transport?: Transport;
 }
 
-/** The change log and the hub as operators see them. */
+/** The change log and the hub as operators see them; each value is read when asked for. */
 export interface FeedState {
   /** Last change sequence number committed. */
-  head: number;
-  /** Change-log entries retained. */
-  entries: number;
+  readonly head: number;
+  /** Change-log entries retained (counted in LMDB on each read). */
+  readonly entries: number;
   /** Entries pruned up to this sequence (0: none). */
-  prunedThrough: number;
+  readonly prunedThrough: number;
   /** Last sequence the hub dispatched to subscribers. */
-  dispatched: number;
+  readonly dispatched: number;
   /** Events handed to live subscribers since start. */
-  delivered: number;
+  readonly delivered: number;
   /** Live subscribers (SSE streams, GraphQL subscriptions, `subscribe()`), all or of one table id. */
   subscribers(table?: string): number;
 }
@@ -151,12 +151,24 @@ export function createApp(options: AppOptions): App {
     services,
     exported: (database, name) => byPath.get(`${database}/${name}`),
     databases: () => [...new Set(options.model.tables.filter((t) => t.export).map((t) => t.database))],
+    // Getters: each number is read when asked for, so a gauge that wants the head does not also
+    // count the retained log (`size()` counts entries in LMDB).
     feed: () => ({
-      head: store.changeLog.head(),
-      entries: store.changeLog.size(),
-      prunedThrough: store.changeLog.prunedThrough(),
-      dispatched: hub.dispatched,
-      delivered: hub.delivered,
+      get head() {
+        return store.changeLog.head();
+      },
+      get entries() {
+        return store.changeLog.size();
+      },
+      get prunedThrough() {
+        return store.changeLog.prunedThrough();
+      },
+      get dispatched() {
+        return hub.dispatched;
+      },
+      get delivered() {
+        return hub.delivered;
+      },
       subscribers: (table) => hub.count(table),
     }),
     sweepExpired,

@@ -32,8 +32,6 @@ interface Http2Server {
 export interface Http2Sessions {
   /** Sends every open session GOAWAY and sees to it that each one's socket is gone soon after. */
   closeAll(): void;
-  /** Open sessions (tests). */
-  readonly size: number;
 }
 
 /** How long a destroyed session's socket may stay open for its last bytes to leave. */
@@ -84,9 +82,6 @@ export function trackHttp2Sessions(server: Http2Server): Http2Sessions {
       for (const session of sessions.keys()) session.close();
       // Until the server has closed (every connection gone): sessions accepted meanwhile included.
       if (server.listening) shutdown ??= setInterval(() => sweep(Date.now()), SHUTDOWN_SWEEP_MS);
-    },
-    get size() {
-      return sessions.size;
     },
   };
 }

@@ -143,7 +143,7 @@ export class LogSink {
     return true;
   }
 
-  /** An access line: goes out with the others of this turn. */
+  /** An access line: goes out with the others gathered (within 10 ms, or at 64 KiB). */
   defer(line: string): void {
     if (!this.#gather) {
       this.#target.write(line);
