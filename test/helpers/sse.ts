@@ -244,12 +244,23 @@ export function parseFrame(raw: string): Frame | undefined {
   return any ? frame : undefined;
 }
 
-/** Polls `condition` (every 10 ms) until it holds; fails with `message` after the timeout. */
-export async function eventually(condition: () => boolean, message: string, timeoutMs = 5000): Promise<void> {
+/** Polls `condition` (every 10 ms; it may be async) until it holds; fails with `message` after the timeout. */
+export async function eventually(condition: () => boolean | Promise<boolean>, message: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out: ${message}`);
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Races `promise` against a generous deadline: a hang fails with `message` instead of stalling the suite. */
+export async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { connect, type TLSSocket } from 'node:tls';
 import { rmSync } from 'node:fs';
 import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from '../helpers/server.ts';
+import { eventually, within } from '../helpers/sse.ts';
 
 const PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
 
@@ -30,29 +31,15 @@ function connections(s: TestServer): Promise<number> {
   return new Promise((resolve, reject) => s.server.fastify.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
 }
 
-async function until(condition: () => Promise<boolean>, what: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
-
 test('shutdown ends a session whose peer ignores GOAWAY and never closes: close() resolves, the socket is gone', async (t) => {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   t.after(() => rmSync(schemas, { recursive: true, force: true }));
   const s = await startServer({ schemas, tls: true });
   const peer = await halfOpenPeer(s.url);
   t.after(() => peer.socket.destroy());
-  await until(async () => (await connections(s)) === 1, 'the server has the session', 2000);
-  await within(s.close(), 5000, 'server.close() with a half-open HTTP/2 peer');
-  await within(peer.ended, 1000, 'the peer saw the server end its side');
+  await eventually(async () => (await connections(s)) === 1, 'the server has the session', 2000);
+  await within(s.close(), 5000, 'server.close() with a half-open HTTP/2 peer: not within 5000 ms');
+  await within(peer.ended, 1000, 'the peer saw the server end its side: not within 1000 ms');
   assert.equal(await connections(s), 0);
 });
 
@@ -66,6 +53,6 @@ test('an idle session closed by the keep-alive timeout loses its socket even whe
   assert.equal(await connections(s), 1);
   // Timeout at 300 ms, GOAWAY and FIN; then the sweep (every second, after a 200 ms grace). The
   // peer, half-open by choice, cannot tell; the server's count can.
-  await within(peer.ended, 3000, 'the idle timeout ended the session');
-  await until(async () => (await connections(s)) === 0, 'the socket of the timed-out session was destroyed', 3000);
+  await within(peer.ended, 3000, 'the idle timeout ended the session: not within 3000 ms');
+  await eventually(async () => (await connections(s)) === 0, 'the socket of the timed-out session was destroyed', 3000);
 });

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAgent, eventually, openSse, startSseServer, type SseServer, type SseStream } from '../helpers/sse.ts';
+import { createAgent, eventually, openSse, startSseServer, within, type SseServer, type SseStream } from '../helpers/sse.ts';
 
 const STREAM = '/realtime-demo/message?stream=sse';
 
@@ -17,17 +17,6 @@ async function fill(s: SseServer, n: number, content = 'x', prefix = 'r', batch 
     const jobs = [];
     for (let j = i; j < Math.min(n, i + batch); j++) jobs.push(service.create({ id: `${prefix}${String(j).padStart(6, '0')}`, title: 't', content }));
     await Promise.all(jobs);
-  }
-}
-
-/** Races `promise` against a generous deadline: a hang fails with `message` instead of stalling the suite. */
-async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
