@@ -9,6 +9,7 @@ import { hashPassword } from '../auth/password.ts';
 import { mergeConfig, settingLocation, type Config, type ConfigInput } from '../config.ts';
 import { prepareStart } from '../server/preflight.ts';
 import { initProject } from './init.ts';
+import { stopWhenLauncherGone } from './launcher-watch.ts';
 import { FLAGS, USAGE, usageLine, usageProblem } from './usage.ts';
 import { VERSION } from '../version.ts';
 
@@ -118,16 +119,8 @@ async function main(argv: string[]): Promise<number> {
   // Only now the line that says the server is up: whoever waits for it may signal at once, and a
   // signal before the handlers above would kill the process without a graceful close.
   server.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})`);
-  // npm and npx run a bin under `sh -c`; on SIGTERM npm signals that shell, which dies without
-  // passing the signal on, and the server would stay, orphaned, holding the port and the store.
-  // (`npm start` itself execs, but `npx tablecast start` cannot.) So a server that npm started
-  // stops when the process that started it is gone.
-  if (process.env.npm_command) {
-    const parent = process.ppid;
-    setInterval(() => {
-      if (process.ppid !== parent) stop('parent process gone');
-    }, 500).unref();
-  }
+  // npm and npx run a bin under a shell that does not pass their signals on (launcher-watch.ts).
+  if (process.env.npm_command) stopWhenLauncherGone(stop);
   return -1;
 }
 

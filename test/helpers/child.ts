@@ -3,6 +3,7 @@
  * or SIGTERM and restart it on the same data directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cliEnv } from './cli-env.ts';
 
@@ -63,8 +64,11 @@ export async function spawnServer(command: string, args: string[], options: { cw
   return { proc, url: /serving .* on (https?:\/\/\S+) /.exec(msg)![1]!, serverPid: pid, output: () => out, exited };
 }
 
-/** Waits up to `ms` for process `pid` to be gone; if it is still there, SIGKILLs it and returns false. */
-export async function waitGone(pid: number, ms = 10_000): Promise<boolean> {
+/**
+ * Waits up to `ms` for process `pid` to be gone; if it is still there, SIGKILLs it and returns
+ * false. `onStuck` runs just before that kill, to record what kept it (its chain of parents, say).
+ */
+export async function waitGone(pid: number, ms = 10_000, onStuck?: () => void): Promise<boolean> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {
@@ -73,9 +77,28 @@ export async function waitGone(pid: number, ms = 10_000): Promise<boolean> {
       return true;
     }
     if (Date.now() > deadline) {
+      onStuck?.();
       process.kill(pid, 'SIGKILL');
       return false;
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** `pid` and its parents up to init, one `pid (name)` each, from Linux's /proc: for failure messages. */
+export function parentChain(pid: number): string {
+  const chain: string[] = [];
+  for (let p = pid; p > 1 && chain.length < 20; ) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    } catch {
+      chain.push(`${p} (gone)`);
+      break;
+    }
+    const close = stat.lastIndexOf(')');
+    chain.push(stat.slice(0, close + 1));
+    p = Number(stat.slice(close + 2).split(' ')[1]);
+  }
+  return chain.join(' <- ');
 }

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generateSelfSigned } from '../../src/http/self-signed.ts';
-import { spawnServer, waitGone } from '../helpers/child.ts';
+import { parentChain, spawnServer, waitGone } from '../helpers/child.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { MESSAGE_SDL, tmpDir } from '../helpers/server.ts';
 
@@ -114,5 +114,16 @@ test('npx tablecast --version, and SIGTERM to npx stops the server it started', 
   const npx = await spawnServer('npx', ['--no-install', 'tablecast', 'start', '--port', '0', '--host', '127.0.0.1', '--no-tls', '--data', './data-npx'], { cwd: app });
   assert.notEqual(npx.serverPid, npx.proc.pid, 'npx runs the bin in a child process');
   npx.proc.kill('SIGTERM');
-  assert.ok(await waitGone(npx.serverPid), `the server (pid ${npx.serverPid}) outlived npx:\n${npx.output()}`);
+  let chain = '';
+  assert.ok(await waitGone(npx.serverPid, 10_000, () => (chain = parentChain(npx.serverPid))), `the server (pid ${npx.serverPid}) outlived npx: ${chain}\n${npx.output()}`);
+  assert.match(npx.output(), /(parent|npm) process gone: shutting down|SIGTERM: shutting down/);
+});
+
+test('SIGKILL to npx stops the server too: the shell npm ran lives on, so the server watches npm itself', async () => {
+  const npx = await spawnServer('npx', ['--no-install', 'tablecast', 'start', '--port', '0', '--host', '127.0.0.1', '--no-tls', '--data', './data-npx-kill'], { cwd: app });
+  npx.proc.kill('SIGKILL');
+  let chain = '';
+  assert.ok(await waitGone(npx.serverPid, 10_000, () => (chain = parentChain(npx.serverPid))), `the server (pid ${npx.serverPid}) outlived npx: ${chain}\n${npx.output()}`);
+  // A graceful close, not a kill: the store was closed.
+  assert.match(npx.output(), /(npm|parent) process gone: shutting down/);
 });
