@@ -6,6 +6,7 @@
 import { createPolicy, type Action, type Policy, type Principal } from '../auth/policy.ts';
 import { AppError } from '../errors.ts';
 import { allOf, matches } from '../query/evaluate.ts';
+import { queryFromArguments, type QueryArguments } from '../query/from-arguments.ts';
 import { DEFAULT_MAX_QUERY_TERMS, parseQuery } from '../query/parse.ts';
 import type { Filter, Query } from '../query/types.ts';
 import type { Key, Record, TableDef } from '../schema/model.ts';
@@ -30,6 +31,8 @@ export interface TableService {
   readonly handle: TableHandle;
   /** Parses a raw query string (`category=sw&limit(10)`) against this table. */
   parseQuery(raw: string): Query;
+  /** The same from typed arguments (GraphQL), under the same cap on conditions. */
+  queryOf(args: QueryArguments): Query;
   /** The key type of this table from a URL segment or body value. */
   key(raw: unknown): Key;
   /** The record, or NOT_FOUND (also for a record outside the principal's read filter). */
@@ -137,6 +140,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     handle,
     // Most requests have no query string: one shared empty query instead of a parse.
     parseQuery: (raw) => (raw === '' ? EMPTY_QUERY : parseQuery(raw, def, { maxTerms })),
+    queryOf: (args) => queryFromArguments(def, args, { maxTerms }),
     key: (raw) => toKey(def, raw),
     find,
     readFilter: (principal) => allow(principal, 'read'),

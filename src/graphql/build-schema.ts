@@ -21,7 +21,7 @@ import {
 import type { Principal } from '../auth/policy.ts';
 import type { App } from '../core/app.ts';
 import type { TableService } from '../core/table-service.ts';
-import { AppError } from '../errors.ts';
+import type { QueryArguments } from '../query/from-arguments.ts';
 import { namesOf } from './names.ts';
 import { resultBudgetOf } from './result-budget.ts';
 import { createTypeFactory, isArgument, JSONScalar } from './types.ts';
@@ -80,7 +80,7 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
       // Within the operation's record budget (graphqlMaxResults): reads run one after another, each
       // asking for no more than is left. Awaited, so a synchronous or a chunked search both fit.
       resolve: (_src, args: Args, ctx: Ctx) =>
-        resultBudgetOf(ctx).read(args.limit as number | undefined, async (most) => await service.search(service.parseQuery(queryString(args, most)), ctx.principal)),
+        resultBudgetOf(ctx).read(args.limit as number | undefined, async (most) => await service.search(service.queryOf(argumentsOf(args, most)), ctx.principal)),
     } satisfies Field;
 
     mutation[n.create] = { type: new GraphQLNonNull(type), args: { data: { type: new GraphQLNonNull(input) } }, resolve: async (_s, a: Args, ctx: Ctx) => (await service.create(a.data, ctx.principal)).record };
@@ -123,34 +123,10 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
   });
 }
 
-/** The largest end limit() accepts: no end, in practice. */
-const NO_END = 999_999_999_999_999;
-
-/**
- * Arguments → the REST query grammar, so GraphQL filters coerce and validate exactly like REST.
- * `most` replaces the client's `limit` (the result budget passes the smaller of the two).
- */
-function queryString(args: Args, most?: number): string {
-  const parts: string[] = [];
-  for (const [name, value] of Object.entries(args)) {
-    if (value === undefined || CONTROL_ARGS.has(name) || name === 'lastEventId') continue;
-    const attr = encodeURIComponent(name);
-    if (value === null) parts.push(`${attr}=null`);
-    // `===` compares the text as given, so a string value "null" is not read as null.
-    else if (typeof value === 'string') parts.push(`${attr}===${encodeURIComponent(value)}`);
-    else parts.push(`${attr}=${encodeURIComponent(String(value))}`);
-  }
-  const limit = most ?? (args.limit as number | undefined);
-  const offset = (args.offset as number | undefined) ?? 0;
-  if (limit !== undefined || offset > 0) {
-    if ((limit ?? 0) < 0 || offset < 0) throw new AppError('QUERY_INVALID', 'limit and offset must not be negative');
-    // `offset` alone: the end is the largest count limit() takes (15 digits, exact in a double;
-    // Number.MAX_SAFE_INTEGER has 16, which limit() refuses).
-    parts.push(limit === undefined ? `limit(${offset},${NO_END})` : `limit(${offset},${offset + limit})`);
-  }
-  const sort = args.sort as string[] | undefined;
-  if (sort?.length) parts.push(`sort(${sort.map((s) => (s.startsWith('-') || s.startsWith('+') ? s : `+${s}`)).join(',')})`);
-  return parts.join('&');
+/** A list query's arguments as the query structure: every argument but the control ones is an equality filter. */
+function argumentsOf(args: Args, most?: number): QueryArguments {
+  const { limit, offset, sort, ...equals } = args;
+  return { equals, limit: most ?? (limit as number | null | undefined), offset: offset as number | null | undefined, sort: sort as string[] | null | undefined };
 }
 
 /**
@@ -158,8 +134,8 @@ function queryString(args: Args, most?: number): string {
  * the stream opens), cursor parsing, replay, expiry and slow-consumer rule as SSE streams.
  */
 function changes(app: App, service: TableService, args: Args, ctx: Ctx): AsyncIterableIterator<HubEvent> {
-  const { id, lastEventId, ...filters } = args;
-  const query = service.parseQuery(queryString(filters));
+  const { id, lastEventId, ...equals } = args;
+  const query = service.queryOf({ equals });
   return app.subscribe(service, {
     transport: 'graphql',
     address: ctx.address ?? 'local',

@@ -2,7 +2,8 @@
  * The query calls `select(…)`, `limit(…)` and `sort(…)`: their argument lists and their meaning.
  */
 import { fieldOf, type TableDef } from '../schema/model.ts';
-import { decodeText, queryError, resolvePath, splitPath } from './coerce.ts';
+import { resolvePath } from './attributes.ts';
+import { decodeText, queryError, splitPath } from './coerce.ts';
 import type { Query, SortKey } from './types.ts';
 
 const AMP = 38, PIPE = 124, EQ = 61, COMMA = 44, PERCENT = 37;
@@ -92,15 +93,18 @@ function parseSort(args: string[], at: number[], start: number, def: TableDef): 
       from += width;
     }
     if (arg.length === 0) queryError('expected an attribute name in sort()', from);
-    const path = splitPath(arg, from);
-    const target = resolvePath(def, path, from);
-    if (target.typed && (target.list || target.kind === 'object')) {
-      queryError(`cannot sort by ${path.join('.')} (${target.type}); sort by a single value`, from);
-    }
-    const descending = sign === '-';
-    keys.push(target.kind !== undefined ? { path, descending, kind: target.kind } : { path, descending });
+    keys.push(sortKeyOf(def, splitPath(arg, from), sign === '-', from));
   }
   return keys;
+}
+
+/** One sort key on a path: lists and objects have no single value to sort by. */
+export function sortKeyOf(def: TableDef, path: readonly string[], descending: boolean, position?: number): SortKey {
+  const target = resolvePath(def, path, position);
+  if (target.typed && (target.list || target.kind === 'object')) {
+    queryError(`cannot sort by ${path.join('.')} (${target.type}); sort by a single value`, position);
+  }
+  return target.kind !== undefined ? { path, descending, kind: target.kind } : { path, descending };
 }
 
 /** `select(a)` bare values, `select(a,b)` and `select(a,)` objects, `select([a,b])` arrays. */

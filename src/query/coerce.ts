@@ -1,18 +1,27 @@
 /**
- * Attribute resolution and value coercion for queries: what a dotted path names in a TableDef, and
- * how the text of a URL value becomes that attribute's stored representation (schema/model.ts).
+ * Value coercion for queries: how the text of a URL value (or a typed GraphQL argument) becomes the
+ * stored representation of the attribute it is compared with (schema/model.ts), and the errors
+ * every query problem becomes.
  */
 import { AppError } from '../errors.ts';
-import type { FieldDef, FieldType, ScalarName, TableDef } from '../schema/model.ts';
+import type { Target } from './attributes.ts';
 import { isoOf } from '../schema/scalars.ts';
-import type { Operator, ValueKind } from './types.ts';
+import type { Condition, Operator, ValueKind } from './types.ts';
 
 /**
  * Throws the QUERY_INVALID error that every query problem becomes.
- * @param position 0-based offset in the raw query string (after `?`) where the problem starts.
+ * @param position 0-based offset in the raw query string (after `?`) where the problem starts;
+ *   absent for queries built from typed arguments (GraphQL), which have no text to point into.
  */
-export function queryError(problem: string, position: number): never {
+export function queryError(problem: string, position?: number): never {
+  if (position === undefined) throw new AppError('QUERY_INVALID', problem, { details: [{ message: problem }] });
   throw new AppError('QUERY_INVALID', `${problem} at position ${position}`, { details: [{ message: problem, position }] });
+}
+
+/** Throws the QUERY_TOO_COMPLEX error of a query with more than `max` conditions (maxQueryTerms). */
+export function tooManyTerms(max: number, position?: number): never {
+  const details = { message: `more than ${max} conditions`, ...(position === undefined ? {} : { position }), limit: max, setting: 'maxQueryTerms' };
+  throw new AppError('QUERY_TOO_COMPLEX', `the query has more than ${max} conditions (the maxQueryTerms setting, TABLECAST_MAX_QUERY_TERMS); combine them or raise the setting`, { details: [details] });
 }
 
 /** `decodeURIComponent` that reports malformed escapes as QUERY_INVALID; `+` stays a plus. */
@@ -37,82 +46,6 @@ export function splitPath(name: string, at: number): string[] {
     from = i + 1;
   }
   return path;
-}
-
-/** What an attribute path names. Untyped paths (undeclared, or below `Any`) compare loosely. */
-export interface Target {
-  typed: boolean;
-  /** Set when typed: the leaf kind (the element kind for lists). */
-  kind?: ValueKind;
-  /** Some segment of the path is a list, so a record can hold several values for it. */
-  list: boolean;
-  /** The declared type for messages (`Int`, `[String]`, `Color`); `untyped` otherwise. */
-  type: string;
-  enumValues?: readonly string[];
-}
-
-const SCALAR_KIND: { readonly [name in ScalarName]: ValueKind | undefined } = {
-  ID: 'string',
-  String: 'string',
-  Int: 'number',
-  Long: 'number',
-  Float: 'number',
-  BigInt: 'bigint',
-  Boolean: 'boolean',
-  Date: 'date',
-  Bytes: 'bytes',
-  Any: undefined,
-};
-
-function typeLabel(type: FieldType): string {
-  return type.kind === 'list' ? `[${typeLabel(type.of)}]` : type.name;
-}
-
-function findField(fields: readonly FieldDef[], name: string): FieldDef | undefined {
-  for (const field of fields) if (field.name === name) return field;
-  return undefined;
-}
-
-/**
- * Resolves a dotted path against the table. Unknown names are an error where the enclosing type is
- * sealed (the table for the first segment, the nested type below), and untyped elsewhere.
- */
-export function resolvePath(def: TableDef, path: readonly string[], position: number): Target {
-  let fields = def.fields;
-  let sealed = def.sealed;
-  let list = false;
-  let field: FieldDef | undefined;
-  for (let i = 0; i < path.length; i++) {
-    const name = path[i] as string;
-    if (field) {
-      let type = field.type;
-      while (type.kind === 'list') type = type.of;
-      if (type.kind !== 'object') {
-        if (type.kind === 'scalar' && type.name === 'Any') return { typed: false, list, type: 'untyped' };
-        queryError(`${path.slice(0, i).join('.')} is ${typeLabel(field.type)}, which has no attribute ${name}`, position);
-      }
-      fields = type.fields;
-      sealed = type.sealed;
-    }
-    field = findField(fields, name);
-    if (!field) {
-      if (sealed) queryError(`unknown attribute ${path.join('.')}`, position);
-      return { typed: false, list, type: 'untyped' };
-    }
-    if (field.type.kind === 'list') list = true;
-  }
-  if (!field) return queryError('empty attribute path', position);
-  let type = field.type;
-  while (type.kind === 'list') {
-    list = true;
-    type = type.of;
-  }
-  const label = typeLabel(field.type);
-  if (type.kind === 'object') return { typed: true, kind: 'object', list, type: label };
-  if (type.kind === 'enum') return { typed: true, kind: 'enum', list, type: label, enumValues: type.values };
-  if (type.kind !== 'scalar') return { typed: false, list, type: 'untyped' };
-  const kind = SCALAR_KIND[type.name];
-  return kind ? { typed: true, kind, list, type: label } : { typed: false, list, type: 'untyped' };
 }
 
 /** A strict decimal number (`12`, `-1.5`, `.5`, `2e3`); no hex, blanks, `Infinity` or empty text. */
@@ -209,6 +142,35 @@ export interface Coerced {
 export function coerceValue(attr: string, target: Target, op: Operator, raw: string, strict: boolean, position: number): Coerced {
   const prefix = strict ? undefined : prefixOf(raw);
   const text = decodeText(prefix ? raw.slice(prefix.length + 1) : raw, position);
+  return coerceText(attr, target, op, text, { strict, prefix, isNull: !strict && !prefix && raw === 'null' }, position);
+}
+
+/**
+ * A typed value (a GraphQL argument) that `attr` must equal: the same checks and stored form as the
+ * URL's `attr===value`, so both front ends find the same records. `null` asks for a missing value.
+ */
+export function coerceEquals(attr: string, target: Target, value: unknown): Coerced {
+  if (value === null) return coerceText(attr, target, 'eq', 'null', { strict: false, isNull: true });
+  return coerceText(attr, target, 'eq', String(value), { strict: true, isNull: false });
+}
+
+/** The condition `path <op> value` on a resolved target. */
+export function conditionOf(path: readonly string[], op: Operator, target: Target, coerced: Coerced): Condition {
+  const condition: Condition = { type: 'condition', path, op, value: coerced.value, typed: target.typed };
+  if (target.kind !== undefined) condition.kind = target.kind;
+  if (coerced.spelled !== undefined) condition.spelled = coerced.spelled;
+  return condition;
+}
+
+/** How the value was written: `prefix` taken off the text already; `isNull`: the keyword `null`. */
+interface Spelling {
+  strict: boolean;
+  prefix?: Prefix;
+  isNull: boolean;
+}
+
+/** The decoded value text → the stored representation (coerceValue's second half). */
+function coerceText(attr: string, target: Target, op: Operator, text: string, { strict, prefix, isNull }: Spelling, position?: number): Coerced {
   const bad = (expected: string): never =>
     queryError(`invalid value '${text}' for ${attr} (${target.type}): expected ${expected}`, position);
   const textual = op === 'ct' || op === 'sw' || op === 'ew';
@@ -235,7 +197,7 @@ export function coerceValue(attr: string, target: Target, op: Operator, raw: str
     // Partial text (a prefix of a date, part of an enum name) is compared as written, never coerced.
     return { value: text };
   }
-  if (!strict && !prefix && raw === 'null') {
+  if (isNull) {
     if (op === 'eq' || op === 'ne') return { value: null };
     queryError(`null can only be compared with = or =ne= (${attr})`, position);
   }

@@ -28,8 +28,9 @@
 import { AppError } from '../errors.ts';
 import type { TableDef } from '../schema/model.ts';
 import { parseCall } from './calls.ts';
-import { coerceValue, decodeText, queryError, resolvePath, splitPath } from './coerce.ts';
-import type { Condition, Filter, Operator, Query } from './types.ts';
+import { resolvePath } from './attributes.ts';
+import { coerceValue, conditionOf, decodeText, queryError, splitPath, tooManyTerms } from './coerce.ts';
+import type { Filter, Operator, Query } from './types.ts';
 
 /** Deepest nesting of `[ … ]`/`( … )`, so a hostile URL cannot make evaluation recurse without bound. */
 export const MAX_DEPTH = 32;
@@ -247,11 +248,7 @@ class Parser {
     }
 
     // Counted before any coercion, so a hostile URL stops at its first condition past the cap.
-    if (++this.terms > this.maxTerms) {
-      throw new AppError('QUERY_TOO_COMPLEX', `the query has more than ${this.maxTerms} conditions (the maxQueryTerms setting, TABLECAST_MAX_QUERY_TERMS); combine them or raise the setting`, {
-        details: [{ message: `more than ${this.maxTerms} conditions`, position: start, limit: this.maxTerms, setting: 'maxQueryTerms' }],
-      });
-    }
+    if (++this.terms > this.maxTerms) tooManyTerms(this.maxTerms, start);
     const path = splitPath(name, start);
     const label = path.join('.');
     const target = resolvePath(this.def, path, start);
@@ -263,11 +260,7 @@ class Parser {
         value = value.slice(0, -1);
       }
     }
-    const coerced = coerceValue(label, target, op, value, strict, valueAt);
-    const condition: Condition = { type: 'condition', path, op, value: coerced.value, typed: target.typed };
-    if (target.kind !== undefined) condition.kind = target.kind;
-    if (coerced.spelled !== undefined) condition.spelled = coerced.spelled;
-    add(top, condition);
+    add(top, conditionOf(path, op, target, coerceValue(label, target, op, value, strict, valueAt)));
   }
 }
 

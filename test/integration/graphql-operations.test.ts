@@ -184,6 +184,16 @@ describe('queries', () => {
     assert.deepEqual(data.zero, []);
   });
 
+  test('a sort entry is an attribute path, never query grammar; a filter value is only a value', async () => {
+    // Spliced into a query string, the sort entry below would have read as sort(+price)&limit(0).
+    const data = dataOf(await gql(shopUrl, '{ spliced: product(sort: ["price)&limit(0"]) { id } value: product(category: "tools&category=misc") { id } }'));
+    assert.deepEqual(ids(data.spliced).sort(), ['p1', 'p2', 'p3', 'p4', 'p5']);
+    assert.deepEqual(data.value, []);
+    const res = await gql(shopUrl, '{ product(sort: ["dimensions..width"]) { id } }');
+    assert.match(res.body.errors[0].message, /sort needs attribute paths/);
+    assert.equal(res.body.errors[0].extensions.code, 'QUERY_INVALID');
+  });
+
   test('the same records as the equivalent REST query', async () => {
     const rest = await t.req('GET', '/shop/product/?status=ACTIVE&sort(-price)&limit(1,3)');
     assert.equal(rest.status, 200);
@@ -332,8 +342,9 @@ describe('errors: AppError codes as REST reports them', () => {
         appErrorOf(await gql(demoUrl, 'mutation { replaceMessage(id: "msg-1", data: { id: "other", title: "a", content: "b" }) { id } }', undefined, accept), 'KEY_MISMATCH', 400);
       });
 
-      test('QUERY_INVALID: a negative limit', async () => {
+      test('QUERY_INVALID: a negative limit or offset', async () => {
         appErrorOf(await gql(demoUrl, '{ message(limit: -1) { id } }', undefined, accept), 'QUERY_INVALID', 400);
+        appErrorOf(await gql(demoUrl, '{ message(offset: -1) { id } }', undefined, accept), 'QUERY_INVALID', 400);
       });
     });
   }
