@@ -4,8 +4,8 @@
  *
  * fastify gets no logger of its own (`logger: false`): with one, it adds and removes two listeners
  * on every response to time it, about 13% of a small GET's throughput (bench scenario 1). Request
- * timing is done by the response classes of response-timing.ts instead, and `request.log` still
- * works through fastify's `childLoggerFactory`, which fastify calls with or without a logger.
+ * timing is done by the response classes of response-timing.ts instead, and `request.log` is set
+ * by our log controller, which fastify calls for every request with or without a logger.
  * What is lost: the few lines fastify writes through its own server-level logger (it writes none
  * that tablecast relies on; `server.log` and `request.log` are ours).
  *
@@ -19,7 +19,7 @@
  * every `child()`, so the child (with its `reqId`) is built on the first call at an enabled level.
  */
 import { pino, stdSerializers, symbols, type Logger } from 'pino';
-import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { attachRequest, type ResponseHead } from './response-timing.ts';
 
 type Bindings = { [key: string]: unknown };
@@ -208,15 +208,25 @@ export function flushLog(log: Logger): Promise<void> {
 }
 
 /**
- * fastify's `childLoggerFactory`: `request.log` for every request, a child of `root` (fastify's own
- * logger argument is its null logger). Options (a route's own `logLevel` or serializers) need a
- * real child at once; we set neither, but a plugin might.
+ * A route registered with its own `logLevel` or `logSerializers` (tablecast registers none; a
+ * plugin or an embedder might) gets a real child logger with them, at once, before its handler.
+ * Every other request's logger is set by {@link RequestLogController.incomingRequest}.
  */
-export function requestLoggerFactory(root: Logger) {
-  return (_logger: FastifyBaseLogger, bindings: Bindings, options: { level?: string; serializers?: unknown }): FastifyBaseLogger => {
-    if (options.level !== undefined || options.serializers !== undefined) return root.child(bindings, options as never) as unknown as FastifyBaseLogger;
-    return new LazyRequestLogger(root as unknown as PinoLike, bindings) as unknown as FastifyBaseLogger;
-  };
+export function honourRouteLogOptions(fastify: FastifyInstance, root: Logger): void {
+  fastify.addHook('onRoute', (route) => {
+    const level = route.logLevel;
+    const serializers = route.logSerializers;
+    if (level === undefined && serializers === undefined) return;
+    const options = { ...(level !== undefined ? { level } : {}), ...(serializers !== undefined ? { serializers } : {}) };
+    const own = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      const log = root.child({ reqId: request.id }, options as never) as unknown as FastifyBaseLogger;
+      request.log = log;
+      reply.log = log;
+      done();
+    };
+    const hooks = route.onRequest;
+    route.onRequest = hooks === undefined ? [own] : Array.isArray(hooks) ? [own, ...hooks] : [own, hooks];
+  });
 }
 
 const INFO = 30;
@@ -230,8 +240,8 @@ export interface AccessFields {
   url: string;
   remoteAddress: string | undefined;
   statusCode: number;
-  /** Milliseconds until the response head went out. */
-  responseTime: number;
+  /** Whole microseconds until the response head went out (written as milliseconds). */
+  micros: number;
 }
 
 /**
@@ -239,16 +249,53 @@ export interface AccessFields {
  * res: { statusCode }, responseTime }, 'request completed')`, byte for byte (test/unit/http/
  * logging.test.ts compares them), built as one template string: through pino's generic path (its
  * key loop, serializers and redaction, which have nothing to do on these fields) the line cost
- * about 2 µs, 5% of a whole GET, against about 0.3 µs here (measured without the write).
+ * about 2 µs, 5% of a whole GET. Numbers and strings are written without V8's general converters
+ * where the value allows (jsonString, millisecondsText, timeText): under callgrind those
+ * converters were half of what the line still cost.
  * `bindings` is the logger's own (`,"pid":…,"hostname":…`), `time` epoch ms.
  */
 export function accessLine(f: AccessFields, time: number, bindings: string): string {
-  const address = f.remoteAddress === undefined ? '' : `,"remoteAddress":${JSON.stringify(f.remoteAddress)}`;
+  const address = f.remoteAddress === undefined ? '' : `,"remoteAddress":${jsonString(f.remoteAddress)}`;
   return (
-    `{"level":30,"time":${time}${bindings},"reqId":${JSON.stringify(f.reqId)},` +
-    `"req":{"method":${JSON.stringify(f.method)},"url":${JSON.stringify(f.url)}${address}},` +
-    `"res":{"statusCode":${f.statusCode}},"responseTime":${f.responseTime},"msg":"request completed"}\n`
+    `{"level":30,"time":${timeText(time)}${bindings},"reqId":${jsonString(f.reqId)},` +
+    `"req":{"method":${jsonString(f.method)},"url":${jsonString(f.url)}${address}},` +
+    `"res":{"statusCode":${f.statusCode}},"responseTime":${millisecondsText(f.micros)},"msg":"request completed"}\n`
   );
+}
+
+/**
+ * `JSON.stringify(s)`, without its set-up cost for the usual access-line text (an id, a method,
+ * an ASCII URL, an address), which has nothing to escape: no control character, quote, backslash
+ * or surrogate (JSON.stringify escapes lone surrogates; such text goes to it).
+ */
+export function jsonString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return `"${s}"`;
+}
+
+/** `String(micros / 1000)` for whole non-negative microseconds, from small integers only. */
+export function millisecondsText(micros: number): string {
+  const whole = Math.floor(micros / 1000);
+  const fraction = micros - whole * 1000;
+  if (fraction === 0) return `${whole}`;
+  const digits = fraction < 10 ? `00${fraction}` : fraction < 100 ? `0${fraction}` : `${fraction}`;
+  // Shortest form, as JavaScript writes numbers: 1.5, not 1.500.
+  return `${whole}.${fraction % 100 === 0 ? digits.slice(0, 1) : fraction % 10 === 0 ? digits.slice(0, 2) : digits}`;
+}
+
+// Epoch milliseconds exceed the small-integer range, so each is converted as a double; lines of
+// the same millisecond share one conversion.
+let lastTime = -1;
+let lastTimeText = '';
+function timeText(time: number): string {
+  if (time !== lastTime) {
+    lastTime = time;
+    lastTimeText = `${time}`;
+  }
+  return lastTimeText;
 }
 
 /**
@@ -261,15 +308,25 @@ export function accessLine(f: AccessFields, time: number, bindings: string): str
 export class RequestLogController extends LogController {
   readonly #root: Logger;
   readonly #redactUrl: (url: string) => string;
+  // Read once: the root's symbol-keyed fields cost a megamorphic lookup each on every line.
+  readonly #sink: LogSink;
+  readonly #bindings: string;
 
   constructor(root: Logger, redactUrl: (url: string) => string) {
     super();
     this.#root = root;
     this.#redactUrl = redactUrl;
+    this.#sink = sinkOf(root);
+    this.#bindings = (root as unknown as { [key: symbol]: string })[symbols.chindingsSym]!;
   }
 
   override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
     attachRequest(request, reply.raw);
+    // Set here rather than through fastify's childLoggerFactory: fastify checks a custom factory's
+    // logger on every request (seven lookups by name, twice), more than the rest of this line costs.
+    const log = new LazyRequestLogger(this.#root as unknown as PinoLike, { reqId: request.id }) as unknown as FastifyBaseLogger;
+    request.log = log;
+    reply.log = log;
     if (this.#root.levelVal <= DEBUG) request.log.debug({ req: request }, 'incoming request');
   }
 
@@ -283,9 +340,8 @@ export class RequestLogController extends LogController {
       url: this.#redactUrl(request.url),
       remoteAddress: request.ip,
       statusCode: head.status,
-      responseTime: Math.round(head.seconds * 1e6) / 1000,
+      micros: Math.round(head.seconds * 1e6),
     };
-    const bindings = (this.#root as unknown as { [key: symbol]: string })[symbols.chindingsSym]!;
-    sinkOf(this.#root).defer(accessLine(fields, Date.now(), bindings));
+    this.#sink.defer(accessLine(fields, Date.now(), this.#bindings));
   }
 }

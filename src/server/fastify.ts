@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { redactUrl } from '../http/access-tokens.ts';
 import { http1Options, http2Options } from '../http/connections.ts';
-import { requestLoggerFactory, type RequestLogController } from '../http/logging.ts';
+import { honourRouteLogOptions, type RequestLogController } from '../http/logging.ts';
 import { schemaController } from '../http/no-schemas.ts';
 import { clientErrorHandler, sendError } from '../http/render-error.ts';
 import type { timedResponses } from '../http/response-timing.ts';
@@ -24,7 +24,6 @@ export function createFastify(config: Config, tls: TlsMaterial | undefined, { lo
   const base = {
     // No fastify logger: it would time every response with listeners (see http/logging.ts).
     logger: false,
-    childLoggerFactory: requestLoggerFactory(log) as never,
     logController,
     bodyLimit: config.bodyLimit,
     schemaController,
@@ -43,7 +42,7 @@ export function createFastify(config: Config, tls: TlsMaterial | undefined, { lo
       sendError(request, reply, error);
     }) as never,
   };
-  return (
+  const fastify = (
     tls
       ? Fastify({
           ...base,
@@ -52,4 +51,6 @@ export function createFastify(config: Config, tls: TlsMaterial | undefined, { lo
         })
       : Fastify({ ...base, http: { ServerResponse: responses.http1, ...http1Options(config) } as never })
   ) as unknown as FastifyInstance;
+  honourRouteLogOptions(fastify, log);
+  return fastify;
 }

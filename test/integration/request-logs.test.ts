@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
+import { createServer } from '../../src/index.ts';
 import { MESSAGE_SDL, schemaDir, startServer } from '../helpers/server.ts';
 import { eventually } from '../helpers/sse.ts';
 
@@ -50,6 +51,41 @@ test('at info, a request writes one access line, and its error line, under one r
   assert.equal(notFound.reqId, line.reqId);
   assert.equal(notFound.level, 30);
   assert.ok(logs.lines.indexOf(notFound) < logs.lines.indexOf(line), 'the error line comes after the access line');
+});
+
+test('request.log: a route\'s own logLevel is honoured, other routes keep the server\'s, and fastify\'s warnings carry the reqId', async (t) => {
+  const logs = capture();
+  const data = mkdtempSync(join(tmpdir(), 'tablecast-logs-'));
+  const server = await createServer({ port: 0, host: '127.0.0.1', tls: false, data, schemas: schemaDir({ 'm.graphql': MESSAGE_SDL }), logLevel: 'info', logStream: logs.stream });
+  t.after(async () => {
+    await server.close();
+    rmSync(data, { recursive: true, force: true });
+  });
+  server.fastify.get('/chatty', { logLevel: 'debug' }, async (request) => {
+    request.log.debug('chatty debug');
+    return { ok: true };
+  });
+  server.fastify.get('/quiet', async (request) => {
+    request.log.debug('quiet debug');
+    request.log.info('quiet info');
+    return { ok: true };
+  });
+  server.fastify.get('/twice', (_request, reply) => {
+    reply.send({ first: true });
+    reply.send({ second: true });
+  });
+  const url = await server.listen();
+  for (const path of ['/chatty', '/quiet', '/twice']) assert.equal((await fetch(url + path)).status, 200, path);
+  await eventually(() => logs.lines.filter((l) => l.msg === 'request completed').length === 3, 'three access lines');
+  const reqIdOf = (path: string) => logs.lines.find((l) => l.msg === 'request completed' && l.req.url === path)!.reqId;
+  const chatty = logs.lines.find((l) => l.msg === 'chatty debug');
+  assert.ok(chatty, 'the debug line of a logLevel: debug route is missing');
+  assert.equal(chatty.reqId, reqIdOf('/chatty'));
+  assert.equal(logs.lines.some((l) => l.msg === 'quiet debug'), false, 'a debug line at info');
+  assert.equal(logs.lines.find((l) => l.msg === 'quiet info')?.reqId, reqIdOf('/quiet'));
+  const twice = logs.lines.find((l) => l.level === 40 && l.err?.code === 'FST_ERR_REP_ALREADY_SENT');
+  assert.ok(twice, `fastify's warning is missing:\n${logs.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+  assert.equal(twice.reqId, reqIdOf('/twice'));
 });
 
 test('at debug, a request also writes an incoming line with its reqId', async (t) => {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino, symbols } from 'pino';
-import { accessLine, LogSink, type AccessFields } from '../../../src/http/logging.ts';
+import { accessLine, jsonString, LogSink, millisecondsText, type AccessFields } from '../../../src/http/logging.ts';
 
 const fields: AccessFields = {
   reqId: 'req-7',
@@ -14,17 +14,38 @@ const fields: AccessFields = {
   url: '/shop/product?name="a\\b"&access_token=[redacted]&é=ü',
   remoteAddress: '::ffff:127.0.0.1',
   statusCode: 304,
-  responseTime: 0.123,
+  micros: 123,
 };
 
 test('an access line is byte for byte the line pino writes for the same fields', () => {
   const written: string[] = [];
   const log = pino({ level: 'info', timestamp: () => ',"time":1700000000123' }, { write: (s: string) => written.push(s) } as never);
-  const { reqId, method, url, remoteAddress, statusCode, responseTime } = fields;
-  log.info({ reqId, req: { method, url, remoteAddress }, res: { statusCode }, responseTime }, 'request completed');
+  const { reqId, method, url, remoteAddress, statusCode, micros } = fields;
+  log.info({ reqId, req: { method, url, remoteAddress }, res: { statusCode }, responseTime: micros / 1000 }, 'request completed');
   const bindings = (log as unknown as { [k: symbol]: string })[symbols.chindingsSym]!;
   assert.match(bindings, /"pid":\d+,"hostname":/);
   assert.equal(accessLine(fields, 1700000000123, bindings), written[0]);
+});
+
+test('an access line is pino\'s for plain ASCII fields, whole milliseconds and another time too', () => {
+  const written: string[] = [];
+  const log = pino({ level: 'info', timestamp: () => ',"time":1700000000999' }, { write: (s: string) => written.push(s) } as never);
+  const plain: AccessFields = { reqId: 'req-1a', method: 'DELETE', url: '/realtime-demo/message/msg-1', remoteAddress: '127.0.0.1', statusCode: 204, micros: 4000 };
+  log.info({ reqId: plain.reqId, req: { method: plain.method, url: plain.url, remoteAddress: plain.remoteAddress }, res: { statusCode: 204 }, responseTime: 4 }, 'request completed');
+  const bindings = (log as unknown as { [k: symbol]: string })[symbols.chindingsSym]!;
+  assert.equal(accessLine(plain, 1700000000999, bindings), written[0]);
+});
+
+test('jsonString is JSON.stringify, for text with and without something to escape', () => {
+  const samples = ['', 'plain', '/a?b=c&d=e', 'quote"', 'back\\slash', 'tab\t', 'nul\u0000', 'del\u007f', 'é ü 漢', '😀', 'lone \ud800 surrogate', 'low \udc00', 'line\u2028sep'];
+  for (const s of samples) assert.equal(jsonString(s), JSON.stringify(s), JSON.stringify(s));
+});
+
+test('millisecondsText writes whole microseconds as JavaScript writes the milliseconds', () => {
+  for (const micros of [0, 1, 9, 10, 99, 100, 101, 110, 999, 1000, 1001, 1010, 1100, 1500, 12345, 99999, 100000, 123456789, 2 ** 40 + 7]) {
+    assert.equal(millisecondsText(micros), String(micros / 1000), String(micros));
+  }
+  for (let micros = 0; micros < 20000; micros += 7) assert.equal(millisecondsText(micros), String(micros / 1000));
 });
 
 test('an access line without a remote address leaves the field out, and stays one JSON line', () => {
