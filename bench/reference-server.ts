@@ -99,11 +99,9 @@ async function write(table: string, key: string, value: Rec): Promise<void> {
 
 const tls = values.cert && values.key ? { key: readFileSync(values.key), cert: readFileSync(values.cert) } : undefined;
 // Typed loosely: fastify's overloads pick the server type from literal options, and this picks at run time.
-const app = (
-  tls
-    ? Fastify({ logger: false, bodyLimit: 1 << 20, http2: true, https: { allowHTTP1: true, ...tls, settings: { maxConcurrentStreams: 128 } } })
-    : Fastify({ logger: false, bodyLimit: 1 << 20 })
-) as unknown as FastifyInstance;
+const app = (tls
+  ? Fastify({ logger: false, bodyLimit: 1 << 20, http2: true, https: { allowHTTP1: true, ...tls, settings: { maxConcurrentStreams: 128 } } })
+  : Fastify({ logger: false, bodyLimit: 1 << 20 })) as unknown as FastifyInstance;
 const tableOf = (params: unknown) => {
   const t = (params as { table: string }).table;
   return tables.has(t) ? t : undefined;

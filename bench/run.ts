@@ -35,7 +35,27 @@ import { formatProfile, summarizeProfile } from './lib/profile.ts';
 
 const SCENARIOS = ['get', 'write', 'filter', 'h2get', 'sse', 'h2sse', 'memory', 'open', 'resume', 'startup'] as const;
 /** Row ids in table order. */
-const SCENARIO_ORDER = ['get', 'get:tuned', 'post', 'post:tuned', 'put', 'put:tuned', 'filter', 'filter:tuned', 'h2get', 'h2get:tuned', 'sse25', 'sse100', 'sseCapacity', 'h2sse25', 'h2sse100', 'memory', 'open', 'resume', 'startup'];
+const SCENARIO_ORDER = [
+  'get',
+  'get:tuned',
+  'post',
+  'post:tuned',
+  'put',
+  'put:tuned',
+  'filter',
+  'filter:tuned',
+  'h2get',
+  'h2get:tuned',
+  'sse25',
+  'sse100',
+  'sseCapacity',
+  'h2sse25',
+  'h2sse100',
+  'memory',
+  'open',
+  'resume',
+  'startup',
+];
 type ScenarioName = (typeof SCENARIOS)[number];
 /** Scenarios that can run a tuned tablecast beside the default one. */
 const TUNABLE = ['get', 'write', 'filter', 'h2get'];
@@ -172,8 +192,7 @@ function distIsStale(): boolean {
   const cli = join(TABLECAST_DIR, 'dist', 'cli.js');
   if (!existsSync(cli)) return false;
   const built = statSync(cli).mtimeMs;
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
   return newest(join(TABLECAST_DIR, 'src')) > built;
 }
 
@@ -203,7 +222,7 @@ const targets: Record<Kind, Target> = {
 /** Where a server's stdout goes (see --logs). */
 const logsOf = (kind: Kind): string => (flags.logs === 'pipe' ? 'pipe' : flags.logs === 'null' ? '/dev/null' : join(work, `${kind}.log`));
 const LOGS_NOTE: { [k: string]: string } = {
-  pipe: "server logs (stdout) go to a pipe the orchestrator drains as they come (on the load core), keeping only the last ~64 kB; nothing is written to disk",
+  pipe: 'server logs (stdout) go to a pipe the orchestrator drains as they come (on the load core), keeping only the last ~64 kB; nothing is written to disk',
   file: 'server logs (stdout) are appended to a file per server in the temporary directory (--logs file)',
   null: 'server logs (stdout) go to /dev/null (--logs null)',
 };
@@ -400,10 +419,31 @@ function addCost(scenario: string, transport: Transport, unit: string, runs: Cos
     pass = tc.rate >= check.value;
   }
   const result = pass === null ? '' : rowCtx.noisy ? 'NOISY' : pass ? 'PASS' : 'FAIL';
-  costRows.push({ id: rowCtx.id, date: STARTED, scenario, transport: TRANSPORT[transport], unit, tablecast: tc, reference: ref, cpuRatio, target, pass: rowCtx.noisy ? null : pass, result, ...(note ? { note } : {}), runs });
+  costRows.push({
+    id: rowCtx.id,
+    date: STARTED,
+    scenario,
+    transport: TRANSPORT[transport],
+    unit,
+    tablecast: tc,
+    reference: ref,
+    cpuRatio,
+    target,
+    pass: rowCtx.noisy ? null : pass,
+    result,
+    ...(note ? { note } : {}),
+    runs,
+  });
 }
 
-type Check = { kind: 'ratio>='; value: number } | { kind: 'ratio<='; value: number } | { kind: '<'; value: number } | { kind: '<='; value: number } | { kind: '>='; value: number } | { kind: '=='; value: number } | { kind: 'none' };
+type Check =
+  | { kind: 'ratio>='; value: number }
+  | { kind: 'ratio<='; value: number }
+  | { kind: '<'; value: number }
+  | { kind: '<='; value: number }
+  | { kind: '>='; value: number }
+  | { kind: '=='; value: number }
+  | { kind: 'none' };
 
 function addRow(scenario: string, metric: string, unit: string, runs: { tablecast: number[]; reference: number[] }, check: Check, note?: string): void {
   addComputedRow(scenario, metric, unit, median(runs.tablecast), median(runs.reference), runs, check, note);
@@ -481,7 +521,17 @@ type Measured = LoadResult & { serverCpuPct: number; otherCpuPct: number; logByt
 
 async function load(t: Target, id: string, mode: LoadMode, transport: Transport, warmup: number): Promise<Measured> {
   await quiet(`${id} on ${t.kind}`);
-  const spec: LoadSpec = { url: url(t), mode, connections: transport === 'h2' ? H2_STREAMS : CONNECTIONS, duration: DURATION, warmup, serverPid: t.proc!.pid, ids: MESSAGES, categories: CATEGORIES, limit: 100 };
+  const spec: LoadSpec = {
+    url: url(t),
+    mode,
+    connections: transport === 'h2' ? H2_STREAMS : CONNECTIONS,
+    duration: DURATION,
+    warmup,
+    serverPid: t.proc!.pid,
+    ids: MESSAGES,
+    categories: CATEGORIES,
+    limit: 100,
+  };
   const child = runNodeScript<LoadResult>(transport === 'h2' ? 'bench/lib/h2load.ts' : 'bench/lib/load.ts', [JSON.stringify(spec)], LOAD_CORE);
   // Noise and log volume over (about) the measured part: after the generator's start-up and warm-up.
   // Its CPU per request is exact: the generator reads the server's CPU time at the run's edges.
@@ -522,44 +572,83 @@ async function httpScenario(id: string, title: string, mode: LoadMode, transport
     addCost(`${title}, tuned (--log-level warn)`, transport, 'req/s', { tablecast: series('tuned'), reference: series('reference') }, { kind: 'none' });
   }
   rowCtx = { id, noisy: noisy('tablecast') || noisy('reference') };
-  addRow(title, 'p99 latency', 'ms', { tablecast: clean('tablecast').map((r) => r.latency.p99), reference: clean('reference').map((r) => r.latency.p99) }, p99Target !== undefined ? { kind: 'ratio<=', value: p99Target } : { kind: 'none' });
+  addRow(
+    title,
+    'p99 latency',
+    'ms',
+    { tablecast: clean('tablecast').map((r) => r.latency.p99), reference: clean('reference').map((r) => r.latency.p99) },
+    p99Target !== undefined ? { kind: 'ratio<=', value: p99Target } : { kind: 'none' },
+  );
   if (runs.tuned) {
     // What the default log level costs: the issue allows 10% on GET and POST.
     rowCtx = { id: `${id}:tuned`, noisy: noisy('tablecast') || noisy('tuned') };
     const cost = median(series('tablecast').cpuUs) / median(series('tuned').cpuUs);
     const judged = mode === 'get' || mode === 'post';
-    addComputedRow(title, 'CPU/req: default ÷ --log-level warn', '×', cost, NaN, { tablecast: series('tablecast').cpuUs, reference: series('tuned').cpuUs }, judged ? { kind: '<=', value: 1.1 } : { kind: 'none' }, 'the reference column holds the tuned runs');
+    addComputedRow(
+      title,
+      'CPU/req: default ÷ --log-level warn',
+      '×',
+      cost,
+      NaN,
+      { tablecast: series('tablecast').cpuUs, reference: series('tuned').cpuUs },
+      judged ? { kind: '<=', value: 1.1 } : { kind: 'none' },
+      'the reference column holds the tuned runs',
+    );
   }
   raw[id] = runs;
 }
 
 async function scenarioGet() {
   log('\n1. GET record by id (HTTP/1.1)');
-  await withServers('get', 'h1', kindsFor('get'), () => seedAll('messages'), async () => {
-    await httpScenario('get', '1. GET /bench/message/:id', 'get', 'h1', 0.9, 2);
-  });
+  await withServers(
+    'get',
+    'h1',
+    kindsFor('get'),
+    () => seedAll('messages'),
+    async () => {
+      await httpScenario('get', '1. GET /bench/message/:id', 'get', 'h1', 0.9, 2);
+    },
+  );
 }
 
 async function scenarioWrite() {
   log('\n2. POST create, PUT replace (HTTP/1.1)');
-  await withServers('write', 'h1', kindsFor('write'), () => seedAll('messages'), async () => {
-    await httpScenario('post', '2a. POST /bench/message (create)', 'post', 'h1', 1.0, undefined);
-    await httpScenario('put', '2b. PUT /bench/message/:id (replace)', 'put', 'h1', 0.9, undefined);
-  });
+  await withServers(
+    'write',
+    'h1',
+    kindsFor('write'),
+    () => seedAll('messages'),
+    async () => {
+      await httpScenario('post', '2a. POST /bench/message (create)', 'post', 'h1', 1.0, undefined);
+      await httpScenario('put', '2b. PUT /bench/message/:id (replace)', 'put', 'h1', 0.9, undefined);
+    },
+  );
 }
 
 async function scenarioFilter() {
   log('\n3. Collection GET, indexed filter over 100k records, limit 100 (HTTP/1.1)');
-  await withServers('filter', 'h1', kindsFor('filter'), () => seedAll('items'), async () => {
-    await httpScenario('filter', '3. GET /bench/item?category=cN&limit(100)', 'filter', 'h1', undefined, undefined);
-  });
+  await withServers(
+    'filter',
+    'h1',
+    kindsFor('filter'),
+    () => seedAll('items'),
+    async () => {
+      await httpScenario('filter', '3. GET /bench/item?category=cN&limit(100)', 'filter', 'h1', undefined, undefined);
+    },
+  );
 }
 
 async function scenarioH2Get() {
   log('\n1. GET record by id over HTTPS + HTTP/2 (tablecast defaults)');
-  await withServers('h2get', 'h2', kindsFor('h2get'), () => seedAll('messages'), async () => {
-    await httpScenario('h2get', '1. GET /bench/message/:id (HTTP/2)', 'get', 'h2', 0.9, 2);
-  });
+  await withServers(
+    'h2get',
+    'h2',
+    kindsFor('h2get'),
+    () => seedAll('messages'),
+    async () => {
+      await httpScenario('h2get', '1. GET /bench/message/:id (HTTP/2)', 'get', 'h2', 0.9, 2);
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -586,7 +675,15 @@ interface FanoutRun {
 async function fanoutRun(t: Target, transport: Transport, rate: number, seconds: number, tag: string): Promise<FanoutRun> {
   const f = await getFarm();
   await quiet(`fan-out at ${rate}/s on ${t.kind}`);
-  const opened = await f.call<{ opened: number; failed: number; errors: string[] }>({ cmd: 'open', port: t.port, path: STREAM_PATH, n: SSE_CLIENTS, concurrency: 100, transport, perSession: H2_STREAMS_PER_SESSION });
+  const opened = await f.call<{ opened: number; failed: number; errors: string[] }>({
+    cmd: 'open',
+    port: t.port,
+    path: STREAM_PATH,
+    n: SSE_CLIENTS,
+    concurrency: 100,
+    transport,
+    perSession: H2_STREAMS_PER_SESSION,
+  });
   if (opened.failed) log(`  ! ${opened.failed} streams failed to open on ${t.kind}: ${opened.errors.join('; ')}`);
   await sleep(300);
   const writes = Math.round(rate * seconds);
@@ -615,44 +712,80 @@ async function fanout(transport: Transport) {
   const h2 = transport === 'h2';
   const how = h2 ? `over HTTPS + HTTP/2, ${H2_STREAMS_PER_SESSION} streams per connection` : 'over HTTP/1.1, one connection each';
   log(`\n4. SSE fan-out: ${SSE_CLIENTS} streams ${how}`);
-  await withServers(h2 ? 'h2sse' : 'sse', transport, ['tablecast', 'reference'], async () => {}, async () => {
-    const capacitySeconds = Math.min(DURATION, 5);
-    const over = h2 ? ' (HTTP/2)' : '';
-    const plans = [
-      { id: 'sse25', title: `4a. SSE ${SSE_CLIENTS} streams, 25 writes/s${over}`, rate: 25, seconds: DURATION },
-      { id: 'sse100', title: `4b. SSE ${SSE_CLIENTS} streams, 100 writes/s${over}`, rate: 100, seconds: DURATION },
-      // Over HTTP/2 the farm (node:http2, one 'data' event per stream and frame) cannot take 10^6 frames/s.
-      ...(h2 ? [] : [{ id: 'sseCapacity', title: `4c. SSE ${SSE_CLIENTS} streams, ${CAPACITY_RATE} writes/s offered`, rate: CAPACITY_RATE, seconds: capacitySeconds }]),
-    ];
-    const wanted = new Set(flags['sse-plans'].split(',').map((x) => x.trim()));
-    for (const plan of plans) {
-      if (!wanted.has(plan.id === 'sseCapacity' ? 'capacity' : String(plan.rate))) continue;
-      const id = h2 ? `h2${plan.id}` : plan.id;
-      const runs = { tablecast: [] as FanoutRun[], reference: [] as FanoutRun[] };
-      for (let run = 0; run < RUNS; run++) {
-        for (const t of order(run)) {
-          const r = await undisturbed(`${id} on ${t.kind}`, () => fanoutRun(t, transport, plan.rate, plan.seconds, `${id}-${run}-${Date.now()}`));
-          runs[t.kind as 'tablecast' | 'reference'].push(r);
-          log(
-            `  [${id}] ${t.kind.padEnd(9)} run ${run + 1}/${RUNS}: ${fmt(r.deliveriesPerSec)} deliveries/s, server ${fmt(r.cpuUsPerDelivery)} µs CPU/delivery, writes ${r.write.ok}/${r.write.sent} at ${fmt(r.write.rate)}/s, missing ${r.farm.missing}, dup ${r.farm.duplicates}, cut ${r.farm.cut}, ${fmt(r.farm.received / Math.max(1, r.farm.reads))} events/read, p50 ${fmt(r.farm.latency.p50)} ms, p99 ${fmt(r.farm.latency.p99)} ms, max ${fmt(r.farm.latency.max)} ms; server cpu ${r.serverCpuPct.toFixed(0)}%, farm cpu ${r.farm.farmCpuPct.toFixed(0)}%, other processes ${r.otherCpuPct.toFixed(0)}%`,
-          );
+  await withServers(
+    h2 ? 'h2sse' : 'sse',
+    transport,
+    ['tablecast', 'reference'],
+    async () => {},
+    async () => {
+      const capacitySeconds = Math.min(DURATION, 5);
+      const over = h2 ? ' (HTTP/2)' : '';
+      const plans = [
+        { id: 'sse25', title: `4a. SSE ${SSE_CLIENTS} streams, 25 writes/s${over}`, rate: 25, seconds: DURATION },
+        { id: 'sse100', title: `4b. SSE ${SSE_CLIENTS} streams, 100 writes/s${over}`, rate: 100, seconds: DURATION },
+        // Over HTTP/2 the farm (node:http2, one 'data' event per stream and frame) cannot take 10^6 frames/s.
+        ...(h2 ? [] : [{ id: 'sseCapacity', title: `4c. SSE ${SSE_CLIENTS} streams, ${CAPACITY_RATE} writes/s offered`, rate: CAPACITY_RATE, seconds: capacitySeconds }]),
+      ];
+      const wanted = new Set(flags['sse-plans'].split(',').map((x) => x.trim()));
+      for (const plan of plans) {
+        if (!wanted.has(plan.id === 'sseCapacity' ? 'capacity' : String(plan.rate))) continue;
+        const id = h2 ? `h2${plan.id}` : plan.id;
+        const runs = { tablecast: [] as FanoutRun[], reference: [] as FanoutRun[] };
+        for (let run = 0; run < RUNS; run++) {
+          for (const t of order(run)) {
+            const r = await undisturbed(`${id} on ${t.kind}`, () => fanoutRun(t, transport, plan.rate, plan.seconds, `${id}-${run}-${Date.now()}`));
+            runs[t.kind as 'tablecast' | 'reference'].push(r);
+            log(
+              `  [${id}] ${t.kind.padEnd(9)} run ${run + 1}/${RUNS}: ${fmt(r.deliveriesPerSec)} deliveries/s, server ${fmt(r.cpuUsPerDelivery)} µs CPU/delivery, writes ${r.write.ok}/${r.write.sent} at ${fmt(r.write.rate)}/s, missing ${r.farm.missing}, dup ${r.farm.duplicates}, cut ${r.farm.cut}, ${fmt(r.farm.received / Math.max(1, r.farm.reads))} events/read, p50 ${fmt(r.farm.latency.p50)} ms, p99 ${fmt(r.farm.latency.p99)} ms, max ${fmt(r.farm.latency.max)} ms; server cpu ${r.serverCpuPct.toFixed(0)}%, farm cpu ${r.farm.farmCpuPct.toFixed(0)}%, other processes ${r.otherCpuPct.toFixed(0)}%`,
+            );
+          }
         }
+        const pick = (f: (r: FanoutRun) => number) => ({ tablecast: cleanRuns(runs.tablecast).map(f), reference: cleanRuns(runs.reference).map(f) });
+        const capacity = plan.id === 'sseCapacity';
+        const m = (f: (r: FanoutRun) => number) => `${fmt(median(cleanRuns(runs.tablecast).map(f)))} / ${fmt(median(cleanRuns(runs.reference).map(f)))}`;
+        const note = `${how}; ${cleanCount(runs)}; tablecast / reference: server cpu ${m((r) => r.serverCpuPct)} %, farm (client) cpu ${m((r) => r.farm.farmCpuPct)} %, other processes ${m((r) => r.otherCpuPct)} %; writes acked ${m((r) => r.write.rate)} /s (POSTs over HTTP/1.1${h2 ? ' over TLS' : ''})`;
+        rowCtx = { id, noisy: !anyClean(runs.tablecast) || !anyClean(runs.reference) };
+        const series = (k: 'tablecast' | 'reference') => ({ rate: cleanRuns(runs[k]).map((r) => r.deliveriesPerSec), cpuUs: cleanRuns(runs[k]).map((r) => r.cpuUsPerDelivery) });
+        addCost(plan.title, transport, 'deliveries/s', { tablecast: series('tablecast'), reference: series('reference') }, capacity ? { kind: 'rate>=', value: 500_000 } : { kind: 'none' }, note);
+        addRow(
+          plan.title,
+          'missing events',
+          'events',
+          pick((r) => r.farm.missing),
+          { kind: '==', value: 0 },
+        );
+        addRow(
+          plan.title,
+          'streams cut',
+          'streams',
+          pick((r) => r.farm.cut),
+          { kind: 'none' },
+        );
+        addRow(
+          plan.title,
+          h2 ? 'events per data event' : 'events per socket read',
+          'events',
+          pick((r) => r.farm.received / Math.max(1, r.farm.reads)),
+          { kind: 'none' },
+        );
+        addRow(
+          plan.title,
+          'p50 write→receive',
+          'ms',
+          pick((r) => r.farm.latency.p50),
+          { kind: 'none' },
+        );
+        addRow(
+          plan.title,
+          'p99 write→receive',
+          'ms',
+          pick((r) => r.farm.latency.p99),
+          plan.id === 'sse100' && !h2 ? { kind: '<', value: 30 } : { kind: 'none' },
+        );
+        raw[id] = runs;
       }
-      const pick = (f: (r: FanoutRun) => number) => ({ tablecast: cleanRuns(runs.tablecast).map(f), reference: cleanRuns(runs.reference).map(f) });
-      const capacity = plan.id === 'sseCapacity';
-      const m = (f: (r: FanoutRun) => number) => `${fmt(median(cleanRuns(runs.tablecast).map(f)))} / ${fmt(median(cleanRuns(runs.reference).map(f)))}`;
-      const note = `${how}; ${cleanCount(runs)}; tablecast / reference: server cpu ${m((r) => r.serverCpuPct)} %, farm (client) cpu ${m((r) => r.farm.farmCpuPct)} %, other processes ${m((r) => r.otherCpuPct)} %; writes acked ${m((r) => r.write.rate)} /s (POSTs over HTTP/1.1${h2 ? ' over TLS' : ''})`;
-      rowCtx = { id, noisy: !anyClean(runs.tablecast) || !anyClean(runs.reference) };
-      const series = (k: 'tablecast' | 'reference') => ({ rate: cleanRuns(runs[k]).map((r) => r.deliveriesPerSec), cpuUs: cleanRuns(runs[k]).map((r) => r.cpuUsPerDelivery) });
-      addCost(plan.title, transport, 'deliveries/s', { tablecast: series('tablecast'), reference: series('reference') }, capacity ? { kind: 'rate>=', value: 500_000 } : { kind: 'none' }, note);
-      addRow(plan.title, 'missing events', 'events', pick((r) => r.farm.missing), { kind: '==', value: 0 });
-      addRow(plan.title, 'streams cut', 'streams', pick((r) => r.farm.cut), { kind: 'none' });
-      addRow(plan.title, h2 ? 'events per data event' : 'events per socket read', 'events', pick((r) => r.farm.received / Math.max(1, r.farm.reads)), { kind: 'none' });
-      addRow(plan.title, 'p50 write→receive', 'ms', pick((r) => r.farm.latency.p50), { kind: 'none' });
-      addRow(plan.title, 'p99 write→receive', 'ms', pick((r) => r.farm.latency.p99), plan.id === 'sse100' && !h2 ? { kind: '<', value: 30 } : { kind: 'none' });
-      raw[id] = runs;
-    }
-  });
+    },
+  );
 }
 
 const scenarioSse = () => fanout('h1');
@@ -665,38 +798,46 @@ async function scenarioMemory() {
   const detail: unknown[] = [];
   for (let run = 0; run < RUNS; run++) {
     // Fresh servers each run: a heap grown by earlier load would hide the cost of streams.
-    await withServers('memory', 'h1', ['tablecast', 'reference'], async () => {}, async () => {
-      const f = await getFarm();
-      for (const t of order(run)) {
-        const kind = t.kind as 'tablecast' | 'reference';
-        await quiet(`memory on ${t.kind}`);
-        const pid = t.proc!.pid;
-        await f.call({ cmd: 'open', port: t.port, path: STREAM_PATH, n: 50, concurrency: 50 });
-        await f.call({ cmd: 'closeAll' });
-        await sleep(1000);
-        const rss0 = rssOf(pid);
-        const c0 = cpuMsOf(pid);
-        const a = await f.call<{ failed: number; ms: number }>({ cmd: 'open', port: t.port, path: STREAM_PATH, n: 1000, concurrency: 100 });
-        const c1 = cpuMsOf(pid);
-        await sleep(2000);
-        const rss1 = rssOf(pid);
-        const c2 = cpuMsOf(pid);
-        const b = await f.call<{ failed: number; ms: number }>({ cmd: 'open', port: t.port, path: STREAM_PATH, n: 4000, concurrency: 100 });
-        const c3 = cpuMsOf(pid);
-        await sleep(2000);
-        const rss5 = rssOf(pid);
-        await f.call({ cmd: 'closeAll' });
-        const k1 = (rss1 - rss0) / 1000 / 1000;
-        const k5 = (rss5 - rss0) / 5000 / 1000;
-        runs.k1[kind].push(k1);
-        runs.k5[kind].push(k5);
-        // CPU of the opens only (not of the idle pauses): connect, request, connected frame.
-        opens[kind].rate.push(5000 / ((a.ms + b.ms) / 1000));
-        opens[kind].cpuUs.push((((c1 - c0) + (c3 - c2)) * 1000) / 5000);
-        detail.push({ run, kind: t.kind, rss0, rss1, rss5, failed: a.failed + b.failed });
-        log(`  [memory] ${t.kind.padEnd(9)} run ${run + 1}/${RUNS}: RSS ${fmt(rss0 / 2 ** 20)} MiB idle → ${fmt(rss1 / 2 ** 20)} MiB (1k streams) → ${fmt(rss5 / 2 ** 20)} MiB (5k); ${fmt(k1)} kB/stream at 1k, ${fmt(k5)} kB/stream at 5k; opens ${fmt(opens[kind].rate.at(-1)!)}/s at ${fmt(opens[kind].cpuUs.at(-1)!)} µs CPU each${a.failed + b.failed ? `; ${a.failed + b.failed} failed to open` : ''}`);
-      }
-    });
+    await withServers(
+      'memory',
+      'h1',
+      ['tablecast', 'reference'],
+      async () => {},
+      async () => {
+        const f = await getFarm();
+        for (const t of order(run)) {
+          const kind = t.kind as 'tablecast' | 'reference';
+          await quiet(`memory on ${t.kind}`);
+          const pid = t.proc!.pid;
+          await f.call({ cmd: 'open', port: t.port, path: STREAM_PATH, n: 50, concurrency: 50 });
+          await f.call({ cmd: 'closeAll' });
+          await sleep(1000);
+          const rss0 = rssOf(pid);
+          const c0 = cpuMsOf(pid);
+          const a = await f.call<{ failed: number; ms: number }>({ cmd: 'open', port: t.port, path: STREAM_PATH, n: 1000, concurrency: 100 });
+          const c1 = cpuMsOf(pid);
+          await sleep(2000);
+          const rss1 = rssOf(pid);
+          const c2 = cpuMsOf(pid);
+          const b = await f.call<{ failed: number; ms: number }>({ cmd: 'open', port: t.port, path: STREAM_PATH, n: 4000, concurrency: 100 });
+          const c3 = cpuMsOf(pid);
+          await sleep(2000);
+          const rss5 = rssOf(pid);
+          await f.call({ cmd: 'closeAll' });
+          const k1 = (rss1 - rss0) / 1000 / 1000;
+          const k5 = (rss5 - rss0) / 5000 / 1000;
+          runs.k1[kind].push(k1);
+          runs.k5[kind].push(k5);
+          // CPU of the opens only (not of the idle pauses): connect, request, connected frame.
+          opens[kind].rate.push(5000 / ((a.ms + b.ms) / 1000));
+          opens[kind].cpuUs.push(((c1 - c0 + (c3 - c2)) * 1000) / 5000);
+          detail.push({ run, kind: t.kind, rss0, rss1, rss5, failed: a.failed + b.failed });
+          log(
+            `  [memory] ${t.kind.padEnd(9)} run ${run + 1}/${RUNS}: RSS ${fmt(rss0 / 2 ** 20)} MiB idle → ${fmt(rss1 / 2 ** 20)} MiB (1k streams) → ${fmt(rss5 / 2 ** 20)} MiB (5k); ${fmt(k1)} kB/stream at 1k, ${fmt(k5)} kB/stream at 5k; opens ${fmt(opens[kind].rate.at(-1)!)}/s at ${fmt(opens[kind].cpuUs.at(-1)!)} µs CPU each${a.failed + b.failed ? `; ${a.failed + b.failed} failed to open` : ''}`,
+          );
+        }
+      },
+    );
   }
   rowCtx = { id: 'memory', noisy: false };
   addCost('5. Open 5,000 streams, 100 at a time (new connection each)', 'h1', 'opens/s', opens, { kind: 'none' }, 'CPU over the opens only (/proc counts 10 ms ticks: a few µs per open)');
@@ -707,66 +848,96 @@ async function scenarioMemory() {
 
 async function scenarioOpen() {
   log('\n6. Stream open cost: 100k records + 50k deleted, retained=false (HTTP/1.1)');
-  await withServers('open', 'h1', ['tablecast', 'reference'], () => seedAll('deleted'), async () => {
-    const f = await getFarm();
-    const path = '/bench/item?stream=sse&retained=false';
-    const runs = { p50: { tablecast: [] as number[], reference: [] as number[] }, p99: { tablecast: [] as number[], reference: [] as number[] } };
-    const cost = { tablecast: { rate: [] as number[], cpuUs: [] as number[] }, reference: { rate: [] as number[], cpuUs: [] as number[] } };
-    for (const t of active) await f.call({ cmd: 'openCost', port: t.port, path, count: 50 });
-    for (let run = 0; run < RUNS; run++) {
-      for (const t of order(run)) {
-        const kind = t.kind as 'tablecast' | 'reference';
-        await quiet(`open on ${t.kind}`);
-        const c0 = cpuMsOf(t.proc!.pid);
-        const t0 = performance.now();
-        const r = await f.call<{ p50: number; p99: number; max: number }>({ cmd: 'openCost', port: t.port, path, count: 300 });
-        const ms = performance.now() - t0;
-        cost[kind].rate.push(300 / (ms / 1000));
-        cost[kind].cpuUs.push(((cpuMsOf(t.proc!.pid) - c0) * 1000) / 300);
-        runs.p50[kind].push(r.p50);
-        runs.p99[kind].push(r.p99);
-        log(`  [open] ${t.kind.padEnd(9)} run ${run + 1}/${RUNS}: request → connected frame p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms (300 sequential opens); ${fmt(cost[kind].cpuUs.at(-1)!)} µs server CPU per open`);
+  await withServers(
+    'open',
+    'h1',
+    ['tablecast', 'reference'],
+    () => seedAll('deleted'),
+    async () => {
+      const f = await getFarm();
+      const path = '/bench/item?stream=sse&retained=false';
+      const runs = { p50: { tablecast: [] as number[], reference: [] as number[] }, p99: { tablecast: [] as number[], reference: [] as number[] } };
+      const cost = { tablecast: { rate: [] as number[], cpuUs: [] as number[] }, reference: { rate: [] as number[], cpuUs: [] as number[] } };
+      for (const t of active) await f.call({ cmd: 'openCost', port: t.port, path, count: 50 });
+      for (let run = 0; run < RUNS; run++) {
+        for (const t of order(run)) {
+          const kind = t.kind as 'tablecast' | 'reference';
+          await quiet(`open on ${t.kind}`);
+          const c0 = cpuMsOf(t.proc!.pid);
+          const t0 = performance.now();
+          const r = await f.call<{ p50: number; p99: number; max: number }>({ cmd: 'openCost', port: t.port, path, count: 300 });
+          const ms = performance.now() - t0;
+          cost[kind].rate.push(300 / (ms / 1000));
+          cost[kind].cpuUs.push(((cpuMsOf(t.proc!.pid) - c0) * 1000) / 300);
+          runs.p50[kind].push(r.p50);
+          runs.p99[kind].push(r.p99);
+          log(
+            `  [open] ${t.kind.padEnd(9)} run ${run + 1}/${RUNS}: request → connected frame p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms (300 sequential opens); ${fmt(cost[kind].cpuUs.at(-1)!)} µs server CPU per open`,
+          );
+        }
       }
-    }
-    rowCtx = { id: 'open', noisy: false };
-    addCost('6. Stream open (100k + 50k deleted, retained=false)', 'h1', 'opens/s', cost, { kind: 'none' }, '300 sequential opens per run, each on a new connection; CPU includes accepting it and closing it');
-    addRow('6. Stream open (100k + 50k deleted, retained=false)', 'p50 request→first frame', 'ms', runs.p50, { kind: '<', value: 2 }, '300 sequential opens per run on a connected socket');
-    addRow('6. Stream open (100k + 50k deleted, retained=false)', 'p99 request→first frame', 'ms', runs.p99, { kind: 'none' });
-    raw.open = runs;
-  });
+      rowCtx = { id: 'open', noisy: false };
+      addCost(
+        '6. Stream open (100k + 50k deleted, retained=false)',
+        'h1',
+        'opens/s',
+        cost,
+        { kind: 'none' },
+        '300 sequential opens per run, each on a new connection; CPU includes accepting it and closing it',
+      );
+      addRow('6. Stream open (100k + 50k deleted, retained=false)', 'p50 request→first frame', 'ms', runs.p50, { kind: '<', value: 2 }, '300 sequential opens per run on a connected socket');
+      addRow('6. Stream open (100k + 50k deleted, retained=false)', 'p99 request→first frame', 'ms', runs.p99, { kind: 'none' });
+      raw.open = runs;
+    },
+  );
 }
 
 async function scenarioResume() {
   log(`\n7. Resume: a client ${RESUME_BEHIND} events behind (HTTP/1.1)`);
-  await withServers('resume', 'h1', ['tablecast', 'reference'], () => seedAll('resume'), async () => {
-    const f = await getFarm();
-    const runs = { tablecast: [] as number[], reference: [] as number[] };
-    const cost = { tablecast: { rate: [] as number[], cpuUs: [] as number[] }, reference: { rate: [] as number[], cpuUs: [] as number[] } };
-    for (let run = 0; run < RUNS; run++) {
-      for (const t of order(run)) {
-        const kind = t.kind as 'tablecast' | 'reference';
-        await quiet(`resume on ${t.kind}`);
-        const c0 = cpuMsOf(t.proc!.pid);
-        const r = await f.call<{ ms: number; received: number; firstEventMs: number }>({
-          cmd: 'resume',
-          port: t.port,
-          path: '/bench/message?stream=sse',
-          lastEventId: t.resumeCursor!,
-          expect: RESUME_BEHIND,
-          timeoutMs: 30_000,
-        });
-        const ok = r.received >= RESUME_BEHIND;
-        runs[kind].push(ok ? r.ms : NaN);
-        cost[kind].rate.push(ok ? RESUME_BEHIND / (r.ms / 1000) : NaN);
-        cost[kind].cpuUs.push(ok ? ((cpuMsOf(t.proc!.pid) - c0) * 1000) / RESUME_BEHIND : NaN);
-        log(`  [resume] ${t.kind.padEnd(9)} run ${run + 1}/${RUNS}: ${r.received}/${RESUME_BEHIND} events in ${fmt(r.ms)} ms (first after ${fmt(r.firstEventMs)} ms); ${fmt(cost[kind].cpuUs.at(-1)!)} µs server CPU per event`);
+  await withServers(
+    'resume',
+    'h1',
+    ['tablecast', 'reference'],
+    () => seedAll('resume'),
+    async () => {
+      const f = await getFarm();
+      const runs = { tablecast: [] as number[], reference: [] as number[] };
+      const cost = { tablecast: { rate: [] as number[], cpuUs: [] as number[] }, reference: { rate: [] as number[], cpuUs: [] as number[] } };
+      for (let run = 0; run < RUNS; run++) {
+        for (const t of order(run)) {
+          const kind = t.kind as 'tablecast' | 'reference';
+          await quiet(`resume on ${t.kind}`);
+          const c0 = cpuMsOf(t.proc!.pid);
+          const r = await f.call<{ ms: number; received: number; firstEventMs: number }>({
+            cmd: 'resume',
+            port: t.port,
+            path: '/bench/message?stream=sse',
+            lastEventId: t.resumeCursor!,
+            expect: RESUME_BEHIND,
+            timeoutMs: 30_000,
+          });
+          const ok = r.received >= RESUME_BEHIND;
+          runs[kind].push(ok ? r.ms : NaN);
+          cost[kind].rate.push(ok ? RESUME_BEHIND / (r.ms / 1000) : NaN);
+          cost[kind].cpuUs.push(ok ? ((cpuMsOf(t.proc!.pid) - c0) * 1000) / RESUME_BEHIND : NaN);
+          log(
+            `  [resume] ${t.kind.padEnd(9)} run ${run + 1}/${RUNS}: ${r.received}/${RESUME_BEHIND} events in ${fmt(r.ms)} ms (first after ${fmt(r.firstEventMs)} ms); ${fmt(cost[kind].cpuUs.at(-1)!)} µs server CPU per event`,
+          );
+        }
       }
-    }
-    rowCtx = { id: 'resume', noisy: false };
-    addCost(`7. Resume ${RESUME_BEHIND} events behind (Last-Event-ID)`, 'h1', 'events/s', cost, { kind: 'none' }, 'CPU from the request to the last missed event (10 ms ticks of /proc over ~0.1 s: ±1 µs per event)');
-    addRow(`7. Resume ${RESUME_BEHIND} events behind (Last-Event-ID)`, 'time to catch up', 'ms', runs, { kind: '<', value: 200 });
-    raw.resume = runs;
-  });
+      rowCtx = { id: 'resume', noisy: false };
+      addCost(
+        `7. Resume ${RESUME_BEHIND} events behind (Last-Event-ID)`,
+        'h1',
+        'events/s',
+        cost,
+        { kind: 'none' },
+        'CPU from the request to the last missed event (10 ms ticks of /proc over ~0.1 s: ±1 µs per event)',
+      );
+      addRow(`7. Resume ${RESUME_BEHIND} events behind (Last-Event-ID)`, 'time to catch up', 'ms', runs, { kind: '<', value: 200 });
+      raw.resume = runs;
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -786,7 +957,16 @@ interface StartRun {
  */
 async function startOnce(t: Target, pin: boolean): Promise<StartRun> {
   const port = await freePort();
-  const proc = await startServer({ name: `${t.kind} start-up`, nodeArgs: serverArgs(t.kind, 'h2', port, t.dataDir), port, https: true, ...(t.kind !== 'reference' ? { cwd: TABLECAST_DIR } : {}), ...(pin ? { core: SERVER_CORE } : {}), pollMs: 5, logs: logsOf(t.kind) });
+  const proc = await startServer({
+    name: `${t.kind} start-up`,
+    nodeArgs: serverArgs(t.kind, 'h2', port, t.dataDir),
+    port,
+    https: true,
+    ...(t.kind !== 'reference' ? { cwd: TABLECAST_DIR } : {}),
+    ...(pin ? { core: SERVER_CORE } : {}),
+    pollMs: 5,
+    logs: logsOf(t.kind),
+  });
   try {
     const cpuMs = cpuMsOf(proc.pid);
     await sleep(IDLE_MS);
@@ -800,7 +980,13 @@ async function scenarioStartup() {
   log(`\n8. Start-up to the first answered /health on an existing data directory, and idle RSS ${IDLE_MS / 1000} s later (defaults: HTTPS + HTTP/2, log level info)`);
   // An existing data directory: records in it, and tablecast's certificate made by a first start.
   if (!targets.tablecast.seeded.has('messages') || !targets.reference.seeded.has('messages')) {
-    await withServers('startup', 'h2', ['tablecast', 'reference'], () => seedAll('messages'), async () => {});
+    await withServers(
+      'startup',
+      'h2',
+      ['tablecast', 'reference'],
+      () => seedAll('messages'),
+      async () => {},
+    );
   }
   active = [targets.tablecast, targets.reference];
   for (const t of active) await startOnce(t, false); // unmeasured: file cache warm for both
@@ -812,17 +998,44 @@ async function scenarioStartup() {
         await quiet(`start-up of ${t.kind}`);
         const r = await startOnce(t, pin);
         runs[pin ? 'pinned' : 'free'][t.kind as 'tablecast' | 'reference'].push(r);
-        log(`  [startup] ${t.kind.padEnd(9)} start ${run + 1}/${STARTS}${pin ? ' (one core)' : ''}: first /health after ${fmt(r.readyMs)} ms (${fmt(r.cpuMs)} ms CPU); idle RSS ${fmt(r.idleRssMiB)} MiB`);
+        log(
+          `  [startup] ${t.kind.padEnd(9)} start ${run + 1}/${STARTS}${pin ? ' (one core)' : ''}: first /health after ${fmt(r.readyMs)} ms (${fmt(r.cpuMs)} ms CPU); idle RSS ${fmt(r.idleRssMiB)} MiB`,
+        );
       }
     }
   }
   const pick = (how: 'free' | 'pinned', f: (r: StartRun) => number) => ({ tablecast: runs[how].tablecast.map(f), reference: runs[how].reference.map(f) });
   rowCtx = { id: 'startup', noisy: false };
   const title = '8. Start-up, existing data directory (HTTPS + HTTP/2)';
-  addRow(title, 'spawn → first /health', 'ms', pick('free', (r) => r.readyMs), { kind: '<', value: 500 }, `median of ${STARTS} starts per server, as users start it (not pinned); /health probed every 5 ms; CPU = the process's CPU time when /health first answered; the reference is compiled to JavaScript too`);
-  addRow(title, 'spawn → first /health, pinned to one core', 'ms', pick('pinned', (r) => r.readyMs), { kind: 'none' });
-  addRow(title, 'CPU to first /health', 'ms', pick('free', (r) => r.cpuMs), { kind: 'none' });
-  addRow(title, `idle RSS (${IDLE_MS / 1000} s after start-up)`, 'MiB', pick('free', (r) => r.idleRssMiB), { kind: '<', value: 100 });
+  addRow(
+    title,
+    'spawn → first /health',
+    'ms',
+    pick('free', (r) => r.readyMs),
+    { kind: '<', value: 500 },
+    `median of ${STARTS} starts per server, as users start it (not pinned); /health probed every 5 ms; CPU = the process's CPU time when /health first answered; the reference is compiled to JavaScript too`,
+  );
+  addRow(
+    title,
+    'spawn → first /health, pinned to one core',
+    'ms',
+    pick('pinned', (r) => r.readyMs),
+    { kind: 'none' },
+  );
+  addRow(
+    title,
+    'CPU to first /health',
+    'ms',
+    pick('free', (r) => r.cpuMs),
+    { kind: 'none' },
+  );
+  addRow(
+    title,
+    `idle RSS (${IDLE_MS / 1000} s after start-up)`,
+    'MiB',
+    pick('free', (r) => r.idleRssMiB),
+    { kind: '<', value: 100 },
+  );
   raw.startup = runs;
 }
 

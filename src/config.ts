@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { AppError } from './errors.ts';
 import { ConfigSchema, type ConfigInput, type Config } from './config/settings.ts';
 
@@ -154,9 +154,7 @@ export function inspectConfig(input: unknown, cwd = '.'): ConfigReport {
     return { path: jsonPath(path) || '(config)', where: settingLocation(raw, pair ? [pair] : path), message };
   };
   // One problem per unknown key, named (zod reports them together, at the object's own path).
-  const problems = parsed.error.issues.flatMap((i) =>
-    i.code === 'unrecognized_keys' ? i.keys.map((k) => problem([...i.path, k], 'is not a setting')) : [problem(i.path, issueMessage(i))],
-  );
+  const problems = parsed.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((k) => problem([...i.path, k], 'is not a setting')) : [problem(i.path, issueMessage(i))]));
   // The cert/key refinement does not run once any field failed; check the pair here as well,
   // so that every problem is listed at once, as promised. It is reported where the one given was set.
   if ((raw.cert === undefined) !== (raw.key === undefined) && !problems.some((p) => p.path === 'cert' || p.path === 'key')) {

@@ -140,7 +140,14 @@ export async function startServer(o: StartOptions): Promise<Proc> {
     const text = readFileSync(o.logs!, 'utf8');
     return text.slice(-64 * 1024);
   };
-  const output = () => `${err}${toFile ? fileTail() : Buffer.concat(logTail).toString('utf8').slice(-64 * 1024)}`;
+  const output = () =>
+    `${err}${
+      toFile
+        ? fileTail()
+        : Buffer.concat(logTail)
+            .toString('utf8')
+            .slice(-64 * 1024)
+    }`;
   const bytes = () => (!toFile ? logBytes : o.logs === '/dev/null' ? NaN : statSync(o.logs!).size);
   const exited = new Promise<number | string>((res) => child.on('exit', (code, signal) => res(code ?? signal ?? -1)));
   let dead = false;

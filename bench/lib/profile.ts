@@ -138,7 +138,11 @@ function areaOf(url: string, name: string): string {
   if (nm) return nm[1]!;
   if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
   const src = /\/(src|dist|bench)\/(.*)$/.exec(url);
-  if (src) return `${src[1]}/${src[2]!.split('/').slice(0, src[1] === 'bench' ? 2 : 1).join('/')}`;
+  if (src)
+    return `${src[1]}/${src[2]!
+      .split('/')
+      .slice(0, src[1] === 'bench' ? 2 : 1)
+      .join('/')}`;
   return url;
 }
 

@@ -199,9 +199,20 @@ function openOne(port: number, path: string, index: number): Promise<Conn> {
     const socket = connect({
       host: '127.0.0.1',
       port,
-      onread: { buffer: READ_BUFFER, callback: (nread: number, buf: Uint8Array) => (onBytes(conn, (buf as Buffer).subarray(0, nread), done), true) },
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (nread: number, buf: Uint8Array) => {
+          onBytes(conn, (buf as Buffer).subarray(0, nread), done);
+          return true;
+        },
+      },
     });
-    conn.end = () => new Promise<void>((r) => (socket.destroyed ? r() : (socket.once('close', () => r()), socket.destroy())));
+    conn.end = () =>
+      new Promise<void>((r) => {
+        if (socket.destroyed) return r();
+        socket.once('close', () => r());
+        socket.destroy();
+      });
     socket.setNoDelay(true);
     socket.on('connect', () => socket.write(request(port, path)));
     socket.on('error', (err) => done(false, err.message));
@@ -237,7 +248,12 @@ function openOneH2(session: ClientHttp2Session, path: string, index: number): Pr
     const conn: Conn = { index, end: () => Promise.resolve(), headersDone: true, connected: false, tail: undefined, cut: false };
     const done = settleOnce(conn, resolve, reject, () => stream.close());
     const stream = session.request({ ':path': path, accept: 'text/event-stream' });
-    conn.end = () => new Promise<void>((r) => (stream.closed ? r() : (stream.once('close', () => r()), stream.close())));
+    conn.end = () =>
+      new Promise<void>((r) => {
+        if (stream.closed) return r();
+        stream.once('close', () => r());
+        stream.close();
+      });
     stream.on('response', (h) => {
       if (h[':status'] !== 200) {
         done(false, `HTTP/2 ${h[':status']}`);
@@ -278,7 +294,9 @@ async function open(port: number, path: string, n: number, concurrency: number, 
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
   conns = conns.filter(Boolean);
-  conns.forEach((c, i) => (c.index = i));
+  conns.forEach((c, i) => {
+    c.index = i;
+  });
   return { opened: n - failed, failed, errors, ms: now() - t0, streams: conns.length };
 }
 
@@ -373,7 +391,10 @@ async function openCost(port: number, path: string, count: number) {
     const ms = await new Promise<number>((resolve, reject) => {
       let t0 = 0;
       let acc = '';
-      const timer = setTimeout(() => (socket.destroy(), reject(new Error('no connected frame within 10 s'))), 10_000);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error('no connected frame within 10 s'));
+      }, 10_000);
       const socket = single(
         port,
         path,
@@ -392,7 +413,10 @@ async function openCost(port: number, path: string, count: number) {
           }
         },
       );
-      socket.on('error', (err) => (clearTimeout(timer), reject(err)));
+      socket.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
     });
     samples.push(ms);
   }
@@ -405,7 +429,10 @@ async function openCost(port: number, path: string, count: number) {
 async function cursor(port: number, path: string) {
   return new Promise<{ cursor: number }>((resolve, reject) => {
     let acc = '';
-    const timer = setTimeout(() => (socket.destroy(), reject(new Error('no connected frame within 10 s'))), 10_000);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('no connected frame within 10 s'));
+    }, 10_000);
     const socket = single(
       port,
       path,
@@ -421,7 +448,10 @@ async function cursor(port: number, path: string) {
         }
       },
     );
-    socket.on('error', (err) => (clearTimeout(timer), reject(err)));
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
   });
 }
 

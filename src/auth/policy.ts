@@ -89,7 +89,11 @@ export function createPolicy(auth: AuthConfig | undefined, tables: readonly Tabl
     return { allowed: true, filter: filters.length === 1 ? filters[0]! : { type: 'or', items: filters } };
   };
 
-  const admins = new Set(Object.entries(auth?.roles ?? {}).filter(([, r]) => r.admin).map(([name]) => name));
+  const admins = new Set(
+    Object.entries(auth?.roles ?? {})
+      .filter(([, r]) => r.admin)
+      .map(([name]) => name),
+  );
   return {
     enabled,
     grant,
@@ -120,9 +124,7 @@ function compileRoles(auth: AuthConfig | undefined, tables: readonly TableDef[])
       if (matching.length === 0) problems.push({ path: at, message: noTable(pattern, tables) });
       for (const def of matching) {
         const entry = byTable.get(`${def.database}/${def.table}`) ?? new Map<Action, true | Filter>();
-        const actions: Array<[Action, boolean | { filter: string }]> = Array.isArray(spec)
-          ? spec.map((a) => [a, true])
-          : ACTIONS.filter((a) => spec[a] !== undefined).map((a) => [a, spec[a]!]);
+        const actions: Array<[Action, boolean | { filter: string }]> = Array.isArray(spec) ? spec.map((a) => [a, true]) : ACTIONS.filter((a) => spec[a] !== undefined).map((a) => [a, spec[a]!]);
         for (const [action, permission] of actions) {
           // `false` takes away what a broader pattern gave (`"db/*": ["delete"], "db/audit": { "delete": false }`):
           // skipping it would let the broader grant stand.

@@ -20,6 +20,6 @@ export async function loadOrCreateSecret(dataDir: string): Promise<string> {
   }
   const secret = randomBytes(32).toString('base64url');
   await mkdir(dataDir, { recursive: true });
-  await writeFile(path, secret + '\n', { mode: 0o600 });
+  await writeFile(path, `${secret}\n`, { mode: 0o600 });
   return secret;
 }

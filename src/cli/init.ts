@@ -33,7 +33,8 @@ export async function initProject(dir: string): Promise<string[]> {
   ];
   const taken = [join(dir, 'schemas'), ...files.map((f) => f.path)];
   for (const path of taken) {
-    if (await exists(path)) throw new AppError('CONFIG_INVALID', `${relative(dir, path) || path} already exists: init writes only into a folder without a schemas directory or tablecast.config.json, and changed nothing`);
+    if (await exists(path))
+      throw new AppError('CONFIG_INVALID', `${relative(dir, path) || path} already exists: init writes only into a folder without a schemas directory or tablecast.config.json, and changed nothing`);
   }
   await mkdir(join(dir, 'schemas'), { recursive: true });
   // 'wx': if something appeared since the check, fail rather than overwrite it.

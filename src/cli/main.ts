@@ -41,7 +41,9 @@ async function main(argv: string[]): Promise<number> {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     // One trailing newline is what `echo` or a prompt adds, not part of the password.
-    const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    const password = Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
     if (!password) {
       process.stderr.write('tablecast: give the password on standard input, e.g. printf %s "$PASSWORD" | tablecast hash-password\n');
       return 2;
@@ -135,7 +137,8 @@ function listenError(err: unknown, config: Config): Error {
     const why = config.port > 0 && config.port < 1024 ? ' (ports below 1024 need privileges)' : '';
     return new Error(`cannot start: permission denied to listen on ${port}${why}; choose another port (${portSetting})`);
   }
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new Error(`cannot start: ${config.host} is not an address of this machine; choose another host (${hostSetting})`);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return new Error(`cannot start: ${config.host} is not an address of this machine; choose another host (${hostSetting})`);
   return new Error(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
 }
 

@@ -98,14 +98,22 @@ export const ConfigSchema = z
     cert: z.string().min(1).optional(),
     key: z.string().min(1).optional(),
     durability: z.enum(['commit', 'sync']).default('commit'),
-    bodyLimit: z.coerce.number().int().min(1024).default(1024 * 1024),
+    bodyLimit: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
     pingInterval: ms.default(15_000),
     retention: ms.default(86_400_000),
     expirySweepInterval: ms.default(1000),
     maxStreams: z.coerce.number().int().min(1).default(20_000),
     maxStreamsPerAddress: z.coerce.number().int().min(1).default(1000),
     streamQueueFrames: z.coerce.number().int().min(1).default(1000),
-    streamQueueBytes: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+    streamQueueBytes: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(4 * 1024 * 1024),
     sseRetry: z.coerce.number().int().min(0).default(3000),
     /** Most conditions in one query (REST, GraphQL filter arguments); QUERY_TOO_COMPLEX past it. */
     maxQueryTerms: z.coerce.number().int().min(1).default(100),

@@ -123,11 +123,15 @@ export function createApp(options: AppOptions): App {
     if (def.export) byPath.set(`${def.database}/${def.export.name}`, service);
   }
 
-  const streams = createStreamRegistry(
-    { maxStreams: 20_000, maxStreamsPerAddress: 1000, pingInterval: 15_000, ...options.streams },
-    options.now,
-  );
-  const subscriptions = createSubscriptions({ store, hub, registry: streams, ...(options.maxPinnedReads ? { maxPinnedReads: options.maxPinnedReads } : {}), ...(options.now ? { now: options.now } : {}), ...(options.onError ? { onError: options.onError } : {}) });
+  const streams = createStreamRegistry({ maxStreams: 20_000, maxStreamsPerAddress: 1000, pingInterval: 15_000, ...options.streams }, options.now);
+  const subscriptions = createSubscriptions({
+    store,
+    hub,
+    registry: streams,
+    ...(options.maxPinnedReads ? { maxPinnedReads: options.maxPinnedReads } : {}),
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.onError ? { onError: options.onError } : {}),
+  });
   const maxQueue = options.maxQueue ?? 1000;
   let sweeping: Promise<number> | undefined;
   const sweepExpired = (): Promise<number> => {

@@ -78,7 +78,14 @@ export function createPins(max: number): Pins {
   let held = 0;
   let refused = 0;
   return {
-    take: () => (held < max ? (held++, true) : (refused++, false)),
+    take: () => {
+      if (held < max) {
+        held++;
+        return true;
+      }
+      refused++;
+      return false;
+    },
     give: () => void (held = Math.max(0, held - 1)),
     get held() {
       return held;

@@ -168,7 +168,14 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
     },
   };
 
-  function run(request: SubscriptionRequest, interest: Interest, cursor: number | undefined, stale: 'expired' | 'unknown' | undefined, sink: SubscriptionSink, writer?: StreamWriter): ActiveSubscription {
+  function run(
+    request: SubscriptionRequest,
+    interest: Interest,
+    cursor: number | undefined,
+    stale: 'expired' | 'unknown' | undefined,
+    sink: SubscriptionSink,
+    writer?: StreamWriter,
+  ): ActiveSubscription {
     let closed = false;
     let unsubscribe: (() => void) | undefined;
     // Held from the first read: pruning must not pass what the replay still has to read. A
@@ -216,14 +223,21 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         at = cursor;
       } else {
         const reason = stale ?? (cursor !== undefined ? 'expired' : undefined);
-        at = await sendRetained(request, interest, reason, sink, () => closed, (head) => {
-          // Hold at the snapshot's head before the cursor's hold goes: the replay starts there.
-          // (Not once closed: close() has released already, and nothing would release this one.)
-          if (closed) return;
-          const previous = release;
-          release = hub.hold(head);
-          previous?.();
-        });
+        at = await sendRetained(
+          request,
+          interest,
+          reason,
+          sink,
+          () => closed,
+          (head) => {
+            // Hold at the snapshot's head before the cursor's hold goes: the replay starts there.
+            // (Not once closed: close() has released already, and nothing would release this one.)
+            if (closed) return;
+            const previous = release;
+            release = hub.hold(head);
+            previous?.();
+          },
+        );
       }
       // Replay from `at`, a chunk at a time; the last read and joining the hub share one step.
       // Nothing after `at` in the log (a new stream, a client that was up to date): live at once,
@@ -245,11 +259,13 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       }
     };
     // Started a microtask later, so the transport holds the handle before anything reaches it.
-    Promise.resolve().then(main).catch((err: unknown) => {
-      if (closed) return;
-      options.onError?.(err, `${request.transport} subscription`);
-      sink.end('error');
-    });
+    Promise.resolve()
+      .then(main)
+      .catch((err: unknown) => {
+        if (closed) return;
+        options.onError?.(err, `${request.transport} subscription`);
+        sink.end('error');
+      });
     return active;
   }
 

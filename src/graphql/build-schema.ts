@@ -31,7 +31,7 @@ type Args = { [name: string]: unknown };
 type Ctx = { principal?: Principal; address?: string };
 /** A change event as core hands it out (taken from App, so graphql does not reach into realtime: layers.test.ts). */
 type HubEvent = ReturnType<App['subscribe']> extends AsyncIterableIterator<infer E> ? E : never;
-type Field = GraphQLFieldConfig<unknown, Ctx, any>;
+type Field = GraphQLFieldConfig<unknown, Ctx, Args>;
 
 const ChangeType = new GraphQLEnumType({
   name: 'ChangeType',
@@ -57,9 +57,7 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
     const def = service.def;
     const n = namesOf(def);
     const type = types.output({ kind: 'object', name: def.typeName, fields: def.fields, sealed: def.sealed }) as GraphQLObjectType;
-    const filterArgs: GraphQLFieldConfigArgumentMap = Object.fromEntries(
-      def.fields.filter((f) => isArgument(f) && !CONTROL_ARGS.has(f.name)).map((f) => [f.name, { type: types.input(f.type) }]),
-    );
+    const filterArgs: GraphQLFieldConfigArgumentMap = Object.fromEntries(def.fields.filter((f) => isArgument(f) && !CONTROL_ARGS.has(f.name)).map((f) => [f.name, { type: types.input(f.type) }]));
     const input = new GraphQLInputObjectType({ name: n.input, fields: () => types.inputFields(def.fields, true) });
     const patch = new GraphQLInputObjectType({ name: n.patch, fields: () => types.inputFields(def.fields, false) });
     const eventType = new GraphQLObjectType({
@@ -83,7 +81,11 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
         resultBudgetOf(ctx).read(args.limit as number | undefined, async (most) => await service.search(service.queryOf(argumentsOf(args, most)), ctx.principal)),
     } satisfies Field;
 
-    mutation[n.create] = { type: new GraphQLNonNull(type), args: { data: { type: new GraphQLNonNull(input) } }, resolve: async (_s, a: Args, ctx: Ctx) => (await service.create(a.data, ctx.principal)).record };
+    mutation[n.create] = {
+      type: new GraphQLNonNull(type),
+      args: { data: { type: new GraphQLNonNull(input) } },
+      resolve: async (_s, a: Args, ctx: Ctx) => (await service.create(a.data, ctx.principal)).record,
+    };
     mutation[n.replace] = {
       type: new GraphQLNonNull(type),
       args: { ...idArg, data: { type: new GraphQLNonNull(input) } },
@@ -94,11 +96,21 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
       args: { ...idArg, data: { type: new GraphQLNonNull(patch) } },
       resolve: async (_s, a: Args, ctx: Ctx) => (await service.patch(service.key(a.id), a.data, ctx.principal)).record,
     };
-    mutation[n.delete] = { type: new GraphQLNonNull(GraphQLBoolean), args: idArg, resolve: async (_s, a: Args, ctx: Ctx) => (await service.delete(service.key(a.id), ctx.principal), true) };
+    mutation[n.delete] = {
+      type: new GraphQLNonNull(GraphQLBoolean),
+      args: idArg,
+      resolve: async (_s, a: Args, ctx: Ctx) => {
+        await service.delete(service.key(a.id), ctx.principal);
+        return true;
+      },
+    };
     mutation[n.publish] = {
       type: new GraphQLNonNull(GraphQLBoolean),
       args: { ...idArg, message: { type: new GraphQLNonNull(JSONScalar) } },
-      resolve: async (_s, a: Args, ctx: Ctx) => (await service.publish(service.key(a.id), a.message, ctx.principal), true),
+      resolve: async (_s, a: Args, ctx: Ctx) => {
+        await service.publish(service.key(a.id), a.message, ctx.principal);
+        return true;
+      },
     };
 
     const subArgs = { id: { type: GraphQLID }, ...filterArgs };

@@ -29,8 +29,7 @@ export function lazyGraphqlEndpoints(app: App, options: GraphqlOptions = {}): La
   });
   const openStreams = createOpenStreams();
   let loaded: Promise<Map<string, GraphqlEndpoint>> | undefined;
-  const load = () =>
-    (loaded ??= import('./yoga.ts').then(({ createGraphqlEndpoints }) => new Map(createGraphqlEndpoints(schemas, { ...options, openStreams }).map((e) => [e.path, e]))));
+  const load = () => (loaded ??= import('./yoga.ts').then(({ createGraphqlEndpoints }) => new Map(createGraphqlEndpoints(schemas, { ...options, openStreams }).map((e) => [e.path, e]))));
   return {
     paths: schemas.map((s) => s.path),
     async endpoint(path) {

@@ -33,11 +33,9 @@ function createResultBudget(max: number): ResultBudget {
         const most = wanted === undefined ? left + 1 : Math.min(wanted, left + 1);
         const records = await read(most);
         if (records.length > left) {
-          throw new AppError(
-            'QUERY_TOO_COMPLEX',
-            `this operation would return more than ${max} records (graphqlMaxResults); page through them with limit and offset`,
-            { details: { cap: 'graphqlMaxResults', limit: max } },
-          );
+          throw new AppError('QUERY_TOO_COMPLEX', `this operation would return more than ${max} records (graphqlMaxResults); page through them with limit and offset`, {
+            details: { cap: 'graphqlMaxResults', limit: max },
+          });
         }
         left -= records.length;
         return records;

@@ -115,9 +115,7 @@ export function createTypeFactory() {
    */
   const inputFields = (fields: readonly FieldDef[], required: boolean): GraphQLInputFieldConfigMap =>
     Object.fromEntries(
-      fields
-        .filter((f) => !f.createdTime && !f.updatedTime)
-        .map((f) => [f.name, { type: required && f.required && !f.primaryKey ? new GraphQLNonNull(input(f.type)) : input(f.type) }]),
+      fields.filter((f) => !f.createdTime && !f.updatedTime).map((f) => [f.name, { type: required && f.required && !f.primaryKey ? new GraphQLNonNull(input(f.type)) : input(f.type) }]),
     );
 
   return { output, input, outputFields, inputFields };

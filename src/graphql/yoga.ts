@@ -61,7 +61,15 @@ export function createGraphqlEndpoints(schemas: readonly DatabaseSchema[], optio
       // Our own GraphiQL page and assets (graphiql.ts): yoga's loads them from a CDN.
       graphiql: false,
       maskedErrors: { maskError: (error) => toGraphqlError(error, options.onError) },
-      plugins: [useOfflineGraphiql({ title: `tablecast GraphiQL · ${database}` }), useRequestErrors(), useDocumentLimits(limits), useResultBudget(limits.maxResults), useVisibleHttpStatus(), useAcceptedEventStreams(), ...(options.openStreams ? [options.openStreams.plugin()] : [])],
+      plugins: [
+        useOfflineGraphiql({ title: `tablecast GraphiQL · ${database}` }),
+        useRequestErrors(),
+        useDocumentLimits(limits),
+        useResultBudget(limits.maxResults),
+        useVisibleHttpStatus(),
+        useAcceptedEventStreams(),
+        ...(options.openStreams ? [options.openStreams.plugin()] : []),
+      ],
     });
     out.push({ database, path, yoga });
   }
@@ -137,7 +145,12 @@ function useVisibleHttpStatus(): Plugin {
     onExecutionResult({ result, setResult }) {
       if (!result) return;
       if (Symbol.asyncIterator in result) {
-        setResult(mapAsyncIterator(result as AsyncIterable<never>, (value) => (mark(value), value)) as never);
+        setResult(
+          mapAsyncIterator(result as AsyncIterable<never>, (value) => {
+            mark(value);
+            return value;
+          }) as never,
+        );
       } else mark(result as never);
     },
     // Requests refused before any execution (unreadable parameters) reach only this hook.

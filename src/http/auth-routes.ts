@@ -133,7 +133,10 @@ function checkOrigin(request: FastifyRequest, reply: FastifyReply): void {
   if (hostOf(origin) === request.host) return;
   // Set by the CORS hook (registered first) only for listed origins.
   if (reply.getHeader('access-control-allow-origin') === origin && reply.getHeader('access-control-allow-credentials') === 'true') return;
-  throw new AppError('FORBIDDEN', `a request authenticated by the session cookie from origin ${origin} is refused: list the origin in cors.origins with cors.credentials, or send Authorization instead`);
+  throw new AppError(
+    'FORBIDDEN',
+    `a request authenticated by the session cookie from origin ${origin} is refused: list the origin in cors.origins with cors.credentials, or send Authorization instead`,
+  );
 }
 
 function hostOf(origin: string): string | undefined {

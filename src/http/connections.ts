@@ -17,14 +17,7 @@ import type { Config } from '../config.ts';
 /** The settings of config.ts this module applies. */
 export type ConnectionSettings = Pick<
   Config,
-  | 'headersTimeout'
-  | 'requestTimeout'
-  | 'keepAliveTimeout'
-  | 'maxHeaderSize'
-  | 'maxConnections'
-  | 'maxConnectionsPerAddress'
-  | 'http2MaxConcurrentStreams'
-  | 'http2MaxSessionMemory'
+  'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'maxHeaderSize' | 'maxConnections' | 'maxConnectionsPerAddress' | 'http2MaxConcurrentStreams' | 'http2MaxSessionMemory'
 >;
 
 /** What the guard counted, for /metrics and /admin/connections. */
@@ -114,7 +107,10 @@ function addressKey(ip: string | undefined): string {
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
   const groups = tail === undefined ? left : [...left, ...new Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((g) => parseInt(g || '0', 16).toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g || '0', 16).toString(16))
+    .join(':')}::/64`;
 }
 
 /**

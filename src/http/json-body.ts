@@ -7,7 +7,9 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors.ts';
 
-const QUOTE = 34, BACKSLASH = 92, COMMA = 44;
+const QUOTE = 34,
+  BACKSLASH = 92,
+  COMMA = 44;
 
 /**
  * The number of commas outside strings: every value after the first in an object or array follows
@@ -37,9 +39,11 @@ export function registerJsonBody(fastify: FastifyInstance, maxValues: number): v
   const parser = (request: unknown, body: string | Buffer, done: (err: Error | null, value?: unknown) => void) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (structuralCommas(text, maxValues) > maxValues) {
-      done(new AppError('VALIDATION_FAILED', `the body holds more than ${maxValues} values (attributes, list elements and nested values; the maxRecordValues setting)`, {
-        details: [{ path: '', message: `more than ${maxValues} values` }],
-      }));
+      done(
+        new AppError('VALIDATION_FAILED', `the body holds more than ${maxValues} values (attributes, list elements and nested values; the maxRecordValues setting)`, {
+          details: [{ path: '', message: `more than ${maxValues} values` }],
+        }),
+      );
       return;
     }
     parse(request as never, text, done);

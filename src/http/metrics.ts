@@ -30,10 +30,7 @@ const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').repla
 
 /** Prometheus text for the request counter and duration histogram (by method and route). */
 function renderRequestMetrics(tallies: Map<string, RequestTally>): string {
-  const lines = [
-    '# HELP tablecast_http_requests_total HTTP requests by route and status',
-    '# TYPE tablecast_http_requests_total counter',
-  ];
+  const lines = ['# HELP tablecast_http_requests_total HTTP requests by route and status', '# TYPE tablecast_http_requests_total counter'];
   const byRoute = new Map<string, { method: string; route: string; count: number; sum: number; buckets: number[] }>();
   for (const t of tallies.values()) {
     lines.push(`tablecast_http_requests_total{method="${label(t.method)}",route="${label(t.route)}",status="${t.status}"} ${t.count}`);
@@ -42,7 +39,9 @@ function renderRequestMetrics(tallies: Map<string, RequestTally>): string {
     if (!r) byRoute.set(key, (r = { method: t.method, route: t.route, count: 0, sum: 0, buckets: new Array(BUCKETS.length).fill(0) }));
     r.count += t.count;
     r.sum += t.sum;
-    t.buckets.forEach((n, i) => (r!.buckets[i]! += n));
+    t.buckets.forEach((n, i) => {
+      r!.buckets[i]! += n;
+    });
   }
   lines.push('# HELP tablecast_http_request_duration_seconds HTTP request duration (streams: until the response head)');
   lines.push('# TYPE tablecast_http_request_duration_seconds histogram');
@@ -57,7 +56,7 @@ function renderRequestMetrics(tallies: Map<string, RequestTally>): string {
     lines.push(`tablecast_http_request_duration_seconds_sum{${labels}} ${r.sum}`);
     lines.push(`tablecast_http_request_duration_seconds_count{${labels}} ${r.count}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** The request counters: filled as each response finishes, rendered by `/metrics`. */
@@ -150,7 +149,17 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
       if (n > 0) subscribers[urlName(app, service.handle.id)] = n;
     }
     return {
-      streams: { open: s.open, byTable: byUrlName(app, s.byTable), byTransport: s.byTransport, opened: s.opened, cutSlow: s.cutSlow, expired: s.expired, rejected: s.rejected, framesDropped: s.framesDropped, queued: s.queued },
+      streams: {
+        open: s.open,
+        byTable: byUrlName(app, s.byTable),
+        byTransport: s.byTransport,
+        opened: s.opened,
+        cutSlow: s.cutSlow,
+        expired: s.expired,
+        rejected: s.rejected,
+        framesDropped: s.framesDropped,
+        queued: s.queued,
+      },
       subscribers: { total: feed.subscribers(), byTable: subscribers },
       channels: channels.stats(),
       connections: connections.stats(),
@@ -203,26 +212,40 @@ function buildRegistry(client: typeof import('prom-client'), options: MetricsOpt
       },
     });
 
-
   mirror('tablecast_streams_opened_total', 'SSE streams opened', () => streams.stats().opened);
   mirror('tablecast_streams_cut_slow_total', 'SSE streams cut because their client did not keep up', () => streams.stats().cutSlow);
   mirror('tablecast_streams_rejected_total', 'SSE streams refused by a limit (429)', () => streams.stats().rejected);
   mirror('tablecast_frames_dropped_total', 'Frames still queued on streams when they ended', () => streams.stats().framesDropped);
   mirror('tablecast_pings_total', 'Heartbeat frames sent', () => streams.stats().pings);
   mirror('tablecast_events_delivered_total', 'Change events handed to live subscribers (SSE and GraphQL)', () => app.feed().delivered);
-  gauge('tablecast_streams_open', 'Open SSE streams by table (channels: "channels")', (g) => {
-    g.reset();
-    for (const [table, n] of Object.entries(byUrlName(app, streams.stats().byTable))) g.set({ table }, n);
-  }, ['table']);
-  gauge('tablecast_subscribers', 'Live change subscribers by table (SSE streams and GraphQL subscriptions)', (g) => {
-    g.reset();
-    const feed = app.feed();
-    for (const service of app.services.values()) g.set({ table: urlName(app, service.handle.id) }, feed.subscribers(service.handle.id));
-  }, ['table']);
-  gauge('tablecast_channel_clients', 'Channel clients by channel', (g) => {
-    g.reset();
-    for (const [channel, n] of Object.entries(channels.stats().channels)) g.set({ channel }, n);
-  }, ['channel']);
+  gauge(
+    'tablecast_streams_open',
+    'Open SSE streams by table (channels: "channels")',
+    (g) => {
+      g.reset();
+      for (const [table, n] of Object.entries(byUrlName(app, streams.stats().byTable))) g.set({ table }, n);
+    },
+    ['table'],
+  );
+  gauge(
+    'tablecast_subscribers',
+    'Live change subscribers by table (SSE streams and GraphQL subscriptions)',
+    (g) => {
+      g.reset();
+      const feed = app.feed();
+      for (const service of app.services.values()) g.set({ table: urlName(app, service.handle.id) }, feed.subscribers(service.handle.id));
+    },
+    ['table'],
+  );
+  gauge(
+    'tablecast_channel_clients',
+    'Channel clients by channel',
+    (g) => {
+      g.reset();
+      for (const [channel, n] of Object.entries(channels.stats().channels)) g.set({ channel }, n);
+    },
+    ['channel'],
+  );
   gauge('tablecast_connections_open', 'Open client connections (TCP), every protocol', (g) => g.set(connections.stats().open));
   mirror('tablecast_connections_refused_total', 'Connections closed on accept: over maxConnectionsPerAddress or maxConnections', () => {
     const { refused } = connections.stats();

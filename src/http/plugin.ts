@@ -46,9 +46,7 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
   fastify.get('/', async () => ({
     name: 'tablecast',
     version: options.version,
-    databases: Object.fromEntries(
-      app.databases().map((db) => [db, app.model.tables.filter((t) => t.database === db && t.export).map((t) => `/${db}/${t.export!.name}`)]),
-    ),
+    databases: Object.fromEntries(app.databases().map((db) => [db, app.model.tables.filter((t) => t.database === db && t.export).map((t) => `/${db}/${t.export!.name}`)])),
   }));
 
   for (const service of app.services.values()) {
@@ -68,14 +66,16 @@ const UNENCODED = /[^\x21-\x7e]/;
 function refuseUnreadable(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
   const encoding = request.headers['content-encoding'];
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-    return done(
+    done(
       new AppError('UNSUPPORTED_MEDIA_TYPE', `request bodies are not decoded: send the body without Content-Encoding (got "${encoding.slice(0, 40)}")`, {
         headers: { 'accept-encoding': 'identity' },
       }),
     );
+    return;
   }
   if (request.raw.httpVersionMajor === 2 && UNENCODED.test(request.raw.url ?? '')) {
-    return done(new AppError('BAD_REQUEST', 'the URL holds a character that must be percent-encoded (RFC 3986)'));
+    done(new AppError('BAD_REQUEST', 'the URL holds a character that must be percent-encoded (RFC 3986)'));
+    return;
   }
   done();
 }

@@ -60,9 +60,7 @@ export function clientErrorHandler(log: Pick<Logger, 'info'>, maxHeaderSize: num
     if (socket.writable && !pending?.headersSent) {
       const body = JSON.stringify(appError.toJSON());
       const reason = appError.toJSON().error;
-      socket.write(
-        `HTTP/1.1 ${appError.statusCode} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
+      socket.write(`HTTP/1.1 ${appError.statusCode} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     }
     socket.destroy();
   };

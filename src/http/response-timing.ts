@@ -53,6 +53,7 @@ function report(res: Timed, status: number, onHead: Report): void {
 
 type WriteHead = (status: number, reason?: unknown, headers?: unknown) => unknown;
 // `any[]`: the one constructor type TypeScript accepts for a class-extending function (TS2545).
+// biome-ignore lint/suspicious/noExplicitAny: TS2545 admits no other type here
 type ResponseClass = new (...args: any[]) => { writeHead(status: number, reason?: unknown, headers?: unknown): unknown };
 
 /** `Base` with a start stamp and a report from its first `writeHead`. */

@@ -65,7 +65,12 @@ function preconditionOf(request: FastifyRequest): Precondition | undefined {
   const out: Precondition = {};
   if (typeof ifMatch === 'string') {
     const tags = ifMatch.split(',').map((t) => t.trim());
-    out.ifMatch = tags.includes('*') ? '*' : tags.map((t) => /^"(\d+)"$/.exec(t)?.[1]).filter((v): v is string => v !== undefined).map(Number);
+    out.ifMatch = tags.includes('*')
+      ? '*'
+      : tags
+          .map((t) => /^"(\d+)"$/.exec(t)?.[1])
+          .filter((v): v is string => v !== undefined)
+          .map(Number);
   }
   if (typeof ifNoneMatch === 'string' && ifNoneMatch.trim() === '*') out.ifNoneMatch = '*';
   return out.ifMatch !== undefined || out.ifNoneMatch !== undefined ? out : undefined;
@@ -95,9 +100,7 @@ export async function* jsonArray(cursor: SnapshotCursor, first: unknown[]): Asyn
 }
 
 /** Hooks the SSE layer supplies; REST hands a GET that asks for a stream to it. */
-export interface StreamHandler {
-  (request: FastifyRequest, reply: FastifyReply, service: TableService, key: Key | undefined): Promise<void> | void;
-}
+export type StreamHandler = (request: FastifyRequest, reply: FastifyReply, service: TableService, key: Key | undefined) => Promise<void> | void;
 
 /**
  * Registers collection and record routes for one table.
@@ -209,4 +212,3 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
     return reply.code(202).send({ published: true, id: String(seq) });
   });
 }
-

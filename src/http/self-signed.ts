@@ -37,6 +37,9 @@ export async function generateSelfSigned(): Promise<{ cert: string; key: string 
     crypto,
   );
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  const key = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(pkcs8).toString('base64').replace(/(.{64})/g, '$1\n').trim()}\n-----END PRIVATE KEY-----\n`;
-  return { cert: certificate.toString('pem') + '\n', key };
+  const key = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(pkcs8)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trim()}\n-----END PRIVATE KEY-----\n`;
+  return { cert: `${certificate.toString('pem')}\n`, key };
 }

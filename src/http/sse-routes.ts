@@ -61,8 +61,7 @@ export function createSseHandler(options: SseOptions): StreamHandler {
         else if (start.kind === 'reset') {
           const reset = encodeSseFrame({ event: 'reset', data: JSON.stringify({ reason: start.reason, cursor: String(start.head) }) });
           writer.write(hello + encodeSseFrame({ event: 'message', data: CONNECTED }) + reset);
-        }
-        else writer.write(hello + encodeSseFrame({ event: 'message', id: start.head, data: CONNECTED }));
+        } else writer.write(hello + encodeSseFrame({ event: 'message', id: start.head, data: CONNECTED }));
       },
       records(records, head) {
         let out = '';

@@ -46,4 +46,3 @@ export async function loadTls(options: { dataDir: string; cert?: string; key?: s
   await writeFile(certPath, cert);
   return { cert, key, source: 'generated', certPath };
 }
-

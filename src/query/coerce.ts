@@ -21,7 +21,9 @@ export function queryError(problem: string, position?: number): never {
 /** Throws the QUERY_TOO_COMPLEX error of a query with more than `max` conditions (maxQueryTerms). */
 export function tooManyTerms(max: number, position?: number): never {
   const details = { message: `more than ${max} conditions`, ...(position === undefined ? {} : { position }), limit: max, setting: 'maxQueryTerms' };
-  throw new AppError('QUERY_TOO_COMPLEX', `the query has more than ${max} conditions (the maxQueryTerms setting, TABLECAST_MAX_QUERY_TERMS); combine them or raise the setting`, { details: [details] });
+  throw new AppError('QUERY_TOO_COMPLEX', `the query has more than ${max} conditions (the maxQueryTerms setting, TABLECAST_MAX_QUERY_TERMS); combine them or raise the setting`, {
+    details: [details],
+  });
 }
 
 /** `decodeURIComponent` that reports malformed escapes as QUERY_INVALID; `+` stays a plus. */
@@ -55,10 +57,16 @@ function parseNumber(s: string): number | undefined {
   let digits = 0;
   let c = s.charCodeAt(0);
   if (c === 43 || c === 45) i++; // + -
-  while (i < n && (c = s.charCodeAt(i)) >= 48 && c <= 57) i++, digits++;
+  while (i < n && (c = s.charCodeAt(i)) >= 48 && c <= 57) {
+    i++;
+    digits++;
+  }
   if (i < n && s.charCodeAt(i) === 46) {
     i++;
-    while (i < n && (c = s.charCodeAt(i)) >= 48 && c <= 57) i++, digits++;
+    while (i < n && (c = s.charCodeAt(i)) >= 48 && c <= 57) {
+      i++;
+      digits++;
+    }
   }
   if (digits === 0) return undefined;
   if (i < n && (s.charCodeAt(i) | 32) === 101) {
@@ -171,8 +179,7 @@ interface Spelling {
 
 /** The decoded value text → the stored representation (coerceValue's second half). */
 function coerceText(attr: string, target: Target, op: Operator, text: string, { strict, prefix, isNull }: Spelling, position?: number): Coerced {
-  const bad = (expected: string): never =>
-    queryError(`invalid value '${text}' for ${attr} (${target.type}): expected ${expected}`, position);
+  const bad = (expected: string): never => queryError(`invalid value '${text}' for ${attr} (${target.type}): expected ${expected}`, position);
   const textual = op === 'ct' || op === 'sw' || op === 'ew';
 
   if (!target.typed) {

@@ -105,7 +105,7 @@ function order(c: Condition, v: unknown): number {
  * UTF-8 byte order, which LMDB keys use, does not).
  */
 export function compareCodePoints(a: string, b: string): number {
-  const n = a.length < b.length ? a.length : b.length;
+  const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     let x = a.charCodeAt(i);
     let y = b.charCodeAt(i);

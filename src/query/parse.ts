@@ -1,31 +1,3 @@
-/**
- * Parses a REST query string (Harper's grammar, README › Query grammar) into the typed Query AST of one table.
- *
- * Decisions (docs/query-grammar.md has the user-facing version, with every operator):
- * - `&` and `|` have no precedence, as in Harper: one group joins its conditions with one of them,
- *   and mixing both in a group is QUERY_INVALID ("cannot mix '&' and '|'"), so `a|b&c` must be
- *   written `a|[b&c]` or `[a|b]&c`. `[ … ]` and `( … )` group alike; brackets are preferred
- *   because encodeURIComponent escapes them but not parentheses, so a value inside `( … )` ends at
- *   `)`. Groups nest up to {@link MAX_DEPTH} deep.
- * - Operators: `=` `==` `=eq=` equality, `!=` `=ne=`, `=gt=` `=ge=` `=lt=` `=le=` (and Harper's `>` `>=`
- *   `<` `<=`, and its long FIQL names such as `=greater_than=`), `=ct=` `=sw=` `=ew=`; `===`/`!==` are
- *   Harper's strict forms (no `null` keyword, no type prefixes, untyped values compared as text);
- *   `==v*` and `=eq=v*` mean starts-with (Harper's wildcard). Unlike Harper, plain `=` also honours
- *   `null` and the type prefixes, because the grammar coerces its value to the attribute's type.
- * - Values are raw text up to `&`, `|`, `]` (and `)` inside parentheses); a raw `=`, `[`, `{`, `}`
- *   there is an error (encode it). Each name segment and value is decoded with decodeURIComponent on
- *   its own, so `+` stays a plus and `%2E` is a dot inside a name rather than a path separator.
- * - Coercion (coerce.ts): to the attribute's stored representation; `null` is null for `=`/`!=`;
- *   `number:` `boolean:` `date:` `string:` prefixes as in Harper; undeclared and `Any` attributes
- *   keep the text and compare loosely; unknown attributes of a @sealed table are errors.
- * - Calls `select()`, `limit()`, `sort()` and reserved parameters (`stream`, `lastEventId`,
- *   `retained`, `access_token`) are top-level only, at most once each, and never filters, so the
- *   connective next to them does not count (`a=1|a=2&stream=sse` is fine).
- * - Harper features not provided (each a clear error): chained conditions (`price=gt=1&=lt=5`),
- *   `=in=`/`between`, `not_` operators, nested `select(a{b})`, `group-by`.
- * One linear pass over the string, no regular expressions, an explicit stack instead of recursion.
- */
-import { AppError } from '../errors.ts';
 import type { TableDef } from '../schema/model.ts';
 import { parseCall } from './calls.ts';
 import { resolvePath } from './attributes.ts';
@@ -57,24 +29,51 @@ const RESERVED_PARAMETERS: ReadonlySet<string> = new Set(['stream', 'lastEventId
 
 /** FIQL operator names between `=`s: ours plus Harper's spellings. */
 const FIQL = new Map<string, Operator>([
-  ['eq', 'eq'], ['equals', 'eq'], ['equal', 'eq'],
-  ['ne', 'ne'], ['not_equal', 'ne'], ['notEqual', 'ne'],
-  ['gt', 'gt'], ['greater_than', 'gt'], ['greaterThan', 'gt'],
-  ['ge', 'ge'], ['greater_than_equal', 'ge'], ['greaterThanEqual', 'ge'],
-  ['lt', 'lt'], ['less_than', 'lt'], ['lessThan', 'lt'],
-  ['le', 'le'], ['less_than_equal', 'le'], ['lessThanEqual', 'le'],
-  ['ct', 'ct'], ['contains', 'ct'],
-  ['sw', 'sw'], ['starts_with', 'sw'], ['startsWith', 'sw'],
-  ['ew', 'ew'], ['ends_with', 'ew'], ['endsWith', 'ew'],
+  ['eq', 'eq'],
+  ['equals', 'eq'],
+  ['equal', 'eq'],
+  ['ne', 'ne'],
+  ['not_equal', 'ne'],
+  ['notEqual', 'ne'],
+  ['gt', 'gt'],
+  ['greater_than', 'gt'],
+  ['greaterThan', 'gt'],
+  ['ge', 'ge'],
+  ['greater_than_equal', 'ge'],
+  ['greaterThanEqual', 'ge'],
+  ['lt', 'lt'],
+  ['less_than', 'lt'],
+  ['lessThan', 'lt'],
+  ['le', 'le'],
+  ['less_than_equal', 'le'],
+  ['lessThanEqual', 'le'],
+  ['ct', 'ct'],
+  ['contains', 'ct'],
+  ['sw', 'sw'],
+  ['starts_with', 'sw'],
+  ['startsWith', 'sw'],
+  ['ew', 'ew'],
+  ['ends_with', 'ew'],
+  ['endsWith', 'ew'],
 ]);
 
-const AMP = 38, PIPE = 124, EQ = 61, BANG = 33, LT = 60, GT = 62, COMMA = 44;
-const LPAREN = 40, RPAREN = 41, LBRACKET = 91, RBRACKET = 93, LBRACE = 123, RBRACE = 125;
+const AMP = 38,
+  PIPE = 124,
+  EQ = 61,
+  BANG = 33,
+  LT = 60,
+  GT = 62,
+  COMMA = 44;
+const LPAREN = 40,
+  RPAREN = 41,
+  LBRACKET = 91,
+  RBRACKET = 93,
+  LBRACE = 123,
+  RBRACE = 125;
 
 /** Characters that end an attribute name: operators, connectives, brackets, commas. */
 function endsName(c: number): boolean {
-  return c === EQ || c === BANG || c === LT || c === GT || c === AMP || c === PIPE || c === COMMA ||
-    c === LPAREN || c === RPAREN || c === LBRACKET || c === RBRACKET || c === LBRACE || c === RBRACE;
+  return c === EQ || c === BANG || c === LT || c === GT || c === AMP || c === PIPE || c === COMMA || c === LPAREN || c === RPAREN || c === LBRACKET || c === RBRACKET || c === LBRACE || c === RBRACE;
 }
 
 /** `<` or `>` when `raw` holds `%3C`/`%3E` (either case) at `i`, else 0. */
@@ -118,7 +117,12 @@ class Parser {
   private pos = 0;
   private terms = 0;
 
-  constructor(private readonly raw: string, private readonly def: TableDef, private readonly query: Query, private readonly maxTerms: number) {}
+  constructor(
+    private readonly raw: string,
+    private readonly def: TableDef,
+    private readonly query: Query,
+    private readonly maxTerms: number,
+  ) {}
 
   run(): void {
     const raw = this.raw;
@@ -224,7 +228,7 @@ class Parser {
       i += width + (inclusive ? 1 : 0);
     } else {
       const found = c === -1 ? 'the end' : `'${raw[i]}'`;
-      return queryError(`expected an operator such as = after '${decodeText(name, start)}', found ${found}`, i);
+      queryError(`expected an operator such as = after '${decodeText(name, start)}', found ${found}`, i);
     }
 
     const valueAt = i;

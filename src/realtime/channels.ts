@@ -73,8 +73,7 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
   const clients = new Map<string, { client: ChannelClient; writer: StreamWriter; stream: OpenStream }>();
   const members = new Map<string, Set<string>>();
 
-  const frameOf = (event: string, data: unknown, id?: string) =>
-    encodeSseFrame({ event, data: typeof data === 'string' ? data : JSON.stringify(data ?? null), ...(id !== undefined ? { id } : {}) });
+  const frameOf = (event: string, data: unknown, id?: string) => encodeSseFrame({ event, data: typeof data === 'string' ? data : JSON.stringify(data ?? null), ...(id !== undefined ? { id } : {}) });
 
   const deliver = (ids: Iterable<string>, frame: string): number => {
     let n = 0;
@@ -120,7 +119,7 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
     },
     unsubscribe(clientId, channel) {
       const entry = clients.get(clientId);
-      if (!entry || !entry.client.channels.delete(channel)) return false;
+      if (!entry?.client.channels.delete(channel)) return false;
       const set = members.get(channel);
       set?.delete(clientId);
       if (set?.size === 0) members.delete(channel);

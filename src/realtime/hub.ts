@@ -243,12 +243,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
       let entry = byTable.get(sub.table);
       if (!entry) byTable.set(sub.table, (entry = { plain: new Set(), all: new Set(), byKey: new Map() }));
       const group = entry;
-      const set =
-        sub.key !== undefined
-          ? (group.byKey.get(sub.key) ?? group.byKey.set(sub.key, new Set()).get(sub.key)!)
-          : sub.deliverShared && !sub.filter
-            ? group.plain
-            : group.all;
+      const set = sub.key !== undefined ? (group.byKey.get(sub.key) ?? group.byKey.set(sub.key, new Set()).get(sub.key)!) : sub.deliverShared && !sub.filter ? group.plain : group.all;
       set.add(sub);
       total++;
       return () => {

@@ -36,7 +36,7 @@ export function encodeSseFrame(frame: SseFrame): string {
   if (frame.data !== undefined) {
     for (const line of frame.data.split(LINE_BREAK)) out += `data: ${line}\n`;
   }
-  return out + '\n';
+  return `${out}\n`;
 }
 
 function singleLine(field: string, value: string): string {

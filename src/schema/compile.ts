@@ -24,12 +24,7 @@ interface Written {
 }
 
 /** Reads the directives on a type or field; unknown, misplaced and repeated ones are reported and left out. */
-function directivesOf(
-  nodes: readonly DirectiveNode[] | undefined,
-  where: DirectiveLocation,
-  owner: string,
-  problems: Problems,
-): Map<string, Written> {
+function directivesOf(nodes: readonly DirectiveNode[] | undefined, where: DirectiveLocation, owner: string, problems: Problems): Map<string, Written> {
   const found = new Map<string, Written>();
   for (const node of nodes ?? []) {
     const name = node.name.value;

@@ -172,7 +172,7 @@ export function readDirective(node: DirectiveNode, where: DirectiveLocation, own
     const argSpec = spec.args.get(arg);
     if (!argSpec) {
       const known = [...spec.args.keys()];
-      report(a, `unknown argument "${arg}" on @${name}` + (known.length ? ` (it takes ${known.join(', ')})` : ' (it takes no arguments)'));
+      report(a, `unknown argument "${arg}" on @${name}${known.length ? ` (it takes ${known.join(', ')})` : ' (it takes no arguments)'}`);
       ok = false;
     } else if (given.has(arg)) {
       report(a, `argument "${arg}" is given twice on @${name}`);

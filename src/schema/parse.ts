@@ -4,16 +4,7 @@
  */
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  GraphQLError,
-  Kind,
-  Source,
-  parse,
-  type DefinitionNode,
-  type EnumTypeDefinitionNode,
-  type NameNode,
-  type ObjectTypeDefinitionNode,
-} from 'graphql';
+import { GraphQLError, Kind, Source, parse, type DefinitionNode, type EnumTypeDefinitionNode, type NameNode, type ObjectTypeDefinitionNode } from 'graphql';
 import { AppError } from '../errors.ts';
 import type { FieldDef, FieldType, SchemaModel, TableDef } from './model.ts';
 import { compileFields, compileTable, nestedTypeSealed, type Claims, type CompileContext } from './compile.ts';
@@ -124,9 +115,7 @@ export function parseSchema(sources: readonly SchemaSource[], root = 'schema'): 
   const tableNames = new Set(objects.filter(isTable).map((o) => o.name.value));
   const nestedNodes = objects.filter((o) => !isTable(o));
   // Shells first, fields second: nested types may refer to each other (and to themselves).
-  const nested = new Map<string, ObjectType>(
-    nestedNodes.map((o) => [o.name.value, { kind: 'object', name: o.name.value, fields: [], sealed: nestedTypeSealed(o, problems) }]),
-  );
+  const nested = new Map<string, ObjectType>(nestedNodes.map((o) => [o.name.value, { kind: 'object', name: o.name.value, fields: [], sealed: nestedTypeSealed(o, problems) }]));
   const lookup = (name: string): NamedTarget | undefined => {
     const e = enumTypes.get(name);
     if (e) return { kind: 'enum', type: e };
@@ -148,10 +137,7 @@ export function parseSchema(sources: readonly SchemaSource[], root = 'schema'): 
   for (const cycle of infiniteCycles([...nested.values()])) {
     const start = cycle[0]!;
     const chain = cycle.map((l) => `${l.owner}.${l.field.name}`).join(' → ');
-    problems.atLocation(
-      start.field.loc,
-      `nested type ${start.owner} can never be written down: its required fields ${chain} lead back to ${start.owner}; make one of them optional or a list`,
-    );
+    problems.atLocation(start.field.loc, `nested type ${start.owner} can never be written down: its required fields ${chain} lead back to ${start.owner}; make one of them optional or a list`);
   }
 
   if (tableNames.size === 0 && !broken) {
@@ -181,7 +167,7 @@ function compileEnum(e: EnumTypeDefinitionNode, problems: Problems): EnumType {
  */
 export async function loadSchemaDir(dir: string): Promise<SchemaModel> {
   const nowhere = (message: string) => schemaError([{ file: dir, line: 0, column: 0, message }]);
-  let info;
+  let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(dir);
   } catch (err) {

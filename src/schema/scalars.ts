@@ -41,14 +41,16 @@ export function expecting(what: string): (iss: ZodIssueLike) => string {
  */
 function leaf(what: string, normalise: (v: unknown) => unknown): z.ZodType {
   const mismatch = expecting(what);
-  return z.custom<unknown>((v) => v !== undefined && v !== null, { error: mismatch }).transform((v, ctx) => {
-    const r = normalise(v);
-    if (r instanceof Bad) {
-      ctx.issues.push({ code: 'custom', message: r.message, input: v });
-      return z.NEVER;
-    }
-    return r;
-  });
+  return z
+    .custom<unknown>((v) => v !== undefined && v !== null, { error: mismatch })
+    .transform((v, ctx) => {
+      const r = normalise(v);
+      if (r instanceof Bad) {
+        ctx.issues.push({ code: 'custom', message: r.message, input: v });
+        return z.NEVER;
+      }
+      return r;
+    });
 }
 
 const INT32_MIN = -(2 ** 31);
@@ -200,12 +202,14 @@ export function isPlainObject(v: unknown): v is { [k: string]: unknown } {
 }
 
 function jsonSchema(nullable: boolean): z.ZodType {
-  return z.custom<unknown>((v) => v !== undefined && (nullable || v !== null), { error: expecting('a JSON value') }).transform((v, ctx) => {
-    const c = cloneJson(v, [], 0);
-    if (!isFailure(c)) return c;
-    ctx.issues.push({ code: 'custom', message: c.bad.message, input: v, path: c.path });
-    return z.NEVER;
-  });
+  return z
+    .custom<unknown>((v) => v !== undefined && (nullable || v !== null), { error: expecting('a JSON value') })
+    .transform((v, ctx) => {
+      const c = cloneJson(v, [], 0);
+      if (!isFailure(c)) return c;
+      ctx.issues.push({ code: 'custom', message: c.bad.message, input: v, path: c.path });
+      return z.NEVER;
+    });
 }
 
 /** Any JSON value including null: used for attributes the schema does not declare. */
@@ -233,7 +237,9 @@ export function keySchema(type: FieldType): z.ZodType {
   if (type.kind !== 'scalar') throw new Error(`primary key of type ${type.kind}`);
   const base = SCALAR_SCHEMAS[type.name];
   if (type.name !== 'ID' && type.name !== 'String') return base;
-  return base.refine((k) => (k as string).length > 0, { error: 'must not be empty' }).refine((k) => (k as string).length <= MAX_KEY_LENGTH, {
-    error: `is longer than ${MAX_KEY_LENGTH} characters`,
-  });
+  return base
+    .refine((k) => (k as string).length > 0, { error: 'must not be empty' })
+    .refine((k) => (k as string).length <= MAX_KEY_LENGTH, {
+      error: `is longer than ${MAX_KEY_LENGTH} characters`,
+    });
 }

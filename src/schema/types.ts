@@ -7,10 +7,7 @@ import { SCALAR_NAMES, type FieldDef, type FieldType, type ScalarName } from './
 import type { Report } from './directives.ts';
 
 /** What a type name refers to while compiling. */
-export type NamedTarget =
-  | { kind: 'enum'; type: FieldType & { kind: 'enum' } }
-  | { kind: 'object'; type: FieldType & { kind: 'object' } }
-  | { kind: 'table' };
+export type NamedTarget = { kind: 'enum'; type: FieldType & { kind: 'enum' } } | { kind: 'object'; type: FieldType & { kind: 'object' } } | { kind: 'table' };
 
 /** A resolved type reference; `required` is its outer `!`. */
 export interface Resolved {
@@ -30,13 +27,7 @@ export function isBuiltinScalar(name: string): name is ScalarName {
  * `@table` types are reported; `undefined` then. `quietUnknown` suppresses unknown-type reports when
  * a file failed to parse, since the missing type may be in it.
  */
-export function resolveType(
-  typeNode: TypeNode,
-  owner: string,
-  lookup: (name: string) => NamedTarget | undefined,
-  report: Report,
-  quietUnknown: boolean,
-): Resolved | undefined {
+export function resolveType(typeNode: TypeNode, owner: string, lookup: (name: string) => NamedTarget | undefined, report: Report, quietUnknown: boolean): Resolved | undefined {
   if (typeNode.kind === Kind.NON_NULL_TYPE) {
     const inner = resolveType(typeNode.type, owner, lookup, report, quietUnknown);
     return inner && { type: inner.type, required: true };
@@ -105,7 +96,10 @@ export function infiniteCycles(nested: readonly (FieldType & { kind: 'object' })
         const next = field.type;
         const route = [...path, { owner: type.name, field }];
         if (next === start) {
-          const key = route.map((r) => `${r.owner}.${r.field.name}`).sort().join('|');
+          const key = route
+            .map((r) => `${r.owner}.${r.field.name}`)
+            .sort()
+            .join('|');
           if (!seen.has(key)) {
             seen.add(key);
             cycles.push(route);

@@ -111,8 +111,11 @@ function typeSchema(type: FieldType, objects: Map<string, z.ZodType>): z.ZodType
       if (known) return known;
       let built: z.ZodType | undefined;
       // Recursive types meet this placeholder while being built; it resolves once `built` is set.
-      objects.set(type.name, z.lazy(() => built!));
-      built = objectSchema(type.fields, type.sealed, type.name, objects, (f) => fieldSchema(f, objects));
+      objects.set(
+        type.name,
+        z.lazy(() => built!),
+      );
+      built = objectSchema(type.fields, type.sealed, type.name, (f) => fieldSchema(f, objects));
       objects.set(type.name, built);
       return built;
     }
@@ -124,21 +127,14 @@ function fieldSchema(f: FieldDef, objects: Map<string, z.ZodType>): z.ZodType {
   return f.required ? s : s.nullable().optional();
 }
 
-function objectSchema(
-  fields: readonly FieldDef[],
-  sealed: boolean,
-  typeName: string,
-  objects: Map<string, z.ZodType>,
-  shapeOf: (f: FieldDef) => z.ZodType | undefined,
-): z.ZodType {
+function objectSchema(fields: readonly FieldDef[], sealed: boolean, typeName: string, shapeOf: (f: FieldDef) => z.ZodType | undefined): z.ZodType {
   const shape: { [k: string]: z.ZodType } = {};
   for (const f of fields) {
     const s = shapeOf(f);
     if (s) shape[f.name] = s;
   }
   const objectError = expecting('an object');
-  const error = (iss: { code?: string; input?: unknown }) =>
-    iss.code === 'unrecognized_keys' ? `is not declared by ${typeName}, which is @sealed` : objectError(iss);
+  const error = (iss: { code?: string; input?: unknown }) => (iss.code === 'unrecognized_keys' ? `is not declared by ${typeName}, which is @sealed` : objectError(iss));
   return sealed ? z.strictObject(shape, { error }) : z.object(shape, { error }).catchall(JSON_VALUE);
 }
 
@@ -152,18 +148,20 @@ export function buildValidators(def: TableDef, maxValues: number = MAX_RECORD_VA
   const key = keySchema(def.fields.find((f) => f.name === def.primaryKey)!.type);
   const timeFields = def.fields.filter(isTime).map((f) => f.name);
 
-  const shapeFor = (mode: Mode) => (f: FieldDef): z.ZodType | undefined => {
-    const allowed = presence(def, f, mode);
-    if (!allowed) return undefined;
-    let s = f.name === def.primaryKey ? key : typeSchema(f.type, objects);
-    if (allowed.nullable) s = s.nullable();
-    return allowed.optional ? s.optional() : s;
-  };
+  const shapeFor =
+    (mode: Mode) =>
+    (f: FieldDef): z.ZodType | undefined => {
+      const allowed = presence(def, f, mode);
+      if (!allowed) return undefined;
+      let s = f.name === def.primaryKey ? key : typeSchema(f.type, objects);
+      if (allowed.nullable) s = s.nullable();
+      return allowed.optional ? s.optional() : s;
+    };
   const schemas: { [M in Mode]: z.ZodType } = {
-    create: objectSchema(def.fields, def.sealed, def.typeName, objects, shapeFor('create')),
-    replace: objectSchema(def.fields, def.sealed, def.typeName, objects, shapeFor('replace')),
-    patch: objectSchema(def.fields, def.sealed, def.typeName, objects, shapeFor('patch')),
-    record: objectSchema(def.fields, def.sealed, def.typeName, objects, shapeFor('record')),
+    create: objectSchema(def.fields, def.sealed, def.typeName, shapeFor('create')),
+    replace: objectSchema(def.fields, def.sealed, def.typeName, shapeFor('replace')),
+    patch: objectSchema(def.fields, def.sealed, def.typeName, shapeFor('patch')),
+    record: objectSchema(def.fields, def.sealed, def.typeName, shapeFor('record')),
   };
 
   // `compiled: false` (tests) leaves every body to zod, to compare the two.

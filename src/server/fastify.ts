@@ -42,15 +42,13 @@ export function createFastify(config: Config, tls: TlsMaterial | undefined, { lo
       sendError(request, reply, error);
     }) as never,
   };
-  const fastify = (
-    tls
-      ? Fastify({
-          ...base,
-          http2: true,
-          https: { allowHTTP1: true, key: tls.key, cert: tls.cert, Http1ServerResponse: responses.http1, Http2ServerResponse: responses.http2, ...http2Options(config) } as never,
-        })
-      : Fastify({ ...base, http: { ServerResponse: responses.http1, ...http1Options(config) } as never })
-  ) as unknown as FastifyInstance;
+  const fastify = (tls
+    ? Fastify({
+        ...base,
+        http2: true,
+        https: { allowHTTP1: true, key: tls.key, cert: tls.cert, Http1ServerResponse: responses.http1, Http2ServerResponse: responses.http2, ...http2Options(config) } as never,
+      })
+    : Fastify({ ...base, http: { ServerResponse: responses.http1, ...http1Options(config) } as never })) as unknown as FastifyInstance;
   honourRouteLogOptions(fastify, log);
   return fastify;
 }

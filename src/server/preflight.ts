@@ -62,7 +62,9 @@ export async function prepareStart(input: unknown, options: { model?: SchemaMode
       if (found.length === 0) problems.push({ kind: 'schema', where: where(['schemas']), message: err.message });
       // A directory that is missing or empty is the `schemas` setting's problem: say where it was set.
       for (const p of found) {
-        problems.push(p.file === settings.schemas && p.line === 0 ? { kind: 'config', where: where(['schemas']), message: p.message } : { kind: 'schema', where: formatLocation(p), message: p.message });
+        problems.push(
+          p.file === settings.schemas && p.line === 0 ? { kind: 'config', where: where(['schemas']), message: p.message } : { kind: 'schema', where: formatLocation(p), message: p.message },
+        );
       }
     }
   }
@@ -102,8 +104,14 @@ function routeProblems(model: SchemaModel): StartupProblem[] {
     if (!def.export) continue;
     const url = `/${def.database}/${def.export.name}`;
     const owner = RESERVED_DATABASES.get(def.database);
-    if (owner) problems.push({ kind: 'schema', where: formatLocation(def.loc), message: `table ${def.typeName} would be served at ${url}, among the server's own routes ${owner}: choose another database` });
-    if (def.export.name === 'graphql') problems.push({ kind: 'schema', where: formatLocation(def.loc), message: `table ${def.typeName} would be served at ${url}, the GraphQL endpoint of database ${def.database}: choose another @export(name: …)` });
+    if (owner)
+      problems.push({ kind: 'schema', where: formatLocation(def.loc), message: `table ${def.typeName} would be served at ${url}, among the server's own routes ${owner}: choose another database` });
+    if (def.export.name === 'graphql')
+      problems.push({
+        kind: 'schema',
+        where: formatLocation(def.loc),
+        message: `table ${def.typeName} would be served at ${url}, the GraphQL endpoint of database ${def.database}: choose another @export(name: …)`,
+      });
   }
   return problems;
 }
@@ -172,4 +180,3 @@ function dataDirProblem(dir: string): string | undefined {
     return undefined;
   }
 }
-

@@ -39,10 +39,7 @@ export function mountGraphql(fastify: FastifyInstance, graphql: LazyGraphql): vo
           if (response.headers.get('content-type')?.startsWith('text/event-stream')) reply.header('x-accel-buffering', 'no');
           // Yoga answers some refusals (415, 405) with no body: give them the one JSON error shape.
           if (response.status >= 400 && response.body === null) {
-            const message =
-              response.status === 415
-                ? 'send GraphQL requests as JSON (Content-Type: application/json) or as GET query parameters'
-                : response.statusText || `HTTP ${response.status}`;
+            const message = response.status === 415 ? 'send GraphQL requests as JSON (Content-Type: application/json) or as GET query parameters' : response.statusText || `HTTP ${response.status}`;
             return sendError(request, reply, Object.assign(new Error(message), { statusCode: response.status }));
           }
           reply.status(response.status);

@@ -33,7 +33,10 @@ export async function explainCommitFailure(err: unknown, dataDir: string): Promi
   // Usually settled by now (lmdb-js rejects it right after the writes), but a failure noticed while
   // queueing a later write settles it only with a later commit; the handler is attached either way.
   const cause = await Promise.race([
-    Promise.resolve(commitError).then(() => undefined, (reason: unknown) => reason),
+    Promise.resolve(commitError).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    ),
     new Promise<undefined>((resolve) => setImmediate(resolve, undefined)),
   ]);
   if (isFull(cause, dataDir)) {

@@ -21,7 +21,11 @@ export type IndexKey = string | number | boolean | null;
 
 export interface IndexHandle {
   field: FieldDef;
-  /** Typed loosely: lmdb's `Key` type omits `null`, which ordered-binary does store (first). */
+  /**
+   * Record keys under attribute values. The value side is typed loosely: lmdb's `Key` type omits
+   * `null`, which ordered-binary does store (first), and its generic admits nothing wider.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: lmdb's key type parameter cannot hold null
   db: Database<Key, any>;
 }
 

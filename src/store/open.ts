@@ -87,6 +87,7 @@ export function openLayout(options: OpenOptions): Layout {
       records: root.openDB<Record, Key>(`t:${id}`, { useVersions: true }),
       indexes: indexedFields.map((field) => ({
         field,
+        // biome-ignore lint/suspicious/noExplicitAny: see IndexHandle.db
         db: root.openDB<Key, any>(`i:${id}:${field.name}`, { dupSort: true, encoding: 'ordered-binary' }),
       })),
       indexed: new Map(indexedFields.map((f) => [f.name, f])),

@@ -88,8 +88,7 @@ export function openResults(table: TableHandle, query: Query, now: number, optio
   const shape = select ? (r: Record) => project(select, r) : (r: Record) => r;
   const read: ReadOptions = options.transaction ? { transaction: options.transaction } : {};
   const progress: { key?: Key } = {};
-  const openSource = () =>
-    candidates(table, query.filter, now, options.resumable ? { ...read, progress, ...(progress.key !== undefined ? { after: progress.key } : {}) } : read);
+  const openSource = () => candidates(table, query.filter, now, options.resumable ? { ...read, progress, ...(progress.key !== undefined ? { after: progress.key } : {}) } : read);
   let source: ReturnType<typeof candidates> | undefined;
   const sort = query.sort && query.sort.length > 0 ? sorter(query, limits) : undefined;
   let sorted: Iterator<Record> | undefined;
@@ -286,7 +285,11 @@ function sorter(query: Query, limits: ReadLimits) {
     result(): Iterator<Record> {
       flush();
       if (topMode) return top[Symbol.iterator]();
-      return mergeSorted(runs.map((run) => run[Symbol.iterator]()), compare, false);
+      return mergeSorted(
+        runs.map((run) => run[Symbol.iterator]()),
+        compare,
+        false,
+      );
     },
   };
 }

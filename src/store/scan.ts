@@ -49,12 +49,7 @@ export interface ResumeOptions {
  * The records matching `filter`, lazily, in key order, with checkpoints in between.
  * @example for (const r of candidates(handle, parseQuery('category=sw', def).filter, Date.now())) if (r !== CHECKPOINT) use(r)
  */
-export function* candidates(
-  table: TableHandle,
-  filter: Filter | undefined,
-  now: number,
-  options: ReadOptions & ResumeOptions = {},
-): Generator<Record | typeof CHECKPOINT> {
+export function* candidates(table: TableHandle, filter: Filter | undefined, now: number, options: ReadOptions & ResumeOptions = {}): Generator<Record | typeof CHECKPOINT> {
   const read: ReadOptions = options.transaction ? { transaction: options.transaction } : {};
   const { after, progress } = options;
   const live = table.expires ? (key: Key) => !isExpired(table, key, now, read) : undefined;
@@ -106,7 +101,11 @@ function* indexKeys(table: TableHandle, ranges: readonly IndexRange[], options: 
   const keyRange = after !== undefined ? { ...options, start: after, exclusiveStart: true } : options;
   // One value (an equality): its keys are already in key order.
   if (values.length === 1) return values[0]![0].getValues(values[0]![1] as Key, keyRange);
-  if (values.length <= MAX_MERGED) return mergeSorted(values.map(([db, value]) => db.getValues(value as Key, keyRange)[Symbol.iterator]()), compareKeys);
+  if (values.length <= MAX_MERGED)
+    return mergeSorted(
+      values.map(([db, value]) => db.getValues(value as Key, keyRange)[Symbol.iterator]()),
+      compareKeys,
+    );
 
   const keys = new Set<Key>();
   let n = 0;

@@ -9,10 +9,10 @@
  * reverse order costs nothing until something fails; a child transaction per write costs ~9 µs of
  * CPU on every write (measured; see the README's Durability section).
  */
-import type { Database } from 'lmdb';
+import type { Database, Key as LmdbKey } from 'lmdb';
 
 /** Any sub-database the store writes: the records, indexes, expiry bookkeeping, meta. */
-type AnyDb = Database<any, any>;
+type AnyDb = Database<unknown, LmdbKey>;
 
 /**
  * One applied write, as the step that reverses it: put `value` (with `version`) back under `key`,

@@ -82,7 +82,10 @@ test('a list query without limit on the whole table is refused once it passes gr
   assert.equal(shared.status, 200);
   assert.equal(Object.values(shared.body.data!).flat().length, MAX_RESULTS);
   // One record over the budget, in the last list read: refused.
-  const over = await bounded(`49 aliases × ${MAX_RESULTS / 50} records and one list of one more`, `{ ${aliases(49, `big(limit: ${MAX_RESULTS / 50}) { id }`).slice(1, -1)} big(limit: ${MAX_RESULTS / 50 + 1}) { id } }`);
+  const over = await bounded(
+    `49 aliases × ${MAX_RESULTS / 50} records and one list of one more`,
+    `{ ${aliases(49, `big(limit: ${MAX_RESULTS / 50}) { id }`).slice(1, -1)} big(limit: ${MAX_RESULTS / 50 + 1}) { id } }`,
+  );
   assertTooComplex(over, /graphqlMaxResults/);
 });
 

@@ -39,7 +39,12 @@ function connect(localAddress: string, first?: string): Promise<Raw> {
     const socket = net.connect({ port, host: '127.0.0.1', localAddress });
     let received = '';
     let isClosed = false;
-    const closed = new Promise<void>((res) => socket.once('close', () => ((isClosed = true), res())));
+    const closed = new Promise<void>((res) =>
+      socket.once('close', () => {
+        isClosed = true;
+        res();
+      }),
+    );
     socket.on('data', (d) => (received += d));
     socket.on('error', () => {});
     socket.once('connect', () => {
@@ -68,7 +73,13 @@ test('connections that never finish their head, or never send one, are closed af
     const partial = await Promise.all(Array.from({ length: 20 }, () => connect(ATTACKER, 'GET /health HTTP/1.1\r\nHost: x\r\n')));
     // A header line every 200 ms: the connection is never idle, its head never ends.
     const trickle = await Promise.all(Array.from({ length: 20 }, () => connect(ATTACKER, 'GET /health HTTP/1.1\r\n')));
-    const drip = setInterval(() => trickle.forEach((c, i) => c.isClosed() || c.socket.write(`X-Drip-${i}: 1\r\n`)), 200);
+    const drip = setInterval(
+      () =>
+        trickle.forEach((c, i) => {
+          c.isClosed() || c.socket.write(`X-Drip-${i}: 1\r\n`);
+        }),
+      200,
+    );
     try {
       const all = [...silent, ...partial, ...trickle];
       // Generous: the deadline is 1 s; a server without one keeps them open for good.
@@ -234,7 +245,11 @@ test('the total cap refuses connections from every address once reached', async 
   const held: Array<{ socket: net.Socket; answered: Promise<boolean> }> = [];
   for (const address of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) for (let i = 0; i < 8; i++) held.push(await open(address));
   const answers = await Promise.all(held.map((h) => h.answered));
-  t.after(() => held.forEach((h) => h.socket.destroy()));
+  t.after(() =>
+    held.forEach((h) => {
+      h.socket.destroy();
+    }),
+  );
   assert.equal(answers.filter(Boolean).length, 20, 'no more than maxConnections are served at once');
   for (const h of held) h.socket.destroy();
   await eventually(() => held.every((h) => h.socket.destroyed), 'released');

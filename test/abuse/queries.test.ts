@@ -68,7 +68,10 @@ test('1,000 distinct overlapping ranges merge into one; results in key order', a
   assert.equal(ids.length, RECORDS);
   assert.equal(ids[0], id(0));
   assert.equal(ids[RECORDS - 1], id(RECORDS - 1));
-  assert.ok(ids.every((v, i) => i === 0 || ids[i - 1]! < v), 'strictly increasing keys: ordered, no duplicates');
+  assert.ok(
+    ids.every((v, i) => i === 0 || ids[i - 1]! < v),
+    'strictly increasing keys: ordered, no duplicates',
+  );
 });
 
 test('a query over the term cap is refused before any work, naming the cap and the setting', async () => {
@@ -112,7 +115,10 @@ test('a sort on an unindexed attribute, with and without a limit', async () => {
   const all = await bounded('sort(-n) no limit', '/abuse/big?sort(-n)&select(n)');
   const ns = JSON.parse(all.text) as number[];
   assert.equal(ns.length, RECORDS);
-  assert.ok(ns.every((v, i) => v === RECORDS - 1 - i), 'every record, in descending n');
+  assert.ok(
+    ns.every((v, i) => v === RECORDS - 1 - i),
+    'every record, in descending n',
+  );
 });
 
 test('an OR of an indexed and an unindexed term scans, bounded', async () => {

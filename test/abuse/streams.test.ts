@@ -60,13 +60,16 @@ test('an unfiltered resume of 110,000 events is paced by the socket and bounded'
 });
 
 test('a resume that matches nothing still yields between chunks', async () => {
-  const m = await server.measure(async () => {
-    const res = await request(server.url + '/abuse/big?name=nomatch&stream=sse', { headers: { 'last-event-id': '0' } });
-    // The connected frame comes first; then the server reads the whole log finding nothing.
-    for await (const _ of res.body) break;
-    await new Promise((r) => setTimeout(r, 1500));
-    res.body.destroy();
-  }, { attempts: 3 });
+  const m = await server.measure(
+    async () => {
+      const res = await request(`${server.url}/abuse/big?name=nomatch&stream=sse`, { headers: { 'last-event-id': '0' } });
+      // The connected frame comes first; then the server reads the whole log finding nothing.
+      for await (const _ of res.body) break;
+      await new Promise((r) => setTimeout(r, 1500));
+      res.body.destroy();
+    },
+    { attempts: 3 },
+  );
   reportBounded('empty filtered resume', m);
 });
 
@@ -84,10 +87,7 @@ test('a filtered collection stream with retained data (unindexed filter) is boun
 
 test('a GraphQL subscription resumed from the start of the log is paced and bounded', async () => {
   const query = 'subscription { bigEvents(lastEventId: "0") { type cursor } }';
-  const m = await server.measure(() =>
-    readEvents(`/abuse/graphql?query=${encodeURIComponent(query)}`, { accept: 'text/event-stream' }, (n) => n >= 110_000),
-    { attempts: 3 },
-  );
+  const m = await server.measure(() => readEvents(`/abuse/graphql?query=${encodeURIComponent(query)}`, { accept: 'text/event-stream' }, (n) => n >= 110_000), { attempts: 3 });
   assert.equal(m.result.kinds.next, 110_000);
   reportBounded('GraphQL resume', m);
 });

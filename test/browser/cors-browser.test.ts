@@ -42,7 +42,10 @@ describe('CORS answers', () => {
   });
 
   const corsHeaders = (headers: Record<string, unknown>) => Object.keys(headers).filter((h) => h.startsWith('access-control-'));
-  const vary = (headers: Record<string, unknown>) => String(headers.vary ?? '').split(',').map((v) => v.trim().toLowerCase());
+  const vary = (headers: Record<string, unknown>) =>
+    String(headers.vary ?? '')
+      .split(',')
+      .map((v) => v.trim().toLowerCase());
 
   test('preflight from a listed origin: 204 with methods, the asked headers that are allowed, max-age, Vary', async () => {
     for (const path of [M, `${M}/msg-1`, '/realtime-demo/graphql', '/auth/login']) {

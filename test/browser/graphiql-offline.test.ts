@@ -60,8 +60,14 @@ test('GraphiQL loads from the server alone, offline, and runs a query on a real 
     assert.match(response, /"message":\[\{"id":"g-1","title":"seeninGraphiQL"\}\]/);
 
     assert.deepEqual(blocked, [], 'no request left the server');
-    assert.ok(requested.some((u) => u.includes('graphiql=graphiql.js')), `the script came from the server: ${requested.join('\n')}`);
-    assert.ok(requested.some((u) => u.includes('.worker.js')), `Monaco's workers came from the server: ${requested.join('\n')}`);
+    assert.ok(
+      requested.some((u) => u.includes('graphiql=graphiql.js')),
+      `the script came from the server: ${requested.join('\n')}`,
+    );
+    assert.ok(
+      requested.some((u) => u.includes('.worker.js')),
+      `Monaco's workers came from the server: ${requested.join('\n')}`,
+    );
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

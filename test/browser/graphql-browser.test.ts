@@ -24,7 +24,7 @@ test('EventSource on /realtime-demo/graphql?query=subscription… receives next 
       w.events = [];
       w.errors = 0;
       w.opened = false;
-      const source = new EventSource('/realtime-demo/graphql?query=' + encodeURIComponent('subscription { message { id title } }'));
+      const source = new EventSource(`/realtime-demo/graphql?query=${encodeURIComponent('subscription { message { id title } }')}`);
       source.addEventListener('open', () => (w.opened = true));
       source.addEventListener('next', (e) => w.events.push(JSON.parse((e as MessageEvent).data)));
       source.addEventListener('error', () => w.errors++);
@@ -33,7 +33,10 @@ test('EventSource on /realtime-demo/graphql?query=subscription… receives next 
     await page.waitForFunction(() => (window as unknown as { opened: boolean }).opened, undefined, { timeout: 5000 });
     await waitFor(() => suite.server.server.app.hub.count() === 1, 'the browser subscription in the hub');
 
-    for (const [id, title] of [['b-1', 'from the test'], ['b-2', 'second']]) {
+    for (const [id, title] of [
+      ['b-1', 'from the test'],
+      ['b-2', 'second'],
+    ]) {
       const res = await suite.server.req('POST', '/realtime-demo/message', { id, title, content: 'c' });
       assert.equal(res.status, 201);
     }
@@ -64,7 +67,7 @@ test('an EventSource gets errors as a next event, then complete (not a failed co
       () =>
         new Promise<{ next: unknown; completed: boolean }>((resolve, reject) => {
           let next: unknown;
-          const source = new EventSource('/realtime-demo/graphql?query=' + encodeURIComponent('subscription { messageEvents(lastEventId: "not-a-cursor") { id } }'));
+          const source = new EventSource(`/realtime-demo/graphql?query=${encodeURIComponent('subscription { messageEvents(lastEventId: "not-a-cursor") { id } }')}`);
           source.addEventListener('next', (e) => (next = JSON.parse((e as MessageEvent).data)));
           source.addEventListener('complete', () => {
             // Without this the browser would reconnect once the server ends the stream.

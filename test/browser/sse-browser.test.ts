@@ -94,7 +94,11 @@ test('8 EventSources at once over HTTPS/HTTP2 in Chromium receive update, publis
   for (let i = 1; i <= 4; i++) assert.deepEqual(got[3 + i], [connected, retained(i), ...live(i)], URLS[3 + i]);
 
   // Closing them in the page frees every stream on the server.
-  await page.evaluate(() => (globalThis as any).sources.forEach((source: any) => source.close()));
+  await page.evaluate(() =>
+    (globalThis as any).sources.forEach((source: any) => {
+      source.close();
+    }),
+  );
   await eventually(() => s.server.streams.size === 0 && s.server.app.hub.count() === 0, 'the server freed the browser streams');
   await context.close();
 });

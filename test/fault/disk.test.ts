@@ -191,7 +191,11 @@ test('a full disk: writes get 507 STORAGE_FULL, nothing partial is stored, reads
     const stored = new Set([...handle.records.getKeys({})]);
     assert.deepEqual(stored, new Set(acked.filter((id) => !deleted.includes(id))), 'stored: every acknowledged write not deleted since');
     const logged = new Set(store.changeLog.readAfter(0).map((e) => e.key));
-    assert.deepEqual(refused.filter((id) => logged.has(id)), [], 'no refused write reached the change log');
+    assert.deepEqual(
+      refused.filter((id) => logged.has(id)),
+      [],
+      'no refused write reached the change log',
+    );
   } finally {
     await store.close();
   }

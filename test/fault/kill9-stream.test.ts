@@ -78,7 +78,11 @@ test('kill -9 during concurrent writes: a stream resumed with Last-Event-ID afte
   streamB.close();
   const leftAt = acked.length;
   // Enough acknowledged writes after B left, and A receiving them live, before the kill.
-  await eventually(() => acked.length >= leftAt + 300 && updates(streamA.frames).length >= leftAt + 100, `writes acknowledged (${acked.length}) and streamed (${updates(streamA.frames).length})`, 30_000);
+  await eventually(
+    () => acked.length >= leftAt + 300 && updates(streamA.frames).length >= leftAt + 100,
+    `writes acknowledged (${acked.length}) and streamed (${updates(streamA.frames).length})`,
+    30_000,
+  );
   first.proc.kill('SIGKILL');
   assert.equal(await first.exited, 'SIGKILL');
   stop = true;
@@ -98,9 +102,7 @@ test('kill -9 during concurrent writes: a stream resumed with Last-Event-ID afte
     { name: 'A (open at the kill)', before: updates(streamA.frames) },
     { name: 'B (left before the kill)', before: updates(streamB.frames) },
   ].map((c) => ({ ...c, lastId: c.before.at(-1)!.id! }));
-  const resumed = await Promise.all(
-    clients.map((c) => openSse(`${second.url}${M}?stream=sse`, { agent: streamAgent2, headers: { 'last-event-id': c.lastId }, timeoutMs: 10_000 })),
-  );
+  const resumed = await Promise.all(clients.map((c) => openSse(`${second.url}${M}?stream=sse`, { agent: streamAgent2, headers: { 'last-event-id': c.lastId }, timeoutMs: 10_000 })));
   // Live again: writes after the restart arrive on the resumed streams, after the replay.
   const later = Array.from({ length: 5 }, (_, i) => `after-${i}`);
   for (const id of later) assert.ok(await post(agent2, second.url, id), `write ${id} after the restart`);
@@ -126,7 +128,11 @@ test('kill -9 during concurrent writes: a stream resumed with Last-Event-ID afte
       const received = [...c.before, ...updates(resumed[n]!.frames)];
       const ids = received.map((f) => Number(f.id));
       for (let i = 1; i < ids.length; i++) assert.ok(ids[i]! > ids[i - 1]!, `${c.name}: ids strictly increase: ${ids[i - 1]} then ${ids[i]}`);
-      assert.deepEqual(ids, Array.from({ length: head }, (_, i) => i + 1), `${c.name}: every change, 1 to the head, once each`);
+      assert.deepEqual(
+        ids,
+        Array.from({ length: head }, (_, i) => i + 1),
+        `${c.name}: every change, 1 to the head, once each`,
+      );
       received.forEach((frame, i) => {
         const entry = log[i]!;
         assert.equal(entry.op, 'update');

@@ -171,7 +171,9 @@ test('a paused reader under sustained writes is cut, server memory stays bounded
   resumed.close();
   const updates = replayed.filter((f) => f.event === 'update');
   const ids = updates.map((f) => Number(f.id));
-  ids.forEach((id, i) => assert.equal(id, Number(lastId) + 1 + i, 'the resumed stream has no gap and no repeat'));
+  ids.forEach((id, i) => {
+    assert.equal(id, Number(lastId) + 1 + i, 'the resumed stream has no gap and no repeat');
+  });
   const seen = [...received, ...updates].map((f) => json(f).id as string);
   const seenSet = new Set(seen);
   const missing = acked.slice(before).filter((id) => !seenSet.has(id));

@@ -56,7 +56,12 @@ const document = fc.oneof(
 /** A document cut, doubled or with a bracket dropped in somewhere. */
 const mutated = fc.oneof(
   { weight: 3, arbitrary: document },
-  { weight: 1, arbitrary: fc.tuple(document, fc.nat(), fc.constantFrom('{', '}', '[', ']', '(', ')', '...', '"', '#', '\\u0000', '$x')).map(([d, at, s]) => d.slice(0, at % (d.length + 1)) + s + d.slice(at % (d.length + 1))) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(document, fc.nat(), fc.constantFrom('{', '}', '[', ']', '(', ')', '...', '"', '#', '\\u0000', '$x'))
+      .map(([d, at, s]) => d.slice(0, at % (d.length + 1)) + s + d.slice(at % (d.length + 1))),
+  },
   { weight: 1, arbitrary: fc.tuple(document, fc.nat()).map(([d, at]) => d.slice(0, at % (d.length + 1))) },
 );
 
@@ -82,24 +87,22 @@ function encode(p: { [k: string]: string | undefined }): string {
   return search.toString();
 }
 
-const request = fc
-  .tuple(params, fc.constantFrom('GET', 'form'), fc.boolean(), fc.boolean())
-  .map(([p, transport, sse, garbleForm]): FuzzRequest => {
-    const accept = sse ? 'text/event-stream' : 'application/json';
-    const qs = encode(p);
-    const req: FuzzRequest =
-      transport === 'GET'
-        ? { family: `graphql GET${sse ? ' SSE' : ''}`, method: 'GET', path: `${G}?${qs}`, headers: { accept } }
-        : {
-            family: `graphql form${sse ? ' SSE' : ''}`,
-            method: 'POST',
-            path: G,
-            headers: { accept, 'content-type': 'application/x-www-form-urlencoded' },
-            // Raw `%` escapes that do not decode, too: form bodies are not always well formed.
-            body: garbleForm ? `${qs}&variables=%E0%A4%A&query=%` : qs,
-          };
-    return Object.assign(req, { [fc.toStringMethod]: () => JSON.stringify(printable(req)) });
-  });
+const request = fc.tuple(params, fc.constantFrom('GET', 'form'), fc.boolean(), fc.boolean()).map(([p, transport, sse, garbleForm]): FuzzRequest => {
+  const accept = sse ? 'text/event-stream' : 'application/json';
+  const qs = encode(p);
+  const req: FuzzRequest =
+    transport === 'GET'
+      ? { family: `graphql GET${sse ? ' SSE' : ''}`, method: 'GET', path: `${G}?${qs}`, headers: { accept } }
+      : {
+          family: `graphql form${sse ? ' SSE' : ''}`,
+          method: 'POST',
+          path: G,
+          headers: { accept, 'content-type': 'application/x-www-form-urlencoded' },
+          // Raw `%` escapes that do not decode, too: form bodies are not always well formed.
+          body: garbleForm ? `${qs}&variables=%E0%A4%A&query=%` : qs,
+        };
+  return Object.assign(req, { [fc.toStringMethod]: () => JSON.stringify(printable(req)) });
+});
 
 /** Every `next` event of an event stream is a GraphQL result; its errors carry known codes. */
 function checkEvents(req: FuzzRequest, res: FuzzResponse): void {

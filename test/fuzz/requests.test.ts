@@ -76,20 +76,44 @@ const everything = fc.record(
   },
   { requiredKeys: ['s'] },
 );
-const sealed = fc.record(
-  { id: intId, name: text, color, inner, score: fc.option(fc.double({ noNaN: true, noDefaultInfinity: true }), { nil: null }) },
-  { requiredKeys: ['name', 'color', 'inner'] },
-);
+const sealed = fc.record({ id: intId, name: text, color, inner, score: fc.option(fc.double({ noNaN: true, noDefaultInfinity: true }), { nil: null }) }, { requiredKeys: ['name', 'color', 'inner'] });
 
 /** Values of every JSON kind, and numbers at the edges of each numeric type. */
 const wrongValue = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
-  fc.constantFrom(2 ** 31, -(2 ** 31) - 1, 2 ** 53, -(2 ** 53), 1e308, -1e-308, 0.5, -0, '', ' ', '1', 'true', 'null', 'RED ', 'red', '2024-13-01', '==', 'AAA', 'not base64!', [], {}, [null], { label: 1 }),
+  fc.constantFrom(2 ** 31, -(2 ** 31) - 1, 2 ** 53, -(2 ** 53), 1e308, -1e-308, 0.5, -0, '', ' ', '1', 'true', 'null', 'RED ', 'red', '2024-13-01', '==', 'AAA', 'not base64!', [], {}, [null], {
+    label: 1,
+  }),
   fc.double(),
 );
 
 /** Attribute paths of both tables, nested ones included. */
-const E_PATHS = ['id', 's', 'i', 'f', 'l', 'big', 'flag', 'day', 'any', 'bytes', 'color', 'tags', 'nums', 'inner', 'inners', 'inner.label', 'inner.n', 'inner.when', 'inners.0', 'inners.0.label', 'tags.0', 'nums.0', 'createdAt', 'updatedAt'];
+const E_PATHS = [
+  'id',
+  's',
+  'i',
+  'f',
+  'l',
+  'big',
+  'flag',
+  'day',
+  'any',
+  'bytes',
+  'color',
+  'tags',
+  'nums',
+  'inner',
+  'inners',
+  'inner.label',
+  'inner.n',
+  'inner.when',
+  'inners.0',
+  'inners.0.label',
+  'tags.0',
+  'nums.0',
+  'createdAt',
+  'updatedAt',
+];
 const S_PATHS = ['id', 'name', 'color', 'inner', 'score', 'inner.label', 'inner.n', 'inner.when'];
 const FORBIDDEN = ['__proto__', 'constructor', 'prototype'];
 
@@ -253,7 +277,38 @@ const jsonBodies: fc.Arbitrary<FuzzRequest> = fc.oneof(
   }),
 );
 
-const MALFORMED_TOKENS = ['{', '}', '[', ']', ':', ',', '"s"', '"a"', '1', '-', '1e999', '-0', 'NaN', 'Infinity', 'true', 'null', '"\\ud800"', '"\\u00"', '"\\x41"', '\\', '\u0000', '"', "'x'", ' ', '\n', '\uFEFF', '{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}', '/*c*/', '0x10'];
+const MALFORMED_TOKENS = [
+  '{',
+  '}',
+  '[',
+  ']',
+  ':',
+  ',',
+  '"s"',
+  '"a"',
+  '1',
+  '-',
+  '1e999',
+  '-0',
+  'NaN',
+  'Infinity',
+  'true',
+  'null',
+  '"\\ud800"',
+  '"\\u00"',
+  '"\\x41"',
+  '\\',
+  '\u0000',
+  '"',
+  "'x'",
+  ' ',
+  '\n',
+  '\uFEFF',
+  '{"__proto__":{"x":1}}',
+  '{"constructor":{"prototype":{"x":1}}}',
+  '/*c*/',
+  '0x10',
+];
 const rawBody: fc.Arbitrary<string | Uint8Array> = fc.oneof(
   everything.map((r) => JSON.stringify(r)).chain((s) => fc.nat({ max: s.length }).map((n) => s.slice(0, n))),
   fc.uint8Array({ maxLength: 300 }),
@@ -261,7 +316,7 @@ const rawBody: fc.Arbitrary<string | Uint8Array> = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 60 }),
   fc.array(fc.constantFrom(...MALFORMED_TOKENS), { maxLength: 30 }).map((t) => t.join('')),
   fc.integer({ min: 1, max: 40_000 }).map((n) => '['.repeat(n) + ']'.repeat(n)),
-  fc.integer({ min: 1, max: 12_000 }).map((n) => '{"a":'.repeat(n) + '1' + '}'.repeat(n)),
+  fc.integer({ min: 1, max: 12_000 }).map((n) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`),
   fc.constantFrom('', ' ', 'null', '"s"', '{"s":"a"}{"s":"b"}', '{"s":"a"} x', '\uFEFF{"s":"bom"}', '{"s":"a","s":"b"}', '{"s":"\\u0000"}'),
 );
 const contentType = fc.option(
@@ -304,10 +359,30 @@ const idSegment: fc.Arbitrary<string> = fc.oneof(
   fc.tuple(fc.string({ maxLength: 4 }), fc.integer({ min: 0xd800, max: 0xdfff })).map(([s, u]) => percentEncode(s + String.fromCharCode(u))),
   fc.constantFrom('%', '%%', '%Z1', '%E0%A4%A', '%C0%AF', '%FF', '%ED%A0%80', 'a%', '%2', '%u00e9', '%00', '%0A', '%20', '%2F', 'a%2Fb', '%2E', '%2E%2E', '%3F', '%23', '%5F%5Fproto%5F%5F'),
   fc.constantFrom('', '.', '..', '...', 'a/b', '/', '//', '../..', './a', 'a/..', '+', '~', "'", '(', ')', '*', '!', '$', '&', ';', '=', ':', '@', ','),
-  fc.constantFrom('-0', '0', '00', '007', '1e3', '1.5', '-1', '9007199254740993', '2147483648', '-2147483649', '0x10', 'NaN', 'Infinity', 'null', 'undefined', 'true', '__proto__', 'constructor', 'prototype'),
+  fc.constantFrom(
+    '-0',
+    '0',
+    '00',
+    '007',
+    '1e3',
+    '1.5',
+    '-1',
+    '9007199254740993',
+    '2147483648',
+    '-2147483649',
+    '0x10',
+    'NaN',
+    'Infinity',
+    'null',
+    'undefined',
+    'true',
+    '__proto__',
+    'constructor',
+    'prototype',
+  ),
   fc.integer({ min: 240, max: 1100 }).map((n) => 'x'.repeat(n)),
   fc.integer({ min: 40, max: 200 }).map((n) => percentEncode('é'.repeat(n))),
-  fc.string({ unit: fc.constantFrom(...'abc-._~!$&\'()*+,;=:@%'.split('')), maxLength: 12 }),
+  fc.string({ unit: fc.constantFrom(..."abc-._~!$&'()*+,;=:@%".split('')), maxLength: 12 }),
 );
 const ids: fc.Arbitrary<FuzzRequest> = fc
   .tuple(idSegment, fc.constantFrom(E, S), fc.constantFrom('GET', 'HEAD', 'PUT', 'PATCH', 'DELETE', 'POST', 'OPTIONS'), everything, sealed)
@@ -319,15 +394,114 @@ const ids: fc.Arbitrary<FuzzRequest> = fc
   });
 
 /** Query strings: well-formed pieces of the grammar in random arrangements, and random strings of its alphabet. */
-const NAMES = ['s', 'i', 'f', 'l', 'big', 'flag', 'day', 'any', 'bytes', 'color', 'tags', 'nums', 'inner', 'inner.label', 'inner.n', 'inners.label', 'createdAt', 'updatedAt', 'id', 'name', 'score', 'nope', 'a.b.c', '__proto__', 'constructor', 'in%6Eer.label', '%ZZ', 'i.', '.i'];
-const OPS = ['=', '==', '===', '!=', '!==', '=gt=', '=ge=', '=lt=', '=le=', '=ne=', '=ct=', '=sw=', '=ew=', '=eq=', '=in=', '=foo=', '=greater_than=', '>', '<', '>=', '<=', '%3E', '%3C', '%3E=', '%3c='];
-const VALUES = ['1', '-1', '0', '-0', '1.5', '1e3', 'null', 'true', 'false', 'RED', 'red', '2024-01-01', '2024-13-45', 'number:5', 'date:2024-01-01', 'string:x', 'boolean:true', 'number:x', '*', 'a*', '*a', '%2A', '%ZZ', '%', '', 'abc', 'x'.repeat(400), '%F0%9F%98%80', '%ED%A0%80', '9007199254740993', 'NaN', 'Infinity', '%00', '+1', 'a+b', 'AAAA', '1,2'];
+const NAMES = [
+  's',
+  'i',
+  'f',
+  'l',
+  'big',
+  'flag',
+  'day',
+  'any',
+  'bytes',
+  'color',
+  'tags',
+  'nums',
+  'inner',
+  'inner.label',
+  'inner.n',
+  'inners.label',
+  'createdAt',
+  'updatedAt',
+  'id',
+  'name',
+  'score',
+  'nope',
+  'a.b.c',
+  '__proto__',
+  'constructor',
+  'in%6Eer.label',
+  '%ZZ',
+  'i.',
+  '.i',
+];
+const OPS = [
+  '=',
+  '==',
+  '===',
+  '!=',
+  '!==',
+  '=gt=',
+  '=ge=',
+  '=lt=',
+  '=le=',
+  '=ne=',
+  '=ct=',
+  '=sw=',
+  '=ew=',
+  '=eq=',
+  '=in=',
+  '=foo=',
+  '=greater_than=',
+  '>',
+  '<',
+  '>=',
+  '<=',
+  '%3E',
+  '%3C',
+  '%3E=',
+  '%3c=',
+];
+const VALUES = [
+  '1',
+  '-1',
+  '0',
+  '-0',
+  '1.5',
+  '1e3',
+  'null',
+  'true',
+  'false',
+  'RED',
+  'red',
+  '2024-01-01',
+  '2024-13-45',
+  'number:5',
+  'date:2024-01-01',
+  'string:x',
+  'boolean:true',
+  'number:x',
+  '*',
+  'a*',
+  '*a',
+  '%2A',
+  '%ZZ',
+  '%',
+  '',
+  'abc',
+  'x'.repeat(400),
+  '%F0%9F%98%80',
+  '%ED%A0%80',
+  '9007199254740993',
+  'NaN',
+  'Infinity',
+  '%00',
+  '+1',
+  'a+b',
+  'AAAA',
+  '1,2',
+];
 const condition = fc.tuple(fc.constantFrom(...NAMES), fc.constantFrom(...OPS), fc.oneof(fc.constantFrom(...VALUES), fc.string({ maxLength: 8 }).map(encodeURIComponent))).map((p) => p.join(''));
 const call = fc.oneof(
   fc.array(fc.constantFrom(...NAMES), { maxLength: 3 }).map((a) => `select(${a.join(',')})`),
   fc.array(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 2 }).map((a) => `select([${a.join(',')}])`),
   fc.tuple(fc.integer({ min: -2, max: 20 }), fc.option(fc.integer({ min: -2, max: 30 }), { nil: undefined })).map(([a, b]) => `limit(${a}${b === undefined ? '' : `,${b}`})`),
-  fc.array(fc.tuple(fc.constantFrom('', '+', '-', '%2B'), fc.constantFrom(...NAMES)).map((p) => p.join('')), { maxLength: 3 }).map((a) => `sort(${a.join(',')})`),
+  fc
+    .array(
+      fc.tuple(fc.constantFrom('', '+', '-', '%2B'), fc.constantFrom(...NAMES)).map((p) => p.join('')),
+      { maxLength: 3 },
+    )
+    .map((a) => `sort(${a.join(',')})`),
   fc.constantFrom('limit(a)', 'limit(5,2)', 'limit(1e3)', 'frob(1)', 'select()', 'sort()', 'select(a{b})', 'limit(', 'select(s', 'sort(,)', 'limit(99999999999999999999)'),
 );
 const reserved = fc.oneof(
@@ -342,9 +516,9 @@ const queryItem: fc.Arbitrary<string> = fc.letrec<{ item: string; group: string 
 })).item;
 const ALPHABET = '=&|[]()!*,+-._~%'.split('').concat(['s', 'i', 'a', '1', '0', 'x', 'eq', 'gt', 'sse', 'stream', 'limit', 'select', 'sort', '2F', 'ZZ']);
 const queryString = fc.oneof(
-  fc.tuple(fc.array(queryItem, { minLength: 1, maxLength: 5 }), fc.array(fc.constantFrom('&', '|', '&&', '||', '&|', ''), { minLength: 5, maxLength: 5 })).map(([items, conns]) =>
-    items.map((item, i) => (i === 0 ? item : conns[i]! + item)).join(''),
-  ),
+  fc
+    .tuple(fc.array(queryItem, { minLength: 1, maxLength: 5 }), fc.array(fc.constantFrom('&', '|', '&&', '||', '&|', ''), { minLength: 5, maxLength: 5 }))
+    .map(([items, conns]) => items.map((item, i) => (i === 0 ? item : conns[i]! + item)).join('')),
   fc.array(fc.constantFrom(...ALPHABET), { maxLength: 40 }).map((a) => a.join('')),
   fc.integer({ min: 30, max: 40 }).map((n) => `${'['.repeat(n)}s=a${']'.repeat(n)}`),
 );
@@ -363,10 +537,37 @@ const queries: fc.Arbitrary<FuzzRequest> = fc
  * stream; `0` still asks for one now and then.)
  */
 const cursorText = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(fc.constantFrom('', ' ', '\t', '000', '+', '-'), fc.nat({ max: 40 }), fc.constantFrom('', ' ', '.0', 'x', ',1')).map(([pre, k, post]) => `${pre}{head-${k}}${post}`) },
+  {
+    weight: 4,
+    arbitrary: fc.tuple(fc.constantFrom('', ' ', '\t', '000', '+', '-'), fc.nat({ max: 40 }), fc.constantFrom('', ' ', '.0', 'x', ',1')).map(([pre, k, post]) => `${pre}{head-${k}}${post}`),
+  },
   { weight: 1, arbitrary: fc.nat({ max: 30_000 }).map((n) => String(n + 5_000)) },
   { weight: 1, arbitrary: fc.integer({ max: -1 }).map(String) },
-  { weight: 2, arbitrary: fc.constantFrom('', ' ', '0', '-0', '-1', '+1', '1.0', '1e3', '0x10', '99999999999999999999', '9007199254740993', '999999999999999', '1000000000000000', 'NaN', 'null', 'abc', '1,2', '1;2', '१२', '１２') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '',
+      ' ',
+      '0',
+      '-0',
+      '-1',
+      '+1',
+      '1.0',
+      '1e3',
+      '0x10',
+      '99999999999999999999',
+      '9007199254740993',
+      '999999999999999',
+      '1000000000000000',
+      'NaN',
+      'null',
+      'abc',
+      '1,2',
+      '1;2',
+      '१२',
+      '１２',
+    ),
+  },
   { weight: 2, arbitrary: fc.string({ maxLength: 30 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 10 }) },
 );
@@ -390,7 +591,21 @@ const headerSafe = (s: string) => [...s].filter((c) => c === '\t' || (c >= ' ' &
  * limit it, so 800 streams stay cheap; the record streams carry one record at most.
  */
 const lastEventIds: fc.Arbitrary<FuzzRequest> = fc
-  .tuple(cursorText, cursorText, fc.constantFrom('header', 'query', 'both'), fc.constantFrom(`${E}?stream=sse&retained=false`, `${E}?limit(3)&stream=sse`, `${E}/a?stream=sse`, `${S}?stream=sse&color=RED&limit(2)`, `${E}?i=gt=0&limit(4)&stream=sse`, `${E}?retained=false`, `${E}/b`), fc.boolean())
+  .tuple(
+    cursorText,
+    cursorText,
+    fc.constantFrom('header', 'query', 'both'),
+    fc.constantFrom(
+      `${E}?stream=sse&retained=false`,
+      `${E}?limit(3)&stream=sse`,
+      `${E}/a?stream=sse`,
+      `${S}?stream=sse&color=RED&limit(2)`,
+      `${E}?i=gt=0&limit(4)&stream=sse`,
+      `${E}?retained=false`,
+      `${E}/b`,
+    ),
+    fc.boolean(),
+  )
   .map(([h, q, where, base, accept]) => {
     const headers: { [k: string]: string } = {};
     if (where !== 'query') headers['last-event-id'] = headerSafe(h);
@@ -419,9 +634,61 @@ const DOCUMENTS = [
   'subscription { everything { id } }',
   'subscription S($c: String) { everythingEvents(lastEventId: $c) { type id cursor } }',
 ];
-const GQL_TOKENS = ['{', '}', '(', ')', '[', ']', ':', '$', '!', '@', '"', '...', '#', ',', '|', '=', 'query', 'mutation', 'subscription', 'fragment', 'on', '__proto__', 'constructor', 'null', '1e999', '"\\ud800"', '-', '0x1', 'limit: -1', 'limit: 99999999999', 'offset: -5', 'sort: ["nope"]', 'sort: ["+s", "-i"]', 'id: null', 'id: 1.5', '@skip(if: true)', '@include(if: $x)', '$x', 'data: {}', 'data: null', 'everything', 'sealed', 'id', 's', '"""', '\\u0000'];
+const GQL_TOKENS = [
+  '{',
+  '}',
+  '(',
+  ')',
+  '[',
+  ']',
+  ':',
+  '$',
+  '!',
+  '@',
+  '"',
+  '...',
+  '#',
+  ',',
+  '|',
+  '=',
+  'query',
+  'mutation',
+  'subscription',
+  'fragment',
+  'on',
+  '__proto__',
+  'constructor',
+  'null',
+  '1e999',
+  '"\\ud800"',
+  '-',
+  '0x1',
+  'limit: -1',
+  'limit: 99999999999',
+  'offset: -5',
+  'sort: ["nope"]',
+  'sort: ["+s", "-i"]',
+  'id: null',
+  'id: 1.5',
+  '@skip(if: true)',
+  '@include(if: $x)',
+  '$x',
+  'data: {}',
+  'data: null',
+  'everything',
+  'sealed',
+  'id',
+  's',
+  '"""',
+  '\\u0000',
+];
 type Edit = { kind: 'delete' | 'insert' | 'duplicate'; at: number; length: number; token: string };
-const edit: fc.Arbitrary<Edit> = fc.record({ kind: fc.constantFrom('delete', 'insert', 'insert', 'duplicate'), at: fc.nat(), length: fc.integer({ min: 1, max: 12 }), token: fc.constantFrom(...GQL_TOKENS) });
+const edit: fc.Arbitrary<Edit> = fc.record({
+  kind: fc.constantFrom('delete', 'insert', 'insert', 'duplicate'),
+  at: fc.nat(),
+  length: fc.integer({ min: 1, max: 12 }),
+  token: fc.constantFrom(...GQL_TOKENS),
+});
 function applyEdits(doc: string, edits: readonly Edit[]): string {
   let out = doc;
   for (const e of edits) {

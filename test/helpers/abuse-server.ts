@@ -40,7 +40,11 @@ if (seed) {
   }
 }
 const url = await server.listen();
-process.stdout.write(JSON.stringify({ url, pid: process.pid, head: server.app.store.changeLog.head() }) + '\n');
-const stop = () => server.close().then(() => process.exit(0), () => process.exit(1));
+process.stdout.write(`${JSON.stringify({ url, pid: process.pid, head: server.app.store.changeLog.head() })}\n`);
+const stop = () =>
+  server.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -52,9 +52,11 @@ export async function* sseFrames(body: AsyncIterable<Uint8Array | string> | Iter
       const field = colon === -1 ? line : line.slice(0, colon);
       let value = colon === -1 ? '' : line.slice(colon + 1);
       if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'event') (event = value), (hasField = true);
-      else if (field === 'data') data.push(value), (hasField = true);
-      else if (field === 'id') (id = value), (hasField = true);
+      if (field === 'event') event = value;
+      else if (field === 'data') data.push(value);
+      else if (field === 'id') id = value;
+      else continue;
+      hasField = true;
     }
   }
 }
@@ -132,10 +134,7 @@ export function sseClient(url: string): Client<false> {
 export async function nextWithin<T>(it: AsyncIterator<T>, what: string, timeoutMs = 5000): Promise<IteratorResult<T>> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([
-      it.next(),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs))),
-    ]);
+    return await Promise.race([it.next(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs)))]);
   } finally {
     clearTimeout(timer);
   }

@@ -41,7 +41,7 @@ process.on('SIGTERM', () => {
   clearInterval(timer);
   // Probes still in flight count with the time they have waited so far.
   const report = () => {
-    process.stdout.write(JSON.stringify({ count, max: Math.round(max), failures, pending }) + '\n');
+    process.stdout.write(`${JSON.stringify({ count, max: Math.round(max), failures, pending })}\n`);
     process.exit(0);
   };
   if (pending === 0) report();

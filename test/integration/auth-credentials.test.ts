@@ -231,14 +231,16 @@ describe('session cookie from POST /auth/login', () => {
   test('HttpOnly, SameSite=Lax, Path=/, Max-Age = sessionTtl, not Secure over plain HTTP', async () => {
     const { res, cookie } = await login();
     assert.deepEqual(res.body, { user: 'alice', roles: ['reader'], expires_in: 86400 });
-    const attrs = String(res.headers['set-cookie']).split(';').map((a) => a.trim());
+    const attrs = String(res.headers['set-cookie'])
+      .split(';')
+      .map((a) => a.trim());
     assert.match(attrs[0]!, /^tablecast_session=[\w-]+\.[\w-]+$/);
     assert.ok(attrs.includes('HttpOnly'), 'HttpOnly');
     assert.ok(attrs.includes('SameSite=Lax'), 'SameSite=Lax');
     assert.ok(attrs.includes('Path=/'), 'Path=/');
     assert.ok(attrs.includes('Max-Age=86400'), 'Max-Age');
     assert.ok(!attrs.includes('Secure'), 'no Secure over plain HTTP (the browser would drop it)');
-    assert.equal((res.body as { access_token?: string }).access_token, undefined, "the session is never readable by scripts");
+    assert.equal((res.body as { access_token?: string }).access_token, undefined, 'the session is never readable by scripts');
     assert.deepEqual((await s.req('GET', '/auth/me', undefined, { cookie })).body.via, 'cookie');
     // Also by Basic.
     const viaBasic = await s.req('POST', '/auth/login', undefined, basic('alice'));
@@ -601,7 +603,14 @@ describe('start-up warning', () => {
     const mentions = open.lines().filter((l) => /no auth configured/.test(l.msg ?? ''));
     assert.equal(mentions.length, 1, open.text());
     assert.equal(mentions[0]!.level, 40, 'a warning');
-    assert.equal(open.text().split('\n').filter((l) => l.includes('no auth configured')).length, 1, 'one line');
+    assert.equal(
+      open
+        .text()
+        .split('\n')
+        .filter((l) => l.includes('no auth configured')).length,
+      1,
+      'one line',
+    );
 
     const closed = logCapture();
     const c = await serve({ logStream: closed.stream, logLevel: 'info' });

@@ -97,7 +97,7 @@ describe('(a) access_token is recognised by its decoded name', () => {
       ['/a?ACCESS_TOKEN=T', '/a?ACCESS_TOKEN=[redacted]'],
       ['/a?title=x|access_token=T&b=1', '/a?title=x|access_token=[redacted]&b=1'],
       ['/a?[access_token=T]', '/a?[access_token=[redacted]'],
-      ["Route GET:/a?%E0&access_token=T not found", 'Route GET:/a?%E0&access_token=[redacted] not found'],
+      ['Route GET:/a?%E0&access_token=T not found', 'Route GET:/a?%E0&access_token=[redacted] not found'],
       ["'/a?x=1&access%5Ftoken=T'", "'/a?x=1&access%5Ftoken=[redacted]'"],
       ['/a?title=access_token&b=access_tokens=1', '/a?title=access_token&b=access_tokens=1'],
     ];
@@ -199,7 +199,7 @@ describe('(d) a create on a key outside the read view answers as PUT does', () =
   /** The parts of an answer a caller can compare. */
   const seen = (res: Res) => ({ status: res.status, code: res.body?.code, message: res.body?.message });
 
-  test('POST and GraphQL create on another owner\'s key: the answer of a PUT to that key, not 409', async () => {
+  test("POST and GraphQL create on another owner's key: the answer of a PUT to that key, not 409", async () => {
     for (const [user, body] of [
       ['ann', { id: 'bob-1', owner: 'ann', text: 'mine now' }],
       ['bob', { id: 'ann-1', owner: 'bob', text: 'mine now' }],

@@ -183,7 +183,12 @@ const typeOf = (ctx: Ctx) => TABLES[ctx.table].type;
 
 /** Every operation, per transport, with the permission it needs. Targets are alice's records. */
 const OPERATIONS: Operation[] = [
-  { transport: 'REST', name: 'GET collection', needs: 'r', run: async (c) => rest(await req('GET', TABLES[c.table].path, undefined, c.headers), 200, (r) => assert.ok(r.body.some((x: any) => x.id === 'a'))) },
+  {
+    transport: 'REST',
+    name: 'GET collection',
+    needs: 'r',
+    run: async (c) => rest(await req('GET', TABLES[c.table].path, undefined, c.headers), 200, (r) => assert.ok(r.body.some((x: any) => x.id === 'a'))),
+  },
   { transport: 'REST', name: 'GET record', needs: 'r', run: async (c) => rest(await req('GET', `${TABLES[c.table].path}/a`, undefined, c.headers), 200, (r) => assert.equal(r.body.owner, 'alice')) },
   {
     transport: 'REST',
@@ -228,7 +233,12 @@ const OPERATIONS: Operation[] = [
     run: (c) => graphql(c, `mutation { create${typeOf(c)}(data: { id: ${q(c.fresh())}, owner: "alice", text: "g" }) { id } }`),
   },
   { transport: 'GraphQL', name: 'mutation replace', needs: 'u', run: (c) => graphql(c, `mutation { replace${typeOf(c)}(id: "a", data: { owner: "alice", text: "gr" }) { id } }`) },
-  { transport: 'GraphQL', name: 'mutation update', needs: 'u', run: (c) => graphql(c, `mutation { update${typeOf(c)}(id: "a", data: { text: "gu" }) { id text } }`, (d) => assert.equal(d[`update${typeOf(c)}`].text, 'gu')) },
+  {
+    transport: 'GraphQL',
+    name: 'mutation update',
+    needs: 'u',
+    run: (c) => graphql(c, `mutation { update${typeOf(c)}(id: "a", data: { text: "gu" }) { id text } }`, (d) => assert.equal(d[`update${typeOf(c)}`].text, 'gu')),
+  },
   {
     transport: 'GraphQL',
     name: 'mutation delete',
@@ -336,7 +346,10 @@ describe('row filters: rowRole reads and updates owner=alice only', () => {
 
     const gql = await req('POST', '/alpha/graphql', { query: '{ bob: note(id: "b") { id } all: note { id owner } }' }, rower);
     assert.deepEqual(gql.body.data.bob, []);
-    assert.deepEqual(gql.body.data.all, (await aliceNotes()).map((r) => ({ id: r.id, owner: r.owner })));
+    assert.deepEqual(
+      gql.body.data.all,
+      (await aliceNotes()).map((r) => ({ id: r.id, owner: r.owner })),
+    );
   });
 
   test("writes: alice's records only, never moving one out of the view; bob's records look absent", async () => {
@@ -377,8 +390,7 @@ describe('row filters: rowRole reads and updates owner=alice only', () => {
     const collection = await openSse(`${s.url}/alpha/note?stream=sse`, { headers: rower });
     const record = await openSse(`${s.url}/alpha/note/row-a?stream=sse`, { headers: rower });
     const bobRecord = await openSse(`${s.url}/alpha/note/row-b?stream=sse`, { headers: rower });
-    const sub = (query: string) =>
-      openGqlSse(`${s.url}/alpha/graphql`, { method: 'POST', headers: { ...rower, 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+    const sub = (query: string) => openGqlSse(`${s.url}/alpha/graphql`, { method: 'POST', headers: { ...rower, 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
     const events = await sub('subscription { noteEvents { type id record { owner text } } }');
     const updates = await sub('subscription { note { id owner text } }');
     try {
@@ -408,8 +420,7 @@ describe('row filters: rowRole reads and updates owner=alice only', () => {
       await write('POST', '/alpha/note', { id: 'row-d', owner: 'alice', text: 'sentinel' }); // update (collection only)
       await write('PUT', '/alpha/note/row-b', { owner: 'alice', text: 'given to alice' }); // enters: update
 
-      const liveOf = async (st: Awaited<ReturnType<typeof openSse>>, last: (f: Frame) => boolean) =>
-        (await st.collectUntil(last)).map((f) => ({ event: f.event, data: json(f) }));
+      const liveOf = async (st: Awaited<ReturnType<typeof openSse>>, last: (f: Frame) => boolean) => (await st.collectUntil(last)).map((f) => ({ event: f.event, data: json(f) }));
       const rowB = { id: 'row-b', owner: 'alice', text: 'given to alice' };
       assert.deepEqual(await liveOf(collection, (f) => f.event === 'update' && json(f).id === 'row-b'), [
         { event: 'update', data: { id: 'row-a', owner: 'alice', text: 'alice again' } },
@@ -479,7 +490,11 @@ describe("how a role's table patterns combine", () => {
 
   test('a row filter must be conditions only: limit(), select() or sort() alone would have granted every row', () => {
     for (const filter of ['limit(10)', 'select(id)', 'owner=alice&limit(1)', 'owner=alice&sort(+id)', 'stream=sse']) {
-      assert.throws(() => policyOf({ 'alpha/note': { read: { filter } } }), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && e.message.includes(filter), filter);
+      assert.throws(
+        () => policyOf({ 'alpha/note': { read: { filter } } }),
+        (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && e.message.includes(filter),
+        filter,
+      );
     }
     assert.ok(policyOf({ 'alpha/note': { read: { filter: '[owner=alice|owner=bob]&text=ne=x' } } }).grant(who, 'read', note).allowed);
   });

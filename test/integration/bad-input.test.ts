@@ -51,7 +51,12 @@ async function expectRefused(s: TestServer, cases: Case[]): Promise<void> {
 test('malformed, empty and non-object JSON bodies are 400s', async (t) => {
   const s = await seeded(t);
   const cases: Case[] = [];
-  for (const [method, path] of [['POST', M], ['PUT', `${M}/m1`], ['PATCH', `${M}/m1`], ['POST', `${M}/m1`]] as const) {
+  for (const [method, path] of [
+    ['POST', M],
+    ['PUT', `${M}/m1`],
+    ['PATCH', `${M}/m1`],
+    ['POST', `${M}/m1`],
+  ] as const) {
     cases.push(
       { what: 'malformed JSON', method, path, body: '{"title": "x",', headers: JSON_TYPE, status: 400, code: 'INVALID_JSON', names: /JSON/ },
       { what: 'trailing garbage', method, path, body: '{"title":"x"} x', headers: JSON_TYPE, status: 400, code: 'INVALID_JSON' },
@@ -74,7 +79,12 @@ test('bodies that are not JSON are 415', async (t) => {
   const s = await seeded(t);
   const text = '{"title":"a","content":"b"}';
   const cases: Case[] = [];
-  for (const [method, path] of [['POST', M], ['PUT', `${M}/m2`], ['PATCH', `${M}/m1`], ['POST', `${M}/m1`]] as const) {
+  for (const [method, path] of [
+    ['POST', M],
+    ['PUT', `${M}/m2`],
+    ['PATCH', `${M}/m1`],
+    ['POST', `${M}/m1`],
+  ] as const) {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x', 'application/jsonx']) {
       cases.push({ what: `Content-Type ${type}`, method, path, body: text, headers: { 'content-type': type }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', names: /JSON/ });
     }
@@ -141,10 +151,26 @@ test('wrong types, missing required attributes and bad keys are 400 VALIDATION_F
     { what: 'fraction for Int', method: 'POST', path: '/shop/product', body: { ...product, stock: 1.5 }, status: 400, code: 'VALIDATION_FAILED', names: /stock/ },
     { what: 'null in a [String!] list', method: 'POST', path: '/shop/product', body: { ...product, tags: ['a', null] }, status: 400, code: 'VALIDATION_FAILED', names: /tags/ },
     { what: 'string for a list', method: 'POST', path: '/shop/product', body: { ...product, tags: 'a' }, status: 400, code: 'VALIDATION_FAILED', names: /tags/ },
-    { what: 'undeclared attribute of a sealed nested type', method: 'POST', path: '/shop/product', body: { ...product, dimensions: { width: 1, height: 2, colour: 'red' } }, status: 400, code: 'VALIDATION_FAILED', names: /dimensions\.colour/ },
-    { what: 'missing required nested attribute', method: 'POST', path: '/shop/product', body: { ...product, dimensions: { width: 1 } }, status: 400, code: 'VALIDATION_FAILED', names: /dimensions\.height/ },
+    {
+      what: 'undeclared attribute of a sealed nested type',
+      method: 'POST',
+      path: '/shop/product',
+      body: { ...product, dimensions: { width: 1, height: 2, colour: 'red' } },
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      names: /dimensions\.colour/,
+    },
+    {
+      what: 'missing required nested attribute',
+      method: 'POST',
+      path: '/shop/product',
+      body: { ...product, dimensions: { width: 1 } },
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      names: /dimensions\.height/,
+    },
     { what: 'undeclared attribute on a sealed table', method: 'POST', path: '/shop/order', body: { ...order, coupon: 'X' }, status: 400, code: 'VALIDATION_FAILED', names: /coupon/ },
-    { what: 'deep nesting', method: 'POST', path: M, body: { title: 'a', content: 'b', deep: JSON.parse('{"a":'.repeat(200) + '1' + '}'.repeat(200)) }, status: 400, code: 'VALIDATION_FAILED' },
+    { what: 'deep nesting', method: 'POST', path: M, body: { title: 'a', content: 'b', deep: JSON.parse(`${'{"a":'.repeat(200)}1${'}'.repeat(200)}`) }, status: 400, code: 'VALIDATION_FAILED' },
     { what: 'lone surrogate in a value', method: 'POST', path: M, body: '{"title":"\\ud800","content":"b"}', headers: JSON_TYPE, status: 400, code: 'VALIDATION_FAILED', names: /Unicode/ },
     { what: 'lone surrogate in a key', method: 'POST', path: M, body: '{"id":"a\\udc00","title":"a","content":"b"}', headers: JSON_TYPE, status: 400, code: 'VALIDATION_FAILED', names: /Unicode/ },
     { what: 'id too long in the body', method: 'POST', path: M, body: { id: 'x'.repeat(256), title: 'a', content: 'b' }, status: 400, code: 'VALIDATION_FAILED', names: /id/ },
@@ -193,9 +219,7 @@ test('a PATCH is validated as a whole: a record stored under an older schema mus
   await first.server.close();
   // The schema now requires `author`, which the stored record lacks.
   const s = await serve(t, { 'm.graphql': MESSAGE_SDL.replace('content: String!', 'content: String!\n  author: String!') }, { data: first.dataDir });
-  await expectRefused(s, [
-    { what: 'patch leaving a required attribute missing', method: 'PATCH', path: `${M}/old`, body: { title: 'Hi' }, status: 400, code: 'VALIDATION_FAILED', names: /author/ },
-  ]);
+  await expectRefused(s, [{ what: 'patch leaving a required attribute missing', method: 'PATCH', path: `${M}/old`, body: { title: 'Hi' }, status: 400, code: 'VALIDATION_FAILED', names: /author/ }]);
   const fixed = await s.req('PATCH', `${M}/old`, { author: 'ann' });
   assert.equal(fixed.status, 200);
   assert.deepEqual(fixed.body, { id: 'old', title: 'Hello', content: 'World', author: 'ann' });
@@ -326,7 +350,10 @@ function h2Exchange(url: string, headers: http2.OutgoingHttpHeaders, body?: stri
     let status = 0;
     let contentType = '';
     let text = '';
-    req.on('response', (h) => ((status = Number(h[':status'])), (contentType = String(h['content-type'] ?? ''))));
+    req.on('response', (h) => {
+      status = Number(h[':status']);
+      contentType = String(h['content-type'] ?? '');
+    });
     req.on('data', (d) => (text += d));
     req.on('error', () => {});
     req.on('close', () => {
@@ -344,13 +371,23 @@ function h2Exchange(url: string, headers: http2.OutgoingHttpHeaders, body?: stri
 for (const secure of [false, true]) {
   test(`bad bytes on the wire are 4xx in the one shape and change nothing, over HTTP/1.1${secure ? ' (TLS) and HTTP/2' : ''}`, async (t) => {
     const lines: string[] = [];
-    const logStream = new Writable({ write: (chunk, _e, cb) => (lines.push(String(chunk)), cb()) });
+    const logStream = new Writable({
+      write: (chunk, _e, cb) => {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
     const s = await serve(t, undefined, { tls: secure, logLevel: 'info', logStream, headersTimeout: 1000, requestTimeout: 1500, maxHeaderSize: 4096 });
     assert.equal((await s.req('POST', M, { id: 'm1', title: 'Hello', content: 'World' })).status, 201);
     const body = '{"id":"m2","title":"t","content":"c"}';
     const post = (headers: string, payload = body) => `POST ${M} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n${payload}`;
     const cases: Array<{ what: string; bytes: Buffer | string; status: number; code: string }> = [
-      { what: 'raw non-ASCII bytes in the query', bytes: Buffer.concat([Buffer.from(`GET ${M}?title=`), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(' HTTP/1.1\r\nHost: x\r\n\r\n')]), status: 400, code: 'BAD_REQUEST' },
+      {
+        what: 'raw non-ASCII bytes in the query',
+        bytes: Buffer.concat([Buffer.from(`GET ${M}?title=`), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(' HTTP/1.1\r\nHost: x\r\n\r\n')]),
+        status: 400,
+        code: 'BAD_REQUEST',
+      },
       { what: 'Content-Length shorter than the body', bytes: post('Content-Length: 5\r\n'), status: 400, code: 'BAD_REQUEST' },
       { what: 'Content-Length longer than the body', bytes: post('Content-Length: 500\r\n'), status: 408, code: 'REQUEST_TIMEOUT' },
       { what: 'Content-Encoding: gzip on a plain body', bytes: post(`Content-Encoding: gzip\r\nContent-Length: ${body.length}\r\nConnection: close\r\n`), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
@@ -366,7 +403,13 @@ for (const secure of [false, true]) {
     if (secure) {
       const h2Cases: Array<{ what: string; headers: http2.OutgoingHttpHeaders; body?: string; status: number; code: string }> = [
         { what: 'raw non-ASCII in the query', headers: { ':path': `${M}?title=\u00ff\u00fe` }, status: 400, code: 'BAD_REQUEST' },
-        { what: 'Content-Encoding: gzip on a plain body', headers: { ':path': M, ':method': 'POST', 'content-type': 'application/json', 'content-encoding': 'gzip' }, body, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+        {
+          what: 'Content-Encoding: gzip on a plain body',
+          headers: { ':path': M, ':method': 'POST', 'content-type': 'application/json', 'content-encoding': 'gzip' },
+          body,
+          status: 415,
+          code: 'UNSUPPORTED_MEDIA_TYPE',
+        },
         { what: 'a malformed %-escape in the path', headers: { ':path': `${M}/%E0%A4%A` }, status: 400, code: 'BAD_REQUEST' },
       ];
       for (const c of h2Cases) {

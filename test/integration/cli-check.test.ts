@@ -90,7 +90,11 @@ type Query @table(database: "app") @export(name: "graphql") {
 test('check lists every problem of settings, environment and schema at once, each where it is; start refuses with the same lines', async (t) => {
   const schemas = schemaDir({ 'app.graphql': APP_SDL });
   const dir = tmpDir();
-  t.after(() => [schemas, dir].forEach((d) => rmSync(d, { recursive: true, force: true })));
+  t.after(() =>
+    [schemas, dir].forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
   const good = await hashPassword('pw');
   const config = join(dir, 'tablecast.config.json');
   writeFileSync(
@@ -142,10 +146,14 @@ test('check lists every problem of settings, environment and schema at once, eac
   assert.equal(lines.filter((l) => l.startsWith('  ')).length, 13, 'one line per problem');
 });
 
-test('a JSON variable is named with the path inside it; a schema that does not compile is listed with the settings; a key that is not the certificate\'s', async (t) => {
+test("a JSON variable is named with the path inside it; a schema that does not compile is listed with the settings; a key that is not the certificate's", async (t) => {
   const schemas = schemaDir({ 'a.graphql': 'type A @table {\n  id: ID!\n  x: Nope\n}\n' });
   const dir = tmpDir();
-  t.after(() => [schemas, dir].forEach((d) => rmSync(d, { recursive: true, force: true })));
+  t.after(() =>
+    [schemas, dir].forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
   const [one, two] = await Promise.all([generateSelfSigned(), generateSelfSigned()]);
   writeFileSync(join(dir, 'cert.pem'), one.cert);
   writeFileSync(join(dir, 'other-key.pem'), two.key);
@@ -172,7 +180,11 @@ test('a JSON variable is named with the path inside it; a schema that does not c
 test('check passes what start accepts, and createServer refuses the same problems in code (named by their keys)', async (t) => {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   const dir = tmpDir();
-  t.after(() => [schemas, dir].forEach((d) => rmSync(d, { recursive: true, force: true })));
+  t.after(() =>
+    [schemas, dir].forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
   const ok = await cli(['check', '--schemas', schemas, '--data', join(dir, 'new/data')]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /^ok: 1 table\(s\) in 1 file\(s\)$/m);
@@ -194,12 +206,17 @@ test('a port in use and a port the user may not bind: one plain sentence naming 
   await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
   t.after(() => {
     blocker.close();
-    [schemas, data].forEach((d) => rmSync(d, { recursive: true, force: true }));
+    [schemas, data].forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    });
   });
   const port = (blocker.address() as AddressInfo).port;
   const taken = await cli(['start', '--no-tls', '--host', '127.0.0.1', '--data', data, '--schemas', schemas], { TABLECAST_PORT: String(port) });
   assert.equal(taken.code, 1, taken.stderr + taken.stdout);
-  const sentence = taken.stderr.trim().split('\n').find((l) => l.startsWith('tablecast:'));
+  const sentence = taken.stderr
+    .trim()
+    .split('\n')
+    .find((l) => l.startsWith('tablecast:'));
   assert.equal(sentence, `tablecast: cannot start: port ${port} on 127.0.0.1 is already in use by another process; stop it or choose another port (TABLECAST_PORT)`);
   assert.doesNotMatch(taken.stderr + taken.stdout, /^\s+at |EADDRINUSE/m, 'no stack, no error code to decode');
 

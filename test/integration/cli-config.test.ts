@@ -128,7 +128,21 @@ test('loadConfig: the config file is weakest, then TABLECAST_* variables, then f
     },
   });
   assert.deepEqual(
-    [named.port, named.host, named.schemas, named.data, named.tls, named.cert, named.key, named.durability, named.bodyLimit, named.pingInterval, named.retention, named.expirySweepInterval, named.logLevel],
+    [
+      named.port,
+      named.host,
+      named.schemas,
+      named.data,
+      named.tls,
+      named.cert,
+      named.key,
+      named.durability,
+      named.bodyLimit,
+      named.pingInterval,
+      named.retention,
+      named.expirySweepInterval,
+      named.logLevel,
+    ],
     [8080, '0.0.0.0', join(cwd, 's'), join(cwd, 'd'), true, join(cwd, 'c.pem'), join(cwd, 'k.pem'), 'sync', 2048, 100, 200, 300, 'silent'],
   );
 });
@@ -137,28 +151,34 @@ test('loadConfig: every problem from every source is listed at once', (t) => {
   const cwd = tmpDir();
   t.after(() => rmSync(cwd, { recursive: true, force: true }));
   writeFileSync(join(cwd, 'tablecast.config.json'), JSON.stringify({ port: 'eighty', bogus: true }));
-  const err = configError(() =>
-    loadConfig({ cwd, env: { TABLECAST_DURABILITY: 'fast', TABLECAST_BODY_LIMIT: '10', TABLECAST_TLS: 'maybe' }, flags: { cert: 'c.pem', logLevel: 'loud' as never } }),
-  );
+  const err = configError(() => loadConfig({ cwd, env: { TABLECAST_DURABILITY: 'fast', TABLECAST_BODY_LIMIT: '10', TABLECAST_TLS: 'maybe' }, flags: { cert: 'c.pem', logLevel: 'loud' as never } }));
   const paths = (err.details as Array<{ path: string }>).map((p) => p.path).sort();
   assert.deepEqual(paths, ['bodyLimit', 'bogus', 'durability', 'key', 'logLevel', 'port', 'tls']);
   // Each on its own line, named where it was set: the file's JSON path, the variable, the flag.
   const file = join(cwd, 'tablecast.config.json');
   const where = [`${file}: port`, `${file}: bogus`, 'TABLECAST_DURABILITY', 'TABLECAST_BODY_LIMIT', 'TABLECAST_TLS', '--cert', '--log-level'];
-  for (const w of where) assert.ok(err.message.split('\n').some((line) => line.startsWith(`  ${w}: `)), `${w} has its own line:\n${err.message}`);
+  for (const w of where)
+    assert.ok(
+      err.message.split('\n').some((line) => line.startsWith(`  ${w}: `)),
+      `${w} has its own line:\n${err.message}`,
+    );
   assert.match(err.message, /^invalid configuration \(7 problems\):$/m);
 
   const empty = tmpDir();
   t.after(() => rmSync(empty, { recursive: true, force: true }));
   for (const port of ['-1', '65536', '1.5', 'abc']) {
     const problems = configError(() => loadConfig({ cwd: empty, env: { TABLECAST_PORT: port } })).details as Array<{ path: string }>;
-    assert.deepEqual(problems.map((p) => p.path), ['port'], port);
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['port'],
+      port,
+    );
   }
   const tls = (value: string) => loadConfig({ cwd: empty, env: { TABLECAST_TLS: value } }).tls;
   assert.deepEqual(['false', '0', 'no', 'true', '1', 'yes'].map(tls), [false, false, false, true, true, true]);
 });
 
-test('mergeConfig remembers where each setting came from, and copies of the configuration (createServer\'s options) keep it', (t) => {
+test("mergeConfig remembers where each setting came from, and copies of the configuration (createServer's options) keep it", (t) => {
   const cwd = tmpDir();
   t.after(() => rmSync(cwd, { recursive: true, force: true }));
   const file = join(cwd, 'tablecast.config.json');
@@ -198,7 +218,11 @@ test('tablecast check: exit 0 with the tables; exit 1 with file:line:column for 
   const syntax = schemaDir({ 'c.graphql': 'type C @table {\n  id: ID!\n' });
   const cfgDir = tmpDir();
   writeFileSync(join(cfgDir, 'bad.json'), JSON.stringify({ port: 'x', durability: 'fast', nonsense: 1 }));
-  t.after(() => [good, broken, syntax, cfgDir].forEach((d) => rmSync(d, { recursive: true, force: true })));
+  t.after(() =>
+    [good, broken, syntax, cfgDir].forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
 
   const [ok, bad, badSyntax, badConfig, unknownFlag, unknownCommand] = await Promise.all([
     cli(['check', '--schemas', good]),
@@ -242,7 +266,11 @@ test('tablecast check: exit 0 with the tables; exit 1 with file:line:column for 
 test('tablecast start --no-tls serves plain HTTP over the given directories', async (t) => {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   const data = tmpDir();
-  t.after(() => [schemas, data].forEach((d) => rmSync(d, { recursive: true, force: true })));
+  t.after(() =>
+    [schemas, data].forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
   const child = await startChild(['--no-tls', '--data', data, '--schemas', schemas]);
   try {
     assert.match(child.url, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -259,7 +287,11 @@ test('tablecast start --no-tls serves plain HTTP over the given directories', as
 test('tablecast start: HTTPS by default, certificate generated into data/tls (directories from TABLECAST_*)', async (t) => {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   const data = tmpDir();
-  t.after(() => [schemas, data].forEach((d) => rmSync(d, { recursive: true, force: true })));
+  t.after(() =>
+    [schemas, data].forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
 
   const first = await startChild([], { TABLECAST_DATA: data, TABLECAST_SCHEMAS: schemas });
   try {
@@ -283,7 +315,11 @@ test('tablecast start: --cert/--key serve the given certificate; a missing file 
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   const data = tmpDir();
   const pki = tmpDir();
-  t.after(() => [schemas, data, pki].forEach((d) => rmSync(d, { recursive: true, force: true })));
+  t.after(() =>
+    [schemas, data, pki].forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
   const pair = await generateSelfSigned();
   writeFileSync(join(pki, 'cert.pem'), pair.cert);
   writeFileSync(join(pki, 'key.pem'), pair.key);
@@ -308,7 +344,9 @@ test('tablecast start: --cert/--key serve the given certificate; a missing file 
 test('createServer with tls: true generates, then reuses, the certificate in the data directory', async (t) => {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   const data = tmpDir();
-  t.after(() => [schemas, data].forEach((d) => rmSync(d, { recursive: true, force: true })));
+  t.after(() => {
+    for (const d of [schemas, data]) rmSync(d, { recursive: true, force: true });
+  });
   const first = await startServer({ schemas, data, tls: true });
   assert.equal(first.server.tls, 'generated');
   assert.match(first.url, /^https:/);

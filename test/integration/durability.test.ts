@@ -59,8 +59,13 @@ test('every acknowledged write and its change entry survive kill -9 during concu
     try {
       const entries = store.changeLog.readAfter(0);
       const logged = new Set(entries.filter((e) => e.op === 'update').map((e) => e.key));
-      assert.deepEqual(acked.filter((id) => !logged.has(id)), []);
-      entries.forEach((e, i) => assert.equal(e.seq, i + 1, 'sequence numbers are gap-free'));
+      assert.deepEqual(
+        acked.filter((id) => !logged.has(id)),
+        [],
+      );
+      entries.forEach((e, i) => {
+        assert.equal(e.seq, i + 1, 'sequence numbers are gap-free');
+      });
       assert.equal(store.changeLog.head(), entries.length);
     } finally {
       await store.close();

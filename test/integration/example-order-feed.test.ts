@@ -37,7 +37,7 @@ test('orders written through REST and the table API reach dashboard clients on t
   assert.ok(Number(order.id) > 0, 'the channel event carries the change sequence number as its id');
   assert.deepEqual(json(await live.until((f) => f.event === 'stats')), { orders: 1, revenue: 9 });
 
-  await server.tables['shop']!['order']!.create({ customerEmail: 'bo@example.com', lines: [line, line], total: 18 });
+  await server.tables.shop!.order!.create({ customerEmail: 'bo@example.com', lines: [line, line], total: 18 });
   assert.equal(json(await live.until((f) => f.event === 'new_order')).customer, 'bo@example.com');
   assert.deepEqual(json(await live.until((f) => f.event === 'stats')), { orders: 2, revenue: 27 });
 

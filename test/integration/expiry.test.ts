@@ -76,7 +76,13 @@ test('the sweep deletes expired records through the change log with expired: tru
   c.now += 5_000;
   assert.equal(await s.server.app.sweepExpired(), 1);
   assert.deepEqual((await s.req('GET', S)).body, []);
-  assert.deepEqual(log.readAfter(0).filter((e) => e.expired).map((e) => e.key), ['a', 'b']);
+  assert.deepEqual(
+    log
+      .readAfter(0)
+      .filter((e) => e.expired)
+      .map((e) => e.key),
+    ['a', 'b'],
+  );
 });
 
 test("the server's timer sweeps on its own", async (t) => {
@@ -88,6 +94,9 @@ test("the server's timer sweeps on its own", async (t) => {
   const log = s.server.app.store.changeLog;
   for (let i = 0; i < 500 && !log.readAfter(0).some((e) => e.expired); i++) await new Promise((r) => setTimeout(r, 10));
   const expired = log.readAfter(0).filter((e) => e.expired);
-  assert.deepEqual(expired.map((e) => [e.op, e.key]), [['delete', 'gone']]);
+  assert.deepEqual(
+    expired.map((e) => [e.op, e.key]),
+    [['delete', 'gone']],
+  );
   assert.equal(s.server.app.store.get(s.server.app.exported('logins', 'session')!.handle, 'gone'), undefined);
 });

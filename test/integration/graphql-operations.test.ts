@@ -131,10 +131,16 @@ describe('queries', () => {
         }`,
       ),
     );
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(data).map(([k, v]) => [k, ids(v as Array<{ id: string }>)])),
-      { category: ['p1', 'p4'], float: ['p2'], enum: ['p1', 'p2', 'p5'], int: ['p2'], bool: ['p2'], big: ['p1'], both: ['p1'], none: [] },
-    );
+    assert.deepEqual(Object.fromEntries(Object.entries(data).map(([k, v]) => [k, ids(v as Array<{ id: string }>)])), {
+      category: ['p1', 'p4'],
+      float: ['p2'],
+      enum: ['p1', 'p2', 'p5'],
+      int: ['p2'],
+      bool: ['p2'],
+      big: ['p1'],
+      both: ['p1'],
+      none: [],
+    });
   });
 
   test('equality on server-set times: Long (epoch ms) and Date (ISO string)', async () => {
@@ -198,7 +204,17 @@ describe('queries', () => {
     const rest = await t.req('GET', '/shop/product/?status=ACTIVE&sort(-price)&limit(1,3)');
     assert.equal(rest.status, 200);
     const data = dataOf(await gql(shopUrl, '{ product(status: ACTIVE, sort: ["-price"], limit: 2, offset: 1) { id name category price status tags stock active weight } }'));
-    const pick = (r: any) => ({ id: r.id, name: r.name, category: r.category ?? null, price: r.price, status: r.status, tags: r.tags ?? null, stock: r.stock ?? null, active: r.active ?? null, weight: r.weight ?? null });
+    const pick = (r: any) => ({
+      id: r.id,
+      name: r.name,
+      category: r.category ?? null,
+      price: r.price,
+      status: r.status,
+      tags: r.tags ?? null,
+      stock: r.stock ?? null,
+      active: r.active ?? null,
+      weight: r.weight ?? null,
+    });
     assert.deepEqual(data.product, rest.body.map(pick));
   });
 
@@ -235,14 +251,20 @@ describe('mutations, read back over REST', () => {
 
   test('createProduct with an enum, a list, a nested input and the JSON scalar; server-set times', async () => {
     const data = dataOf(
-      await gql(
-        shopUrl,
-        'mutation($d: ProductInput!) { createProduct(data: $d) { id status tags dimensions { width height depth } meta createdAt updatedAt } }',
-        { d: { id: 'p-new', name: 'Box', price: 2, status: 'DRAFT', tags: ['a', 'b'], dimensions: { width: 1, height: 2, depth: 3 }, meta: { nested: [1, { x: true }] } } },
-      ),
+      await gql(shopUrl, 'mutation($d: ProductInput!) { createProduct(data: $d) { id status tags dimensions { width height depth } meta createdAt updatedAt } }', {
+        d: { id: 'p-new', name: 'Box', price: 2, status: 'DRAFT', tags: ['a', 'b'], dimensions: { width: 1, height: 2, depth: 3 }, meta: { nested: [1, { x: true }] } },
+      }),
     );
     const rest = (await t.req('GET', '/shop/product/p-new')).body;
-    assert.deepEqual(data.createProduct, { id: 'p-new', status: 'DRAFT', tags: ['a', 'b'], dimensions: { width: 1, height: 2, depth: 3 }, meta: { nested: [1, { x: true }] }, createdAt: rest.createdAt, updatedAt: rest.updatedAt });
+    assert.deepEqual(data.createProduct, {
+      id: 'p-new',
+      status: 'DRAFT',
+      tags: ['a', 'b'],
+      dimensions: { width: 1, height: 2, depth: 3 },
+      meta: { nested: [1, { x: true }] },
+      createdAt: rest.createdAt,
+      updatedAt: rest.updatedAt,
+    });
     assert.equal(rest.status, 'DRAFT');
     assert.deepEqual(rest.meta, { nested: [1, { x: true }] });
   });
@@ -359,7 +381,10 @@ describe('errors: AppError codes as REST reports them', () => {
 describe('errors: GraphQL request errors per the GraphQL-over-HTTP spec', () => {
   /** application/json: 200 with errors; application/graphql-response+json: 400. Never a data entry. */
   async function requestError(url: string, body: unknown, pattern: RegExp, code?: string) {
-    for (const [accept, status] of [['application/json', 200], ['application/graphql-response+json', 400]] as const) {
+    for (const [accept, status] of [
+      ['application/json', 200],
+      ['application/graphql-response+json', 400],
+    ] as const) {
       const res = await t.req('POST', url.slice(t.url.length), body, { accept });
       assert.equal(res.status, status, `${accept}: ${res.text}`);
       assert.match(String(res.headers['content-type']), new RegExp(`^${accept.replace(/[+/]/g, '\\$&')}`));
@@ -378,13 +403,23 @@ describe('errors: GraphQL request errors per the GraphQL-over-HTTP spec', () => 
   test('an unknown root field, an unknown argument, an unknown input field', async () => {
     await requestError(demoUrl, { query: '{ messages { id } }' }, /Cannot query field "messages" on type "Query"/, 'GRAPHQL_VALIDATION_FAILED');
     await requestError(demoUrl, { query: '{ message(colour: "red") { id } }' }, /Unknown argument "colour"/, 'GRAPHQL_VALIDATION_FAILED');
-    await requestError(demoUrl, { query: 'mutation { createMessage(data: { title: "a", content: "b", extra: 1 }) { id } }' }, /Field "extra" is not defined by type "MessageInput"/, 'GRAPHQL_VALIDATION_FAILED');
+    await requestError(
+      demoUrl,
+      { query: 'mutation { createMessage(data: { title: "a", content: "b", extra: 1 }) { id } }' },
+      /Field "extra" is not defined by type "MessageInput"/,
+      'GRAPHQL_VALIDATION_FAILED',
+    );
   });
 
   test('a bad argument type in the document', async () => {
     await requestError(demoUrl, { query: '{ message(limit: "ten") { id } }' }, /Int cannot represent non-integer value: "ten"/, 'GRAPHQL_VALIDATION_FAILED');
     await requestError(shopUrl, { query: '{ product(status: SOLD) { id } }' }, /Value "SOLD" does not exist in "Status" enum/, 'GRAPHQL_VALIDATION_FAILED');
-    await requestError(demoUrl, { query: 'mutation { createMessage(data: { title: "only a title" }) { id } }' }, /Field "MessageInput.content" of required type "String!" was not provided/, 'GRAPHQL_VALIDATION_FAILED');
+    await requestError(
+      demoUrl,
+      { query: 'mutation { createMessage(data: { title: "only a title" }) { id } }' },
+      /Field "MessageInput.content" of required type "String!" was not provided/,
+      'GRAPHQL_VALIDATION_FAILED',
+    );
   });
 
   test('a syntax error', async () => {
@@ -430,7 +465,10 @@ describe('errors: internal errors are masked', () => {
       throw new Error('lmdb exploded at /secret/path/data.mdb');
     };
     try {
-      for (const [accept, status] of [['application/json', 500], ['application/graphql-response+json', 500]] as const) {
+      for (const [accept, status] of [
+        ['application/json', 500],
+        ['application/graphql-response+json', 500],
+      ] as const) {
         const res = await gql(demoUrl, '{ message { id } }', undefined, accept);
         assert.equal(res.status, status, res.text);
         assert.doesNotMatch(res.text, /lmdb|secret|exploded/);
@@ -442,7 +480,10 @@ describe('errors: internal errors are masked', () => {
     } finally {
       service.search = original;
     }
-    assert.ok(logs.some((l) => l.includes('lmdb exploded at /secret/path/data.mdb')), 'the cause is logged');
+    assert.ok(
+      logs.some((l) => l.includes('lmdb exploded at /secret/path/data.mdb')),
+      'the cause is logged',
+    );
     // And the endpoint works again.
     assert.deepEqual(dataOf(await gql(demoUrl, '{ message(id: "msg-1") { id } }')), { message: [{ id: 'msg-1' }] });
   });
@@ -529,8 +570,14 @@ describe('request hardening: caps on every document (issue #11)', () => {
     const q = encodeURIComponent(over);
     refused(await small.req('GET', `/realtime-demo/graphql?query=${q}`), /more than 40 tokens/, 'graphqlMaxTokens');
     refused(await small.req('POST', '/realtime-demo/graphql', `query=${q}`, { 'content-type': 'application/x-www-form-urlencoded' }), /more than 40 tokens/, 'graphqlMaxTokens');
-    for (const [method, body] of [['GET', undefined], ['POST', JSON.stringify({ query: over })]] as const) {
-      const res = await small.req(method, `/realtime-demo/graphql${method === 'GET' ? `?query=${q}` : ''}`, body, { accept: 'text/event-stream', ...(body ? { 'content-type': 'application/json' } : {}) });
+    for (const [method, body] of [
+      ['GET', undefined],
+      ['POST', JSON.stringify({ query: over })],
+    ] as const) {
+      const res = await small.req(method, `/realtime-demo/graphql${method === 'GET' ? `?query=${q}` : ''}`, body, {
+        accept: 'text/event-stream',
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      });
       assert.equal(res.status, 200, res.text);
       const next = /event: next\ndata: (.*)\n/.exec(res.text);
       assert.ok(next, res.text);
@@ -570,8 +617,22 @@ describe('request hardening: unreadable requests are 4xx with a code, never a 5x
       code: 'BAD_REQUEST',
       message: /operations/,
     },
-    { what: 'a variable that does not coerce', method: 'POST', body: JSON.stringify({ query: 'query($t: String) { message(title: $t) { id } }', variables: { t: [[[1]]] } }), headers: { 'content-type': 'application/json' }, code: 'BAD_REQUEST', message: /Variable "\$t"/ },
-    { what: 'a 100k-deep list literal', method: 'POST', body: JSON.stringify({ query: `{ message(title: ${'['.repeat(100_000)}${']'.repeat(100_000)}) { id } }` }), headers: { 'content-type': 'application/json' }, code: 'QUERY_TOO_COMPLEX', message: /graphqlMaxDepth/ },
+    {
+      what: 'a variable that does not coerce',
+      method: 'POST',
+      body: JSON.stringify({ query: 'query($t: String) { message(title: $t) { id } }', variables: { t: [[[1]]] } }),
+      headers: { 'content-type': 'application/json' },
+      code: 'BAD_REQUEST',
+      message: /Variable "\$t"/,
+    },
+    {
+      what: 'a 100k-deep list literal',
+      method: 'POST',
+      body: JSON.stringify({ query: `{ message(title: ${'['.repeat(100_000)}${']'.repeat(100_000)}) { id } }` }),
+      headers: { 'content-type': 'application/json' },
+      code: 'QUERY_TOO_COMPLEX',
+      message: /graphqlMaxDepth/,
+    },
   ];
   for (const c of cases) {
     for (const accept of ['application/json', 'text/event-stream']) {

@@ -135,7 +135,7 @@ for (const transport of ['https', 'http'] as const) {
   });
 }
 
-test('shutdown drops a subscription\'s connection without `event: complete` (HTTP/1.1)', async (t) => {
+test("shutdown drops a subscription's connection without `event: complete` (HTTP/1.1)", async (t) => {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   t.after(() => rmSync(schemas, { recursive: true, force: true }));
   const server = await startServer({ schemas });
@@ -144,11 +144,14 @@ test('shutdown drops a subscription\'s connection without `event: complete` (HTT
   assert.equal(stream.status, 200);
   await waitFor(() => server.server.app.hub.count() === 1, 'the subscription in the hub');
   await server.close();
-  await assert.rejects(stream.next(() => true), /other side closed|terminated|socket/i);
+  await assert.rejects(
+    stream.next(() => true),
+    /other side closed|terminated|socket/i,
+  );
   assert.deepEqual(stream.seen, [], 'no frame, and no `complete`');
 });
 
-test('shutdown resets a subscription\'s HTTP/2 stream without `event: complete`', async (t) => {
+test("shutdown resets a subscription's HTTP/2 stream without `event: complete`", async (t) => {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   t.after(() => rmSync(schemas, { recursive: true, force: true }));
   const server = await startServer({ schemas, tls: true });

@@ -141,7 +141,10 @@ describe('endpoints', () => {
   test('a database whose tables are all graphql: false has no endpoint: 404 JSON in the error shape', async () => {
     // REST still serves the table, so the database exists; only GraphQL is off.
     assert.equal((await t.req('GET', '/hidden/secret')).status, 200);
-    for (const [method, body] of [['POST', { query: '{ __typename }' }], ['GET', undefined]] as const) {
+    for (const [method, body] of [
+      ['POST', { query: '{ __typename }' }],
+      ['GET', undefined],
+    ] as const) {
       const res = await t.req(method, '/hidden/graphql', body);
       assert.equal(res.status, 404, `${method}: ${res.text}`);
       assert.match(String(res.headers['content-type']), /^application\/json/);
@@ -202,10 +205,19 @@ describe('generated types', () => {
   test('enum and custom scalars', () => {
     const status = shop.getType('Status');
     assert.ok(status && isEnumType(status));
-    assert.deepEqual(status.getValues().map((v) => v.name), ['DRAFT', 'ACTIVE', 'DISCONTINUED']);
+    assert.deepEqual(
+      status.getValues().map((v) => v.name),
+      ['DRAFT', 'ACTIVE', 'DISCONTINUED'],
+    );
     const change = shop.getType('ChangeType');
     assert.ok(change && isEnumType(change));
-    assert.deepEqual(change.getValues().map((v) => v.name).sort(), ['DELETE', 'PUBLISH', 'UPDATE']);
+    assert.deepEqual(
+      change
+        .getValues()
+        .map((v) => v.name)
+        .sort(),
+      ['DELETE', 'PUBLISH', 'UPDATE'],
+    );
     for (const name of ['JSON', 'Long', 'BigInt', 'Date', 'Bytes']) {
       const s = shop.getType(name);
       assert.ok(s && isScalarType(s), `${name} is a scalar`);
@@ -269,7 +281,10 @@ describe('generated types', () => {
 
   test('mutations: create, replace, update, delete, publish with the documented signatures', () => {
     const m = shop.getMutationType()!.getFields();
-    const sig = (name: string) => `${name}(${Object.entries(argsOf(m[name])).map(([k, v]) => `${k}: ${v}`).join(', ')}): ${typeOf(m[name])}`;
+    const sig = (name: string) =>
+      `${name}(${Object.entries(argsOf(m[name]))
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')}): ${typeOf(m[name])}`;
     assert.equal(sig('createProduct'), 'createProduct(data: ProductInput!): Product!');
     assert.equal(sig('replaceProduct'), 'replaceProduct(id: ID!, data: ProductInput!): Product!');
     assert.equal(sig('updateProduct'), 'updateProduct(id: ID!, data: ProductPatch!): Product!');

@@ -14,7 +14,8 @@ import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from '../helpers
 import { gql, nextWithin, openSse, sseClient, sseFrames, waitFor } from '../helpers/graphql.ts';
 
 const SEEDS = fileURLToPath(new URL('../../../shared/seeds/', import.meta.url));
-const SEED_000_GRAPHQL = '```bash\ncurl -sk -H "Accept: text/event-stream" \\\n  -H "Content-Type: application/json" \\\n  -d \'{"query": "subscription { message { id title content } }"}\' \\\n  https://localhost:9996/realtime-demo/graphql\n```\n';
+const SEED_000_GRAPHQL =
+  '```bash\ncurl -sk -H "Accept: text/event-stream" \\\n  -H "Content-Type: application/json" \\\n  -d \'{"query": "subscription { message { id title content } }"}\' \\\n  https://localhost:9996/realtime-demo/graphql\n```\n';
 
 let t: TestServer;
 let schemas: string;
@@ -158,9 +159,15 @@ describe('graphql-sse client (distinct connections mode)', () => {
       );
       // Cursors are the change sequence numbers: strictly increasing, the log's own.
       const cursors = events.map((e) => Number(e.cursor));
-      assert.ok(cursors.every((c, i) => Number.isInteger(c) && (i === 0 || c > cursors[i - 1]!)), String(cursors));
+      assert.ok(
+        cursors.every((c, i) => Number.isInteger(c) && (i === 0 || c > cursors[i - 1]!)),
+        String(cursors),
+      );
       const log = t.server.app.store.changeLog.readAfter(cursors[0]! - 1).filter((e) => e.key === 'ev-1');
-      assert.deepEqual(log.map((e) => e.seq), cursors);
+      assert.deepEqual(
+        log.map((e) => e.seq),
+        cursors,
+      );
     } finally {
       await it.return?.();
       client.dispose();
@@ -252,7 +259,10 @@ describe('graphql-sse client (distinct connections mode)', () => {
       const got: string[] = [];
       for (let i = 0; i < total; i++) got.push((await nextWithin(it, `event ${i + 1} of ${total}`)).value!.data!.messageEvents.id);
       await writes;
-      assert.deepEqual(got, Array.from({ length: total }, (_, i) => `race-${i}`));
+      assert.deepEqual(
+        got,
+        Array.from({ length: total }, (_, i) => `race-${i}`),
+      );
     } finally {
       await it.return?.();
       client.dispose();

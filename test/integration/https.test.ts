@@ -78,7 +78,10 @@ test("the README's Try it commands work verbatim (port aside) with curl -sk over
   assert.deepEqual(s.versions, ['2.0', '2.0', '2.0']);
 });
 
-for (const [flag, version, written] of [['--http2', '2.0', '2'], ['--http1.1', '1.1', '1.1']] as const) {
+for (const [flag, version, written] of [
+  ['--http2', '2.0', '2'],
+  ['--http1.1', '1.1', '1.1'],
+] as const) {
   test(`the same commands with curl ${flag}`, async (t) => {
     const s = await httpsServer(t);
     const [post, get, query] = TRY_IT as [string, string, string];
@@ -126,7 +129,11 @@ test("the README's query-grammar curl commands run as written", async (t) => {
   const out = await Promise.all(commands.map((c) => sh(c, s.port, "-w '\\n%{http_code}'")));
   for (const [i, o] of out.entries()) assert.match(o, /\n200$/, `${commands[i]} → ${o}`);
   const body = (o: string) => JSON.parse(o.slice(0, o.lastIndexOf('\n')));
-  assert.deepEqual(body(out[0]!).map((p: { id: string }) => p.id), ['a', 'd'], 'tools under 20, most expensive first');
+  assert.deepEqual(
+    body(out[0]!).map((p: { id: string }) => p.id),
+    ['a', 'd'],
+    'tools under 20, most expensive first',
+  );
   assert.deepEqual(body(out[1]!), [
     { name: 'Hammer', price: 15 },
     { name: 'Saw', price: 25 },
@@ -142,16 +149,12 @@ test('undici negotiates HTTP/2 and gets the same answers', async (t) => {
   assert.equal(post.statusCode, 201);
   assert.equal(post.headers.location, '/realtime-demo/message/h2');
   assert.deepEqual(await post.body.json(), { id: 'h2', title: 'Live', content: 'over h2' });
-  const [one, list, missing] = await Promise.all([
-    request(`${base}/h2`, { dispatcher: agent }),
-    request(`${base}?select(id)`, { dispatcher: agent }),
-    request(`${base}/nope`, { dispatcher: agent }),
-  ]);
+  const [one, list, missing] = await Promise.all([request(`${base}/h2`, { dispatcher: agent }), request(`${base}?select(id)`, { dispatcher: agent }), request(`${base}/nope`, { dispatcher: agent })]);
   assert.equal(one.statusCode, 200);
-  assert.equal((await one.body.json() as { content: string }).content, 'over h2');
+  assert.equal(((await one.body.json()) as { content: string }).content, 'over h2');
   assert.deepEqual(await list.body.json(), ['h2']);
   assert.equal(missing.statusCode, 404);
-  assert.equal((await missing.body.json() as { code: string }).code, 'NOT_FOUND');
+  assert.equal(((await missing.body.json()) as { code: string }).code, 'NOT_FOUND');
   assert.equal(missing.headers.connection, undefined, 'no Connection header on HTTP/2');
   // Errors fastify raises while reading the body (it marks some `Connection: close`) work over HTTP/2 too.
   for (const [body, type, status, code] of [
@@ -165,5 +168,8 @@ test('undici negotiates HTTP/2 and gets the same answers', async (t) => {
     assert.equal(res.headers.connection, undefined);
   }
   assert.equal(s.versions.length, 7);
-  assert.ok(s.versions.every((v) => v === '2.0'), s.versions.join());
+  assert.ok(
+    s.versions.every((v) => v === '2.0'),
+    s.versions.join(),
+  );
 });

@@ -13,7 +13,7 @@ import { eventually, json, openSse } from '../helpers/sse.ts';
 test('server.tables: CRUD with REST validation, same events, subscribe with filter, key and resume', async (t) => {
   const s = await startServer({ schemas: schemaDir({ 'm.graphql': MESSAGE_SDL }) });
   t.after(() => s.close());
-  const messages = s.server.tables['realtime-demo']!['message']!;
+  const messages = s.server.tables['realtime-demo']!.message!;
   const all = messages.subscribe();
   const hello = messages.subscribe({ query: 'title=Hello' });
   const one = messages.subscribe({ id: 'm1' });
@@ -28,7 +28,10 @@ test('server.tables: CRUD with REST validation, same events, subscribe with filt
   assert.equal((await messages.patch('m1', { content: 'patched' })).content, 'patched');
   assert.deepEqual(messages.get('m1'), { id: 'm1', title: 'Hello', content: 'patched' });
   assert.equal(messages.get('nope'), undefined);
-  assert.deepEqual((await messages.search('title=Other')).map((r: any) => r.id), ['m2']);
+  assert.deepEqual(
+    (await messages.search('title=Other')).map((r: any) => r.id),
+    ['m2'],
+  );
   assert.equal((await messages.search()).length, 2);
   const publishSeq = await messages.publish('m1', { text: 'typing…' });
   assert.equal(await messages.delete('m1'), true);
@@ -48,7 +51,10 @@ test('server.tables: CRUD with REST validation, same events, subscribe with filt
   assert.deepEqual(await seen(one, 4), ['update:m1:1', 'update:m1:3', `publish:m1:${publishSeq}`, 'delete:m1:5']);
   // The REST stream saw the same changes with the same ids.
   const frames = await stream.collectUntil((f) => f.event === 'delete');
-  assert.deepEqual(frames.map((f) => `${f.event}:${f.id}`), ['update:1', 'update:2', 'update:3', `publish:${publishSeq}`, 'delete:5']);
+  assert.deepEqual(
+    frames.map((f) => `${f.event}:${f.id}`),
+    ['update:1', 'update:2', 'update:3', `publish:${publishSeq}`, 'delete:5'],
+  );
 
   const resumed = messages.subscribe({ lastEventId: 3 });
   assert.deepEqual(await seen(resumed, 2), [`publish:m1:${publishSeq}`, 'delete:m1:5']);
@@ -56,7 +62,10 @@ test('server.tables: CRUD with REST validation, same events, subscribe with filt
   stream.close();
   await eventually(() => s.server.app.hub.count() === 0, 'every subscription released');
   assert.equal(await s.server.publish('realtime-demo', 'message', 'm2', { ping: 1 }), 6);
-  assert.throws(() => s.server.publish('realtime-demo', 'nope', 'x', {}), (e: any) => e.code === 'TABLE_NOT_FOUND');
+  assert.throws(
+    () => s.server.publish('realtime-demo', 'nope', 'x', {}),
+    (e: any) => e.code === 'TABLE_NOT_FOUND',
+  );
 });
 
 test('server.sse: channels, direct sends, listings, removal and the stream limits', async (t) => {
@@ -77,7 +86,10 @@ test('server.sse: channels, direct sends, listings, removal and the stream limit
   const idOf = async (stream: typeof a) => json((await stream.next(2))[1]!).clientId as string;
   const [ida, idb] = [await idOf(a), await idOf(b)];
   assert.deepEqual(new Set(sse.getClientsByChannel('orders').map((c) => c.id)), new Set([ida, idb]));
-  assert.deepEqual(sse.getClientsByChannel('alerts').map((c) => c.id), [ida]);
+  assert.deepEqual(
+    sse.getClientsByChannel('alerts').map((c) => c.id),
+    [ida],
+  );
   assert.equal(sse.getClients().length, 2);
   assert.deepEqual([...sse.getClient(ida)!.channels].sort(), ['alerts', 'orders']);
 

@@ -84,8 +84,7 @@ async function replay(t: TestContext, markdown: string): Promise<void> {
   const env: Record<string, string | undefined> = { ...process.env, PATH: dirname(process.execPath) + delimiter + process.env.PATH };
   delete env.NODE_EXTRA_CA_CERTS;
   delete env.NODE_TLS_REJECT_UNAUTHORIZED;
-  const shell = (line: string) =>
-    spawn('sh', ['-c', line.replaceAll('https://localhost:9996', `https://localhost:${port}`)], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const shell = (line: string) => spawn('sh', ['-c', line.replaceAll('https://localhost:9996', `https://localhost:${port}`)], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
 
   for (const [b, commands] of replayBlocks(markdown).entries()) {
     const streams: Array<{ command: Command; output: () => string; stop: () => Promise<void> }> = [];
@@ -133,7 +132,11 @@ test('the README examples marked <!-- replay --> run in order on a fresh data di
   const blocks = replayBlocks(README);
   // Try it, the Node passage, the two SSE examples: losing a marker must not quietly shrink the test.
   assert.ok(blocks.length >= 4, `replayable blocks found: ${blocks.length}`);
-  for (const commands of blocks) assert.ok(commands.every((c) => c.expect.length > 0), `every replayed command says what it prints:\n${commands.map((c) => c.line).join('\n')}`);
+  for (const commands of blocks)
+    assert.ok(
+      commands.every((c) => c.expect.length > 0),
+      `every replayed command says what it prints:\n${commands.map((c) => c.line).join('\n')}`,
+    );
   await replay(t, README);
 });
 

@@ -53,7 +53,7 @@ test('at info, a request writes one access line, and its error line, under one r
   assert.ok(logs.lines.indexOf(notFound) < logs.lines.indexOf(line), 'the error line comes after the access line');
 });
 
-test('request.log: a route\'s own logLevel is honoured, other routes keep the server\'s, and fastify\'s warnings carry the reqId', async (t) => {
+test("request.log: a route's own logLevel is honoured, other routes keep the server's, and fastify's warnings carry the reqId", async (t) => {
   const logs = capture();
   const data = mkdtempSync(join(tmpdir(), 'tablecast-logs-'));
   const server = await createServer({ port: 0, host: '127.0.0.1', tls: false, data, schemas: schemaDir({ 'm.graphql': MESSAGE_SDL }), logLevel: 'info', logStream: logs.stream });
@@ -81,7 +81,11 @@ test('request.log: a route\'s own logLevel is honoured, other routes keep the se
   const chatty = logs.lines.find((l) => l.msg === 'chatty debug');
   assert.ok(chatty, 'the debug line of a logLevel: debug route is missing');
   assert.equal(chatty.reqId, reqIdOf('/chatty'));
-  assert.equal(logs.lines.some((l) => l.msg === 'quiet debug'), false, 'a debug line at info');
+  assert.equal(
+    logs.lines.some((l) => l.msg === 'quiet debug'),
+    false,
+    'a debug line at info',
+  );
   assert.equal(logs.lines.find((l) => l.msg === 'quiet info')?.reqId, reqIdOf('/quiet'));
   const twice = logs.lines.find((l) => l.level === 40 && l.err?.code === 'FST_ERR_REP_ALREADY_SENT');
   assert.ok(twice, `fastify's warning is missing:\n${logs.lines.map((l) => JSON.stringify(l)).join('\n')}`);

@@ -71,7 +71,10 @@ test('concurrent writers: one POST per key wins, the rest are 409; generated int
   const order = { customerEmail: 'ann@example.com', lines: [], total: 1 };
   const made = await Promise.all(Array.from({ length: 20 }, () => s.req('POST', '/shop/order', order)));
   assert.ok(made.every((r) => r.status === 201));
-  assert.deepEqual(made.map((r) => r.body.id as number).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.deepEqual(
+    made.map((r) => r.body.id as number).sort((a, b) => a - b),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
   // The largest Int key is the last one: there is no next, and nothing is written.
   assert.equal((await s.req('PUT', `/shop/order/${2 ** 31 - 1}`, order)).status, 201);
   const head = s.server.app.store.changeLog.head();
@@ -147,7 +150,10 @@ test('GET collection: JSON array in primary-key order; HEAD; empty table is []',
   for (const id of ['c', 'a', 'b', 'B', 'é']) await s.req('POST', M, { id, title: id, content: id });
   const list = await s.req('GET', M);
   assert.equal(list.status, 200);
-  assert.deepEqual(list.body.map((r: { id: string }) => r.id), ['B', 'a', 'b', 'c', 'é']);
+  assert.deepEqual(
+    list.body.map((r: { id: string }) => r.id),
+    ['B', 'a', 'b', 'c', 'é'],
+  );
   assert.deepEqual((await s.req('GET', `${M}/`)).body, list.body);
   const head = await s.req('HEAD', M);
   assert.equal(head.status, 200);

@@ -168,9 +168,22 @@ const CASES: Array<[string, (r: Rec) => boolean]> = [
 
 /** Queries that the indexed table must answer from an index (and the plain table by scanning). */
 const INDEXED = [
-  'category=tools', 'category=null', `category=${LONG}a`, 'price=10', 'price=-0', 'price=ge=1.5&price=le=20', 'category=gt=tool',
-  'category=sw=to', 'category==to*', 'status=gt=ACTIVE', 'tags=red', 'tags=sw=t', 'category=tools|price=gt=100', 'category=tools&price=gt=5',
-  '[category=tools|category=garden]&price=lt=10', 'status=ACTIVE&tags=red&stock=gt=2',
+  'category=tools',
+  'category=null',
+  `category=${LONG}a`,
+  'price=10',
+  'price=-0',
+  'price=ge=1.5&price=le=20',
+  'category=gt=tool',
+  'category=sw=to',
+  'category==to*',
+  'status=gt=ACTIVE',
+  'tags=red',
+  'tags=sw=t',
+  'category=tools|price=gt=100',
+  'category=tools&price=gt=5',
+  '[category=tools|category=garden]&price=lt=10',
+  'status=ACTIVE&tags=red&stock=gt=2',
 ];
 
 /** Harper's `>` `>=` `<` `<=`, sent raw as curl sends them (WHATWG URL parsing would percent-encode them). */
@@ -197,7 +210,9 @@ function strip(r: Rec): Rec {
 async function seededShop(t: TestContext): Promise<TestServer> {
   const s = await serve(t, { 'shop.graphql': SHOP_SDL, 'plain.graphql': PLAIN_SDL });
   // Written in a shuffled order, so key order is the server's doing.
-  const shuffled = DATA.map((r, i) => ({ r, k: (i * 37) % DATA.length })).sort((a, b) => a.k - b.k).map(({ r }) => r);
+  const shuffled = DATA.map((r, i) => ({ r, k: (i * 37) % DATA.length }))
+    .sort((a, b) => a.k - b.k)
+    .map(({ r }) => r);
   for (const table of ['product', 'plain']) {
     for (const r of shuffled) {
       const res = await s.req('POST', `/shop/${table}`, r);
@@ -222,7 +237,11 @@ test('every operator answers as the reference predicate, with and without an ind
   for (const [q, predicate] of CASES) {
     const got = (await both(s, q)) as Rec[];
     const expected = DATA.filter(predicate).map((r) => r.id);
-    assert.deepEqual(got.map((r) => r.id), expected, `?${q}`);
+    assert.deepEqual(
+      got.map((r) => r.id),
+      expected,
+      `?${q}`,
+    );
   }
   for (const [q, predicate] of RAW_CASES) {
     const answers = await Promise.all(
@@ -233,7 +252,11 @@ test('every operator answers as the reference predicate, with and without an ind
         return (JSON.parse(text) as Rec[]).map((r) => r.id);
       }),
     );
-    assert.deepEqual(answers[0], DATA.filter(predicate).map((r) => r.id), `?${q} (indexed)`);
+    assert.deepEqual(
+      answers[0],
+      DATA.filter(predicate).map((r) => r.id),
+      `?${q} (indexed)`,
+    );
     assert.deepEqual(answers[1], answers[0], `?${q} (plain)`);
   }
   // Make sure the comparison exercised both paths: index plans on product, scans on plain.
@@ -270,8 +293,24 @@ test('sort(): ascending, descending, several keys, nulls last, ties in key order
   assert.deepEqual(ids((await both(s, 'sort(+price)')) as Rec[]), ids(sorted(DATA, [['price', 1]])));
   assert.deepEqual(ids((await both(s, 'sort(%2Bprice)')) as Rec[]), ids(sorted(DATA, [['price', 1]])));
   assert.deepEqual(ids((await both(s, 'sort(-price)')) as Rec[]), ids(sorted(DATA, [['price', -1]])));
-  assert.deepEqual(ids((await both(s, 'sort(-price,-id)')) as Rec[]), ids(sorted(DATA, [['price', -1], ['id', -1]])));
-  assert.deepEqual(ids((await both(s, 'sort(status,-stock)')) as Rec[]), ids(sorted(DATA, [['status', 1], ['stock', -1]])));
+  assert.deepEqual(
+    ids((await both(s, 'sort(-price,-id)')) as Rec[]),
+    ids(
+      sorted(DATA, [
+        ['price', -1],
+        ['id', -1],
+      ]),
+    ),
+  );
+  assert.deepEqual(
+    ids((await both(s, 'sort(status,-stock)')) as Rec[]),
+    ids(
+      sorted(DATA, [
+        ['status', 1],
+        ['stock', -1],
+      ]),
+    ),
+  );
   const byCategory = (await both(s, 'sort(category)')) as Rec[];
   assert.deepEqual(ids(byCategory), ids(sorted(DATA, [['category', 1]])));
   assert.ok(absent(byCategory.at(-1)!.category), 'null and absent sort last');
@@ -279,7 +318,15 @@ test('sort(): ascending, descending, several keys, nulls last, ties in key order
   assert.ok(absent(byCategoryDesc.at(-1)!.category), 'also when descending');
   assert.equal(byCategoryDesc[0]!.category, '😀emoji', 'by code point, U+1F600 is above U+00E9');
   // Filter, then sort.
-  assert.deepEqual(ids((await both(s, 'tags=red&sort(-price)')) as Rec[]), ids(sorted(DATA.filter((r) => r.tags?.includes('red')), [['price', -1]])));
+  assert.deepEqual(
+    ids((await both(s, 'tags=red&sort(-price)')) as Rec[]),
+    ids(
+      sorted(
+        DATA.filter((r) => r.tags?.includes('red')),
+        [['price', -1]],
+      ),
+    ),
+  );
 });
 
 test('limit(): a count, a start and end, zero; after filter and sort', async (t) => {
@@ -294,17 +341,42 @@ test('limit(): a count, a start and end, zero; after filter and sort', async (t)
   const tools = DATA.filter((r) => isStr(r.category) && r.category.startsWith('to')).map((r) => r.id);
   assert.deepEqual(await ids('category=sw=to&limit(2)'), tools.slice(0, 2));
   assert.deepEqual(await ids('category=sw=to&limit(2,4)'), tools.slice(2, 4));
-  assert.deepEqual(await ids('sort(-price)&limit(3)'), sorted(DATA, [['price', -1]]).slice(0, 3).map((r) => r.id));
-  assert.deepEqual(await ids('price=lt=10&sort(-price)&limit(1,3)'), sorted(DATA.filter((r) => r.price < 10), [['price', -1]]).slice(1, 3).map((r) => r.id));
+  assert.deepEqual(
+    await ids('sort(-price)&limit(3)'),
+    sorted(DATA, [['price', -1]])
+      .slice(0, 3)
+      .map((r) => r.id),
+  );
+  assert.deepEqual(
+    await ids('price=lt=10&sort(-price)&limit(1,3)'),
+    sorted(
+      DATA.filter((r) => r.price < 10),
+      [['price', -1]],
+    )
+      .slice(1, 3)
+      .map((r) => r.id),
+  );
 });
 
 test('select(): bare values, objects, one-attribute objects, arrays; after sort and limit', async (t) => {
   const s = await seededShop(t);
   const first = DATA.slice(0, 3);
-  assert.deepEqual(await both(s, 'limit(3)&select(id)'), first.map((r) => r.id));
-  assert.deepEqual(await both(s, 'limit(3)&select(id,price)'), first.map((r) => ({ id: r.id, price: r.price })));
-  assert.deepEqual(await both(s, 'limit(3)&select(price,)'), first.map((r) => ({ price: r.price })));
-  assert.deepEqual(await both(s, 'limit(3)&select([id,price])'), first.map((r) => [r.id, r.price]));
+  assert.deepEqual(
+    await both(s, 'limit(3)&select(id)'),
+    first.map((r) => r.id),
+  );
+  assert.deepEqual(
+    await both(s, 'limit(3)&select(id,price)'),
+    first.map((r) => ({ id: r.id, price: r.price })),
+  );
+  assert.deepEqual(
+    await both(s, 'limit(3)&select(price,)'),
+    first.map((r) => ({ price: r.price })),
+  );
+  assert.deepEqual(
+    await both(s, 'limit(3)&select([id,price])'),
+    first.map((r) => [r.id, r.price]),
+  );
   // Absent attributes: left out of objects, null in arrays, null as bare JSON values.
   const absentCat = DATA.find((r) => !('category' in r))!;
   assert.deepEqual(await both(s, `id=${absentCat.id}&select(id,category)`), [{ id: absentCat.id }]);
@@ -312,8 +384,19 @@ test('select(): bare values, objects, one-attribute objects, arrays; after sort 
   assert.deepEqual(await both(s, `id=${absentCat.id}&select(category)`), [null]);
   // Sorting by an attribute that is not selected.
   const cheapest = sorted(DATA, [['price', 1]]).slice(0, 4);
-  assert.deepEqual(await both(s, 'sort(price)&limit(4)&select(name)'), cheapest.map((r) => r.name));
-  assert.deepEqual(await both(s, 'category=tools&sort(-price)&limit(2)&select(id,price)'), sorted(DATA.filter((r) => r.category === 'tools'), [['price', -1]]).slice(0, 2).map((r) => ({ id: r.id, price: r.price })));
+  assert.deepEqual(
+    await both(s, 'sort(price)&limit(4)&select(name)'),
+    cheapest.map((r) => r.name),
+  );
+  assert.deepEqual(
+    await both(s, 'category=tools&sort(-price)&limit(2)&select(id,price)'),
+    sorted(
+      DATA.filter((r) => r.category === 'tools'),
+      [['price', -1]],
+    )
+      .slice(0, 2)
+      .map((r) => ({ id: r.id, price: r.price })),
+  );
 });
 
 test('DELETE with a query deletes the same records from the indexed and the plain table', async (t) => {
@@ -333,7 +416,10 @@ test('DELETE with a query deletes the same records from the indexed and the plai
     // The indexes were maintained: the same query now finds nothing either way.
     assert.deepEqual(await both(s, q), []);
   }
-  assert.deepEqual(((await both(s, '')) as Rec[]).map((r) => r.id), remaining.map((r) => r.id));
+  assert.deepEqual(
+    ((await both(s, '')) as Rec[]).map((r) => r.id),
+    remaining.map((r) => r.id),
+  );
 });
 
 test('answers follow writes: replace and patch move records in and out of indexed results', async (t) => {
@@ -343,9 +429,9 @@ test('answers follow writes: replace and patch move records in and out of indexe
     await s.req('PUT', `/shop/${table}/p001`, { name: 'Replaced', price: 77, status: 'DRAFT' });
     await s.req('DELETE', `/shop/${table}/p002`);
   }
-  assert.deepEqual(((await both(s, 'price=77&select(id)')) as string[]), ['p000', 'p001']);
-  assert.deepEqual(((await both(s, 'category=moved&select(id)')) as string[]), ['p000']);
-  assert.deepEqual(((await both(s, 'tags=green&select(id)')) as string[]), ['p000']);
+  assert.deepEqual((await both(s, 'price=77&select(id)')) as string[], ['p000', 'p001']);
+  assert.deepEqual((await both(s, 'category=moved&select(id)')) as string[], ['p000']);
+  assert.deepEqual((await both(s, 'tags=green&select(id)')) as string[], ['p000']);
   assert.ok(!((await both(s, 'tags=red&select(id)')) as string[]).includes('p002'));
   assert.ok(((await both(s, 'category=null&select(id)')) as string[]).includes('p001'), 'a replaced record without category is indexed as null');
 });
@@ -377,23 +463,61 @@ test('long answers stream their JSON array: the same records, order, limit, offs
   };
   const all = await get('');
   assert.equal(all.headers['content-length'], undefined, 'a long answer is streamed (no Content-Length)');
-  assert.deepEqual(all.body.map((r: Rec) => r.id), data.map((r) => r.id));
+  assert.deepEqual(
+    all.body.map((r: Rec) => r.id),
+    data.map((r) => r.id),
+  );
   assert.deepEqual(strip(all.body[123]), data[123]);
   const short = await get('limit(3)');
   assert.ok(Number(short.headers['content-length']) > 0, 'a short answer is sent whole');
-  assert.deepEqual(short.body.map((r: Rec) => r.id), data.slice(0, 3).map((r) => r.id));
+  assert.deepEqual(
+    short.body.map((r: Rec) => r.id),
+    data.slice(0, 3).map((r) => r.id),
+  );
 
-  assert.deepEqual((await get('select(id)')).body, data.map((r) => r.id));
-  assert.deepEqual((await get('limit(100,650)&select(id)')).body, data.slice(100, 650).map((r) => r.id));
-  assert.deepEqual((await get('select([id,stock])')).body, data.map((r) => [r.id, r.stock ?? null]));
-  assert.deepEqual((await get('select(stock)')).body, data.map((r) => r.stock ?? null), 'absent bare values are null');
+  assert.deepEqual(
+    (await get('select(id)')).body,
+    data.map((r) => r.id),
+  );
+  assert.deepEqual(
+    (await get('limit(100,650)&select(id)')).body,
+    data.slice(100, 650).map((r) => r.id),
+  );
+  assert.deepEqual(
+    (await get('select([id,stock])')).body,
+    data.map((r) => [r.id, r.stock ?? null]),
+  );
+  assert.deepEqual(
+    (await get('select(stock)')).body,
+    data.map((r) => r.stock ?? null),
+    'absent bare values are null',
+  );
   const byPrice = sorted(data, [['price', -1]]);
-  assert.deepEqual((await get('sort(-price)&select(id,price)')).body, byPrice.map((r) => ({ id: r.id, price: r.price })));
-  assert.deepEqual((await get('sort(-price)&limit(10,600)&select(id)')).body, byPrice.slice(10, 600).map((r) => r.id));
+  assert.deepEqual(
+    (await get('sort(-price)&select(id,price)')).body,
+    byPrice.map((r) => ({ id: r.id, price: r.price })),
+  );
+  assert.deepEqual(
+    (await get('sort(-price)&limit(10,600)&select(id)')).body,
+    byPrice.slice(10, 600).map((r) => r.id),
+  );
   const cheap = data.filter((r) => r.price < 80);
-  assert.deepEqual((await get('price=lt=80&select(id)')).body, cheap.map((r) => r.id), 'an index range over many values, in key order');
-  assert.deepEqual((await get('price=lt=80|stock=3&limit(7,400)&select(id)')).body, data.filter((r) => r.price < 80 || r.stock === 3).slice(7, 400).map((r) => r.id));
-  assert.deepEqual((await get('category=sw=c1|category=sw=c1|category=c2&select(id)')).body, data.filter((r) => r.category.startsWith('c1') || r.category === 'c2').map((r) => r.id));
+  assert.deepEqual(
+    (await get('price=lt=80&select(id)')).body,
+    cheap.map((r) => r.id),
+    'an index range over many values, in key order',
+  );
+  assert.deepEqual(
+    (await get('price=lt=80|stock=3&limit(7,400)&select(id)')).body,
+    data
+      .filter((r) => r.price < 80 || r.stock === 3)
+      .slice(7, 400)
+      .map((r) => r.id),
+  );
+  assert.deepEqual(
+    (await get('category=sw=c1|category=sw=c1|category=c2&select(id)')).body,
+    data.filter((r) => r.category.startsWith('c1') || r.category === 'c2').map((r) => r.id),
+  );
 
   // HEAD: the headers of the GET without reading; a bad query is still a 400.
   const stats = s.server.app.exported('shop', 'product')!.handle.stats;

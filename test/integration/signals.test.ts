@@ -15,7 +15,11 @@ import { MESSAGE_SDL, schemaDir, tmpDir } from '../helpers/server.ts';
 function dirs(t: { after(fn: () => void): void }): string[] {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   const data = tmpDir();
-  t.after(() => [schemas, data].forEach((d) => rmSync(d, { recursive: true, force: true })));
+  t.after(() =>
+    [schemas, data].forEach((d) => {
+      rmSync(d, { recursive: true, force: true });
+    }),
+  );
   return ['--port', '0', '--host', '127.0.0.1', '--no-tls', '--schemas', schemas, '--data', data];
 }
 

@@ -70,10 +70,7 @@ test('seed 000, two terminals: curl listens on the collection, curl POSTs, the u
   await listen.shows(update);
   await s.req('DELETE', '/realtime-demo/message/test-1');
   await listen.shows('event: delete\nid: 2\ndata: {"id":"test-1"}\n\n');
-  assert.equal(
-    listen.output(),
-    `retry: 3000\n\nevent: message\nid: 0\ndata: {"type":"connected","status":"ok"}\n\n${update}event: delete\nid: 2\ndata: {"id":"test-1"}\n\n`,
-  );
+  assert.equal(listen.output(), `retry: 3000\n\nevent: message\nid: 0\ndata: {"type":"connected","status":"ok"}\n\n${update}event: delete\nid: 2\ndata: {"id":"test-1"}\n\n`);
   listen.close();
   await listen.exited;
   await eventually(() => s.server.streams.size === 0, 'the server freed the stream when curl went away');

@@ -122,10 +122,7 @@ test('a publish judged by the record as it was then, even when later writes land
   await st.next(2);
   // Issued together, these share one LMDB commit: the hub sees them in one round, after both.
   await Promise.all([service.publish('b', { last: 'words' }), service.delete('b'), service.publish('b', { too: 'late' })]);
-  assert.deepEqual(raw(await st.next(2)), [
-    'event: publish\nid: 2\ndata: {"id":"b","message":{"last":"words"}}\n\n',
-    'event: delete\nid: 3\ndata: {"id":"b"}\n\n',
-  ]);
+  assert.deepEqual(raw(await st.next(2)), ['event: publish\nid: 2\ndata: {"id":"b","message":{"last":"words"}}\n\n', 'event: delete\nid: 3\ndata: {"id":"b"}\n\n']);
   await service.create({ id: 'c', category: 'sw' }); // 5: nothing for the publish to a deleted record (4)
   assert.deepEqual(raw(await st.next(1)), ['event: update\nid: 5\ndata: {"id":"c","category":"sw"}\n\n']);
 });

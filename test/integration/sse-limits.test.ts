@@ -45,7 +45,7 @@ test('stream limits per client address and in total: 429, Retry-After and the JS
   assert.match(body.message, /127\.0\.0\.1/);
 
   const b1 = await two();
-  assert.equal(b1.status, 200, `another address still has room: ${b1.status === 200 ? "" : JSON.stringify(await b1.json())}`);
+  assert.equal(b1.status, 200, `another address still has room: ${b1.status === 200 ? '' : JSON.stringify(await b1.json())}`);
   const overTotal = await three();
   assert.equal(overTotal.status, 429);
   assert.match(String(overTotal.headers['retry-after']), /^[1-9]\d*$/);
@@ -67,13 +67,7 @@ test('disconnects free everything: subscriber count and open streams return to z
   const s = await startSseServer(t, { tls: true });
   await fill(s, 1500, 'z'.repeat(4096));
   const streams: SseStream[] = [];
-  for (const path of [
-    STREAM,
-    `${STREAM}&retained=false`,
-    '/realtime-demo/message/r000001?stream=sse',
-    '/realtime-demo/message?title=t&stream=sse',
-    '/realtime-demo/message?content=none&stream=sse',
-  ]) {
+  for (const path of [STREAM, `${STREAM}&retained=false`, '/realtime-demo/message/r000001?stream=sse', '/realtime-demo/message?title=t&stream=sse', '/realtime-demo/message?content=none&stream=sse']) {
     const st = await s.open(path);
     await st.next(2);
     streams.push(st);
@@ -94,38 +88,44 @@ test('disconnects free everything: subscriber count and open streams return to z
   assert.equal(s.server.app.hub.count(), 0);
 });
 
-for (const [name, tls, h2] of [['HTTP/2', true, true], ['HTTP/1.1', false, false]] as const) test(`a slow consumer (${name}) is cut at its queue bound and resumes with Last-Event-ID, losing nothing`, async (t) => {
-  const s = await startSseServer(t, { tls, h2, streamQueueFrames: 100 });
-  const first = await s.open(`${STREAM}&retained=false`, { timeoutMs: 15_000 });
-  await first.next(2);
-  first.pause(); // the client stops reading
+for (const [name, tls, h2] of [
+  ['HTTP/2', true, true],
+  ['HTTP/1.1', false, false],
+] as const)
+  test(`a slow consumer (${name}) is cut at its queue bound and resumes with Last-Event-ID, losing nothing`, async (t) => {
+    const s = await startSseServer(t, { tls, h2, streamQueueFrames: 100 });
+    const first = await s.open(`${STREAM}&retained=false`, { timeoutMs: 15_000 });
+    await first.next(2);
+    first.pause(); // the client stops reading
 
-  const big = 'y'.repeat(2048);
-  let written = 0;
-  while (s.server.streams.stats().cutSlow === 0) {
-    assert.ok(written < 20_000, 'the stream should have been cut long before this');
-    await fill(s, 100, big, `w${written}-`, 100);
-    written += 100;
-  }
-  assert.equal(s.server.streams.stats().cutSlow, 1);
-  await eventually(() => s.server.streams.size === 0 && s.server.app.hub.count() === 0, 'the cut stream was freed');
-  await fill(s, 300, big, 'after-', 100); // written while the client is away
-  const head = s.server.app.store.changeLog.head();
+    const big = 'y'.repeat(2048);
+    let written = 0;
+    while (s.server.streams.stats().cutSlow === 0) {
+      assert.ok(written < 20_000, 'the stream should have been cut long before this');
+      await fill(s, 100, big, `w${written}-`, 100);
+      written += 100;
+    }
+    assert.equal(s.server.streams.stats().cutSlow, 1);
+    await eventually(() => s.server.streams.size === 0 && s.server.app.hub.count() === 0, 'the cut stream was freed');
+    await fill(s, 300, big, 'after-', 100); // written while the client is away
+    const head = s.server.app.store.changeLog.head();
 
-  first.resume();
-  await first.ended;
-  const seen = first.frames.filter((f) => f.event === 'update').map((f) => Number(f.id));
-  const last = seen.at(-1) ?? 0;
-  assert.ok(last < head, 'the cut stream did not get everything');
+    first.resume();
+    await first.ended;
+    const seen = first.frames.filter((f) => f.event === 'update').map((f) => Number(f.id));
+    const last = seen.at(-1) ?? 0;
+    assert.ok(last < head, 'the cut stream did not get everything');
 
-  const resumed = await s.open(STREAM, { headers: { 'last-event-id': String(last) }, timeoutMs: 15_000 });
-  await resumed.until((f) => f.id === String(head));
-  const rest = resumed.frames.filter((f) => f.event === 'update').map((f) => Number(f.id));
-  const all = [...seen, ...rest];
-  assert.equal(all.length, head, `every change exactly once (${seen.length} before the cut, ${rest.length} after)`);
-  all.forEach((id, i) => assert.equal(id, i + 1));
-  assert.equal(s.server.streams.stats().cutSlow, 1, 'a resumed reader that keeps up is not cut, however long its replay');
-});
+    const resumed = await s.open(STREAM, { headers: { 'last-event-id': String(last) }, timeoutMs: 15_000 });
+    await resumed.until((f) => f.id === String(head));
+    const rest = resumed.frames.filter((f) => f.event === 'update').map((f) => Number(f.id));
+    const all = [...seen, ...rest];
+    assert.equal(all.length, head, `every change exactly once (${seen.length} before the cut, ${rest.length} after)`);
+    all.forEach((id, i) => {
+      assert.equal(id, i + 1);
+    });
+    assert.equal(s.server.streams.stats().cutSlow, 1, 'a resumed reader that keeps up is not cut, however long its replay');
+  });
 
 test('a reader that keeps up is not cut by one large commit (1,500 deletes in one transaction)', async (t) => {
   const s = await startSseServer(t, { tls: true });
@@ -155,27 +155,24 @@ test('graceful shutdown over HTTP/1.1 ends every stream and close() resolves', a
   assert.equal(s.server.app.hub.count(), 0);
 });
 
-test(
-  'graceful shutdown over HTTP/2 ends every stream and close() resolves (idle sessions do not hold it)',
-  async (t) => {
-    const s = await startSseServer(t, { tls: true });
-    const streams: SseStream[] = [];
-    for (const path of [STREAM, '/realtime-demo/message/a?stream=sse', '/realtime-demo/message?title=x&stream=sse']) {
-      const st = await s.open(path);
-      await st.next(2);
-      streams.push(st);
-    }
-    const closing = s.server.close();
-    try {
-      await within(Promise.all(streams.map((st) => st.ended)), 5000, 'a client did not see its stream end');
-      assert.equal(s.server.streams.size, 0);
-      await within(closing, 5000, 'server.close() did not resolve while HTTP/2 clients stay connected');
-    } finally {
-      await s.agent.destroy(); // if close() hangs after all, this lets it finish so teardown does not wait 72 s
-      await closing;
-    }
-  },
-);
+test('graceful shutdown over HTTP/2 ends every stream and close() resolves (idle sessions do not hold it)', async (t) => {
+  const s = await startSseServer(t, { tls: true });
+  const streams: SseStream[] = [];
+  for (const path of [STREAM, '/realtime-demo/message/a?stream=sse', '/realtime-demo/message?title=x&stream=sse']) {
+    const st = await s.open(path);
+    await st.next(2);
+    streams.push(st);
+  }
+  const closing = s.server.close();
+  try {
+    await within(Promise.all(streams.map((st) => st.ended)), 5000, 'a client did not see its stream end');
+    assert.equal(s.server.streams.size, 0);
+    await within(closing, 5000, 'server.close() did not resolve while HTTP/2 clients stay connected');
+  } finally {
+    await s.agent.destroy(); // if close() hangs after all, this lets it finish so teardown does not wait 72 s
+    await closing;
+  }
+});
 
 test('retained=false opens without reading the table; retained data does read it', async (t) => {
   const s = await startSseServer(t);

@@ -13,8 +13,7 @@ import { eventually, json, openSse, startSseServer, type Frame, type SseServer }
 const STREAM = '/realtime-demo/message?stream=sse';
 const RESUMED_HELLO = ['retry: 3000\n\n', 'event: message\ndata: {"type":"connected","status":"ok"}\n\n'];
 const raw = (frames: Frame[]) => frames.map((f) => f.raw);
-const update = (seq: number, id: string, title: string, content: string) =>
-  `event: update\nid: ${seq}\ndata: ${JSON.stringify({ id, title, content })}\n\n`;
+const update = (seq: number, id: string, title: string, content: string) => `event: update\nid: ${seq}\ndata: ${JSON.stringify({ id, title, content })}\n\n`;
 
 /** Creates `n` records through the programmatic API, `batch` at a time (so lmdb batches commits). */
 async function fill(s: SseServer, n: number, content = 'x', prefix = 'r', batch = 250): Promise<void> {
@@ -91,7 +90,9 @@ test('no gap and no duplicate while a writer keeps writing during a replay of th
 
   const ids = stream.frames.filter((f) => f.event === 'update').map((f) => Number(f.id));
   assert.equal(ids.length, head, 'one event per change');
-  ids.forEach((id, i) => assert.equal(id, i + 1, `event ${i} has id ${id}, expected ${i + 1} (gap or duplicate)`));
+  ids.forEach((id, i) => {
+    assert.equal(id, i + 1, `event ${i} has id ${id}, expected ${i + 1} (gap or duplicate)`);
+  });
   assert.ok(head >= 3400, `writes continued (head ${head})`);
 });
 
@@ -117,11 +118,7 @@ test('a cursor older than the retained log gets event: reset, then the retained 
   assert.deepEqual(raw(await exact.next(2)), RESUMED_HELLO);
   // A record stream resets to the current record.
   const record = await s.open('/realtime-demo/message/b?stream=sse&lastEventId=1');
-  assert.deepEqual(raw(await record.next(4)), [
-    ...RESUMED_HELLO,
-    'event: reset\ndata: {"reason":"expired","cursor":"3"}\n\n',
-    'event: message\nid: 3\ndata: {"id":"b","title":"b","content":"b"}\n\n',
-  ]);
+  assert.deepEqual(raw(await record.next(4)), [...RESUMED_HELLO, 'event: reset\ndata: {"reason":"expired","cursor":"3"}\n\n', 'event: message\nid: 3\ndata: {"id":"b","title":"b","content":"b"}\n\n']);
   await s.req('PATCH', '/realtime-demo/message/b', { content: 'live' }); // 4
   for (const st of [exact, record]) assert.deepEqual(raw(await st.next(1)), [update(4, 'b', 'b', 'live')]);
 });
@@ -130,11 +127,7 @@ test('a cursor beyond the head (another server, or a wiped store) resets with re
   const s = await startSseServer(t);
   await s.req('POST', '/realtime-demo/message', { id: 'a', title: 'a', content: 'a' });
   const st = await s.open(STREAM, { headers: { 'last-event-id': '999' } });
-  assert.deepEqual(raw(await st.next(4)), [
-    ...RESUMED_HELLO,
-    'event: reset\ndata: {"reason":"unknown","cursor":"1"}\n\n',
-    'event: message\nid: 1\ndata: {"id":"a","title":"a","content":"a"}\n\n',
-  ]);
+  assert.deepEqual(raw(await st.next(4)), [...RESUMED_HELLO, 'event: reset\ndata: {"reason":"unknown","cursor":"1"}\n\n', 'event: message\nid: 1\ndata: {"id":"a","title":"a","content":"a"}\n\n']);
   await s.req('PATCH', '/realtime-demo/message/a', { content: 'b' });
   assert.deepEqual(raw(await st.next(1)), [update(2, 'a', 'a', 'b')]);
 });
@@ -175,7 +168,10 @@ test('background pruning follows retention but never removes what an in-flight r
   stream.resume();
   await stream.until((f) => f.id === '2000', 15_000);
   const ids = stream.frames.filter((f) => f.event === 'update').map((f) => Number(f.id));
-  assert.deepEqual(ids, Array.from({ length: 1990 }, (_, i) => i + 11));
+  assert.deepEqual(
+    ids,
+    Array.from({ length: 1990 }, (_, i) => i + 11),
+  );
   // Once live, the hold is released and the rest of the log ages out.
   await eventually(() => s.server.app.store.changeLog.size() === 0, 'the log was pruned after the replay', 5000);
 });

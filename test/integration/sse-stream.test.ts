@@ -32,7 +32,7 @@ test('HTTP/2 stream headers: event-stream, no-cache, no Connection header, never
   assert.equal(headers['content-type'], 'text/event-stream; charset=utf-8');
   assert.equal(headers['cache-control'], 'no-cache, no-transform');
   assert.equal(headers['x-accel-buffering'], 'no');
-  assert.equal(headers['connection'], undefined, 'HTTP/2 forbids the Connection header');
+  assert.equal(headers.connection, undefined, 'HTTP/2 forbids the Connection header');
   assert.equal(headers['content-encoding'], undefined);
   assert.equal(headers['transfer-encoding'], undefined);
   // Closed here, before the server: an open HTTP/2 session would hold the server's close().
@@ -47,7 +47,7 @@ test('HTTP/1.1 stream headers (plain and over TLS): connection keep-alive, never
     assert.equal(stream.headers['content-type'], 'text/event-stream; charset=utf-8');
     assert.equal(stream.headers['cache-control'], 'no-cache, no-transform');
     assert.equal(stream.headers['x-accel-buffering'], 'no');
-    assert.equal(stream.headers['connection'], 'keep-alive');
+    assert.equal(stream.headers.connection, 'keep-alive');
     assert.equal(stream.headers['content-encoding'], undefined);
     // Headers and the first frames arrive before anything is written or any heartbeat is due.
     assert.deepEqual(raw(await stream.next(2)), hello(0));
@@ -108,7 +108,7 @@ test('Accept: text/event-stream opens a stream on collection and record URLs (no
   assert.equal((await s.req('GET', '/realtime-demo/message?stream=websocket')).status, 400);
 });
 
-test('record stream: retained record, then only that record\'s update, publish and delete', async (t) => {
+test("record stream: retained record, then only that record's update, publish and delete", async (t) => {
   const s = await startSseServer(t, { tls: true });
   await s.req('POST', '/realtime-demo/message', { id: 'msg-1', title: 'Hello', content: 'World' });
   await s.req('POST', '/realtime-demo/message', { id: 'other', title: 'x', content: 'x' });
@@ -147,7 +147,10 @@ test('retained data honours limit(n), limit(start,end) and filters, in key order
     const next = await st.until((f) => f.event === 'publish' && json(f).message.n === path);
     assert.equal(next.event, 'publish');
     st.close();
-    return frames.slice(2).map((f) => { assert.equal(f.event, 'message'); return json(f).id; });
+    return frames.slice(2).map((f) => {
+      assert.equal(f.event, 'message');
+      return json(f).id;
+    });
   };
   assert.deepEqual(await ids('/realtime-demo/message?limit(2)&stream=sse', 2), ['a', 'b']);
   assert.deepEqual(await ids('/realtime-demo/message?stream=sse&limit(1,3)', 2), ['b', 'c']);

@@ -25,11 +25,10 @@ async function serve(t: { after(fn: () => Promise<void>): void }, options: Param
   return s;
 }
 
-const api = (s: TestServer) => s.server.tables['realtime-demo']!['message']!;
+const api = (s: TestServer) => s.server.tables['realtime-demo']!.message!;
 
 /** A GraphQL subscription over SSE (GET, as EventSource sends it). */
-const gqlStream = (s: TestServer, query: string, headers: Record<string, string> = {}) =>
-  openGql(`${s.url}${GQL}?query=${encodeURIComponent(query)}`, { headers });
+const gqlStream = (s: TestServer, query: string, headers: Record<string, string> = {}) => openGql(`${s.url}${GQL}?query=${encodeURIComponent(query)}`, { headers });
 
 /** The error a subscription iterator ends with (its first `next()` that rejects). */
 async function failureOf(it: AsyncIterator<unknown>): Promise<{ code?: string; message: string }> {
@@ -118,12 +117,24 @@ test('every transport resumes after a cursor with the same events', async (t) =>
   const sse = await openSse(`${s.url}${M}?stream=sse&lastEventId=1`);
   t.after(() => sse.close());
   const frames = (await sse.collectUntil((f) => f.event === 'publish')).filter((f) => f.id !== undefined);
-  assert.deepEqual(frames.map((f) => [f.event, f.id]), [['update', '2'], ['publish', '3']]);
+  assert.deepEqual(
+    frames.map((f) => [f.event, f.id]),
+    [
+      ['update', '2'],
+      ['publish', '3'],
+    ],
+  );
   const sub = await gqlStream(s, EVENTS('(lastEventId: "1")'));
   t.after(() => sub.close());
   const first = JSON.parse((await sub.next((f) => f.event === 'next')).data).data.messageEvents;
   const second = JSON.parse((await sub.next((f) => f.event === 'next')).data).data.messageEvents;
-  assert.deepEqual([first, second], [{ type: 'UPDATE', cursor: '2', id: 'a' }, { type: 'PUBLISH', cursor: '3', id: 'a' }]);
+  assert.deepEqual(
+    [first, second],
+    [
+      { type: 'UPDATE', cursor: '2', id: 'a' },
+      { type: 'PUBLISH', cursor: '3', id: 'a' },
+    ],
+  );
   const it = api(s).subscribe({ lastEventId: '1' });
   t.after(async () => void (await it.return?.()));
   assert.deepEqual([(await it.next()).value?.seq, (await it.next()).value?.seq], [2, 3]);

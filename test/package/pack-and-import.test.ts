@@ -53,7 +53,10 @@ test('installing it on Node 20 prints no warning but the notice for a tarball so
   const warnings = installLog.split('\n').filter((l) => /npm (warn|WARN)/.test(l) && !/install-scripts( |$)/.test(l));
   assert.deepEqual(warnings, []);
   const scriptNotice = installLog.split('\n').filter((l) => /install-scripts {3}\S/.test(l));
-  assert.ok(scriptNotice.every((l) => l.includes(`${PKG.name}@${PKG.version} (prepare`)), scriptNotice.join('\n'));
+  assert.ok(
+    scriptNotice.every((l) => l.includes(`${PKG.name}@${PKG.version} (prepare`)),
+    scriptNotice.join('\n'),
+  );
   assert.ok(!existsSync(join(app, 'node_modules/tsx')), 'tsx is a dev dependency');
   assert.ok(!existsSync(join(app, 'node_modules/typescript')), 'typescript is a dev dependency');
 });
@@ -96,14 +99,29 @@ export { code };
   );
   writeFileSync(
     join(app, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')] }, files: ['consumer.ts'] }),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: ['node'],
+        typeRoots: [join(ROOT, 'node_modules/@types')],
+      },
+      files: ['consumer.ts'],
+    }),
   );
   const tsc = join(ROOT, 'node_modules/.bin/tsc');
   // An unused @ts-expect-error is itself an error: declarations typed as `any` would fail here.
   await run(tsc, ['-p', app], { cwd: app, timeout: 60_000 }).catch((err: { stdout: string }) => assert.fail(`tsc:\n${err.stdout}`));
   // And a wrong use is caught, not waved through.
   writeFileSync(join(app, 'consumer.ts'), `import { createServer } from 'tablecast';\nawait createServer({ durability: 'sometimes' });\n`);
-  const failed = await run(tsc, ['-p', app], { cwd: app, timeout: 60_000 }).then(() => '', (err: { stdout: string }) => err.stdout);
+  const failed = await run(tsc, ['-p', app], { cwd: app, timeout: 60_000 }).then(
+    () => '',
+    (err: { stdout: string }) => err.stdout,
+  );
   assert.match(failed, /consumer\.ts\(2,\d+\): error TS\d+: Type '"sometimes"' is not assignable/);
 });
 

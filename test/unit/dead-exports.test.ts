@@ -24,7 +24,12 @@ function files(dir: string): string[] {
 function exportsOf(text: string): string[] {
   const names: string[] = [];
   for (const m of text.matchAll(/^export\s+(?:default\s+)?(?:async\s+)?(?:function\*?|const|let|class|enum|abstract\s+class)\s+(\w+)/gm)) names.push(m[1]!);
-  for (const m of text.matchAll(/^export\s+\{([^}]*)\}(?!\s*from)/gm)) names.push(...listed(m[1]!).filter((n) => !/^type\s/.test(n.name)).map((n) => n.exported));
+  for (const m of text.matchAll(/^export\s+\{([^}]*)\}(?!\s*from)/gm))
+    names.push(
+      ...listed(m[1]!)
+        .filter((n) => !/^type\s/.test(n.name))
+        .map((n) => n.exported),
+    );
   return names;
 }
 

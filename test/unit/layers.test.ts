@@ -115,5 +115,8 @@ test('http and graphql reach the store and the change feed only through core (Ap
   }
   assert.deepEqual(violations, []);
   // The check itself: a planted read of the store from an HTTP file is reported.
-  assert.deepEqual([...`reply.send(app.store.changeLog.head())`.matchAll(/\bapp\.(store|hub)\b/g)].map((m) => m[1]), ['store']);
+  assert.deepEqual(
+    [...`reply.send(app.store.changeLog.head())`.matchAll(/\bapp\.(store|hub)\b/g)].map((m) => m[1]),
+    ['store'],
+  );
 });

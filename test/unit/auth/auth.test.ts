@@ -9,7 +9,7 @@ import { hashPassword, isPasswordHash, verifyPassword } from '../../../src/auth/
 import { ANONYMOUS, createPolicy, type Principal } from '../../../src/auth/policy.ts';
 import { createTokenSigner } from '../../../src/auth/tokens.ts';
 import { AuthSchema } from '../../../src/config.ts';
-import { AppError } from '../../../src/errors.ts';
+import type { AppError } from '../../../src/errors.ts';
 import { matches } from '../../../src/query/evaluate.ts';
 import { parseSchema } from '../../../src/schema/parse.ts';
 
@@ -73,8 +73,14 @@ test('policy: roles add up, patterns match export and table names, filters restr
   assert.deepEqual(policy.grant(ANONYMOUS, 'read', note), { allowed: true });
   assert.deepEqual(policy.grant(principal('e', ['everything']), 'publish', note), { allowed: true });
 
-  assert.throws(() => policy.require(ANONYMOUS, 'read', message), (e: AppError) => e.code === 'UNAUTHORIZED' && e.statusCode === 401);
-  assert.throws(() => policy.require(principal('r', ['reader']), 'delete', message), (e: AppError) => e.code === 'FORBIDDEN' && e.statusCode === 403);
+  assert.throws(
+    () => policy.require(ANONYMOUS, 'read', message),
+    (e: AppError) => e.code === 'UNAUTHORIZED' && e.statusCode === 401,
+  );
+  assert.throws(
+    () => policy.require(principal('r', ['reader']), 'delete', message),
+    (e: AppError) => e.code === 'FORBIDDEN' && e.statusCode === 403,
+  );
 });
 
 test('policy: no auth configured means open; bad role filters and patterns stop start-up', () => {

@@ -8,13 +8,25 @@ import { createAuthenticator } from '../../../src/auth/authenticate.ts';
 import { createLoginGuard } from '../../../src/auth/login-guard.ts';
 import { hashPassword, verifyPassword } from '../../../src/auth/password.ts';
 import { AuthSchema } from '../../../src/config.ts';
-import { AppError } from '../../../src/errors.ts';
+import type { AppError } from '../../../src/errors.ts';
 
 const HASH = await hashPassword('right');
 
 /** Settles every promise, naming each outcome: `true`/`false`, or the error code. */
-const outcomes = (ps: Array<Promise<unknown>>) => Promise.all(ps.map((p) => p.then((v) => String(v), (e: AppError) => e.code)));
-const count = (xs: string[]) => xs.reduce<Record<string, number>>((o, x) => ({ ...o, [x]: (o[x] ?? 0) + 1 }), {});
+const outcomes = (ps: Array<Promise<unknown>>) =>
+  Promise.all(
+    ps.map((p) =>
+      p.then(
+        (v) => String(v),
+        (e: AppError) => e.code,
+      ),
+    ),
+  );
+const count = (xs: string[]) => {
+  const counts: Record<string, number> = {};
+  for (const x of xs) counts[x] = (counts[x] ?? 0) + 1;
+  return counts;
+};
 
 test('at most maxConcurrent checks hash at once and maxQueued wait; the rest are refused with 503 before hashing', async () => {
   const guard = createLoginGuard({ loginRate: 100, maxConcurrent: 2, maxQueued: 3 });
@@ -49,8 +61,14 @@ test('a 503 takes no reservation, a failure keeps it, a success gives it back', 
   // One failure counted: successes do not use up the second check.
   for (let i = 0; i < 5; i++) assert.equal(await guard.check('a', () => verifyPassword('right', HASH)), true);
   assert.equal(await guard.check('a', slow), false);
-  assert.throws(() => guard.assertAllowed('a'), (e: AppError) => e.code === 'TOO_MANY_REQUESTS' && e.headers?.['retry-after'] === '60');
-  await assert.rejects(guard.check('a', () => verifyPassword('right', HASH)), { code: 'TOO_MANY_REQUESTS' });
+  assert.throws(
+    () => guard.assertAllowed('a'),
+    (e: AppError) => e.code === 'TOO_MANY_REQUESTS' && e.headers?.['retry-after'] === '60',
+  );
+  await assert.rejects(
+    guard.check('a', () => verifyPassword('right', HASH)),
+    { code: 'TOO_MANY_REQUESTS' },
+  );
   t += 60_000;
   assert.equal(await guard.check('a', () => verifyPassword('right', HASH)), true, 'a new minute');
 });

@@ -27,7 +27,7 @@ test('an access line is byte for byte the line pino writes for the same fields',
   assert.equal(accessLine(fields, 1700000000123, bindings), written[0]);
 });
 
-test('an access line is pino\'s for plain ASCII fields, whole milliseconds and another time too', () => {
+test("an access line is pino's for plain ASCII fields, whole milliseconds and another time too", () => {
   const written: string[] = [];
   const log = pino({ level: 'info', timestamp: () => ',"time":1700000000999' }, { write: (s: string) => written.push(s) } as never);
   const plain: AccessFields = { reqId: 'req-1a', method: 'DELETE', url: '/realtime-demo/message/msg-1', remoteAddress: '127.0.0.1', statusCode: 204, micros: 4000 };
@@ -92,7 +92,16 @@ test('any other line goes out at once, after the deferred ones (a fatal before a
 
 test('flush writes what is deferred, then flushes the target', () => {
   const t = target();
-  const sink = new LogSink({ ...t, flush: (cb: () => void) => (t.writes.push('<flush>'), cb()) }, true);
+  const sink = new LogSink(
+    {
+      ...t,
+      flush: (cb: () => void) => {
+        t.writes.push('<flush>');
+        cb();
+      },
+    },
+    true,
+  );
   sink.defer('a\n');
   let done = false;
   sink.flush(() => (done = true));

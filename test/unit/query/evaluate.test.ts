@@ -95,7 +95,13 @@ test('lists match when any element does; ne means no element equals', () => {
 });
 
 test('nested paths walk objects and lists of objects', () => {
-  const r = { dimensions: { width: 2.5, unit: 'cm' }, parts: [{ name: 'key', qty: 1 }, { name: 'cap', qty: 4 }] };
+  const r = {
+    dimensions: { width: 2.5, unit: 'cm' },
+    parts: [
+      { name: 'key', qty: 1 },
+      { name: 'cap', qty: 4 },
+    ],
+  };
   assert.equal(m('dimensions.width=2.5', r), true);
   assert.equal(m('dimensions.width=gt=3', r), false);
   assert.equal(m('parts.qty=gt=3', r), true);
@@ -180,9 +186,15 @@ test('compareRecords: typed order, nulls last both ways, ties broken by the next
   assert.deepEqual(order('sort(-rating,-name)'), ['c', 'a', 'e', 'f', 'd', 'b']);
   assert.deepEqual(order('sort(name,-id)'), ['f', 'e', 'b', 'a', 'c', 'd']);
   const bigs: Record[] = [{ big: '10' }, { big: '-3' }, { big: '9' }];
-  assert.deepEqual(bigs.sort(compareRecords(parseQuery('sort(big)', product).sort ?? [])).map((r) => r.big), ['-3', '9', '10']);
+  assert.deepEqual(
+    bigs.sort(compareRecords(parseQuery('sort(big)', product).sort ?? [])).map((r) => r.big),
+    ['-3', '9', '10'],
+  );
   const mixed: Record[] = [{ x: 'b' }, { x: 2 }, { x: true }, { x: { o: 1 } }, { x: 'a' }, {}, { x: 1 }];
-  assert.deepEqual(mixed.sort(compareRecords(parseQuery('sort(x)', product).sort ?? [])).map((r) => r.x), [true, 1, 2, 'a', 'b', { o: 1 }, undefined]);
+  assert.deepEqual(
+    mixed.sort(compareRecords(parseQuery('sort(x)', product).sort ?? [])).map((r) => r.x),
+    [true, 1, 2, 'a', 'b', { o: 1 }, undefined],
+  );
   const nested: Record[] = [{ dimensions: { width: 3 } }, { dimensions: { width: 1 } }, {}];
   assert.deepEqual(
     nested.sort(compareRecords(parseQuery('sort(dimensions.width)', product).sort ?? [])).map((r) => (r.dimensions as { width: number } | undefined)?.width),

@@ -24,10 +24,7 @@ test('typed arguments build the query the equivalent strict URL query parses to'
     limit: 2,
     offset: 1,
   });
-  const parsed = parseQuery(
-    'name===a%26b%3Dc&rating===3&price===0.1&big===007&inStock===false&created===0&color===red&views===12&sort(-price,+name,dimensions.width)&limit(1,3)',
-    product,
-  );
+  const parsed = parseQuery('name===a%26b%3Dc&rating===3&price===0.1&big===007&inStock===false&created===0&color===red&views===12&sort(-price,+name,dimensions.width)&limit(1,3)', product);
   assert.deepEqual(built, parsed);
   assert.deepEqual(built.limit, { offset: 1, count: 2 });
   // Coerced as the URL grammar coerces: a BigInt's canonical text, a Date from epoch ms.

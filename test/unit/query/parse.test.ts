@@ -30,9 +30,7 @@ function fails(raw: string, message: string, def = product): void {
 }
 
 const c = (path: string, op: Condition['op'], value: unknown, kind?: Condition['kind']): Condition =>
-  kind === undefined
-    ? { type: 'condition', path: path.split('.'), op, value, typed: false }
-    : { type: 'condition', path: path.split('.'), op, value, typed: true, kind };
+  kind === undefined ? { type: 'condition', path: path.split('.'), op, value, typed: false } : { type: 'condition', path: path.split('.'), op, value, typed: true, kind };
 
 test('empty query', () => {
   assert.deepEqual(parse(''), { reserved: {} });
@@ -40,12 +38,27 @@ test('empty query', () => {
 
 test('every operator', () => {
   const ops: Array<[string, Condition['op']]> = [
-    ['rating=5', 'eq'], ['rating==5', 'eq'], ['rating===5', 'eq'], ['rating=eq=5', 'eq'],
-    ['rating!=5', 'ne'], ['rating!==5', 'ne'], ['rating=ne=5', 'ne'],
-    ['rating=gt=5', 'gt'], ['rating=ge=5', 'ge'], ['rating=lt=5', 'lt'], ['rating=le=5', 'le'],
-    ['rating>5', 'gt'], ['rating>=5', 'ge'], ['rating<5', 'lt'], ['rating<=5', 'le'],
-    ['rating=greater_than=5', 'gt'], ['rating=greaterThanEqual=5', 'ge'], ['rating=less_than=5', 'lt'],
-    ['rating=lessThanEqual=5', 'le'], ['rating=not_equal=5', 'ne'], ['rating=equals=5', 'eq'],
+    ['rating=5', 'eq'],
+    ['rating==5', 'eq'],
+    ['rating===5', 'eq'],
+    ['rating=eq=5', 'eq'],
+    ['rating!=5', 'ne'],
+    ['rating!==5', 'ne'],
+    ['rating=ne=5', 'ne'],
+    ['rating=gt=5', 'gt'],
+    ['rating=ge=5', 'ge'],
+    ['rating=lt=5', 'lt'],
+    ['rating=le=5', 'le'],
+    ['rating>5', 'gt'],
+    ['rating>=5', 'ge'],
+    ['rating<5', 'lt'],
+    ['rating<=5', 'le'],
+    ['rating=greater_than=5', 'gt'],
+    ['rating=greaterThanEqual=5', 'ge'],
+    ['rating=less_than=5', 'lt'],
+    ['rating=lessThanEqual=5', 'le'],
+    ['rating=not_equal=5', 'ne'],
+    ['rating=equals=5', 'eq'],
   ];
   for (const [raw, op] of ops) assert.deepEqual(cond(raw), c('rating', op, 5, 'number'), raw);
   assert.deepEqual(cond('name=ct=ey'), c('name', 'ct', 'ey', 'string'));
@@ -94,11 +107,7 @@ test('[ ] and ( ) group; groups nest; same-kind groups flatten; one-item groups 
       c('price', 'lt', 100, 'number'),
       {
         type: 'and',
-        items: [
-          c('rating', 'eq', 5, 'number'),
-          { type: 'or', items: [c('tags', 'eq', 'fast', 'string'), c('tags', 'eq', 'scalable', 'string')] },
-          c('inStock', 'eq', true, 'boolean'),
-        ],
+        items: [c('rating', 'eq', 5, 'number'), { type: 'or', items: [c('tags', 'eq', 'fast', 'string'), c('tags', 'eq', 'scalable', 'string')] }, c('inStock', 'eq', true, 'boolean')],
       },
     ],
   });
@@ -114,9 +123,9 @@ test('[ ] and ( ) group; groups nest; same-kind groups flatten; one-item groups 
       { type: 'or', items: [c('name', 'eq', 'a', 'string'), c('name', 'eq', 'b', 'string')] },
     ],
   });
-  const deep = '['.repeat(MAX_DEPTH) + 'rating=1' + ']'.repeat(MAX_DEPTH);
+  const deep = `${'['.repeat(MAX_DEPTH)}rating=1${']'.repeat(MAX_DEPTH)}`;
   assert.deepEqual(parse(deep).filter, c('rating', 'eq', 1, 'number'));
-  fails('['.repeat(MAX_DEPTH + 1) + 'rating=1' + ']'.repeat(MAX_DEPTH + 1), `groups nested deeper than ${MAX_DEPTH} at position ${MAX_DEPTH}`);
+  fails(`${'['.repeat(MAX_DEPTH + 1)}rating=1${']'.repeat(MAX_DEPTH + 1)}`, `groups nested deeper than ${MAX_DEPTH} at position ${MAX_DEPTH}`);
 });
 
 test('values: each token decoded on its own; + stays a plus; parentheses end values only inside ( )', () => {
@@ -354,7 +363,7 @@ test('syntax errors name the problem and its position', () => {
   fails('rating=1&=lt=5', "expected an attribute name before '=' at position 9");
   fails('foo(x)', 'unknown function foo(); expected select(), limit() or sort() at position 0');
   fails('group-by(x)', 'unknown function group-by(); expected select(), limit() or sort() at position 0');
-  fails('rating', 'expected an operator such as = after \'rating\', found the end at position 6');
+  fails('rating', "expected an operator such as = after 'rating', found the end at position 6");
   fails('rating&name=a', "expected an operator such as = after 'rating', found '&' at position 6");
   fails('rating!5', "expected an operator such as = after 'rating', found '!' at position 6");
   fails('rating=xx=5', 'unknown operator =xx=; expected one of =eq= =ne= =gt= =ge= =lt= =le= =ct= =sw= =ew= at position 6');

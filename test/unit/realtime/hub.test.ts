@@ -44,7 +44,10 @@ test('a plain table stream gets the round as one shared chunk of every frame, in
   await settle();
   assert.equal(chunks.length, 1);
   assert.equal(chunks[0]!.count, 3);
-  assert.deepEqual([...chunks[0]!.text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1])), [1, 2, 3]);
+  assert.deepEqual(
+    [...chunks[0]!.text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1])),
+    [1, 2, 3],
+  );
   assert.equal(chunks[0]!.bytes(), chunks[0]!.bytes(), 'encoded once, the same bytes for every socket');
 });
 
@@ -56,6 +59,9 @@ test('a commit of 5,000 changes is fanned out over several rounds (turns), in or
   await commit(5000);
   for (let i = 0; i < 100 && seqs.length < 5000; i++) await settle(10);
   assert.equal(seqs.length, 5000);
-  assert.ok(seqs.every((s, i) => s === i + 1), 'in commit order, no gap, no repeat');
+  assert.ok(
+    seqs.every((s, i) => s === i + 1),
+    'in commit order, no gap, no repeat',
+  );
   assert.ok(flushes >= 3, `5,000 entries in rounds of at most 2,000: ${flushes} round(s)`);
 });

@@ -51,12 +51,16 @@ test('a line break in event or id is refused (it would forge fields or frames), 
 
 test('any data reaches a client as it was sent, in one event: line breaks cannot end the frame early or add fields', () => {
   fc.assert(
-    fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }).filter((s) => !/[\r\n\0]/.test(s)), (data, id) => {
-      const events = parse(encodeSseFrame({ event: 'update', id, data }));
-      assert.equal(events.length, 1);
-      // The parser's view of line breaks: CR, LF and CRLF all become LF.
-      assert.deepEqual(events[0], { event: 'update', data: data.replace(/\r\n|\r/g, '\n'), id });
-    }),
+    fc.property(
+      fc.string({ unit: 'binary' }),
+      fc.string({ unit: 'binary' }).filter((s) => !/[\r\n\0]/.test(s)),
+      (data, id) => {
+        const events = parse(encodeSseFrame({ event: 'update', id, data }));
+        assert.equal(events.length, 1);
+        // The parser's view of line breaks: CR, LF and CRLF all become LF.
+        assert.deepEqual(events[0], { event: 'update', data: data.replace(/\r\n|\r/g, '\n'), id });
+      },
+    ),
     { numRuns: 500 },
   );
 });

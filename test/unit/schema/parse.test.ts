@@ -75,13 +75,23 @@ test('the shop example uses every feature', async () => {
   const model = await loadSchemaDir('schemas');
   const product = model.tables.find((t) => t.typeName === 'Product')!;
   const f = (n: string) => product.fields.find((x) => x.name === n)!;
-  assert.deepEqual(product.fields.filter((x) => x.indexed).map((x) => x.name), ['category', 'price', 'status', 'tags']);
+  assert.deepEqual(
+    product.fields.filter((x) => x.indexed).map((x) => x.name),
+    ['category', 'price', 'status', 'tags'],
+  );
   assert.deepEqual(f('status').type, { kind: 'enum', name: 'Status', values: ['DRAFT', 'ACTIVE', 'DISCONTINUED'] });
   assert.deepEqual(f('tags').type, { kind: 'list', of: { kind: 'scalar', name: 'String' }, itemRequired: true });
   assert.equal(f('tags').required, false);
   const dims = f('dimensions').type;
   assert.ok(dims.kind === 'object' && dims.sealed && dims.name === 'Dimensions');
-  assert.deepEqual(dims.fields.map((x) => [x.name, x.required]), [['width', true], ['height', true], ['depth', false]]);
+  assert.deepEqual(
+    dims.fields.map((x) => [x.name, x.required]),
+    [
+      ['width', true],
+      ['height', true],
+      ['depth', false],
+    ],
+  );
   assert.equal(f('createdAt').createdTime, true);
   assert.equal(f('updatedAt').updatedTime, true);
   assert.equal(hasNumericKey(product), false);
@@ -124,7 +134,10 @@ test('pasted DIRECTIVES_SDL and built-in scalar re-declarations are ignored, in 
     { file: 'a.graphql', sdl: DIRECTIVES_SDL },
     { file: 'b.graphql', sdl: `${DIRECTIVES_SDL}\nscalar ID\ntype T @table { id: ID, at: Date, n: BigInt }` },
   ]);
-  assert.deepEqual(model.tables.map((t) => t.typeName), ['T']);
+  assert.deepEqual(
+    model.tables.map((t) => t.typeName),
+    ['T'],
+  );
 });
 
 test('all problems are reported at once, sorted, in one message', () => {
@@ -187,18 +200,13 @@ test('duplicate type names, across files and kinds', () => {
 });
 
 test('unknown types, also inside lists and non-null', () => {
-  assert.deepEqual(problems('type T @table { id: ID, x: Strin, y: [Nope!]! }'), [
-    p(1, 28, 'field T.x has unknown type Strin'),
-    p(1, 39, 'field T.y has unknown type Nope'),
-  ]);
+  assert.deepEqual(problems('type T @table { id: ID, x: Strin, y: [Nope!]! }'), [p(1, 28, 'field T.x has unknown type Strin'), p(1, 39, 'field T.y has unknown type Nope')]);
   // The key field itself failed: no second "no primary key" problem.
   assert.deepEqual(problems('type T @table { id: Strin }'), [p(1, 21, 'field T.id has unknown type Strin')]);
 });
 
 test('primary keys: none, two, three, wrong types', () => {
-  assert.deepEqual(problems(sdl('type Foo @table {', '  name: String', '}')), [
-    p(1, 6, 'type Foo has no primary key: mark a field @primaryKey or declare a field named id'),
-  ]);
+  assert.deepEqual(problems(sdl('type Foo @table {', '  name: String', '}')), [p(1, 6, 'type Foo has no primary key: mark a field @primaryKey or declare a field named id')]);
   assert.deepEqual(problems('type T @table { a: ID @primaryKey, b: ID @primaryKey, c: Int @primaryKey }'), [p(1, 36, 'type T has three primary keys (a, b, c)')]);
   assert.deepEqual(
     problems(
@@ -254,27 +262,16 @@ test('directive arguments: types, unknown names, ranges, URL safety', () => {
 });
 
 test('unknown, misplaced and repeated directives', () => {
-  assert.deepEqual(
-    problems(
-      sdl(
-        'type Foo @table @bar @sealed @sealed {',
-        '  id: ID @foo @table',
-        '  name: String @sealed @primaryKey(x: 1)',
-        '}',
-        'enum E @sealed { A @indexed }',
-      ),
-    ),
-    [
-      p(1, 17, 'unknown directive @bar on type Foo'),
-      p(1, 30, '@sealed is repeated on type Foo'),
-      p(2, 10, 'unknown directive @foo on field Foo.id'),
-      p(2, 15, '@table belongs on types, not on field Foo.id'),
-      p(3, 16, '@sealed belongs on types, not on field Foo.name'),
-      p(3, 36, 'unknown argument "x" on @primaryKey (it takes no arguments)'),
-      p(5, 8, '@sealed is not allowed on enum E'),
-      p(5, 20, '@indexed is not allowed on enum value E.A'),
-    ],
-  );
+  assert.deepEqual(problems(sdl('type Foo @table @bar @sealed @sealed {', '  id: ID @foo @table', '  name: String @sealed @primaryKey(x: 1)', '}', 'enum E @sealed { A @indexed }')), [
+    p(1, 17, 'unknown directive @bar on type Foo'),
+    p(1, 30, '@sealed is repeated on type Foo'),
+    p(2, 10, 'unknown directive @foo on field Foo.id'),
+    p(2, 15, '@table belongs on types, not on field Foo.id'),
+    p(3, 16, '@sealed belongs on types, not on field Foo.name'),
+    p(3, 36, 'unknown argument "x" on @primaryKey (it takes no arguments)'),
+    p(5, 8, '@sealed is not allowed on enum E'),
+    p(5, 20, '@indexed is not allowed on enum value E.A'),
+  ]);
 });
 
 test('@indexed needs an indexable type; time fields need Long, Float, Date or String', () => {
@@ -308,18 +305,19 @@ test('@indexed needs an indexable type; time fields need Long, Float, Date or St
       p(13, 13, '@createdTime field Foo.x must be Long, Float, Date or String, not [Long]'),
     ],
   );
-  assert.deepEqual(problems('type T @table { id: ID, t: Long @createdTime @updatedTime }'), [
-    p(1, 46, 'field T.t cannot be both @createdTime and @updatedTime'),
-  ]);
+  assert.deepEqual(problems('type T @table { id: ID, t: Long @createdTime @updatedTime }'), [p(1, 46, 'field T.t cannot be both @createdTime and @updatedTime')]);
   const def = table('type T @table { id: ID, a: Long @createdTime, b: Float @updatedTime, c: Date, s: String @indexed, n: [Int] @indexed }', 'T');
-  assert.deepEqual(def.fields.map((f) => [f.name, f.createdTime, f.updatedTime, f.indexed]), [
-    ['id', false, false, false],
-    ['a', true, false, false],
-    ['b', false, true, false],
-    ['c', false, false, false],
-    ['s', false, false, true],
-    ['n', false, false, true],
-  ]);
+  assert.deepEqual(
+    def.fields.map((f) => [f.name, f.createdTime, f.updatedTime, f.indexed]),
+    [
+      ['id', false, false, false],
+      ['a', true, false, false],
+      ['b', false, true, false],
+      ['c', false, false, false],
+      ['s', false, false, true],
+      ['n', false, false, true],
+    ],
+  );
 });
 
 test('table-only directives on nested types and their fields', () => {
@@ -411,7 +409,10 @@ test('loadSchemaDir reads *.graphql recursively in path order, and says when the
     await writeFile(path.join(dir, 'notes.txt'), 'type Ignored @table { id: ID }');
     const model = await loadSchemaDir(dir);
     assert.deepEqual(model.files, [path.join(dir, 'a.graphql'), path.join(dir, 'b/deep/z.graphql'), path.join(dir, 'c.graphql')]);
-    assert.deepEqual(model.tables.map((t) => t.typeName), ['Z', 'C']);
+    assert.deepEqual(
+      model.tables.map((t) => t.typeName),
+      ['Z', 'C'],
+    );
     await writeFile(path.join(dir, 'c.graphql'), 'type C @table {\n  id: Kind @primaryKey\n}');
     await assert.rejects(loadSchemaDir(dir), (err: AppError) => {
       assert.match(err.message, new RegExp(`^invalid schema \\(1 problem\\):\\n${path.join(dir, 'c.graphql')}:2:3: primary key C.id must be ID, String, Int or Long, not Kind \\(an enum\\)$`));

@@ -118,7 +118,11 @@ async function dump(w: World): Promise<Record<string, string[]>> {
   const root = open({ path: join(w.dir, 'tablecast.mdb'), encoding: 'binary', keyEncoding: 'binary', readOnly: true });
   try {
     const out: Record<string, string[]> = {};
-    const names = [...root.getKeys({})].map((k) => Buffer.from(k as Buffer).toString().replace(/\0$/, ''));
+    const names = [...root.getKeys({})].map((k) =>
+      Buffer.from(k as Buffer)
+        .toString()
+        .replace(/\0$/, ''),
+    );
     for (const name of names) {
       const db = root.openDB(name, { encoding: 'binary', keyEncoding: 'binary', ...(name.startsWith('i:') ? { dupSort: true } : {}) });
       out[name] = [...db.getRange({})].map(({ key, value }) => `${Buffer.from(key as Buffer).toString('hex')}=${Buffer.from(value as Buffer).toString('hex')}`);
@@ -160,13 +164,27 @@ test('a write that fails while the store applies it leaves nothing; good writes 
   assert.deepEqual(a.store.get(a.good, 'g2')?.record, { id: 'g2', cat: 'old', n: 2 });
   assert.deepEqual(a.store.get(a.doc, 'd1')?.record, { id: 'd1', tag: 'first', n: 1 });
   const log = a.store.changeLog.readAfter(headBefore);
-  assert.deepEqual(log.map((e) => [e.seq, e.op, e.key]), [[headBefore + 1, 'update', 'a'], [headBefore + 2, 'update', 'd2'], [headBefore + 3, 'publish', 'g1']]);
+  assert.deepEqual(
+    log.map((e) => [e.seq, e.op, e.key]),
+    [
+      [headBefore + 1, 'update', 'a'],
+      [headBefore + 2, 'update', 'd2'],
+      [headBefore + 3, 'publish', 'g1'],
+    ],
+  );
   assert.equal(a.store.changeLog.head(), headBefore + 3);
 
   // The events of the good writes, in order, and nothing else.
   await turn();
   await turn();
-  assert.deepEqual(events.map((e) => [e.seq, e.type, e.key]), [[headBefore + 1, 'update', 'a'], [headBefore + 2, 'update', 'd2'], [headBefore + 3, 'publish', 'g1']]);
+  assert.deepEqual(
+    events.map((e) => [e.seq, e.type, e.key]),
+    [
+      [headBefore + 1, 'update', 'a'],
+      [headBefore + 2, 'update', 'd2'],
+      [headBefore + 3, 'publish', 'g1'],
+    ],
+  );
 
   assert.deepEqual(await dump(a), await dump(b));
 });
@@ -207,7 +225,14 @@ test('an over-long key is refused with VALIDATION_FAILED before anything applies
   await together(b.store, goodWrites(b));
   await turn();
   await turn();
-  assert.deepEqual(events.map((e) => [e.type, e.key]), [['update', 'a'], ['update', 'd2'], ['publish', 'g1']]);
+  assert.deepEqual(
+    events.map((e) => [e.type, e.key]),
+    [
+      ['update', 'a'],
+      ['update', 'd2'],
+      ['publish', 'g1'],
+    ],
+  );
   assert.deepEqual(await dump(a), await dump(b));
 });
 
@@ -216,7 +241,11 @@ test('indexed values of any length never make an index key LMDB refuses', async 
   await seed(a);
   // Index keys are cut at 300 UTF-16 units: at most 900 bytes, whatever the characters.
   const values = ['a'.repeat(100_000), '€'.repeat(5000), '😀'.repeat(5000)];
-  await a.store.transact((tx) => values.forEach((cat, i) => tx.put(a.good, `long${i}`, { id: `long${i}`, cat })));
+  await a.store.transact((tx) =>
+    values.forEach((cat, i) => {
+      tx.put(a.good, `long${i}`, { id: `long${i}`, cat });
+    }),
+  );
   for (const [i, cat] of values.entries()) assert.equal(a.store.get(a.good, `long${i}`)?.record.cat, cat);
 });
 

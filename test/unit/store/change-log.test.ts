@@ -50,18 +50,33 @@ test('readAfter and iterateAfter start after the cursor and honour a limit', asy
   const { store, handle } = openStore(t, SDL);
   const items = handle('Item');
   for (let i = 0; i < 10; i++) await store.transact((tx) => tx.put(items, `k${i}`, { id: `k${i}` }));
-  assert.deepEqual(store.changeLog.readAfter(7).map((e) => e.seq), [8, 9, 10]);
-  assert.deepEqual(store.changeLog.readAfter(2, 3).map((e) => e.seq), [3, 4, 5]);
+  assert.deepEqual(
+    store.changeLog.readAfter(7).map((e) => e.seq),
+    [8, 9, 10],
+  );
+  assert.deepEqual(
+    store.changeLog.readAfter(2, 3).map((e) => e.seq),
+    [3, 4, 5],
+  );
   assert.deepEqual(store.changeLog.readAfter(10), []);
-  assert.deepEqual([...store.changeLog.iterateAfter(6)].map((e) => e.key), ['k6', 'k7', 'k8', 'k9']);
+  assert.deepEqual(
+    [...store.changeLog.iterateAfter(6)].map((e) => e.key),
+    ['k6', 'k7', 'k8', 'k9'],
+  );
 });
 
 test('concurrent writers share commits but each gets its own gap-free seq', async (t) => {
   const { store, handle } = openStore(t, SDL);
   const items = handle('Item');
   const seqs = await Promise.all(Array.from({ length: 50 }, (_, i) => store.transact((tx) => tx.put(items, `c${i}`, { id: `c${i}` }).entry.seq)));
-  assert.deepEqual([...seqs].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1));
-  assert.deepEqual(store.changeLog.readAfter(0).map((e) => e.seq), Array.from({ length: 50 }, (_, i) => i + 1));
+  assert.deepEqual(
+    [...seqs].sort((a, b) => a - b),
+    Array.from({ length: 50 }, (_, i) => i + 1),
+  );
+  assert.deepEqual(
+    store.changeLog.readAfter(0).map((e) => e.seq),
+    Array.from({ length: 50 }, (_, i) => i + 1),
+  );
 });
 
 test('prune removes entries older than the cutoff, never from keepFrom on, and records prunedThrough', async (t) => {
@@ -77,12 +92,18 @@ test('prune removes entries older than the cutoff, never from keepFrom on, and r
   // Older than entry 4's time: 1, 2, 3 go.
   assert.equal(await store.changeLog.prune(1_000_000 + 4000), 3);
   assert.equal(store.changeLog.prunedThrough(), 3);
-  assert.deepEqual(store.changeLog.readAfter(0).map((e) => e.seq), [4, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(
+    store.changeLog.readAfter(0).map((e) => e.seq),
+    [4, 5, 6, 7, 8, 9, 10],
+  );
 
   // A replay still needs seq 6: pruning stops before it even though 6..8 are old enough.
   assert.equal(await store.changeLog.prune(1_000_000 + 9000, 6), 2);
   assert.equal(store.changeLog.prunedThrough(), 5);
-  assert.deepEqual(store.changeLog.readAfter(0).map((e) => e.seq), [6, 7, 8, 9, 10]);
+  assert.deepEqual(
+    store.changeLog.readAfter(0).map((e) => e.seq),
+    [6, 7, 8, 9, 10],
+  );
 
   // Nothing old enough: nothing removed, prunedThrough unchanged.
   assert.equal(await store.changeLog.prune(0), 0);
@@ -116,7 +137,10 @@ test('a transaction that throws writes nothing: no record, no index entry, no ch
   assert.deepEqual(store.get(items, 'kept')?.record, { id: 'kept', name: 'k' });
   assert.deepEqual(indexEntries(items, 'name'), [['k', 'kept']]);
   assert.equal(store.changeLog.head(), 1);
-  assert.deepEqual(store.changeLog.readAfter(0).map((e) => e.key), ['kept']);
+  assert.deepEqual(
+    store.changeLog.readAfter(0).map((e) => e.key),
+    ['kept'],
+  );
 
   // A failing writer in the same batch as successful ones rolls back alone, and seqs stay gap-free.
   const results = await Promise.allSettled([
@@ -127,9 +151,19 @@ test('a transaction that throws writes nothing: no record, no index entry, no ch
     }),
     store.transact((tx) => tx.put(items, 'x2', { id: 'x2' })),
   ]);
-  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
   assert.equal(store.get(items, 'bad'), undefined);
-  assert.deepEqual(store.changeLog.readAfter(0).map((e) => [e.seq, e.key]), [[1, 'kept'], [2, 'x1'], [3, 'x2']]);
+  assert.deepEqual(
+    store.changeLog.readAfter(0).map((e) => [e.seq, e.key]),
+    [
+      [1, 'kept'],
+      [2, 'x1'],
+      [3, 'x2'],
+    ],
+  );
 });
 
 test('a rolled-back transaction does not use up a generated integer key', async (t) => {

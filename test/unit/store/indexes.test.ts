@@ -28,16 +28,33 @@ test('insert indexes every indexed attribute; null and absent index as null; lis
     tx.put(p, 'b', { id: 'b', category: null, price: 2.5, tags: [], inStock: false });
     tx.put(p, 'c', { id: 'c', tags: null });
   });
-  assert.deepEqual(indexEntries(p, 'category'), [[null, 'b'], [null, 'c'], ['tools', 'a']]);
-  assert.deepEqual(indexEntries(p, 'price'), [[null, 'c'], [2.5, 'b'], [10, 'a']]);
+  assert.deepEqual(indexEntries(p, 'category'), [
+    [null, 'b'],
+    [null, 'c'],
+    ['tools', 'a'],
+  ]);
+  assert.deepEqual(indexEntries(p, 'price'), [
+    [null, 'c'],
+    [2.5, 'b'],
+    [10, 'a'],
+  ]);
   // An empty list has no elements to index; a null list indexes as null; duplicates once.
-  assert.deepEqual(indexEntries(p, 'tags'), [[null, 'c'], ['x', 'a'], ['y', 'a']]);
+  assert.deepEqual(indexEntries(p, 'tags'), [
+    [null, 'c'],
+    ['x', 'a'],
+    ['y', 'a'],
+  ]);
   assert.deepEqual(
-    indexEntries(p, 'inStock').map(([k, v]) => `${String(k)}:${String(v)}`).sort(),
+    indexEntries(p, 'inStock')
+      .map(([k, v]) => `${String(k)}:${String(v)}`)
+      .sort(),
     ['false:b', 'null:c', 'true:a'],
   );
   // Non-indexed attributes have no index at all.
-  assert.equal(p.indexes.some((i) => i.field.name === 'note'), false);
+  assert.equal(
+    p.indexes.some((i) => i.field.name === 'note'),
+    false,
+  );
 });
 
 test('replace, patch and delete move index entries with the record', async (t) => {
@@ -48,16 +65,36 @@ test('replace, patch and delete move index entries with the record', async (t) =
 
   // Replace: a whole new record; attributes that disappear index as null.
   await store.transact((tx) => tx.put(p, 'a', { id: 'a', category: 'garden', tags: ['y', 'z'] }));
-  assert.deepEqual(indexEntries(p, 'category'), [['garden', 'a'], ['tools', 'b']]);
-  assert.deepEqual(indexEntries(p, 'price'), [[null, 'a'], [10, 'b']]);
-  assert.deepEqual(indexEntries(p, 'tags'), [['y', 'a'], ['y', 'b'], ['z', 'a']]);
+  assert.deepEqual(indexEntries(p, 'category'), [
+    ['garden', 'a'],
+    ['tools', 'b'],
+  ]);
+  assert.deepEqual(indexEntries(p, 'price'), [
+    [null, 'a'],
+    [10, 'b'],
+  ]);
+  assert.deepEqual(indexEntries(p, 'tags'), [
+    ['y', 'a'],
+    ['y', 'b'],
+    ['z', 'a'],
+  ]);
 
   // Patch (a put of the merged record): only the changed attribute moves.
   const merged = { ...store.get(p, 'b')!.record, tags: null, price: 12 };
   await store.transact((tx) => tx.put(p, 'b', merged));
-  assert.deepEqual(indexEntries(p, 'category'), [['garden', 'a'], ['tools', 'b']]);
-  assert.deepEqual(indexEntries(p, 'price'), [[null, 'a'], [12, 'b']]);
-  assert.deepEqual(indexEntries(p, 'tags'), [[null, 'b'], ['y', 'a'], ['z', 'a']]);
+  assert.deepEqual(indexEntries(p, 'category'), [
+    ['garden', 'a'],
+    ['tools', 'b'],
+  ]);
+  assert.deepEqual(indexEntries(p, 'price'), [
+    [null, 'a'],
+    [12, 'b'],
+  ]);
+  assert.deepEqual(indexEntries(p, 'tags'), [
+    [null, 'b'],
+    ['y', 'a'],
+    ['z', 'a'],
+  ]);
 
   // Delete: every entry of the record goes.
   await store.transact((tx) => tx.remove(p, 'a'));
@@ -99,7 +136,11 @@ test('a schema that gains @indexed builds the index from existing records at ope
 
   const v2 = openStore(t, indexed, { dir });
   const items2 = v2.handle('Item');
-  assert.deepEqual(indexEntries(items2, 'color'), [[null, 'c'], ['blue', 'b'], ['red', 'a']]);
+  assert.deepEqual(indexEntries(items2, 'color'), [
+    [null, 'c'],
+    ['blue', 'b'],
+    ['red', 'a'],
+  ]);
   assert.deepEqual(await v2.store.search(items2, parseQuery('color=red&select(id)', items2.def)), ['a']);
   await v2.store.close();
 
@@ -116,12 +157,20 @@ test('a schema that gains @indexed builds the index from existing records at ope
 
   const v4 = openStore(t, indexed, { dir });
   const items4 = v4.handle('Item');
-  assert.deepEqual(indexEntries(items4, 'color'), [[null, 'c'], ['green', 'a'], ['red', 'd']]);
+  assert.deepEqual(indexEntries(items4, 'color'), [
+    [null, 'c'],
+    ['green', 'a'],
+    ['red', 'd'],
+  ]);
   assert.deepEqual(await v4.store.search(items4, parseQuery('color=red&select(id)', items4.def)), ['d']);
   assert.deepEqual(await v4.store.search(items4, parseQuery('color=blue', items4.def)), []);
   await v4.store.close();
 
   // Reopening with the same schema keeps the index as it is (no rebuild needed, same answers).
   const v5 = openStore(t, indexed, { dir });
-  assert.deepEqual(indexEntries(v5.handle('Item'), 'color'), [[null, 'c'], ['green', 'a'], ['red', 'd']]);
+  assert.deepEqual(indexEntries(v5.handle('Item'), 'color'), [
+    [null, 'c'],
+    ['green', 'a'],
+    ['red', 'd'],
+  ]);
 });

@@ -61,14 +61,20 @@ test('AND uses one indexed condition, preferring equality, then a two-sided rang
   assert.deepEqual(plan('category=gt=a&price=ge=1&price=lt=2'), { kind: 'index', ranges: [{ attribute: 'price', start: 1, end: 2 }] });
   assert.deepEqual(plan('stock=1&[category=a|category=b]'), {
     kind: 'index',
-    ranges: [{ attribute: 'category', exact: 'a' }, { attribute: 'category', exact: 'b' }],
+    ranges: [
+      { attribute: 'category', exact: 'a' },
+      { attribute: 'category', exact: 'b' },
+    ],
   });
 });
 
 test('OR uses the index only when every branch can', () => {
   assert.deepEqual(plan('category=a|price=lt=3'), {
     kind: 'index',
-    ranges: [{ attribute: 'category', exact: 'a' }, { attribute: 'price', end: 3 }],
+    ranges: [
+      { attribute: 'category', exact: 'a' },
+      { attribute: 'price', end: 3 },
+    ],
   });
   assert.deepEqual(plan('category=a|stock=3'), { kind: 'scan' });
 });
@@ -84,7 +90,7 @@ test('what an index cannot answer scans', () => {
     'big=gt=10', // BigInt strings do not sort numerically
     'meta=1', // Any is untyped
     'extra=1', // undeclared attribute
-    'price=gt=null'.replace('null', '1') + '|stock=1',
+    `${'price=gt=null'.replace('null', '1')}|stock=1`,
   ]) {
     assert.deepEqual(plan(q), { kind: 'scan' }, q);
   }
@@ -153,7 +159,11 @@ test('an indexed query reads only its candidates; a scan reads every record; bot
     const scanRun = counting({ ...p, indexes: [], indexed: new Map() });
     const viaScan = [...candidateRecords(scanRun.handle, query, Date.now())];
     assert.equal(viaIndex.length, expected, q);
-    assert.deepEqual(viaIndex.map((r: Record) => r.id), viaScan.map((r: Record) => r.id), `${q}: index and scan agree`);
+    assert.deepEqual(
+      viaIndex.map((r: Record) => r.id),
+      viaScan.map((r: Record) => r.id),
+      `${q}: index and scan agree`,
+    );
     assert.equal(scanRun.reads(), 201, `${q}: a scan reads every record`);
     assert.equal(indexedRun.reads(), expected, `${q}: the index reads only the ${expected} candidates`);
   }
@@ -206,17 +216,36 @@ test('ranges on one attribute are merged: duplicates and overlaps become one ran
 });
 
 test('mergeRanges on its own: unbounded starts and ends, inclusive bounds, empty ranges', () => {
-  assert.deepEqual(mergeRanges([{ attribute: 'a', end: 5 }, { attribute: 'a', start: 5, end: 8 }, { attribute: 'a', start: 9 }]), [
-    { attribute: 'a', end: 8 },
-    { attribute: 'a', start: 9 },
-  ]);
-  assert.deepEqual(mergeRanges([{ attribute: 'a', start: 'b', end: 'c' }, { attribute: 'a', exact: 'bb' }, { attribute: 'a', start: 'a', end: 'b' }]), [
-    { attribute: 'a', start: 'a', end: 'c' },
-  ]);
-  assert.deepEqual(mergeRanges([{ attribute: 'a', exact: true }, { attribute: 'a', exact: false }, { attribute: 'a', exact: true }]), [
-    { attribute: 'a', exact: false },
-    { attribute: 'a', exact: true },
-  ]);
+  assert.deepEqual(
+    mergeRanges([
+      { attribute: 'a', end: 5 },
+      { attribute: 'a', start: 5, end: 8 },
+      { attribute: 'a', start: 9 },
+    ]),
+    [
+      { attribute: 'a', end: 8 },
+      { attribute: 'a', start: 9 },
+    ],
+  );
+  assert.deepEqual(
+    mergeRanges([
+      { attribute: 'a', start: 'b', end: 'c' },
+      { attribute: 'a', exact: 'bb' },
+      { attribute: 'a', start: 'a', end: 'b' },
+    ]),
+    [{ attribute: 'a', start: 'a', end: 'c' }],
+  );
+  assert.deepEqual(
+    mergeRanges([
+      { attribute: 'a', exact: true },
+      { attribute: 'a', exact: false },
+      { attribute: 'a', exact: true },
+    ]),
+    [
+      { attribute: 'a', exact: false },
+      { attribute: 'a', exact: true },
+    ],
+  );
 });
 
 test('a range over many values answers in key order, merged lazily, collected, or by a scan when too wide', async (t) => {

@@ -57,7 +57,10 @@ test('chunks hold at most chunkSize results, in key order, and the last one says
   const chunks = await all(cursor);
   // A chunk also ends with its time slice (a busy machine gives shorter ones), never past 300.
   assert.ok(chunks.length >= 4 && chunks.every((c) => c.length > 0 && c.length <= 300), String(chunks.map((c) => c.length)));
-  assert.deepEqual(chunks.flat(), Array.from({ length: 1000 }, (_, i) => id(i)));
+  assert.deepEqual(
+    chunks.flat(),
+    Array.from({ length: 1000 }, (_, i) => id(i)),
+  );
   assert.equal(cursor.done, true);
   assert.equal(await cursor.next(), undefined);
   void store;
@@ -148,7 +151,22 @@ test('mergeSorted: a k-way merge that drops repeats, or keeps ties in source ord
   const tagged = (xs: Array<[number, string]>) => xs[Symbol.iterator]();
   const byNumber = (a: [number, string], b: [number, string]) => a[0] - b[0];
   assert.deepEqual(
-    [...mergeSorted([tagged([[1, 'a'], [2, 'a']]), tagged([[1, 'b'], [2, 'b']])], byNumber, false)].map(([n, s]) => `${n}${s}`),
+    [
+      ...mergeSorted(
+        [
+          tagged([
+            [1, 'a'],
+            [2, 'a'],
+          ]),
+          tagged([
+            [1, 'b'],
+            [2, 'b'],
+          ]),
+        ],
+        byNumber,
+        false,
+      ),
+    ].map(([n, s]) => `${n}${s}`),
     ['1a', '1b', '2a', '2b'],
   );
   let closed = 0;
@@ -190,19 +208,23 @@ test('snapshot: false reads on after the last key: later records are seen once, 
     const cursor = store.openSearch(items, parseQuery(raw, items.def), { chunkSize: 100 }, { snapshot: false });
     const first = (await cursor.next()) as string[];
     assert.ok(first.length > 0 && first.length <= 100);
-    assert.deepEqual(first, Array.from({ length: first.length }, (_, i) => id(i)), raw);
+    assert.deepEqual(
+      first,
+      Array.from({ length: first.length }, (_, i) => id(i)),
+      raw,
+    );
     await new Promise((r) => setTimeout(r, 60)); // a slow consumer: the read gives its cursors back
     await store.transact((tx) => {
       tx.put(items, 'a-before', { id: 'a-before', grp: 1, v: 1, name: 'x' }); // before the position: not seen
-      tx.put(items, id(450) + 'x', { id: id(450) + 'x', grp: 1, v: 1, name: 'x' }); // ahead: seen
+      tx.put(items, `${id(450)}x`, { id: `${id(450)}x`, grp: 1, v: 1, name: 'x' }); // ahead: seen
       tx.remove(items, id(451)); // ahead: gone
     });
     const rest = (await all(cursor)).flat() as string[];
-    const expected = [...Array.from({ length: 600 - first.length }, (_, i) => id(i + first.length)).filter((k) => k !== id(451)), id(450) + 'x'].sort();
+    const expected = [...Array.from({ length: 600 - first.length }, (_, i) => id(i + first.length)).filter((k) => k !== id(451)), `${id(450)}x`].sort();
     assert.deepEqual(rest, expected, raw);
     await store.transact((tx) => {
       tx.remove(items, 'a-before');
-      tx.remove(items, id(450) + 'x');
+      tx.remove(items, `${id(450)}x`);
       tx.put(items, id(451), { id: id(451), grp: 451 % 7, v: 451 % 3, name: 'n451' });
     });
   }
@@ -219,9 +241,15 @@ test('first() reads one slice at once; an empty first slice and the streamed arr
   assert.equal(cursor.first(), undefined, 'only once');
   let text = '';
   for await (const part of jsonArray(cursor, first!)) text += part;
-  assert.deepEqual(JSON.parse(text).map((r: Record) => r.id), [id(298), id(299)]);
+  assert.deepEqual(
+    JSON.parse(text).map((r: Record) => r.id),
+    [id(298), id(299)],
+  );
   // A read that fits one slice is done after first(): no promise needed.
   const small = store.openSearch(items, { reserved: {}, limit: { offset: 0, count: 3 } }, undefined, { snapshot: false });
-  assert.deepEqual(small.first()!.map((r) => (r as Record).id), [id(0), id(1), id(2)]);
+  assert.deepEqual(
+    small.first()!.map((r) => (r as Record).id),
+    [id(0), id(1), id(2)],
+  );
   assert.equal(small.done, true);
 });
