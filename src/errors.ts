@@ -148,6 +148,7 @@ const FULL_MESSAGE = /MDB_MAP_FULL|ENOSPC|EDQUOT|No space left on device|Disk qu
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err && typeof err === 'object') {
+    // Any thrown object: each field is checked before it is used.
     const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
     const message = typeof e.message === 'string' ? e.message : 'request failed';
     const full = isStorageFullCode(e.code);

@@ -87,9 +87,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     logController.completed(head);
   });
   const fastify = createFastify(config, tls, { log, logController, responses });
-  const connections = guardConnections(fastify.server, config);
-  // Before any route: each route handler tells its response its route pattern.
-  tagRoutes(fastify);
 
   const policy = createPolicy(config.auth, model.tables);
   const secret = policy.enabled ? (config.auth?.secret ?? (await loadOrCreateSecret(config.data))) : 'unused: auth is off';
@@ -116,17 +113,37 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     onError: (err) => log.error({ err }, 'GraphQL resolver failed'),
     limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
   });
-  closeInOrder(fastify, { app, graphql, sessions: tls ? trackHttp2Sessions(fastify.server as never) : undefined });
-  registerHttp(fastify, {
-    app,
-    maxRecordValues: config.maxRecordValues,
-    version: VERSION,
-    stream,
-    auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined, tables: model.tables },
-    ...(config.cors ? { cors: config.cors } : {}),
-  });
-  registerMetrics(fastify, { app, tallies, streams, channels, connections, isAdmin: (request) => policy.isAdmin(request.principal) });
-  mountGraphql(fastify, graphql);
+  // Limits on connections, set on the Node server itself: HTTP/1.1 and HTTP/2 alike.
+  const connections = guardConnections(fastify.server, config);
+
+  // What the server puts in front of the app, in order. Each is one file's plugin or adapter.
+  const mounts: ReadonlyArray<readonly [string, (f: FastifyInstance) => void]> = [
+    // Before any route: each route handler tells its response its route pattern (for metrics and logs).
+    ['route tags', tagRoutes],
+    // (fastify types `server` as an HTTP/1.1 server whatever the flavour; with TLS it is the HTTP/2 one.)
+    ['shutdown order', (f) => closeInOrder(f, { app, graphql, sessions: tls ? trackHttp2Sessions(f.server as never) : undefined })],
+    [
+      'CORS, auth, errors, health, REST and SSE routes',
+      (f) =>
+        registerHttp(f, {
+          app,
+          maxRecordValues: config.maxRecordValues,
+          version: VERSION,
+          stream,
+          auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined, tables: model.tables },
+          ...(config.cors ? { cors: config.cors } : {}),
+        }),
+    ],
+    ['metrics', (f) => registerMetrics(f, { app, tallies, streams, channels, connections, isAdmin: (request) => policy.isAdmin(request.principal) })],
+    ['GraphQL', (f) => mountGraphql(f, graphql)],
+  ];
+  for (const [what, mount] of mounts) {
+    try {
+      mount(fastify);
+    } catch (err) {
+      throw new AppError('INTERNAL', `could not mount ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
 
   const tables = buildTablesApi(app);
   let url: string | undefined;

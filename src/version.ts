@@ -4,4 +4,5 @@
  */
 import { readFileSync } from 'node:fs';
 
+// Our own package.json, which always has a version.
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -42,6 +42,8 @@ export function createFastify(config: Config, tls: TlsMaterial | undefined, { lo
       sendError(request, reply, error);
     }) as never,
   };
+  // fastify's overloads pick the server type from literal options; these pick it at run time, and
+  // its option types have no field for a custom response class (Node's own option).
   const fastify = (tls
     ? Fastify({
         ...base,

@@ -58,6 +58,7 @@ export async function prepareStart(input: unknown, options: { model?: SchemaMode
       model = await loadSchemaDir(settings.schemas);
     } catch (err) {
       if (!(err instanceof AppError) || err.code !== 'SCHEMA_INVALID') throw err;
+      // SCHEMA_INVALID carries the schema loader's problems as its details (schema/parse.ts).
       const found = Array.isArray(err.details) ? (err.details as SchemaProblem[]) : [];
       if (found.length === 0) problems.push({ kind: 'schema', where: where(['schemas']), message: err.message });
       // A directory that is missing or empty is the `schemas` setting's problem: say where it was set.
@@ -123,6 +124,7 @@ function tlsProblems(certPath: string, keyPath: string, where: (path: readonly P
     try {
       return readFileSync(path, 'utf8');
     } catch (err) {
+      // readFileSync throws Errors; TypeScript types every caught value as unknown.
       problems.push({ kind: 'config', where: where([setting]), message: `cannot read ${path}: ${(err as Error).message}` });
       return undefined;
     }
@@ -152,6 +154,7 @@ function tlsProblems(certPath: string, keyPath: string, where: (path: readonly P
  * when it is still to be created) must be a directory we may write into.
  */
 function dataDirProblem(dir: string): string | undefined {
+  // (What node:fs throws is an ErrnoException; TypeScript types every caught value as unknown.)
   for (let probe = dir; ; probe = dirname(probe)) {
     let isDirectory: boolean;
     try {

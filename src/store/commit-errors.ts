@@ -51,13 +51,13 @@ export function settleCommitError(err: unknown): void {
 }
 
 function commitErrorOf(err: unknown): PromiseLike<unknown> | undefined {
-  const commitError = err && typeof err === 'object' ? (err as { commitError?: unknown }).commitError : undefined;
-  return commitError && typeof (commitError as PromiseLike<unknown>).then === 'function' ? (commitError as PromiseLike<unknown>) : undefined;
+  const commitError = err && typeof err === 'object' && 'commitError' in err ? err.commitError : undefined;
+  return commitError && typeof commitError === 'object' && 'then' in commitError && typeof commitError.then === 'function' ? (commitError as PromiseLike<unknown>) : undefined;
 }
 
 /** A full-disk code; or EIO, or a cause not known yet, with (almost) no space left where the data is. */
 function isFull(cause: unknown, dataDir: string): boolean {
-  const code = cause && typeof cause === 'object' ? (cause as { code?: unknown }).code : undefined;
+  const code = cause && typeof cause === 'object' && 'code' in cause ? cause.code : undefined;
   if (isStorageFullCode(code)) return true;
   if (cause !== undefined && !EIO.has(code)) return false;
   // An EIO with plenty of space left is a real I/O error, not a full disk: answer it as one.

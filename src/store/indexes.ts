@@ -75,6 +75,7 @@ export function updateIndexes(indexes: readonly IndexHandle[], key: Key, prev: R
   for (const { field, db } of indexes) {
     const before = indexKeysOf(field, prev);
     const after = indexKeysOf(field, next);
+    // `as Key`: an index value may be null, which ordered-binary stores and lmdb's Key type leaves out.
     for (const k of before) if (!after.includes(k) && db.removeSync(k as Key, key)) undo?.replaced(db, k, key);
     for (const k of after) if (!before.includes(k) && db.putSync(k as Key, key, NO_DUP_DATA)) undo?.added(db, k, key);
   }

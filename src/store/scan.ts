@@ -123,6 +123,8 @@ function* indexKeys(table: TableHandle, ranges: readonly IndexRange[], options: 
 }
 
 type IndexHandleDb = TableHandle['indexes'][number]['db'];
+// Index values (IndexKey) are passed to lmdb `as Key`: they may be null, which ordered-binary stores
+// (first) and lmdb's Key type leaves out.
 
 function rangeOptions(r: IndexRange, options: ReadOptions): RangeOptions {
   return {

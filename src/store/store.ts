@@ -104,7 +104,7 @@ export function createStore(options: StoreOptions): Store {
       const result = await pending;
       if (options.durability === 'sync') await layout.root.flushed;
       if (!closed && head > 0) notify(head);
-      return result as T;
+      return result;
     } catch (err) {
       // A failed commit (a full disk) is 507 STORAGE_FULL and must not kill the process: commit-errors.ts.
       throw await explainCommitFailure(err, options.dataDir);

@@ -49,6 +49,7 @@ export class UndoLog {
     for (let i = this.#steps.length - 1; i >= 0; i--) {
       const { db, key, value, version, restore } = this.#steps[i]!;
       try {
+        // A step's database is one of several key types; its key came from that database.
         if (restore) db.put(key as never, value, version as number);
         else db.remove(key as never, value);
       } catch (err) {
