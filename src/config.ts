@@ -88,6 +88,9 @@ export interface ConfigReport {
 const ORIGINS = Symbol('tablecast.config.origins');
 type Origins = ReadonlyMap<string, ConfigOrigin>;
 
+/** A lone --cert or --key: the setting that is missing. */
+const PAIRED: Readonly<Record<string, string>> = { cert: 'key', key: 'cert' };
+
 /**
  * Merges and validates configuration; throws `CONFIG_INVALID` listing every problem with where it was set.
  * @example const config = loadConfig({ env: { TABLECAST_PORT: '8080' }, flags: { data: './data' } })
@@ -141,16 +144,16 @@ export function validateConfig(input: unknown, cwd = '.'): Config {
  * @example const { config, problems } = inspectConfig(mergeConfig({ env }))
  */
 export function inspectConfig(input: unknown, cwd = '.'): ConfigReport {
-  const raw = (input && typeof input === 'object' ? input : {}) as Record<string, unknown>;
-  const origins = (raw as { [ORIGINS]?: Origins })[ORIGINS];
+  const raw: { [key: string]: unknown } = isObject(input) ? input : {};
+  const origins = originsOf(raw);
   const parsed = ConfigSchema.safeParse(input);
   if (parsed.success) {
-    const config = withOrigins(resolvePaths(parsed.data, cwd), origins) as Config;
+    const config: Config = withOrigins(resolvePaths(parsed.data, cwd), origins);
     return { config: Object.freeze(config), settings: config, problems: [] };
   }
   const problem = (path: readonly PropertyKey[], message: string): ConfigProblem => {
     // A lone --cert (or --key) is reported where the one given was set.
-    const pair = path.length === 1 && raw[String(path[0])] === undefined ? ({ cert: 'key', key: 'cert' } as Record<string, string>)[String(path[0])] : undefined;
+    const pair = path.length === 1 && raw[String(path[0])] === undefined ? PAIRED[String(path[0])] : undefined;
     return { path: jsonPath(path) || '(config)', where: settingLocation(raw, pair ? [pair] : path), message };
   };
   // One problem per unknown key, named (zod reports them together, at the object's own path).
@@ -163,11 +166,12 @@ export function inspectConfig(input: unknown, cwd = '.'): ConfigReport {
   }
   const failed = new Set(parsed.error.issues.map((i) => String(i.path[0] ?? '')));
   const settings: Record<string, unknown> = {};
-  for (const [key, schema] of Object.entries(ConfigSchema.shape)) {
+  for (const [key, schema] of Object.entries<z.ZodType>(ConfigSchema.shape)) {
     if (failed.has(key) || problems.some((p) => p.path === key)) continue;
-    const one = (schema as z.ZodType).safeParse(raw[key]);
+    const one = schema.safeParse(raw[key]);
     if (one.success && one.data !== undefined) settings[key] = one.data;
   }
+  // Each value passed its own setting's schema just above.
   return { settings: withOrigins(resolvePaths(settings as Partial<Config>, cwd), origins), problems };
 }
 
@@ -178,7 +182,7 @@ export function inspectConfig(input: unknown, cwd = '.'): ConfigReport {
  * @example settingLocation(mergeConfig({ env: { TABLECAST_PORT: 'abc' } }), ['port']) // 'TABLECAST_PORT'
  */
 export function settingLocation(settings: object, path: readonly PropertyKey[]): string {
-  const origin = path.length > 0 ? (settings as { [ORIGINS]?: Origins })[ORIGINS]?.get(String(path[0])) : undefined;
+  const origin = path.length > 0 ? originsOf(settings)?.get(String(path[0])) : undefined;
   if (!origin) return jsonPath(path) || '(config)';
   if ('flag' in origin) return origin.flag;
   if ('env' in origin) return path.length > 1 ? `${origin.env}: ${jsonPath(path.slice(1))}` : origin.env;
@@ -201,6 +205,7 @@ export function jsonPath(path: readonly PropertyKey[]): string {
 
 /** zod's message, except for a number that did not parse ("expected number, received NaN" for `abc`). */
 function issueMessage(issue: z.core.$ZodIssue): string {
+  // zod adds `received` to this issue at run time; its issue types do not declare it.
   if (issue.code === 'invalid_type' && issue.expected === 'number' && (issue as { received?: unknown }).received === 'NaN') return 'must be a number';
   return issue.message;
 }
@@ -215,6 +220,17 @@ function resolvePaths<T extends Partial<Config>>(c: T, cwd: string): T {
   };
 }
 
+/** The origins {@link withOrigins} attached to merged settings or a configuration, if any. */
+function originsOf(settings: object): Origins | undefined {
+  // Attached by defineProperty, outside the declared type of the settings.
+  return (settings as { [ORIGINS]?: Origins })[ORIGINS];
+}
+
+/** A non-null object, whose properties can be read. */
+function isObject(v: unknown): v is { [key: string]: unknown } {
+  return typeof v === 'object' && v !== null;
+}
+
 function withOrigins<T extends object>(target: T, origins: Origins | undefined): T {
   if (origins) Object.defineProperty(target, ORIGINS, { value: origins, enumerable: true });
   return target;
@@ -226,14 +242,14 @@ function readConfigFile(path: string | undefined, cwd: string): { path: string; 
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if (path === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new AppError('CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+    if (path === undefined && err instanceof Error && 'code' in err && err.code === 'ENOENT') return undefined;
+    throw new AppError('CONFIG_INVALID', `cannot read config file ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   try {
     const value: unknown = JSON.parse(text);
-    if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('the file must hold a JSON object');
-    return { path: file, values: value as Record<string, unknown> };
+    if (!isObject(value) || Array.isArray(value)) throw new Error('the file must hold a JSON object');
+    return { path: file, values: value };
   } catch (err) {
-    throw new AppError('CONFIG_INVALID', `config file ${file} is not valid: ${(err as Error).message}`, { cause: err });
+    throw new AppError('CONFIG_INVALID', `config file ${file} is not valid: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }

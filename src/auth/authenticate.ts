@@ -98,7 +98,7 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
   return {
     async authenticate({ authorization, cookie, accessToken, address }) {
       if (authorization) {
-        const [scheme, value = ''] = authorization.split(/\s+/, 2) as [string, string?];
+        const [scheme = '', value = ''] = authorization.split(/\s+/, 2);
         if (/^bearer$/i.test(scheme)) return fromToken(value, 'bearer');
         if (/^basic$/i.test(scheme)) {
           const key = keyOf(value);

@@ -149,7 +149,7 @@ function compileRoles(auth: AuthConfig | undefined, tables: readonly TableDef[])
             // A more specific pattern narrows or widens what a broader one gave.
             entry.set(action, parsed.filter);
           } catch (err) {
-            problems.push({ path: [...at, action, 'filter'], message: `"${permission.filter}": ${(err as Error).message}${on}` });
+            problems.push({ path: [...at, action, 'filter'], message: `"${permission.filter}": ${err instanceof Error ? err.message : String(err)}${on}` });
           }
         }
         byTable.set(`${def.database}/${def.table}`, entry);

@@ -31,7 +31,8 @@ export function compileBundle(file: string, cacheFile: string): CompiledBundle {
     cached: cachedData !== undefined && !script.cachedDataRejected,
     run() {
       const module = { exports: {} };
-      (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(file), module, file, dirname(file));
+      const wrapped: (...args: unknown[]) => void = script.runInThisContext();
+      wrapped(module.exports, createRequire(file), module, file, dirname(file));
     },
   };
 }

@@ -39,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'hash-password') {
     const chunks: Buffer[] = [];
+    // Readable's async iterator yields any; stdin, with no encoding set, yields Buffers.
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     // One trailing newline is what `echo` or a prompt adds, not part of the password.
     const password = Buffer.concat(chunks)
@@ -64,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
     tls: values['no-tls'] ? false : values.tls,
     cert: values.cert,
     key: values.key,
+    // parseArgs types durability and log-level as plain strings; validateConfig checks them below.
     durability: values.durability as ConfigInput['durability'],
     bodyLimit: values['body-limit'],
     pingInterval: values['ping-interval'],
@@ -128,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** A listen failure as one plain sentence: the common ones say what to change. */
 function listenError(err: unknown, config: Config): Error {
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = err instanceof Error && 'code' in err ? err.code : undefined;
   const port = `port ${config.port} on ${config.host}`;
   const portSetting = settingLocation(config, ['port']);
   const hostSetting = settingLocation(config, ['host']);

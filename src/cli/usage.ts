@@ -60,7 +60,9 @@ export function usageLine(problem: string): string {
   return `tablecast: ${problem}; "tablecast help" lists every command and flag\n`;
 }
 
-const SHORT = new Map(Object.entries(FLAGS).flatMap(([name, f]) => ('short' in f ? [[f.short as string, name]] : [])));
+const SHORT = new Map(Object.entries(FLAGS).flatMap(([name, f]): [string, string][] => ('short' in f ? [[f.short, name]] : [])));
+/** {@link FLAGS} looked up by any name. */
+const BY_NAME: Readonly<Record<string, { readonly type: string }>> = FLAGS;
 
 /**
  * The first usage problem in `argv` as one sentence, or undefined: an unknown flag (with the
@@ -74,7 +76,7 @@ export function usageProblem(argv: readonly string[]): string | undefined {
     const long = arg.startsWith('--');
     const [rawName, inlineValue] = long ? splitOnce(arg.slice(2), '=') : [arg.slice(1), undefined];
     const name = long ? rawName : SHORT.get(rawName);
-    const flag = name === undefined ? undefined : (FLAGS as Record<string, { type: string }>)[name];
+    const flag = name === undefined ? undefined : BY_NAME[name];
     if (!flag || name === undefined) {
       const near = nearest(rawName, Object.keys(FLAGS));
       return `unknown flag ${arg.split('=')[0]}${near ? ` (did you mean --${near}?)` : ''}`;

@@ -17,7 +17,15 @@ const Permission = z.union([z.boolean(), z.object({ filter: z.string().min(1) })
 /** Per table: a list of actions, or an object of action → permission. */
 const TablePermissions = z.union([
   z.array(z.enum(ACTIONS)),
-  z.object(Object.fromEntries(ACTIONS.map((a) => [a, Permission.optional()])) as { [A in Action]: z.ZodOptional<typeof Permission> }).strict(),
+  z
+    .object({
+      read: Permission.optional(),
+      insert: Permission.optional(),
+      update: Permission.optional(),
+      delete: Permission.optional(),
+      publish: Permission.optional(),
+    } satisfies { [A in Action]: unknown })
+    .strict(),
 ]);
 export const AuthSchema = z
   .object({

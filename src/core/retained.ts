@@ -50,6 +50,7 @@ export function openRetained(store: Store, service: TableService, interest: Inte
   let closed = false;
   return {
     head: cursor.head,
+    // The store types results unknown (a select projects them); this query selects nothing.
     next: async () => (await cursor.next()) as Record[] | undefined,
     close: () => {
       if (closed) return;

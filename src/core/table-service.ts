@@ -77,7 +77,7 @@ export interface QueryLimits {
   maxRecordValues?: number;
 }
 
-const EMPTY_QUERY: Query = Object.freeze({ reserved: Object.freeze({}) }) as Query;
+const EMPTY_QUERY: Query = Object.freeze({ reserved: Object.freeze({}) });
 
 /**
  * Without a principal a call is trusted (the programmatic API inside the server process); with
@@ -254,6 +254,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
           deleted += await store.transact((tx) => {
             let n = 0;
             for (const key of batch) {
+              // The store types results unknown; a bare select of the primary key gives keys.
               const current = tx.get(handle, key as Key);
               if (current && matches(where, current.record) && tx.remove(handle, key as Key)) n++;
             }

@@ -4,6 +4,7 @@
  * running inside the server process (no permission checks).
  */
 import type { Principal } from '../auth/policy.ts';
+import { AppError } from '../errors.ts';
 import type { HubEvent } from '../realtime/events.ts';
 import type { Query } from '../query/types.ts';
 import type { Key, Record } from '../schema/model.ts';
@@ -68,7 +69,7 @@ function tableApi(app: App, service: TableService): TableApi {
         await service.delete(key(id));
         return true;
       } catch (err) {
-        if ((err as { code?: string }).code === 'NOT_FOUND') return false;
+        if (err instanceof AppError && err.code === 'NOT_FOUND') return false;
         throw err;
       }
     },

@@ -56,7 +56,7 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
   for (const service of services) {
     const def = service.def;
     const n = namesOf(def);
-    const type = types.output({ kind: 'object', name: def.typeName, fields: def.fields, sealed: def.sealed }) as GraphQLObjectType;
+    const type = types.outputObject({ kind: 'object', name: def.typeName, fields: def.fields, sealed: def.sealed });
     const filterArgs: GraphQLFieldConfigArgumentMap = Object.fromEntries(def.fields.filter((f) => isArgument(f) && !CONTROL_ARGS.has(f.name)).map((f) => [f.name, { type: types.input(f.type) }]));
     const input = new GraphQLInputObjectType({ name: n.input, fields: () => types.inputFields(def.fields, true) });
     const patch = new GraphQLInputObjectType({ name: n.patch, fields: () => types.inputFields(def.fields, false) });
@@ -77,6 +77,7 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
       args: { ...filterArgs, limit: { type: GraphQLInt }, offset: { type: GraphQLInt }, sort: { type: new GraphQLList(new GraphQLNonNull(GraphQLString)) } },
       // Within the operation's record budget (graphqlMaxResults): reads run one after another, each
       // asking for no more than is left. Awaited, so a synchronous or a chunked search both fit.
+      // graphql-js hands resolvers untyped arguments; the schema declares limit an Int.
       resolve: (_src, args: Args, ctx: Ctx) =>
         resultBudgetOf(ctx).read(args.limit as number | undefined, async (most) => await service.search(service.queryOf(argumentsOf(args, most)), ctx.principal)),
     } satisfies Field;
@@ -119,13 +120,13 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
       args: subArgs,
       subscribe: (_s, a: Args, ctx: Ctx) => onlyUpdates(changes(app, service, a, ctx)),
       resolve: (payload: unknown) => payload,
-    } as Field;
+    };
     subscription[n.events] = {
       type: new GraphQLNonNull(eventType),
       args: { ...subArgs, lastEventId: { type: GraphQLString } },
       subscribe: (_s, a: Args, ctx: Ctx) => asEvents(changes(app, service, a, ctx)),
       resolve: (payload: unknown) => payload,
-    } as Field;
+    };
   }
 
   return new GraphQLSchema({
@@ -138,6 +139,7 @@ export function buildDatabaseSchema(app: App, database: string): GraphQLSchema |
 /** A list query's arguments as the query structure: every argument but the control ones is an equality filter. */
 function argumentsOf(args: Args, most?: number): QueryArguments {
   const { limit, offset, sort, ...equals } = args;
+  // graphql-js hands resolvers untyped arguments; the schema declares these Int, Int and [String!].
   return { equals, limit: most ?? (limit as number | null | undefined), offset: offset as number | null | undefined, sort: sort as string[] | null | undefined };
 }
 

@@ -107,7 +107,8 @@ async function readInWorker(): Promise<Sources> {
     { eval: true, workerData: import.meta.resolve('@graphql-yoga/render-graphiql/graphiql') },
   );
   try {
-    const [out] = (await once(worker, 'message')) as [{ [k: string]: Uint8Array }];
+    const out: { [k: string]: Uint8Array } = (await once(worker, 'message'))[0];
+    // The worker above sends exactly the keys of Sources.
     return Object.fromEntries(Object.entries(out).map(([k, a]) => [k, Buffer.from(a.buffer, a.byteOffset, a.byteLength)])) as Sources;
   } finally {
     await worker.terminate();
@@ -187,6 +188,7 @@ function page(path: string, title: string, assets: Assets): string {
 
 /** The bytes of a Buffer as a Uint8Array without copying (a Response takes BodyInit). */
 function view(buffer: Buffer): Uint8Array<ArrayBuffer> {
+  // @types/node types a Buffer's memory as ArrayBufferLike; these Buffers are never shared memory.
   return new Uint8Array(buffer.buffer as ArrayBuffer, buffer.byteOffset, buffer.byteLength);
 }
 

@@ -22,7 +22,7 @@ interface NodeResponse {
 
 export interface OpenStreams {
   /** Yoga plugin that records every `text/event-stream` response while it is open. */
-  plugin(): Plugin;
+  plugin(): Plugin<object, { reply?: { raw?: NodeResponse } }>;
   /** Drops every open subscription response without `complete`, so clients reconnect. */
   dropAll(): void;
   readonly size: number;
@@ -37,7 +37,7 @@ export function createOpenStreams(): OpenStreams {
     plugin: () => ({
       onResponse({ response, serverContext }) {
         if (!response.headers.get('content-type')?.startsWith('text/event-stream')) return;
-        const raw = (serverContext as { reply?: { raw?: NodeResponse } }).reply?.raw;
+        const raw = serverContext.reply?.raw;
         if (!raw || open.has(raw)) return;
         open.add(raw);
         raw.once('close', () => open.delete(raw));

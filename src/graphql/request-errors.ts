@@ -15,9 +15,10 @@ function paramsOf(search: URLSearchParams): GraphQLParams {
     const text = search.get(name);
     if (!text) return undefined;
     try {
+      // JSON.parse returns any; yoga's parameter check refuses variables or extensions that are not objects.
       return JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      throw new AppError('INVALID_JSON', `the ${name} parameter is not valid JSON: ${(err as Error).message}`);
+      throw new AppError('INVALID_JSON', `the ${name} parameter is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
   return {
@@ -37,9 +38,10 @@ function isForm(request: Request): boolean {
 function asRequestError(err: unknown): unknown {
   if (err instanceof AppError) return err;
   if (err instanceof GraphQLError) {
-    const ext = err.extensions as { code?: unknown; originalError?: { message?: unknown } };
-    if (ext.originalError) {
-      const detail = typeof ext.originalError.message === 'string' ? `: ${ext.originalError.message}` : '';
+    const ext = err.extensions;
+    const original = ext.originalError;
+    if (original) {
+      const detail = typeof original === 'object' && 'message' in original && typeof original.message === 'string' ? `: ${original.message}` : '';
       return new AppError('INVALID_JSON', `the request body is invalid JSON${detail}`);
     }
     if (ext.code === undefined) return new AppError('BAD_REQUEST', err.message);

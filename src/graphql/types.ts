@@ -18,6 +18,7 @@ import {
   Kind,
   valueFromASTUntyped,
   type GraphQLInputType,
+  type GraphQLNullableType,
   type GraphQLOutputType,
   type GraphQLFieldConfigMap,
   type GraphQLInputFieldConfigMap,
@@ -75,15 +76,15 @@ export function createTypeFactory() {
   type ObjectType = Extract<FieldType, { kind: 'object' }>;
 
   /** Scalars, enums and lists read the same on both sides; only a nested object has an input twin. */
-  const typeOf = <T extends GraphQLOutputType | GraphQLInputType>(t: FieldType, self: (t: FieldType) => T, object: (t: ObjectType) => T): T => {
+  const typeOf = <T extends GraphQLNullableType>(t: FieldType, self: (t: FieldType) => T, object: (t: ObjectType) => T) => {
     switch (t.kind) {
       case 'scalar':
-        return SCALARS[t.name] as T;
+        return SCALARS[t.name];
       case 'enum':
-        return enumOf(t) as T;
+        return enumOf(t);
       case 'list': {
-        const of: GraphQLOutputType | GraphQLInputType = self(t.of);
-        return new GraphQLList(t.itemRequired ? new GraphQLNonNull(of) : of) as T;
+        const of = self(t.of);
+        return new GraphQLList(t.itemRequired ? new GraphQLNonNull(of) : of);
       }
       case 'object':
         return object(t);
@@ -118,7 +119,7 @@ export function createTypeFactory() {
       fields.filter((f) => !f.createdTime && !f.updatedTime).map((f) => [f.name, { type: required && f.required && !f.primaryKey ? new GraphQLNonNull(input(f.type)) : input(f.type) }]),
     );
 
-  return { output, input, outputFields, inputFields };
+  return { output, outputObject, input, outputFields, inputFields };
 }
 
 /** Attributes that can be equality arguments: scalars and enums (not lists, objects, Any or Bytes). */

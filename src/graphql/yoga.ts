@@ -5,7 +5,7 @@
  * distinct-connections mode (what the graphql-sse client and EventSource speak); GraphiQL is ours
  * (graphiql.ts), with its assets served from here.
  */
-import { GraphQLError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { createYoga, mapAsyncIterator, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { AppError, toAppError } from '../errors.ts';
 import { useOfflineGraphiql } from './graphiql.ts';
@@ -108,7 +108,7 @@ function toGraphqlError(error: unknown, onError?: (err: unknown) => void): Error
  * BAD_REQUEST, so that every 4xx answer carries one; parse and validation errors keep yoga's codes.
  */
 function withCode(error: GraphQLError): GraphQLError {
-  const status = (error.extensions.http as { status?: number } | undefined)?.status;
+  const status = error.extensions.http?.status;
   if (error.extensions.code !== undefined || status === undefined || status < 400 || status >= 500) return error;
   return new GraphQLError(error.message, {
     ...(error.nodes ? { nodes: error.nodes } : {}),
@@ -125,19 +125,18 @@ function withCode(error: GraphQLError): GraphQLError {
  * the result's own `stringify` hook, which yoga calls for JSON and SSE responses alike.
  */
 function useVisibleHttpStatus(): Plugin {
-  const mark = (result: { errors?: readonly GraphQLError[]; stringify?: (r: unknown) => string }) => {
+  const mark = (result: { errors?: readonly GraphQLError[]; stringify?: (r: ExecutionResult) => string }) => {
     const originals = result.errors;
     if (!originals?.length) return;
     result.stringify = (sanitized) => {
-      const r = sanitized as { errors?: Array<{ toJSON?: () => unknown }> };
-      if (!r.errors) return JSON.stringify(sanitized);
-      const errors = r.errors.map((e, i) => {
-        const json = (typeof e.toJSON === 'function' ? e.toJSON() : e) as { extensions?: Record<string, unknown> };
-        const http = originals[i]?.extensions?.http as { status?: number } | undefined;
+      if (!sanitized.errors) return JSON.stringify(sanitized);
+      const errors = sanitized.errors.map((e, i) => {
+        const json = typeof e.toJSON === 'function' ? e.toJSON() : e;
+        const http = originals[i]?.extensions?.http;
         if (!http?.status) return json;
         return { ...json, extensions: { ...json.extensions, http: { status: http.status } } };
       });
-      return JSON.stringify({ ...r, errors });
+      return JSON.stringify({ ...sanitized, errors });
     };
   };
   return {
@@ -146,16 +145,16 @@ function useVisibleHttpStatus(): Plugin {
       if (!result) return;
       if (Symbol.asyncIterator in result) {
         setResult(
-          mapAsyncIterator(result as AsyncIterable<never>, (value) => {
+          mapAsyncIterator(result, (value) => {
             mark(value);
             return value;
-          }) as never,
+          }),
         );
-      } else mark(result as never);
+      } else mark(result);
     },
     // Requests refused before any execution (unreadable parameters) reach only this hook.
     onResultProcess({ result }) {
-      if (result && !(Symbol.asyncIterator in result) && !Array.isArray(result)) mark(result as never);
+      if (result && !(Symbol.asyncIterator in result) && !Array.isArray(result)) mark(result);
     },
   };
 }

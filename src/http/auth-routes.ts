@@ -10,7 +10,7 @@ import { ANONYMOUS, type Principal } from '../auth/policy.ts';
 import { AppError } from '../errors.ts';
 import type { TableDef } from '../schema/model.ts';
 import { opensStream, streamParamOf } from './stream-request.ts';
-import { findAccessTokens, type Found } from './access-tokens.ts';
+import { findAccessTokens } from './access-tokens.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -57,7 +57,7 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
     setter(this: FastifyRequest, value: Principal) {
       assigned.set(this, value);
     },
-  } as never);
+  });
   if (!options.enabled) return;
 
   const routes = streamRoutesOf(options.tables ?? []);
@@ -79,8 +79,8 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
   });
 
   const credentialsOf = async (request: FastifyRequest): Promise<Principal> => {
-    const body = request.body as { username?: unknown; password?: unknown } | undefined;
-    if (body && typeof body === 'object' && (body.username !== undefined || body.password !== undefined)) {
+    const body = request.body;
+    if (isObject(body) && (body.username !== undefined || body.password !== undefined)) {
       if (typeof body.username !== 'string' || typeof body.password !== 'string') {
         throw new AppError('VALIDATION_FAILED', 'username and password must be strings', { details: [{ path: 'username', message: 'string' }] });
       }
@@ -182,7 +182,7 @@ function accessTokenOf(request: FastifyRequest, search: string, routes: StreamRo
   const found = findAccessTokens(search, false);
   if (found.length === 0) return undefined;
   if (found.length > 1) throw new AppError('BAD_REQUEST', 'access_token is given more than once; send it once');
-  const [token] = found as [Found];
+  const token = found[0]!;
   if (token.name !== 'access_token' || (token.start > 0 && search[token.start - 1] !== '&')) {
     throw new AppError('BAD_REQUEST', 'send access_token as a plain top-level parameter (&access_token=<token>), not percent-encoded and not inside a condition or group');
   }
@@ -200,4 +200,9 @@ function isStreamRequest(request: FastifyRequest, search: string, routes: Stream
   const route = request.routeOptions.url ?? '';
   if (routes.table.has(route)) return opensStream(request, streamParamOf(search));
   return routes.graphql.has(route) && opensStream(request, undefined);
+}
+
+/** A non-null object, whose properties can be read. */
+function isObject(v: unknown): v is { [key: string]: unknown } {
+  return typeof v === 'object' && v !== null;
 }

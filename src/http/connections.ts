@@ -176,7 +176,7 @@ export function guardConnections(server: Server, s: ConnectionSettings): Connect
   server.on('request', (request: IncomingMessage) => {
     // HTTP/2 sessions have their own deadline; `socket` there would build a proxy per stream.
     if (request.httpVersionMajor === 2) return;
-    const socket = request.socket as Watched;
+    const socket: Watched = request.socket;
     if (socket[DEADLINE]) {
       clearTimeout(socket[DEADLINE]);
       socket[DEADLINE] = undefined;

@@ -56,6 +56,7 @@ export function clientErrorHandler(log: Pick<Logger, 'info'>, maxHeaderSize: num
     }
     log.info({ code: appError.code, statusCode: appError.statusCode, reason: err.code }, appError.message);
     // Bytes in the middle of a response already on its way would corrupt it: just close then.
+    // `_httpMessage` (the response in progress) is Node's internal field, absent from its types.
     const pending = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (socket.writable && !pending?.headersSent) {
       const body = JSON.stringify(appError.toJSON());

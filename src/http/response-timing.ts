@@ -58,7 +58,7 @@ type ResponseClass = new (...args: any[]) => { writeHead(status: number, reason?
 
 /** `Base` with a start stamp and a report from its first `writeHead`. */
 function timed<B extends ResponseClass>(Base: B, onHead: Report): B {
-  const writeHead = Base.prototype.writeHead as WriteHead;
+  const writeHead: WriteHead = Base.prototype.writeHead;
   return class extends Base {
     // Field initialisers run right after the base constructor: no constructor of our own to
     // forward its arguments.
@@ -68,7 +68,7 @@ function timed<B extends ResponseClass>(Base: B, onHead: Report): B {
     [REQUEST]: FastifyRequest | undefined = undefined;
     // Explicit parameters, not a rest array: this runs once per response.
     override writeHead(status: number, reason?: unknown, headers?: unknown) {
-      if (!this[REPORTED]) report(this as unknown as Timed, status, onHead);
+      if (!this[REPORTED]) report(this, status, onHead);
       return writeHead.call(this, status, reason, headers);
     }
   };
@@ -79,7 +79,7 @@ function timed<B extends ResponseClass>(Base: B, onHead: Report): B {
  * @example Fastify({ http: { ServerResponse: timedResponses(onHead).http1 } as never })
  */
 export function timedResponses(onHead: Report): { http1: unknown; http2: unknown } {
-  return { http1: timed(ServerResponse as unknown as ResponseClass, onHead), http2: timed(Http2ServerResponse as unknown as ResponseClass, onHead) };
+  return { http1: timed(ServerResponse, onHead), http2: timed(Http2ServerResponse, onHead) };
 }
 
 /**
@@ -91,14 +91,14 @@ export function tagRoutes(fastify: FastifyInstance): void {
     const url = route.url ?? route.path ?? 'unknown';
     const handler = route.handler;
     route.handler = function tagged(this: FastifyInstance, request, reply) {
-      const raw = reply.raw as unknown as Partial<Timed>;
+      const raw: Partial<Timed> = reply.raw;
       raw[ROUTE] = url;
       return handler.call(this, request, reply);
-    } as typeof handler;
+    };
   });
 }
 
 /** Records the fastify request on its response (fastify's log controller calls this for every routed request). */
-export function attachRequest(request: FastifyRequest, raw: unknown): void {
-  (raw as Partial<Timed>)[REQUEST] = request;
+export function attachRequest(request: FastifyRequest, raw: Partial<Timed>): void {
+  raw[REQUEST] = request;
 }

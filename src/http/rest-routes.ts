@@ -99,6 +99,11 @@ export async function* jsonArray(cursor: SnapshotCursor, first: unknown[]): Asyn
   }
 }
 
+/** The routes of one record, `/:id`. */
+interface RecordRoute {
+  Params: { id: string };
+}
+
 /** Hooks the SSE layer supplies; REST hands a GET that asks for a stream to it. */
 export type StreamHandler = (request: FastifyRequest, reply: FastifyReply, service: TableService, key: Key | undefined) => Promise<void> | void;
 
@@ -110,7 +115,7 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
   const exp = service.def.export!;
   const base = `/${service.def.database}/${exp.name}`;
   const location = (key: Key) => `${base}/${encodeURIComponent(String(key))}`;
-  const keyOf = (request: FastifyRequest) => service.key((request.params as { id: string }).id);
+  const keyOf = (request: FastifyRequest<RecordRoute>) => service.key(request.params.id);
 
   const methodNotAllowed = (allowed: readonly string[]) => async () => {
     throw new AppError('METHOD_NOT_ALLOWED', `allowed methods: ${allowed.join(', ')}`, { headers: { allow: allowed.join(', ') } });
@@ -165,10 +170,10 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
     const deleted = await service.deleteWhere(service.parseQuery(rawQuery(request)), request.principal);
     return { deleted };
   });
-  fastify.route({ method: ALL_METHODS.filter((m) => !(COLLECTION_METHODS as readonly string[]).includes(m)), url: base, handler: methodNotAllowed(COLLECTION_METHODS) });
+  fastify.route({ method: ALL_METHODS.filter((m) => !COLLECTION_METHODS.some((c) => c === m)), url: base, handler: methodNotAllowed(COLLECTION_METHODS) });
 
   const record = `${base}/:id`;
-  fastify.route({
+  fastify.route<RecordRoute>({
     method: ['GET', 'HEAD'],
     url: record,
     handler: (request, reply) => {
@@ -189,24 +194,24 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
       reply.type('application/json; charset=utf-8').send(JSON.stringify(body));
     },
   });
-  fastify.put(record, async (request, reply) => {
+  fastify.put<RecordRoute>(record, async (request, reply) => {
     requireJson(request);
     const written = await service.put(keyOf(request), request.body, request.principal, preconditionOf(request));
     reply.code(written.created ? 201 : 200).header('etag', `"${written.version}"`);
     if (written.created) reply.header('location', location(written.key));
     return written.record;
   });
-  fastify.patch(record, async (request, reply) => {
+  fastify.patch<RecordRoute>(record, async (request, reply) => {
     requireJson(request);
     const written = await service.patch(keyOf(request), request.body, request.principal, preconditionOf(request));
     reply.header('etag', `"${written.version}"`);
     return written.record;
   });
-  fastify.delete(record, async (request, reply) => {
+  fastify.delete<RecordRoute>(record, async (request, reply) => {
     await service.delete(keyOf(request), request.principal, preconditionOf(request));
     return reply.code(204).send();
   });
-  fastify.post(record, async (request, reply) => {
+  fastify.post<RecordRoute>(record, async (request, reply) => {
     requireJson(request);
     const seq = await service.publish(keyOf(request), request.body, request.principal);
     return reply.code(202).send({ published: true, id: String(seq) });

@@ -12,8 +12,8 @@ import * as x509 from '@peculiar/x509';
 export async function generateSelfSigned(): Promise<{ cert: string; key: string }> {
   // @peculiar/x509 is typed against the DOM's Crypto; Node's webcrypto is the same API.
   const crypto = webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1] & typeof webcrypto;
-  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const alg: webcrypto.EcKeyGenParams & { hash: string } = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const notBefore = new Date(Date.now() - 60_000);
   const certificate = await x509.X509CertificateGenerator.createSelfSigned(
     {
@@ -21,7 +21,7 @@ export async function generateSelfSigned(): Promise<{ cert: string; key: string 
       name: 'CN=localhost, O=tablecast development certificate',
       notBefore,
       notAfter: new Date(notBefore.getTime() + 10 * 365 * 86_400_000),
-      keys: keys as never,
+      keys,
       signingAlgorithm: alg,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),

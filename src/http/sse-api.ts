@@ -18,7 +18,7 @@ export interface SseApi extends Omit<ChannelHub, 'addClient'> {
 export function streamHeaders(request: FastifyRequest, reply: FastifyReply): Record<string, string | number | string[]> {
   const inherited: Record<string, string | number | string[]> = {};
   // Headers hooks already set (CORS) must survive the hijack, which bypasses fastify's sending.
-  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) inherited[name] = value as string;
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) inherited[name] = value;
   return {
     ...inherited,
     'content-type': 'text/event-stream; charset=utf-8',

@@ -25,7 +25,7 @@ export async function loadTls(options: { dataDir: string; cert?: string; key?: s
       const [cert, key] = await Promise.all([readFile(options.cert, 'utf8'), readFile(options.key, 'utf8')]);
       return { cert, key, source: 'provided', certPath: options.cert };
     } catch (err) {
-      throw new AppError('CONFIG_INVALID', `cannot read TLS certificate or key: ${(err as Error).message}`, { cause: err });
+      throw new AppError('CONFIG_INVALID', `cannot read TLS certificate or key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
   const dir = join(options.dataDir, 'tls');

@@ -7,10 +7,17 @@ import { queryError } from './coerce.ts';
 import type { ValueKind } from './types.ts';
 
 /** What an attribute path names. Untyped paths (undeclared, or below `Any`) compare loosely. */
-export interface Target {
-  typed: boolean;
-  /** Set when typed: the leaf kind (the element kind for lists). */
-  kind?: ValueKind;
+export type Target = TargetBase &
+  (
+    | {
+        typed: true;
+        /** The leaf kind (the element kind for lists). */
+        kind: ValueKind;
+      }
+    | { typed: false; kind?: undefined }
+  );
+
+interface TargetBase {
   /** Some segment of the path is a list, so a record can hold several values for it. */
   list: boolean;
   /** The declared type for messages (`Int`, `[String]`, `Color`); `untyped` otherwise. */
@@ -50,7 +57,7 @@ export function resolvePath(def: TableDef, path: readonly string[], position?: n
   let list = false;
   let field: FieldDef | undefined;
   for (let i = 0; i < path.length; i++) {
-    const name = path[i] as string;
+    const name = path[i]!;
     if (field) {
       let type = field.type;
       while (type.kind === 'list') type = type.of;

@@ -68,10 +68,10 @@ export function parseCall(raw: string, name: string, start: number, topLevel: bo
 /** `limit(count)` or `limit(start,end)` (end exclusive, as in Harper). */
 function parseLimit(args: string[], at: number[], start: number): NonNullable<Query['limit']> {
   if (args.length === 0 || args.length > 2) queryError(`limit() takes limit(count) or limit(start,end), got ${args.length} arguments`, start);
-  const first = count(args[0] as string, at[0] as number);
+  const first = count(args[0]!, at[0]!);
   if (args.length === 1) return { offset: 0, count: first };
-  const end = count(args[1] as string, at[1] as number);
-  if (end < first) queryError(`limit(${first},${end}): end ${end} is before start ${first}`, at[1] as number);
+  const end = count(args[1]!, at[1]!);
+  if (end < first) queryError(`limit(${first},${end}): end ${end} is before start ${first}`, at[1]!);
   return { offset: first, count: end - first };
 }
 
@@ -91,8 +91,8 @@ function parseSort(args: string[], at: number[], start: number, def: TableDef): 
   if (args.length === 0) queryError('sort() needs at least one attribute', start);
   const keys: SortKey[] = [];
   for (let k = 0; k < args.length; k++) {
-    let arg = args[k] as string;
-    let from = at[k] as number;
+    let arg = args[k]!;
+    let from = at[k]!;
     // Harper decodes first, so `%2B`/`%2D` give a direction as well as a literal `+`/`-`.
     const escaped = arg.charCodeAt(0) === PERCENT ? arg.slice(0, 3).toUpperCase() : '';
     const sign = escaped === '%2B' ? '+' : escaped === '%2D' ? '-' : arg.charAt(0);
@@ -124,8 +124,8 @@ function parseSelect(args: string[], at: number[], start: number, array: boolean
   if (args.length === 0) queryError('select() needs at least one attribute', start);
   const attributes: string[] = [];
   for (let k = 0; k < args.length; k++) {
-    const arg = args[k] as string;
-    const from = at[k] as number;
+    const arg = args[k]!;
+    const from = at[k]!;
     if (arg.length === 0) queryError('expected an attribute name in select()', from);
     if (arg.indexOf('.') >= 0) queryError(`select() takes top-level attribute names; ${decodeText(arg, from)} is a path`, from);
     const attribute = decodeText(arg, from);

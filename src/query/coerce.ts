@@ -193,7 +193,7 @@ function coerceText(attr: string, target: Target, op: Operator, text: string, { 
     return spelled === undefined ? { value: text } : { value: text, spelled };
   }
 
-  const kind = target.kind as ValueKind;
+  const kind = target.kind;
   if (prefix && prefix !== 'string' && !PREFIX_FITS[prefix].includes(kind)) {
     queryError(`the ${prefix}: prefix does not fit ${attr} (${target.type})`, position);
   }

@@ -32,10 +32,10 @@ export function matches(filter: Filter, record: Record): boolean {
   }
   const items = filter.items;
   if (filter.type === 'and') {
-    for (let i = 0; i < items.length; i++) if (!matches(items[i] as Filter, record)) return false;
+    for (let i = 0; i < items.length; i++) if (!matches(items[i]!, record)) return false;
     return true;
   }
-  for (let i = 0; i < items.length; i++) if (matches(items[i] as Filter, record)) return true;
+  for (let i = 0; i < items.length; i++) if (matches(items[i]!, record)) return true;
   return false;
 }
 
@@ -48,8 +48,9 @@ function walk(c: Condition, value: unknown, i: number): boolean {
       for (let k = 0; k < value.length; k++) if (walk(c, value[k], i)) return true;
       return false;
     }
-    const key = path[i] as string;
-    // hasOwn: `constructor` or `__proto__` must not reach Object.prototype.
+    const key = path[i]!;
+    // hasOwn: `constructor` or `__proto__` must not reach Object.prototype. The cast: lib's
+    // Object.hasOwn is no type guard, and `value` is known only as an object.
     value = hasOwn(value, key) ? (value as Record)[key] : undefined;
   }
   if (Array.isArray(value)) {
@@ -158,7 +159,8 @@ function valueAt(record: Record, path: readonly string[]): unknown {
   let value: unknown = record;
   for (let i = 0; i < path.length; i++) {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-    const key = path[i] as string;
+    const key = path[i]!;
+    // lib's Object.hasOwn is no type guard (as in walk).
     value = hasOwn(value, key) ? (value as Record)[key] : undefined;
   }
   return value;
@@ -172,7 +174,7 @@ function valueAt(record: Record, path: readonly string[]): unknown {
 export function compareRecords(sort: readonly SortKey[]): (a: Record, b: Record) => number {
   return (a, b) => {
     for (let i = 0; i < sort.length; i++) {
-      const key = sort[i] as SortKey;
+      const key = sort[i]!;
       const x = valueAt(a, key.path);
       const y = valueAt(b, key.path);
       const xNull = x === null || x === undefined;
@@ -195,7 +197,7 @@ export function compareRecords(sort: readonly SortKey[]): (a: Record, b: Record)
  */
 export function project(select: NonNullable<Query['select']>, record: Record): unknown {
   const attributes = select.attributes;
-  if (select.bare) return hasOwn(record, attributes[0] as string) ? record[attributes[0] as string] : undefined;
+  if (select.bare) return hasOwn(record, attributes[0]!) ? record[attributes[0]!] : undefined;
   if (select.array) return attributes.map((name) => (hasOwn(record, name) ? record[name] : undefined));
   const out: Record = {};
   for (const name of attributes) if (hasOwn(record, name)) out[name] = record[name];

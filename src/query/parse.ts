@@ -127,7 +127,7 @@ class Parser {
   run(): void {
     const raw = this.raw;
     const stack: Frame[] = [frame(0, 0)];
-    let top = stack[0] as Frame;
+    let top = stack[0]!;
     let expectItem = true;
     let afterConn = -1; // position of a connective still waiting for its right-hand item
     while (this.pos < raw.length) {
@@ -161,8 +161,8 @@ class Parser {
           queryError(`expected '${String.fromCharCode(top.closer)}' to close '${raw[top.open]}' from position ${top.open}, found '${raw[at]}'`, at);
         }
         stack.pop();
-        const group = build(top) as Filter;
-        top = stack[stack.length - 1] as Frame;
+        const group = build(top)!;
+        top = stack[stack.length - 1]!;
         add(top, group);
         this.pos++;
       } else {

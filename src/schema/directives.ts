@@ -73,12 +73,13 @@ const SPECS: ReadonlyMap<string, DirectiveSpec> = new Map(
       d.name.value,
       {
         name: d.name.value,
+        // graphql-js types AST names as strings; DIRECTIVES_SDL uses only these locations and argument types.
         locations: d.locations.map((l) => l.value as DirectiveLocation),
         args: new Map(
           (d.arguments ?? []).map((a) => {
             const type = (a.type.kind === Kind.NAMED_TYPE ? a.type.name.value : 'String') as ArgType;
             const spec: ArgSpec = { type };
-            if (a.defaultValue) spec.default = literal(a.defaultValue) as ArgValue;
+            if (a.defaultValue) spec.default = literal(a.defaultValue);
             return [a.name.value, spec];
           }),
         ),
@@ -86,7 +87,7 @@ const SPECS: ReadonlyMap<string, DirectiveSpec> = new Map(
     ]),
 );
 
-function literal(v: ConstValueNode): unknown {
+function literal(v: ConstValueNode): ArgValue | undefined {
   switch (v.kind) {
     case Kind.STRING:
     case Kind.ENUM:
@@ -212,6 +213,7 @@ export interface TableArgs {
 
 /** Typed, range-checked `@table` arguments; `undefined` after reporting a problem. */
 export function readTableArgs(node: DirectiveNode, values: ArgValues, report: Report): TableArgs | undefined {
+  // Each value was checked against its argument's declared type in DIRECTIVES_SDL (readValue).
   const database = values.get('database') as string | undefined;
   const table = values.get('table') as string | undefined;
   const expiration = values.get('expiration') as number | undefined;
@@ -238,6 +240,7 @@ export interface ExportArgs {
 
 /** Typed `@export` arguments; `undefined` after reporting a problem (or when a refused argument left a gap). */
 export function readExportArgs(node: DirectiveNode, values: ArgValues, report: Report): ExportArgs | undefined {
+  // Checked against its declared type, String, as in readTableArgs.
   const name = values.get('name') as string | undefined;
   if (name !== undefined && !urlSafe(node, 'export', 'name', name, report)) return undefined;
   const rest = values.get('rest');

@@ -105,6 +105,7 @@ function fastValue(type: FieldType, isKey: boolean): ((v: unknown) => unknown) |
     if (v === undefined) return UNSURE;
     const r = normalise(v);
     if (isRefusal(r)) return UNSURE;
+    // Normalisers return unknown; those of ID and String (`bounded`) return strings.
     if (bounded && ((r as string).length === 0 || (r as string).length > MAX_KEY_LENGTH)) return UNSURE;
     return r;
   };

@@ -171,8 +171,8 @@ export async function loadSchemaDir(dir: string): Promise<SchemaModel> {
   try {
     info = await stat(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw nowhere(`schema directory ${dir} does not exist`);
-    throw new AppError('SCHEMA_INVALID', `cannot read schema directory ${dir}: ${(err as Error).message}`, { cause: err });
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') throw nowhere(`schema directory ${dir} does not exist`);
+    throw new AppError('SCHEMA_INVALID', `cannot read schema directory ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   if (!info.isDirectory()) throw nowhere(`${dir} is not a directory`);
   const rel = (await listGraphql(dir, '', new Set())).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

@@ -106,6 +106,7 @@ function isoDate(s: string): string | Bad {
 const NORMALISE: { [S in Exclude<ScalarName, 'Any'>]: [what: string, fn: (v: unknown) => unknown] } = {
   ID: ['a string or an integer', (v) => (typeof v === 'string' ? v : Number.isSafeInteger(v) ? String(v) : mismatch('a string or an integer', v))],
   String: ['a string', (v) => (typeof v === 'string' ? v : mismatch('a string', v))],
+  // lib's Number.isInteger is no type guard.
   Int: ['a 32-bit integer', (v) => (Number.isInteger(v) && (v as number) >= INT32_MIN && (v as number) <= INT32_MAX ? v : mismatch('a 32-bit integer', v))],
   Long: ['an integer', (v) => (Number.isSafeInteger(v) ? v : mismatch('an integer within ±(2^53-1)', v))],
   Float: ['a number', (v) => (typeof v === 'number' && Number.isFinite(v) ? v : mismatch('a number', v))],
@@ -191,7 +192,7 @@ interface Failure {
 }
 
 function isFailure(v: unknown): v is Failure {
-  return typeof v === 'object' && v !== null && (v as Failure).bad instanceof Bad;
+  return typeof v === 'object' && v !== null && 'bad' in v && v.bad instanceof Bad;
 }
 
 /** True for `{}`-style objects (and `Object.create(null)`), false for arrays, Dates, Buffers and class instances. */
@@ -237,6 +238,7 @@ export function keySchema(type: FieldType): z.ZodType {
   if (type.kind !== 'scalar') throw new Error(`primary key of type ${type.kind}`);
   const base = SCALAR_SCHEMAS[type.name];
   if (type.name !== 'ID' && type.name !== 'String') return base;
+  // SCALAR_SCHEMAS are typed z.ZodType (output unknown); those of ID and String give strings.
   return base
     .refine((k) => (k as string).length > 0, { error: 'must not be empty' })
     .refine((k) => (k as string).length <= MAX_KEY_LENGTH, {

@@ -78,6 +78,7 @@ function scan(v: unknown, path: string, depth: number, issues: ValidationIssue[]
     const p = path ? `${path}.${k}` : k;
     if (FORBIDDEN_KEYS.has(k)) issues.push({ path: p, message: `"${k}" is not allowed as an attribute name` });
     else if (LONE_SURROGATE.test(k)) issues.push({ path: p, message: 'is not valid Unicode as an attribute name (it holds a lone surrogate)' });
+    // `v` is known only as a non-null object, which TypeScript does not index by a string.
     else scan((v as { [k: string]: unknown })[k], p, depth + 1, issues, budget);
   }
 }
@@ -100,7 +101,7 @@ function typeSchema(type: FieldType, objects: Map<string, z.ZodType>): z.ZodType
       return SCALAR_SCHEMAS[type.name];
     case 'enum': {
       const what = `one of ${type.values.join(', ')}`;
-      return z.enum(type.values as [string, ...string[]], { error: expecting(what) });
+      return z.enum(type.values, { error: expecting(what) });
     }
     case 'list': {
       const item = typeSchema(type.of, objects);
@@ -188,6 +189,7 @@ export function buildValidators(def: TableDef, maxValues: number = MAX_RECORD_VA
     }
     const result = schemas[mode].safeParse(body);
     if (!result.success) throw validationError(toIssues(result.error));
+    // The schemas are typed z.ZodType (output unknown): they are built at run time, all as objects.
     return result.data as Record;
   };
 

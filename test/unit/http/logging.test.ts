@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino, symbols } from 'pino';
-import { accessLine, jsonString, LogSink, millisecondsText, type AccessFields } from '../../../src/http/logging.ts';
+import { accessLine, jsonString, millisecondsText, type AccessFields } from '../../../src/http/access-line.ts';
+import { LogSink } from '../../../src/http/log-sink.ts';
 
 const fields: AccessFields = {
   reqId: 'req-7',
