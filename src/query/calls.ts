@@ -5,18 +5,7 @@ import { fieldOf, type TableDef } from '../schema/model.ts';
 import { resolvePath } from './attributes.ts';
 import { decodeText, queryError, splitPath } from './coerce.ts';
 import type { Query, SortKey } from './types.ts';
-
-const AMP = 38,
-  PIPE = 124,
-  EQ = 61,
-  COMMA = 44,
-  PERCENT = 37;
-const LPAREN = 40,
-  RPAREN = 41,
-  LBRACKET = 91,
-  RBRACKET = 93,
-  LBRACE = 123,
-  RBRACE = 125;
+import { AMP, COMMA, EQ, LBRACE, LBRACKET, LPAREN, PERCENT, PIPE, RBRACE, RBRACKET, RPAREN } from './chars.ts';
 
 /**
  * Parses `name(args)` starting at `start` (the name; `(` follows it) into `query`.

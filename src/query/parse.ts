@@ -3,6 +3,7 @@ import { parseCall } from './calls.ts';
 import { resolvePath } from './attributes.ts';
 import { coerceValue, conditionOf, decodeText, queryError, splitPath, tooManyTerms } from './coerce.ts';
 import type { Filter, Operator, Query } from './types.ts';
+import { AMP, BANG, COMMA, EQ, GT, LBRACE, LBRACKET, LPAREN, LT, PIPE, RBRACE, RBRACKET, RPAREN } from './chars.ts';
 
 /** Deepest nesting of `[ … ]`/`( … )`, so a hostile URL cannot make evaluation recurse without bound. */
 export const MAX_DEPTH = 32;
@@ -56,20 +57,6 @@ const FIQL = new Map<string, Operator>([
   ['ends_with', 'ew'],
   ['endsWith', 'ew'],
 ]);
-
-const AMP = 38,
-  PIPE = 124,
-  EQ = 61,
-  BANG = 33,
-  LT = 60,
-  GT = 62,
-  COMMA = 44;
-const LPAREN = 40,
-  RPAREN = 41,
-  LBRACKET = 91,
-  RBRACKET = 93,
-  LBRACE = 123,
-  RBRACE = 125;
 
 /** Characters that end an attribute name: operators, connectives, brackets, commas. */
 function endsName(c: number): boolean {
