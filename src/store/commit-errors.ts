@@ -50,6 +50,7 @@ export function settleCommitError(err: unknown): void {
   commitErrorOf(err)?.then(undefined, ignore);
 }
 
+// lmdb-js attaches the failed commit's promise to the error it throws; its types do not say so.
 function commitErrorOf(err: unknown): PromiseLike<unknown> | undefined {
   const commitError = err && typeof err === 'object' && 'commitError' in err ? err.commitError : undefined;
   return commitError && typeof commitError === 'object' && 'then' in commitError && typeof commitError.then === 'function' ? (commitError as PromiseLike<unknown>) : undefined;

@@ -42,6 +42,7 @@ function compareIndexKeys(a: IndexKey, b: IndexKey): number {
   const ra = keyRank(a);
   const rb = keyRank(b);
   if (ra !== rb) return ra - rb;
+  // Same rank, so `b` has `a`'s type; TypeScript does not carry that across two variables.
   if (typeof a === 'string') return compareCodePoints(a, b as string);
   if (typeof a === 'number') return a - (b as number);
   if (typeof a === 'boolean') return Number(a) - Number(b);

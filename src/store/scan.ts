@@ -82,6 +82,7 @@ export function* candidates(table: TableHandle, filter: Filter | undefined, now:
  * a range over several values gives them in value order, so each value of a range becomes its own
  * sorted source and the sources are merged; a range too wide for that is collected and sorted.
  */
+// (Index values are passed to lmdb `as Key`: see IndexHandleDb below.)
 function* indexKeys(table: TableHandle, ranges: readonly IndexRange[], options: ReadOptions, after: Key | undefined): Generator<typeof CHECKPOINT, Iterable<Key> | undefined> {
   const values: Array<[IndexHandleDb, IndexKey]> = [];
   outer: for (const r of ranges) {
