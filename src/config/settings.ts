@@ -4,7 +4,9 @@
  */
 import { z } from 'zod';
 
-const port = z.coerce.number().int().min(0).max(65535);
+/** An integer setting of at least `min` (numbers from env and flags arrive as text). */
+const atLeast = (min: number) => z.coerce.number().int().min(min);
+const port = atLeast(0).max(65535);
 const ms = z.coerce.number().int().positive();
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s))]);
 
@@ -63,7 +65,7 @@ export const AuthSchema = z
      */
     maxConcurrentLogins: z.coerce.number().int().positive().optional(),
     /** Password checks waiting for a turn, server-wide; beyond it: 503 with Retry-After. */
-    maxQueuedLogins: z.coerce.number().int().min(0).default(32),
+    maxQueuedLogins: atLeast(0).default(32),
   })
   .strict()
   .superRefine((a, ctx) => {
@@ -80,7 +82,7 @@ const CorsSchema = z
     /** Allowed origins (`https://app.example`), or `*` for any (then without credentials). */
     origins: z.union([z.literal('*'), z.array(z.string().regex(/^https?:\/\/[^/]+$/, 'must be an origin like https://app.example'))]),
     credentials: z.boolean().default(false),
-    maxAge: z.coerce.number().int().min(0).default(600),
+    maxAge: atLeast(0).default(600),
   })
   .strict()
   .refine((c) => !(c.credentials && c.origins === '*'), { message: 'credentials cannot be allowed for every origin (*); list the origins', path: ['credentials'] });
@@ -106,44 +108,36 @@ export const ConfigSchema = z
     cert: z.string().min(1).optional(),
     key: z.string().min(1).optional(),
     durability: z.enum(['commit', 'sync']).default('commit'),
-    bodyLimit: z.coerce
-      .number()
-      .int()
-      .min(1024)
-      .default(1024 * 1024),
+    bodyLimit: atLeast(1024).default(1024 * 1024),
     pingInterval: ms.default(15_000),
     retention: ms.default(86_400_000),
     expirySweepInterval: ms.default(1000),
-    maxStreams: z.coerce.number().int().min(1).default(20_000),
-    maxStreamsPerAddress: z.coerce.number().int().min(1).default(1000),
-    streamQueueFrames: z.coerce.number().int().min(1).default(1000),
-    streamQueueBytes: z.coerce
-      .number()
-      .int()
-      .min(1024)
-      .default(4 * 1024 * 1024),
-    sseRetry: z.coerce.number().int().min(0).default(3000),
+    maxStreams: atLeast(1).default(20_000),
+    maxStreamsPerAddress: atLeast(1).default(1000),
+    streamQueueFrames: atLeast(1).default(1000),
+    streamQueueBytes: atLeast(1024).default(4 * 1024 * 1024),
+    sseRetry: atLeast(0).default(3000),
     /** Most conditions in one query (REST, GraphQL filter arguments); QUERY_TOO_COMPLEX past it. */
-    maxQueryTerms: z.coerce.number().int().min(1).default(100),
+    maxQueryTerms: atLeast(1).default(100),
     /** Most records held in memory to sort one query; QUERY_TOO_COMPLEX past it. */
-    maxSortRecords: z.coerce.number().int().min(1).default(100_000),
+    maxSortRecords: atLeast(1).default(100_000),
     /** Most values (attributes, list elements, nested values) in one record, message or JSON body; VALIDATION_FAILED past it. */
-    maxRecordValues: z.coerce.number().int().min(10).default(5_000),
+    maxRecordValues: atLeast(10).default(5_000),
     /**
      * Most tokens in one GraphQL document. Validation compares same-named fields pairwise, so its cost
      * grows with the square of the document: ~10 ms at 1,000 tokens, ~60 ms at 2,000. GraphiQL's
      * introspection query has 184.
      */
-    graphqlMaxTokens: z.coerce.number().int().min(1).default(1000),
+    graphqlMaxTokens: atLeast(1).default(1000),
     /** Deepest nesting of selections, spread fragments and literal values; GraphiQL's introspection needs 15. */
-    graphqlMaxDepth: z.coerce.number().int().min(1).default(20),
+    graphqlMaxDepth: atLeast(1).default(20),
     /** Most aliases in one GraphQL operation (each aliased root field is one more read or write). */
-    graphqlMaxAliases: z.coerce.number().int().min(0).default(20),
+    graphqlMaxAliases: atLeast(0).default(20),
     /**
      * Most records one GraphQL operation returns. graphql-js completes a list without yielding, at
      * ~1.5 µs per value: 2,000 records of 5 attributes hold the loop ~10 ms, 10,000 ~90 ms.
      */
-    graphqlMaxResults: z.coerce.number().int().min(1).default(2000),
+    graphqlMaxResults: atLeast(1).default(2000),
     /** A request head must arrive within this many ms of its first byte; so must a new connection's first request (and its TLS handshake). */
     headersTimeout: ms.default(20_000),
     /** The whole request, head and body, must arrive within this many ms (responses, streams included, are not bounded). */
@@ -151,15 +145,15 @@ export const ConfigSchema = z
     /** An idle connection is closed after this many ms: HTTP/1.1 between requests, an HTTP/2 session without frames. */
     keepAliveTimeout: ms.default(72_000),
     /** Largest request head (HTTP/1.1) or header list (HTTP/2), in bytes. */
-    maxHeaderSize: z.coerce.number().int().min(1024).default(16_384),
+    maxHeaderSize: atLeast(1024).default(16_384),
     /** Open connections in total; 0: the process's file-descriptor limit less a reserve (a tenth, at least 128). */
-    maxConnections: z.coerce.number().int().min(0).default(0),
+    maxConnections: atLeast(0).default(0),
     /** Open connections from one client address (IPv6: one /64). */
-    maxConnectionsPerAddress: z.coerce.number().int().min(1).default(2000),
+    maxConnectionsPerAddress: atLeast(1).default(2000),
     /** Streams open at once on one HTTP/2 connection. */
-    http2MaxConcurrentStreams: z.coerce.number().int().min(1).default(128),
+    http2MaxConcurrentStreams: atLeast(1).default(128),
     /** Memory one HTTP/2 session may use for its frames and header tables, in MiB. */
-    http2MaxSessionMemory: z.coerce.number().int().min(1).default(10),
+    http2MaxSessionMemory: atLeast(1).default(10),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     auth: json(AuthSchema).optional(),
     cors: json(CorsSchema).optional(),
