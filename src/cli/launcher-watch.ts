@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 
 const SHELLS = new Set(['sh', 'dash', 'bash', 'zsh', 'ash', 'ksh']);
 
-/** The parent process's name and parent pid, from Linux's /proc; undefined elsewhere. */
-function parentOf(pid: number): { name: string; ppid: number } | undefined {
+/** A process's name and parent pid, from Linux's /proc; undefined elsewhere or once it is gone. */
+export function parentOf(pid: number): { name: string; ppid: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // "pid (name) state ppid …": the name may itself hold spaces and parentheses.

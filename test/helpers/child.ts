@@ -3,8 +3,8 @@
  * or SIGTERM and restart it on the same data directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parentOf } from '../../src/cli/launcher-watch.ts';
 import { cliEnv } from './cli-env.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -89,16 +89,10 @@ export async function waitGone(pid: number, ms = 10_000, onStuck?: () => void): 
 export function parentChain(pid: number): string {
   const chain: string[] = [];
   for (let p = pid; p > 1 && chain.length < 20; ) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-    } catch {
-      chain.push(`${p} (gone)`);
-      break;
-    }
-    const close = stat.lastIndexOf(')');
-    chain.push(stat.slice(0, close + 1));
-    p = Number(stat.slice(close + 2).split(' ')[1]);
+    const proc = parentOf(p);
+    chain.push(`${p} (${proc?.name ?? 'gone'})`);
+    if (!proc) break;
+    p = proc.ppid;
   }
   return chain.join(' <- ');
 }

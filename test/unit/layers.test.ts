@@ -65,6 +65,11 @@ function layerOf(file: string): string {
   return rel.length > 1 ? rel[0]! : rel[0]!.replace(/\.ts$/, '');
 }
 
+/** The package an import names: `@scope/name` or `name`, without a subpath. */
+function packageOf(spec: string): string {
+  return spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+}
+
 function imports(source: string): string[] {
   const out: string[] = [];
   for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"`;]*?from\s*['"]([^'"]+)['"]/g)) out.push(m[1]!);
@@ -102,7 +107,7 @@ test('heavy dependencies stay in their folder', () => {
   for (const { file, layer, text } of sources) {
     for (const spec of imports(text)) {
       if (spec.startsWith('.') || spec.startsWith('node:')) continue;
-      const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+      const pkg = packageOf(spec);
       const homes = PACKAGE_HOMES[pkg];
       if (homes && !homes.includes(layer)) violations.push(`${relative(SRC, file)} imports ${pkg}`);
     }
@@ -126,7 +131,7 @@ test('every dependency in package.json has an owner folder here', () => {
 test('the owner rule catches a package imported outside its folder, and a pinned-only package imported at all', () => {
   const owned = (layer: string, source: string) =>
     imports(source)
-      .map((spec) => (spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!))
+      .map(packageOf)
       .filter((pkg) => PACKAGE_HOMES[pkg] && !PACKAGE_HOMES[pkg]!.includes(layer));
   assert.deepEqual([...owned('store', "import Fastify from 'fastify';\nimport 'reflect-metadata';\nconst w = import.meta.resolve('@graphql-yoga/render-graphiql/graphiql');")].sort(), [
     '@graphql-yoga/render-graphiql',
