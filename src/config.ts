@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { AppError } from './errors.ts';
 import { ConfigSchema, type ConfigInput, type Config } from './config/settings.ts';
+import { isObject } from './util/guards.ts';
 
 export { ACTIONS, AuthSchema, type Action, type AuthConfig, type Config, type ConfigInput, type CorsConfig } from './config/settings.ts';
 
@@ -224,11 +225,6 @@ function resolvePaths<T extends Partial<Config>>(c: T, cwd: string): T {
 function originsOf(settings: object): Origins | undefined {
   // Attached by defineProperty, outside the declared type of the settings.
   return (settings as { [ORIGINS]?: Origins })[ORIGINS];
-}
-
-/** A non-null object, whose properties can be read. */
-function isObject(v: unknown): v is { [key: string]: unknown } {
-  return typeof v === 'object' && v !== null;
 }
 
 function withOrigins<T extends object>(target: T, origins: Origins | undefined): T {

@@ -11,6 +11,7 @@ import { AppError } from '../errors.ts';
 import type { TableDef } from '../schema/model.ts';
 import { opensStream, streamParamOf } from './stream-request.ts';
 import { findAccessTokens } from './access-tokens.ts';
+import { isObject } from '../util/guards.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -200,9 +201,4 @@ function isStreamRequest(request: FastifyRequest, search: string, routes: Stream
   const route = request.routeOptions.url ?? '';
   if (routes.table.has(route)) return opensStream(request, streamParamOf(search));
   return routes.graphql.has(route) && opensStream(request, undefined);
-}
-
-/** A non-null object, whose properties can be read. */
-function isObject(v: unknown): v is { [key: string]: unknown } {
-  return typeof v === 'object' && v !== null;
 }

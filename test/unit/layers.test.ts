@@ -14,7 +14,7 @@ const ALLOWED: Record<string, string[]> = {
   errors: [],
   util: [],
   version: [],
-  config: ['errors'],
+  config: ['errors', 'util'],
   schema: ['errors', 'util'],
   query: ['schema', 'errors', 'util'],
   store: ['schema', 'query', 'errors', 'util'],
