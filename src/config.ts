@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { AppError } from './errors.ts';
 import { ConfigSchema, type ConfigInput, type Config } from './config/settings.ts';
-import { isObject } from './util/guards.ts';
+import { codeOf, isObject, messageOf } from './util/guards.ts';
 
 export { ACTIONS, AuthSchema, type Action, type AuthConfig, type Config, type ConfigInput, type CorsConfig } from './config/settings.ts';
 
@@ -238,14 +238,14 @@ function readConfigFile(path: string | undefined, cwd: string): { path: string; 
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if (path === undefined && err instanceof Error && 'code' in err && err.code === 'ENOENT') return undefined;
-    throw new AppError('CONFIG_INVALID', `cannot read config file ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    if (path === undefined && codeOf(err) === 'ENOENT') return undefined;
+    throw new AppError('CONFIG_INVALID', `cannot read config file ${file}: ${messageOf(err)}`, { cause: err });
   }
   try {
     const value: unknown = JSON.parse(text);
     if (!isObject(value) || Array.isArray(value)) throw new Error('the file must hold a JSON object');
     return { path: file, values: value };
   } catch (err) {
-    throw new AppError('CONFIG_INVALID', `config file ${file} is not valid: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new AppError('CONFIG_INVALID', `config file ${file} is not valid: ${messageOf(err)}`, { cause: err });
   }
 }

@@ -32,6 +32,7 @@ import { loadTls } from './http/tls.ts';
 import { prepareStart } from './server/preflight.ts';
 import { VERSION } from './version.ts';
 import type { SchemaModel } from './schema/model.ts';
+import { messageOf } from './util/guards.ts';
 
 export interface ServerOptions extends Partial<ConfigInput> {
   /** An already compiled schema; otherwise `schemas` is read. */
@@ -141,7 +142,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     try {
       mount(fastify);
     } catch (err) {
-      throw new AppError('INTERNAL', `could not mount ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new AppError('INTERNAL', `could not mount ${what}: ${messageOf(err)}`, { cause: err });
     }
   }
 

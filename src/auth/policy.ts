@@ -13,6 +13,7 @@ import { jsonPath } from '../config.ts';
 import { parseQuery } from '../query/parse.ts';
 import type { Filter } from '../query/types.ts';
 import type { TableDef } from '../schema/model.ts';
+import { messageOf } from '../util/guards.ts';
 
 /** Who is asking. `user: null` is the anonymous caller. */
 export interface Principal {
@@ -149,7 +150,7 @@ function compileRoles(auth: AuthConfig | undefined, tables: readonly TableDef[])
             // A more specific pattern narrows or widens what a broader one gave.
             entry.set(action, parsed.filter);
           } catch (err) {
-            problems.push({ path: [...at, action, 'filter'], message: `"${permission.filter}": ${err instanceof Error ? err.message : String(err)}${on}` });
+            problems.push({ path: [...at, action, 'filter'], message: `"${permission.filter}": ${messageOf(err)}${on}` });
           }
         }
         byTable.set(`${def.database}/${def.table}`, entry);

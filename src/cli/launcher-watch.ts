@@ -8,6 +8,7 @@
  * died) and, when the parent is a shell, the shell's own parent (npm) being gone.
  */
 import { readFileSync } from 'node:fs';
+import { codeOf } from '../util/guards.ts';
 
 const SHELLS = new Set(['sh', 'dash', 'bash', 'zsh', 'ash', 'ksh']);
 
@@ -31,7 +32,7 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     // EPERM: it exists but belongs to someone else.
-    return err instanceof Error && 'code' in err && err.code === 'EPERM';
+    return codeOf(err) === 'EPERM';
   }
 }
 

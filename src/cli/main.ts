@@ -12,6 +12,7 @@ import { initProject } from './init.ts';
 import { stopWhenLauncherGone } from './launcher-watch.ts';
 import { FLAGS, USAGE, usageLine, usageProblem } from './usage.ts';
 import { VERSION } from '../version.ts';
+import { codeOf, messageOf } from '../util/guards.ts';
 
 async function main(argv: string[]): Promise<number> {
   const problem = usageProblem(argv);
@@ -130,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** A listen failure as one plain sentence: the common ones say what to change. */
 function listenError(err: unknown, config: Config): Error {
-  const code = err instanceof Error && 'code' in err ? err.code : undefined;
+  const code = codeOf(err);
   const port = `port ${config.port} on ${config.host}`;
   const portSetting = settingLocation(config, ['port']);
   const hostSetting = settingLocation(config, ['host']);
@@ -141,7 +142,7 @@ function listenError(err: unknown, config: Config): Error {
   }
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
     return new Error(`cannot start: ${config.host} is not an address of this machine; choose another host (${hostSetting})`);
-  return new Error(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
+  return new Error(`cannot start: ${messageOf(err)}`);
 }
 
 main(process.argv.slice(2)).then(
@@ -149,15 +150,15 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`tablecast: ${err.message}\n\n${USAGE}`);
+    if (String(codeOf(err)).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`tablecast: ${messageOf(err)}\n\n${USAGE}`);
       // A usage error (unknown or malformed flag) exits 2, as an unknown command does; 1 is for
       // invalid configuration or schemas and failed start-ups.
       process.exit(2);
     }
     // Messages only, never a stack: an operator needs what to change, and AppErrors already say
     // it one line per problem. (Pipes and files take stderr synchronously, so exiting loses nothing.)
-    process.stderr.write(`tablecast: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`tablecast: ${messageOf(err)}\n`);
     // Exit, not exitCode: a failure half-way through start-up may have left a handle open.
     process.exit(1);
   },

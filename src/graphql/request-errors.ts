@@ -8,6 +8,7 @@
 import { GraphQLError } from 'graphql';
 import type { GraphQLParams, Plugin } from 'graphql-yoga';
 import { AppError } from '../errors.ts';
+import { messageOf } from '../util/guards.ts';
 
 /** The parameters of a GraphQL request sent as a query string or a form body (GraphQL over HTTP). */
 function paramsOf(search: URLSearchParams): GraphQLParams {
@@ -18,7 +19,7 @@ function paramsOf(search: URLSearchParams): GraphQLParams {
       // JSON.parse returns any; yoga's parameter check refuses variables or extensions that are not objects.
       return JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      throw new AppError('INVALID_JSON', `the ${name} parameter is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+      throw new AppError('INVALID_JSON', `the ${name} parameter is not valid JSON: ${messageOf(err)}`);
     }
   };
   return {

@@ -6,6 +6,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.ts';
+import { messageOf } from '../util/guards.ts';
 
 export interface TlsMaterial {
   key: string;
@@ -25,7 +26,7 @@ export async function loadTls(options: { dataDir: string; cert?: string; key?: s
       const [cert, key] = await Promise.all([readFile(options.cert, 'utf8'), readFile(options.key, 'utf8')]);
       return { cert, key, source: 'provided', certPath: options.cert };
     } catch (err) {
-      throw new AppError('CONFIG_INVALID', `cannot read TLS certificate or key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new AppError('CONFIG_INVALID', `cannot read TLS certificate or key: ${messageOf(err)}`, { cause: err });
     }
   }
   const dir = join(options.dataDir, 'tls');

@@ -10,6 +10,7 @@ import type { FieldDef, FieldType, SchemaModel, TableDef } from './model.ts';
 import { compileFields, compileTable, nestedTypeSealed, type Claims, type CompileContext } from './compile.ts';
 import { Problems, formatLocation, locationOf, schemaError } from './problems.ts';
 import { deepFreeze, infiniteCycles, isBuiltinScalar, type NamedTarget } from './types.ts';
+import { codeOf, messageOf } from '../util/guards.ts';
 
 export type { SchemaProblem } from './problems.ts';
 
@@ -171,8 +172,8 @@ export async function loadSchemaDir(dir: string): Promise<SchemaModel> {
   try {
     info = await stat(dir);
   } catch (err) {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') throw nowhere(`schema directory ${dir} does not exist`);
-    throw new AppError('SCHEMA_INVALID', `cannot read schema directory ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    if (codeOf(err) === 'ENOENT') throw nowhere(`schema directory ${dir} does not exist`);
+    throw new AppError('SCHEMA_INVALID', `cannot read schema directory ${dir}: ${messageOf(err)}`, { cause: err });
   }
   if (!info.isDirectory()) throw nowhere(`${dir} is not a directory`);
   const rel = (await listGraphql(dir, '', new Set())).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

@@ -16,6 +16,7 @@ import { AppError } from '../errors.ts';
 import type { SchemaModel } from '../schema/model.ts';
 import { loadSchemaDir } from '../schema/parse.ts';
 import { formatLocation, type SchemaProblem } from '../schema/problems.ts';
+import { codeOf, messageOf } from '../util/guards.ts';
 
 /** One reason not to start. */
 export interface StartupProblem {
@@ -124,8 +125,7 @@ function tlsProblems(certPath: string, keyPath: string, where: (path: readonly P
     try {
       return readFileSync(path, 'utf8');
     } catch (err) {
-      // readFileSync throws Errors; TypeScript types every caught value as unknown.
-      problems.push({ kind: 'config', where: where([setting]), message: `cannot read ${path}: ${(err as Error).message}` });
+      problems.push({ kind: 'config', where: where([setting]), message: `cannot read ${path}: ${messageOf(err)}` });
       return undefined;
     }
   };
@@ -154,15 +154,14 @@ function tlsProblems(certPath: string, keyPath: string, where: (path: readonly P
  * when it is still to be created) must be a directory we may write into.
  */
 function dataDirProblem(dir: string): string | undefined {
-  // (What node:fs throws is an ErrnoException; TypeScript types every caught value as unknown.)
   for (let probe = dir; ; probe = dirname(probe)) {
     let isDirectory: boolean;
     try {
       isDirectory = statSync(probe).isDirectory();
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = codeOf(err);
       if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(probe) !== probe) continue;
-      return `cannot open the data directory ${dir}: ${(err as Error).message}`;
+      return `cannot open the data directory ${dir}: ${messageOf(err)}`;
     }
     // Worded as the store words its own failure to open, for scripts that look for it.
     if (!isDirectory) return `cannot open the data directory ${dir}: ${probe === dir ? 'it is not a directory' : `${probe} is not a directory`}`;
@@ -177,7 +176,7 @@ function dataDirProblem(dir: string): string | undefined {
       try {
         accessSync(join(dir, name), constants.R_OK | constants.W_OK);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return `cannot open the data directory ${dir}: permission denied (${name} is not writable)`;
+        if (codeOf(err) !== 'ENOENT') return `cannot open the data directory ${dir}: permission denied (${name} is not writable)`;
       }
     }
     return undefined;

@@ -10,6 +10,7 @@ import type { FieldDef, Key, Record, TableDef } from '../schema/model.ts';
 import { createChangeLog, type ChangeAppender, type ChangeLog } from './change-log.ts';
 import { updateIndexes, type IndexHandle } from './indexes.ts';
 import type { ChangeEntry } from './types.ts';
+import { messageOf } from '../util/guards.ts';
 
 /** Everything the store keeps for one table. */
 export interface TableHandle {
@@ -71,7 +72,7 @@ export function openLayout(options: OpenOptions): Layout {
     // Retained reads hold at most a quarter of them (core/retained.ts).
     root = open({ path: join(dir, 'tablecast.mdb'), maxDbs: 4096, maxReaders: 2048, eventTurnBatching: false, ...(options.mapSize ? { mapSize: options.mapSize } : {}) });
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = messageOf(err);
     throw new AppError('CONFIG_INVALID', `cannot open the data directory ${dir}: ${reason}`, { cause: err });
   }
   const meta = root.openDB<number, string>('meta', {});
