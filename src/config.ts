@@ -23,6 +23,7 @@ const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_CERT: 'cert',
   TABLECAST_KEY: 'key',
   TABLECAST_DURABILITY: 'durability',
+  TABLECAST_WORKERS: 'workers',
   TABLECAST_BODY_LIMIT: 'bodyLimit',
   TABLECAST_PING_INTERVAL: 'pingInterval',
   TABLECAST_RETENTION: 'retention',

@@ -32,6 +32,7 @@ import { loadTls } from './http/tls.ts';
 import { prepareStart } from './server/preflight.ts';
 import { VERSION } from './version.ts';
 import type { SchemaModel } from './schema/model.ts';
+import type { Peers } from './peers/peers.ts';
 import { messageOf } from './util/guards.ts';
 
 export interface ServerOptions extends Partial<ConfigInput> {
@@ -43,6 +44,8 @@ export interface ServerOptions extends Partial<ConfigInput> {
   logStream?: NodeJS.WritableStream;
   /** Retained reads that may hold an LMDB snapshot at once (512), for tests of the fallback. */
   maxPinnedReads?: number;
+  /** The other processes of the same server (the CLI's `--workers`); absent: this is the only one. */
+  peers?: Peers;
 }
 
 export interface TablecastServer {
@@ -74,12 +77,12 @@ export interface TablecastServer {
  * @example const server = await createServer({ port: 0, data: tmp, tls: false }); await server.listen()
  */
 export async function createServer(options: ServerOptions = {}): Promise<TablecastServer> {
-  const { model: givenModel, now, logStream, maxPinnedReads, ...input } = options;
+  const { model: givenModel, now, logStream, maxPinnedReads, peers, ...input } = options;
   // The checks `tablecast check` runs, every problem listed at once, before anything is opened.
   const { config, model } = await prepareStart(input, givenModel ? { model: givenModel } : {});
   const tls = config.tls ? await loadTls({ dataDir: config.data, ...(config.cert ? { cert: config.cert } : {}), ...(config.key ? { key: config.key } : {}) }) : undefined;
 
-  const log = createLogger({ level: config.logLevel, redactUrl, ...(logStream ? { stream: logStream } : {}) });
+  const log = createLogger({ level: config.logLevel, redactUrl, sharedOutput: peers?.clustered === true, ...(logStream ? { stream: logStream } : {}) });
   const tallies = createRequestTallies();
   const logController = new RequestLogController(log, redactUrl);
   // Every response reports its head once: request metrics and its access line.
@@ -105,6 +108,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     streams: { maxStreams: config.maxStreams, maxStreamsPerAddress: config.maxStreamsPerAddress, pingInterval: config.pingInterval },
     maxQueue: config.streamQueueFrames,
     ...(maxPinnedReads ? { maxPinnedReads } : {}),
+    ...(peers ? { peers } : {}),
   });
   const streams = app.streams;
   const stream = createSseHandler({ app, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });

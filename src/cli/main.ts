@@ -3,6 +3,7 @@
  * reads argv and env, hands them to the pure `loadConfig`, starts or checks, and turns signals into
  * a graceful shutdown. Importing it runs it.
  */
+import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hashPassword } from '../auth/password.ts';
@@ -10,6 +11,8 @@ import { mergeConfig, settingLocation, type Config, type ConfigInput } from '../
 import { prepareStart } from '../server/preflight.ts';
 import { initProject } from './init.ts';
 import { stopWhenLauncherGone } from './launcher-watch.ts';
+import { supervise } from './supervisor.ts';
+import { connectWorkerPeers } from './worker-peers.ts';
 import { FLAGS, USAGE, usageLine, usageProblem } from './usage.ts';
 import { VERSION } from '../version.ts';
 import { codeOf, messageOf } from '../util/guards.ts';
@@ -68,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
     key: values.key,
     // parseArgs types durability and log-level as plain strings; validateConfig checks them below.
     durability: values.durability as ConfigInput['durability'],
+    workers: values.workers,
     bodyLimit: values['body-limit'],
     pingInterval: values['ping-interval'],
     retention: values.retention,
@@ -87,10 +91,19 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ok: ${model.tables.length} table(s) in ${model.files.length} file(s)\n`);
     return 0;
   }
+  // Checked once, here: a supervisor reports a bad setting before it forks anything.
+  const { config: checked, model } = await prepareStart(input, { cwd: process.cwd() });
+  const worker = cluster.isWorker && process.env.TABLECAST_WORKER === '1';
+  if (!worker && checked.workers > 1) {
+    const { prepareSharedFiles } = await import('../server/shared-files.ts');
+    await prepareSharedFiles(checked, model);
+    process.exit(await supervise({ workers: checked.workers, info: ['info', 'debug', 'trace'].includes(checked.logLevel) }));
+  }
   // Loaded only to start: `check`, `help` and usage errors answer in a fraction of the time
   // without fastify, GraphQL Yoga and LMDB.
   const { createServer } = await import('../server.ts');
-  const server = await createServer(input);
+  const peers = worker ? await connectWorkerPeers() : undefined;
+  const server = await createServer({ ...input, model, ...(peers ? { peers } : {}) });
   const config = server.config;
   let url: string;
   try {
@@ -106,6 +119,8 @@ async function main(argv: string[]): Promise<number> {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
+      // A worker gets the terminal's Ctrl-C and the supervisor's SIGTERM for the same stop.
+      if (worker) return;
       server.log.warn(`${signal} again: exiting now`);
       process.exit(1);
     }
@@ -121,11 +136,14 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // A worker whose supervisor is gone (killed with -9) stops too, rather than serve on alone.
+  if (worker) process.on('disconnect', () => stop('supervisor gone'));
   // Only now the line that says the server is up: whoever waits for it may signal at once, and a
   // signal before the handlers above would kill the process without a graceful close.
-  server.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})`);
+  const who = peers ? ` (worker ${peers.self})` : '';
+  server.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})${who}`);
   // npm and npx run a bin under a shell that does not pass their signals on (launcher-watch.ts).
-  if (process.env.npm_command) stopWhenLauncherGone(stop);
+  if (process.env.npm_command && !worker) stopWhenLauncherGone(stop);
   return -1;
 }
 

@@ -29,6 +29,8 @@ Flags (each also settable as an environment variable or in tablecast.config.json
   --cert <file>           TABLECAST_CERT            TLS certificate (PEM); with --key
   --key <file>            TABLECAST_KEY             TLS private key (PEM); with --cert
   --durability <mode>     TABLECAST_DURABILITY      commit (default) or sync (flush to disk before answering)
+  --workers <n>           TABLECAST_WORKERS         processes serving the port over one store (the CPU count;
+                                                    1: one process)
   --body-limit <bytes>    TABLECAST_BODY_LIMIT      largest request body (1048576)
   --ping-interval <ms>    TABLECAST_PING_INTERVAL   SSE heartbeat interval (15000)
   --retention <ms>        TABLECAST_RETENTION       how long the change log is kept (86400000)
@@ -46,6 +48,7 @@ export const FLAGS = {
   cert: { type: 'string' },
   key: { type: 'string' },
   durability: { type: 'string' },
+  workers: { type: 'string' },
   'body-limit': { type: 'string' },
   'ping-interval': { type: 'string' },
   retention: { type: 'string' },

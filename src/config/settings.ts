@@ -2,6 +2,7 @@
  * Every setting of tablecast: one zod schema with each setting's type, bounds and default, and
  * the checks between settings. Where values come from (file, environment, flags): config.ts.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /** An integer setting of at least `min` (numbers from env and flags arrive as text). */
@@ -108,6 +109,12 @@ export const ConfigSchema = z
     cert: z.string().min(1).optional(),
     key: z.string().min(1).optional(),
     durability: z.enum(['commit', 'sync']).default('commit'),
+    /**
+     * Processes serving the port over the one store (the CLI's supervisor; `createServer` is always
+     * one process). Default: the CPUs this process may use. 256 is far past any gain: each worker
+     * holds its own memory (~85 MiB) and every write still commits through one LMDB writer lock.
+     */
+    workers: atLeast(1).max(256).default(() => availableParallelism()),
     bodyLimit: atLeast(1024).default(1024 * 1024),
     pingInterval: ms.default(15_000),
     retention: ms.default(86_400_000),

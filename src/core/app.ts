@@ -4,6 +4,7 @@
  */
 import type { SchemaModel, TableDef } from '../schema/model.ts';
 import { createHub, type Hub } from '../realtime/hub.ts';
+import { soloPeers, type Peers } from '../peers/peers.ts';
 import { createStore, type Store } from '../store/store.ts';
 import { createPolicy, type Policy, type Principal } from '../auth/policy.ts';
 import type { Filter } from '../query/types.ts';
@@ -36,6 +37,8 @@ export interface AppOptions {
   maxQueue?: number;
   /** Retained reads that may hold an LMDB snapshot at once (512; see core/retained.ts). */
   maxPinnedReads?: number;
+  /** The server's other processes (`--workers`); default: none. */
+  peers?: Peers;
 }
 
 /** Options of {@link App.subscribe}. */
@@ -74,6 +77,8 @@ export interface App {
   /** The change feed: every committed change, fanned out to subscribers. */
   readonly hub: Hub;
   readonly policy: Policy;
+  /** The server's other processes (soloPeers() when there are none). */
+  readonly peers: Peers;
   /** Every open subscriber of every transport: limits, counts, heartbeats, shutdown. */
   readonly streams: StreamRegistry;
   /** The one subscription path (SSE streams, GraphQL subscriptions, `subscribe()`). */
@@ -109,11 +114,15 @@ export function createApp(options: AppOptions): App {
     ...(options.durability ? { durability: options.durability } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
+  const peers = options.peers ?? soloPeers();
   const hub = createHub(store, {
     retention: options.retention ?? 86_400_000,
+    isBackground: () => peers.background,
+    ...(peers.clustered ? { otherHolds: () => otherHolds(peers) } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.onError ? { onError: options.onError } : {}),
   });
+  if (peers.clustered) shareCommits(store, hub, peers);
   const policy = options.policy ?? createPolicy(undefined, options.model.tables);
   const services = new Map<string, TableService>();
   const byPath = new Map<string, TableService>();
@@ -142,6 +151,8 @@ export function createApp(options: AppOptions): App {
   const hasExpiry = options.model.tables.some((t: TableDef) => t.expiration !== undefined);
   const timer = hasExpiry
     ? setInterval(() => {
+        // One process of a server sweeps (peers/): the others would find the same records and contend for the writer lock.
+        if (!peers.background) return;
         sweepExpired().catch((err) => options.onError?.(err, 'expiry sweep'));
       }, options.expirySweepInterval ?? 1000)
     : undefined;
@@ -152,6 +163,7 @@ export function createApp(options: AppOptions): App {
     store,
     hub,
     policy,
+    peers,
     services,
     exported: (database, name) => byPath.get(`${database}/${name}`),
     databases: () => [...new Set(options.model.tables.filter((t) => t.export).map((t) => t.database))],
@@ -203,4 +215,38 @@ export function createApp(options: AppOptions): App {
       await store.close();
     },
   };
+}
+
+/**
+ * Commits cross processes as wake-ups only (SPEC §9): the entries are in the shared log, and each
+ * process's hub reads them from there in order, so ids, order and resume are the same everywhere.
+ * The wake-ups of one turn's commits go out as one message.
+ */
+function shareCommits(store: Store, hub: Hub, peers: Peers): void {
+  let head = 0;
+  let scheduled = false;
+  const send = () => {
+    scheduled = false;
+    peers.send('commit', head);
+  };
+  store.onCommit((reached) => {
+    if (reached > head) head = reached;
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(send);
+    }
+  });
+  peers.on('commit', (reached) => hub.wake(reached as number));
+  // IPC carries JSON: "no hold" travels as null.
+  peers.answer('holds', () => {
+    const lowest = hub.lowestHold();
+    return Number.isFinite(lowest) ? lowest : null;
+  });
+}
+
+/** The lowest sequence any process's replays hold (Infinity: none). */
+async function otherHolds(peers: Peers): Promise<number> {
+  let lowest = Infinity;
+  for (const held of await peers.gather('holds')) if (typeof held === 'number' && held < lowest) lowest = held;
+  return lowest;
 }

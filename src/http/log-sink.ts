@@ -20,10 +20,17 @@ export interface Target {
  */
 const GATHER_MS = 10;
 const GATHER_BYTES = 64 * 1024;
+/**
+ * Several worker processes share one stdout (`--workers`): a write to a pipe is atomic only up to
+ * PIPE_BUF (4 KiB on Linux), so their gathered writes stay within it, whole lines each, or the
+ * lines of two workers could interleave mid-line.
+ */
+const SHARED_GATHER_BYTES = 4096;
 
 export class LogSink {
   readonly #target: Target;
   readonly #gather: boolean;
+  readonly #most: number;
   #pending: string[] = [];
   #pendingBytes = 0;
   #scheduled: NodeJS.Timeout | undefined;
@@ -32,10 +39,14 @@ export class LogSink {
     this.#drain();
   };
 
-  /** `gather`: whether deferred lines are written together (false: each at once, as pino would). */
-  constructor(target: Target, gather: boolean) {
+  /**
+   * `gather`: whether deferred lines are written together (false: each at once, as pino would).
+   * `shared`: other processes write to the same target (each write stays within PIPE_BUF).
+   */
+  constructor(target: Target, gather: boolean, shared = false) {
     this.#target = target;
     this.#gather = gather;
+    this.#most = shared ? SHARED_GATHER_BYTES : GATHER_BYTES;
   }
 
   #drain(): void {
@@ -63,9 +74,11 @@ export class LogSink {
       this.#target.write(line);
       return;
     }
+    // Written before it would pass the bound, so a write holds whole lines within it.
+    if (this.#pendingBytes + line.length > this.#most) this.#drain();
     this.#pending.push(line);
     this.#pendingBytes += line.length;
-    if (this.#pendingBytes >= GATHER_BYTES) this.#drain();
+    if (this.#pendingBytes >= this.#most) this.#drain();
     else this.#scheduled ??= setTimeout(this.#onTimer, GATHER_MS);
   }
 

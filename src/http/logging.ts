@@ -90,6 +90,8 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream;
   /** Takes secrets (an `access_token` parameter, however its name is encoded) out of a URL or a message quoting one. */
   redactUrl(url: string): string;
+  /** Other processes write to the same stdout (`--workers`): see LogSink. */
+  sharedOutput?: boolean;
 }
 
 /**
@@ -121,7 +123,7 @@ export function createLogger(options: LoggerOptions): Logger {
   };
   // Stdout (fd 1: only the CLI names `process`) through pino's synchronous destination, as pino's
   // default; a given stream (tests, embedders) gets each line as its own write, as from pino.
-  const sink = options.stream ? new LogSink(options.stream, false) : new LogSink(pino.destination({ dest: 1, sync: true }), true);
+  const sink = options.stream ? new LogSink(options.stream, false) : new LogSink(pino.destination({ dest: 1, sync: true }), true, options.sharedOutput === true);
   return pino(settings, sink);
 }
 

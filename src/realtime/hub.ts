@@ -39,6 +39,10 @@ export interface HubOptions {
   pruneInterval?: number;
   now?: () => number;
   onError?: (err: unknown, context: string) => void;
+  /** Whether this process prunes the log (one process of a server does: peers/). Default: always. */
+  isBackground?: () => boolean;
+  /** The lowest sequence other processes' replays hold (Infinity: none), asked before each prune. */
+  otherHolds?: () => number | Promise<number>;
 }
 
 export interface Hub {
@@ -48,8 +52,15 @@ export interface Hub {
   replay(interest: Interest, after: number, limit: number): { events: HubEvent[]; last: number; complete: boolean };
   /** Holds pruning at `seq` while a replay from it is in flight; returns the release. */
   hold(seq: number): () => void;
+  /** The lowest sequence held by this process's replays (Infinity: none). */
+  lowestHold(): number;
   /** Number of live subscribers (all, or of one table). */
   count(table?: string): number;
+  /**
+   * Another process committed up to `head` (its wake-up, peers/): dispatch from the shared log as
+   * for a commit of this process.
+   */
+  wake(head: number): void;
   /** Highest sequence dispatched. */
   readonly dispatched: number;
   /** Events handed to live subscribers since start (metrics). */
@@ -88,6 +99,8 @@ export function createHub(store: Store, options: HubOptions): Hub {
   const holds = new Map<symbol, number>();
   let dispatched = store.changeLog.head();
   let delivered = 0;
+  // The highest head another process told of: a read that does not reach it came from a stale snapshot.
+  let woken = 0;
   let closed = false;
 
   const handleOf = (id: string): TableHandle | undefined => store.tables.get(id);
@@ -113,6 +126,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
     if (closed) return;
     // Nobody listening: nothing to decode. A subscriber that joins later starts after the head it
     // read itself, so skipping ahead here loses nothing.
+    if (woken > dispatched) store.refresh();
     if (total === 0) {
       dispatched = store.changeLog.head();
       return;
@@ -223,16 +237,23 @@ export function createHub(store: Store, options: HubOptions): Hub {
 
   const pruneEvery = options.pruneInterval ?? Math.min(60_000, Math.max(1000, Math.floor(options.retention / 10)));
   let pruning = false;
+  const isBackground = options.isBackground ?? (() => true);
+  const lowestHold = () => Math.min(Infinity, ...holds.values());
   const pruneTimer = setInterval(() => {
-    if (pruning) return;
+    if (pruning || !isBackground()) return;
     pruning = true;
-    // Evaluated inside the prune transaction: entries after any held cursor stay.
-    const keepFrom = () => {
-      const lowest = Math.min(Infinity, ...holds.values());
-      return lowest === Infinity ? Infinity : lowest + 1;
-    };
-    store.changeLog
-      .prune(now() - options.retention, keepFrom)
+    // Other processes' replays hold the log too: asked right before pruning (their answer is
+    // their lowest hold; a replay they start after answering begins at or after the log's oldest
+    // retained entry, which is older than what this prune may remove only within the retention).
+    Promise.resolve(options.otherHolds?.() ?? Infinity)
+      .then((others) => {
+        // Evaluated inside the prune transaction: entries after any held cursor stay.
+        const keepFrom = () => {
+          const lowest = Math.min(lowestHold(), others);
+          return lowest === Infinity ? Infinity : lowest + 1;
+        };
+        return store.changeLog.prune(now() - options.retention, keepFrom);
+      })
       .catch((err) => options.onError?.(err, 'change-log pruning'))
       .finally(() => (pruning = false));
   }, pruneEvery);
@@ -264,6 +285,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
       }
       return { events, last: entries.at(-1)?.seq ?? after, complete: entries.length < limit };
     },
+    lowestHold,
     hold(seq) {
       const id = Symbol('hold');
       holds.set(id, seq);
@@ -282,6 +304,11 @@ export function createHub(store: Store, options: HubOptions): Hub {
       let n = 0;
       for (const g of byTable.values()) n += tally(g);
       return n;
+    },
+    wake(head) {
+      if (head <= woken) return;
+      woken = head;
+      schedule();
     },
     get dispatched() {
       return dispatched;

@@ -65,6 +65,12 @@ export interface Store {
    * transactions of at most `limit` records (default 500); resolves to how many it deleted.
    */
   sweepExpired(limit?: number): Promise<number>;
+  /**
+   * Makes the next read see every commit so far, also those of other processes. lmdb-js reuses one
+   * read snapshot until its next timer turn; a process told of another's commit must not read
+   * from a snapshot taken before it (cross-process wake-ups, peers/).
+   */
+  refresh(): void;
   /** Called after each commit that appended changes, with the change-log head that commit reached. */
   onCommit(listener: (head: number) => void): () => void;
   close(): Promise<void>;
@@ -227,6 +233,9 @@ export function createStore(options: StoreOptions): Store {
         swept += await sweepBatch(due);
         if (due.length < limit) return swept;
       }
+    },
+    refresh() {
+      if (!closed) layout.root.resetReadTxn();
     },
     onCommit(listener) {
       listeners.add(listener);

@@ -18,14 +18,15 @@ const ALLOWED: Record<string, string[]> = {
   schema: ['errors', 'util'],
   query: ['schema', 'errors', 'util'],
   store: ['schema', 'query', 'errors', 'util'],
-  realtime: ['store', 'query', 'schema', 'errors', 'util'],
-  auth: ['config', 'schema', 'query', 'errors', 'util'],
-  core: ['schema', 'query', 'store', 'realtime', 'auth', 'errors', 'util'],
-  http: ['core', 'realtime', 'schema', 'query', 'auth', 'errors', 'util', 'config'],
+  peers: ['errors', 'util'],
+  realtime: ['store', 'query', 'schema', 'peers', 'errors', 'util'],
+  auth: ['config', 'schema', 'query', 'peers', 'errors', 'util'],
+  core: ['schema', 'query', 'store', 'realtime', 'auth', 'peers', 'errors', 'util'],
+  http: ['core', 'realtime', 'schema', 'query', 'auth', 'peers', 'errors', 'util', 'config'],
   graphql: ['core', 'schema', 'query', 'auth', 'errors', 'util'],
-  server: ['http', 'graphql', 'core', 'config', 'schema', 'realtime', 'auth', 'errors', 'util', 'version'],
-  cli: ['server', 'config', 'schema', 'errors', 'util', 'auth', 'version'],
-  index: ['server', 'core', 'config', 'schema', 'query', 'store', 'realtime', 'auth', 'errors', 'util', 'http', 'graphql'],
+  server: ['http', 'graphql', 'core', 'config', 'schema', 'realtime', 'auth', 'peers', 'errors', 'util', 'version'],
+  cli: ['server', 'config', 'schema', 'peers', 'errors', 'util', 'auth', 'version'],
+  index: ['server', 'core', 'config', 'schema', 'query', 'store', 'realtime', 'auth', 'peers', 'errors', 'util', 'http', 'graphql'],
 };
 
 /**
