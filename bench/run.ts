@@ -32,8 +32,10 @@ import { CONTENT, now, pool, seed, send, writeAtRate, type WriteStats } from './
 import type { LoadMode, LoadResult, LoadSpec } from './lib/requests.ts';
 import { cpuMsOf, cpuSampler, freePort, hasTaskset, pinSelf, ROOT, rssOf, runNodeScript, startServer, stopProcess, waitQuiet, type Proc } from './lib/proc.ts';
 import { formatProfile, summarizeProfile } from './lib/profile.ts';
+import { socketsOf, startCluster, unpinSelf, type ClusterProc } from './lib/cluster.ts';
+import { runWrk, type WrkMode, type WrkResult } from './lib/wrk.ts';
 
-const SCENARIOS = ['get', 'write', 'filter', 'h2get', 'sse', 'h2sse', 'memory', 'open', 'resume', 'startup'] as const;
+const SCENARIOS = ['get', 'write', 'filter', 'h2get', 'sse', 'h2sse', 'memory', 'open', 'resume', 'startup', 'multicore'] as const;
 /** Row ids in table order. */
 const SCENARIO_ORDER = [
   'get',
@@ -55,6 +57,10 @@ const SCENARIO_ORDER = [
   'open',
   'resume',
   'startup',
+  'mc:get',
+  'mc:post',
+  'mc:put',
+  'mc:sse100',
 ];
 type ScenarioName = (typeof SCENARIOS)[number];
 /** Scenarios that can run a tuned tablecast beside the default one. */
@@ -89,7 +95,8 @@ if (flags.help) {
        [--starts n] [--logs pipe|file|null] [--profile] [--keep] [--out file] [--merge] [--tablecast-dir dir]
 
   --only           scenarios to run (default: all); h2get and h2sse are GET and SSE fan-out over
-                   HTTPS with HTTP/2 (one connection, many streams), tablecast's default transport
+                   HTTPS with HTTP/2 (one connection, many streams), tablecast's default transport;
+                   multicore is tablecast alone at --workers 1 and 2, unpinned, load from wrk
   --duration       seconds per measured load run (default 10; SSE capacity uses at most 5)
   --runs           runs per scenario and server; the table shows medians (default 3)
   --connections    HTTP/1.1 connections, one request in flight on each (default 50)
@@ -228,6 +235,8 @@ const LOGS_NOTE: { [k: string]: string } = {
 };
 /** The servers of the scenario running now, in start order. */
 let active: Target[] = [];
+/** Every bench client connects from 127.0.0.1: scenario 5 holds 5,000 streams from it. */
+const STREAM_LIMITS = { TABLECAST_MAX_STREAMS_PER_ADDRESS: '10000', TABLECAST_MAX_STREAMS: '20000', TABLECAST_MAX_CONNECTIONS_PER_ADDRESS: '10000' };
 
 /** argv after `node` that starts a server of `kind` (defaults, plus what the transport and variant need). */
 function serverArgs(kind: Kind, transport: Transport, port: number, dataDir: string): string[] {
@@ -251,8 +260,7 @@ async function start(t: Target, transport: Transport, profileDir?: string): Prom
     logs: logsOf(t.kind),
     ...(t.kind !== 'reference' ? { cwd: TABLECAST_DIR } : {}),
     core: SERVER_CORE,
-    // Every bench client connects from 127.0.0.1: scenario 5 holds 5,000 streams from it.
-    env: { TABLECAST_MAX_STREAMS_PER_ADDRESS: '10000', TABLECAST_MAX_STREAMS: '20000', TABLECAST_MAX_CONNECTIONS_PER_ADDRESS: '10000' },
+    env: STREAM_LIMITS,
   });
 }
 
@@ -669,27 +677,45 @@ interface FanoutRun {
   serverCpuPct: number;
   /** Server CPU per event delivered to one stream (µs). */
   cpuUsPerDelivery: number;
+  /** Each server process's share of serverCpuPct (a supervisor and its workers in the multicore scenario). */
+  serverCpuPctEach: number[];
+  /** The farm's CPU time over the same window (ms). */
+  farmCpuMs: number;
   otherCpuPct: number;
 }
 
+/** What a fan-out run needs of a server: where it listens, and the processes whose CPU is its CPU. */
+interface Served {
+  label: string;
+  port: number;
+  url: string;
+  /** One process, or a supervisor and its workers (multicore). */
+  pids: number[];
+}
+
 async function fanoutRun(t: Target, transport: Transport, rate: number, seconds: number, tag: string): Promise<FanoutRun> {
-  const f = await getFarm();
-  await quiet(`fan-out at ${rate}/s on ${t.kind}`);
+  return fanoutOn({ label: t.kind, port: t.port, url: url(t), pids: [t.proc!.pid] }, await getFarm(), transport, rate, seconds, tag);
+}
+
+/** Opens SSE_CLIENTS streams, writes at `rate` for `seconds`, settles, closes them; `onOpened` runs once they are open. */
+async function fanoutOn(s: Served, f: Farm, transport: Transport, rate: number, seconds: number, tag: string, onOpened?: () => void): Promise<FanoutRun> {
+  await quiet(`fan-out at ${rate}/s on ${s.label}`);
   const opened = await f.call<{ opened: number; failed: number; errors: string[] }>({
     cmd: 'open',
-    port: t.port,
+    port: s.port,
     path: STREAM_PATH,
     n: SSE_CLIENTS,
     concurrency: 100,
     transport,
     perSession: H2_STREAMS_PER_SESSION,
   });
-  if (opened.failed) log(`  ! ${opened.failed} streams failed to open on ${t.kind}: ${opened.errors.join('; ')}`);
+  if (opened.failed) log(`  ! ${opened.failed} streams failed to open on ${s.label}: ${opened.errors.join('; ')}`);
   await sleep(300);
+  onOpened?.();
   const writes = Math.round(rate * seconds);
   await f.call({ cmd: 'arm', writes });
-  const sampler = cpuSampler([t.proc!.pid, f.pid, process.pid]);
-  const w = await writeAtRate(url(t), rate, seconds, tag);
+  const sampler = cpuSampler([...s.pids, f.pid, process.pid]);
+  const w = await writeAtRate(s.url, rate, seconds, tag);
   // Settle: until every acknowledged write reached every stream, or nothing moved for 1 s.
   let report = await f.call<FarmReport>({ cmd: 'report' });
   const expected = w.ok * (report.streams - report.cut);
@@ -705,7 +731,17 @@ async function fanoutRun(t: Target, transport: Transport, rate: number, seconds:
   const cpu = sampler.stop();
   await f.call({ cmd: 'closeAll' });
   const deliveriesPerSec = report.received / ((report.lastAt - w.startedAt) / 1000);
-  return { write: w, farm: report, deliveriesPerSec, serverCpuPct: cpu.pct[0]!, cpuUsPerDelivery: (cpu.cpuMs[0]! * 1000) / Math.max(1, report.received), otherCpuPct: cpu.otherPct };
+  const serverCpuMs = cpu.cpuMs.slice(0, s.pids.length).reduce((a, b) => a + b, 0);
+  return {
+    write: w,
+    farm: report,
+    deliveriesPerSec,
+    serverCpuPct: (serverCpuMs / cpu.wallMs) * 100,
+    serverCpuPctEach: cpu.pct.slice(0, s.pids.length),
+    cpuUsPerDelivery: (serverCpuMs * 1000) / Math.max(1, report.received),
+    farmCpuMs: cpu.cpuMs[s.pids.length]!,
+    otherCpuPct: cpu.otherPct,
+  };
 }
 
 async function fanout(transport: Transport) {
@@ -1040,6 +1076,379 @@ async function scenarioStartup() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Scenario 9: worker processes (issue #14): tablecast alone, at --workers 1 and 2
+
+/*
+ * What a second worker buys on this machine's two cores, so nothing is pinned: the servers, wrk,
+ * the farm and this orchestrator all run on every core and the kernel places them. Request load
+ * comes from wrk (bench/lib/wrk.ts), which needs a fraction of autocannon's CPU per request: on two
+ * shared cores, whatever the client burns is taken from the workers. A server's CPU is its
+ * supervisor's plus its workers' (bench/lib/cluster.ts). No reference server: the comparison is
+ * tablecast against itself at one worker.
+ */
+const WORKER_COUNTS = [1, 2] as const;
+type WorkerCount = (typeof WORKER_COUNTS)[number];
+interface ClusterTarget {
+  workers: WorkerCount;
+  dataDir: string;
+  proc?: ClusterProc;
+}
+const clusters: ClusterTarget[] = WORKER_COUNTS.map((workers) => ({ workers, dataDir: join(work, `workers${workers}`) }));
+const labelOf = (c: ClusterTarget) => `workers=${c.workers}`;
+/** Rotate which worker count goes first, as order() does for the servers. */
+const clusterOrder = (run: number): ClusterTarget[] => clusters.map((_, i) => clusters[(i + run) % clusters.length]!);
+/** The farm of this scenario: unpinned, unlike the shared one (pinned to the load core). */
+let mcFarm: Farm | undefined;
+/** How each server stopped (SIGTERM → exit), for the notes. */
+const shutdowns: string[] = [];
+
+async function startWorkers(c: ClusterTarget): Promise<void> {
+  c.proc = await startCluster({
+    name: labelOf(c),
+    nodeArgs: [...serverArgs('tablecast', 'h1', 0, c.dataDir), '--workers', String(c.workers)],
+    workers: c.workers,
+    cwd: TABLECAST_DIR,
+    // The port is read from the logs, so they cannot go to /dev/null here: --logs null writes a file.
+    logs: flags.logs === 'pipe' ? 'pipe' : join(work, `workers${c.workers}.log`),
+    env: STREAM_LIMITS,
+  });
+  const p = c.proc;
+  log(`  ${labelOf(c)}: serving on port ${p.port} after ${fmt(p.readyMs)} ms; ${c.workers > 1 ? `supervisor ${p.pid}, ` : ''}worker pids ${p.workerPids.join(', ')}`);
+}
+
+/** SIGTERM to the supervisor; then no worker may be left (it exits once every worker has closed its store). */
+async function stopWorkers(c: ClusterTarget): Promise<void> {
+  if (!c.proc) return;
+  const p = c.proc;
+  c.proc = undefined;
+  const workers = p.pids().slice(1);
+  const t0 = performance.now();
+  await stopProcess(p, 15_000);
+  const ms = performance.now() - t0;
+  const left = workers.filter((pid) => cpuMsOf(pid) >= 0);
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // it exited meanwhile
+    }
+  }
+  const how = `${labelOf(c)}: exit ${await p.exited} ${fmt(ms)} ms after SIGTERM${left.length ? `; workers ${left.join(', ')} were still running (killed)` : ''}`;
+  shutdowns.push(how);
+  log(`  stopped ${how}`);
+}
+
+/** Every process of a cluster target, for the last-resort kill. */
+const clusterPids = (): number[] => clusters.flatMap((c) => (c.proc ? c.proc.pids() : []));
+
+interface WrkRun extends WrkResult {
+  /** Server CPU (supervisor + workers) per response over the measured run (µs). */
+  serverCpuUsPerReq: number;
+  serverCpuPct: number;
+  /** Each process's share of it, as % of one core: the supervisor first (at --workers > 1), then its workers. */
+  serverCpuPctEach: number[];
+  /** wrk's CPU per response (µs), and as % of one core. */
+  wrkCpuUsPerReq: number;
+  wrkCpuPct: number;
+  /** This process: it drains the servers' logs. */
+  orchestratorCpuPct: number;
+  otherCpuPct: number;
+  logBytesPerReq: number;
+}
+
+/** One wrk run against `c`: an unmeasured warm-up of `warmup` s, then DURATION s measured. */
+async function wrkRun(c: ClusterTarget, mode: WrkMode, warmup: number): Promise<WrkRun> {
+  const p = c.proc!;
+  await quiet(`mc:${mode} on ${labelOf(c)}`);
+  const spec = { url: p.url, mode, connections: CONNECTIONS, threads: 1, seconds: DURATION, ids: MESSAGES };
+  if (warmup > 0) await runWrk({ ...spec, seconds: warmup }).result;
+  // The processes serving now: a worker that dies during the run makes the sum NaN, and the run uncounted.
+  const pids = p.pids();
+  const bytes0 = p.logBytes();
+  // Read right before wrk starts and right after it exits: its start-up and its last answers are in the window, ~ms of 10 s.
+  const cpu0 = pids.map(cpuMsOf);
+  const w = runWrk(spec);
+  const sampler = cpuSampler([...pids, w.pid, process.pid]);
+  const r = await w.result;
+  const each = pids.map((pid, i) => cpuMsOf(pid) - cpu0[i]!);
+  const serverCpuMs = each.reduce((a, b) => a + b, 0);
+  const win = sampler.stop();
+  if (!Number.isFinite(serverCpuMs)) log(`  ! ${labelOf(c)}: a server process exited during the run (now ${p.pids().join(', ')}; was ${pids.join(', ')})`);
+  const wallMs = r.seconds * 1000;
+  return {
+    ...r,
+    serverCpuUsPerReq: (serverCpuMs * 1000) / r.requests,
+    serverCpuPct: (serverCpuMs / wallMs) * 100,
+    serverCpuPctEach: each.map((ms) => (ms / wallMs) * 100),
+    wrkCpuUsPerReq: (r.cpuMs * 1000) / r.requests,
+    wrkCpuPct: (r.cpuMs / wallMs) * 100,
+    orchestratorCpuPct: win.pct.at(-1)!,
+    otherCpuPct: win.otherPct,
+    logBytesPerReq: (p.logBytes() - bytes0) / Math.max(1, r.requests),
+  };
+}
+
+/** One run of a side in the multicore table: throughput, server CPU per unit, and the client's. */
+interface ScaleRun {
+  rate: number;
+  cpuUs: number;
+  clientCpuUs: number;
+  clientCpuPct: number;
+  otherCpuPct: number;
+}
+
+/** One row of the multicore cost table: the same tablecast at 1 and at 2 workers. */
+interface ScaleRow {
+  id: string;
+  date: string;
+  scenario: string;
+  transport: string;
+  /** What the throughput counts; CPU is µs per one of them. */
+  unit: string;
+  /** Medians over the undisturbed runs; client = wrk, or the SSE farm. */
+  workers1: { rate: number; cpuUs: number; clientCpuUs: number };
+  workers2: { rate: number; cpuUs: number; clientCpuUs: number };
+  /** Throughput at 2 workers ÷ at 1. */
+  scaling: number;
+  /** Server CPU per unit at 2 workers ÷ at 1: 1 = the second process costs nothing per request. */
+  cpuRatio: number;
+  target: string;
+  pass: boolean | null;
+  /** PASS, FAIL (with what failed), NOISY (a side had no undisturbed run), or ''. */
+  result: string;
+  note?: string;
+  runs: { workers1: ScaleRun[]; workers2: ScaleRun[] };
+}
+
+/** One row of the multicore metrics table (latency, losses, spread). */
+interface ScaleMetric {
+  id: string;
+  date: string;
+  scenario: string;
+  metric: string;
+  unit: string;
+  workers1: number;
+  workers2: number;
+  /** workers2 ÷ workers1. */
+  ratio: number;
+  target: string;
+  pass: boolean | null;
+  result: string;
+  runs: { workers1: number[]; workers2: number[] };
+}
+let scaleRows: ScaleRow[] = [];
+let scaleMetrics: ScaleMetric[] = [];
+
+type ScaleCheck = { minScaling: number; maxCpuRatio: number } | undefined;
+
+function addScale(id: string, scenario: string, unit: string, runs: Record<WorkerCount, ScaleRun[]>, check: ScaleCheck, note: string): void {
+  const side = (n: WorkerCount) => {
+    const clean = cleanRuns(runs[n]);
+    return { rate: median(clean.map((r) => r.rate)), cpuUs: median(clean.map((r) => r.cpuUs)), clientCpuUs: median(clean.map((r) => r.clientCpuUs)) };
+  };
+  const [one, two] = [side(1), side(2)];
+  const scaling = two.rate / one.rate;
+  const cpuRatio = two.cpuUs / one.cpuUs;
+  const noisy = !anyClean(runs[1]) || !anyClean(runs[2]);
+  let target = '—';
+  let pass: boolean | null = null;
+  let result = '';
+  if (check) {
+    target = `${unit} 2÷1 ≥ ${check.minScaling}, CPU 2÷1 ≤ ${check.maxCpuRatio}`;
+    const failed = [...(scaling >= check.minScaling ? [] : [unit]), ...(cpuRatio <= check.maxCpuRatio ? [] : ['CPU'])];
+    pass = noisy ? null : failed.length === 0;
+    result = noisy ? 'NOISY' : failed.length ? `FAIL (${failed.join(', ')})` : 'PASS';
+  }
+  scaleRows.push({
+    id,
+    date: STARTED,
+    scenario,
+    transport: TRANSPORT.h1,
+    unit,
+    workers1: one,
+    workers2: two,
+    scaling,
+    cpuRatio,
+    target,
+    pass,
+    result,
+    note,
+    runs: { workers1: runs[1], workers2: runs[2] },
+  });
+}
+
+type MetricCheck = { kind: '=='; value: number } | { kind: '<'; value: number; at: WorkerCount } | { kind: 'none' };
+
+function addScaleMetric(id: string, scenario: string, metric: string, unit: string, runs: Record<WorkerCount, number[]>, check: MetricCheck, noisy: boolean): void {
+  const one = median(runs[1]);
+  const two = median(runs[2]);
+  let target = '—';
+  let pass: boolean | null = null;
+  if (check.kind === '==') {
+    // Every run of both sides: one lost event is a bug at any worker count.
+    target = `= ${check.value}`;
+    pass = [...runs[1], ...runs[2]].every((x) => x === check.value);
+  } else if (check.kind === '<') {
+    target = `< ${check.value} ${unit} at ${check.at} worker${check.at > 1 ? 's' : ''}`;
+    pass = (check.at === 1 ? one : two) < check.value;
+  }
+  const result = pass === null ? '' : noisy ? 'NOISY' : pass ? 'PASS' : 'FAIL';
+  scaleMetrics.push({
+    id,
+    date: STARTED,
+    scenario,
+    metric,
+    unit,
+    workers1: one,
+    workers2: two,
+    ratio: two / one,
+    target,
+    pass: noisy ? null : pass,
+    result,
+    runs: { workers1: runs[1], workers2: runs[2] },
+  });
+}
+
+/** ": supervisor 3% + workers 70% + 68%" (nothing for one process): where a cluster's CPU went. */
+const perProcess = (pcts: number[]): string =>
+  pcts.length > 1
+    ? `: supervisor ${pcts[0]!.toFixed(0)}% + workers ${pcts
+        .slice(1)
+        .map((x) => `${x.toFixed(0)}%`)
+        .join(' + ')}`
+    : '';
+
+/** The supervisor's CPU (% of a core), median of the undisturbed runs of a --workers > 1 side. */
+const supervisorShare = (runs: Array<{ serverCpuPctEach: number[]; otherCpuPct: number }>): string => fmt(median(cleanRuns(runs).map((r) => r.serverCpuPctEach[0]!)));
+
+/** "undisturbed runs 3/3 workers=1, 2/3 workers=2", as cleanCount says it for servers. */
+const undisturbedCount = (runs: Record<WorkerCount, Array<{ otherCpuPct: number }>>): string =>
+  `undisturbed runs ${WORKER_COUNTS.map((n) => `${runs[n].filter((r) => r.otherCpuPct <= NOISE_LIMIT).length}/${runs[n].length} workers=${n}`).join(', ')}`;
+
+async function multicoreHttp(mode: WrkMode, title: string, check: ScaleCheck): Promise<void> {
+  const id = `mc:${mode}`;
+  const runs: Record<WorkerCount, WrkRun[]> = { 1: [], 2: [] };
+  for (let run = 0; run < RUNS; run++) {
+    for (const c of clusterOrder(run)) {
+      const r = await undisturbed(`${id} on ${labelOf(c)}`, () => wrkRun(c, mode, run === 0 ? 2 : 1));
+      runs[c.workers].push(r);
+      log(
+        `  [${id}] ${labelOf(c)} run ${run + 1}/${RUNS}: ${fmt(r.rps)} req/s, server ${fmt(r.serverCpuUsPerReq)} µs CPU/req (${r.serverCpuPct.toFixed(0)}% of a core${perProcess(r.serverCpuPctEach)}), wrk ${fmt(r.wrkCpuUsPerReq)} µs CPU/req (${r.wrkCpuPct.toFixed(0)}%), p50 ${fmt(r.latency.p50)} ms, p99 ${fmt(r.latency.p99)} ms, non2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}; orchestrator cpu ${r.orchestratorCpuPct.toFixed(0)}%, other processes ${r.otherCpuPct.toFixed(0)}%, log ≈${fmt(r.logBytesPerReq)} B/req`,
+      );
+    }
+  }
+  const scale = (r: WrkRun): ScaleRun => ({ rate: r.rps, cpuUs: r.serverCpuUsPerReq, clientCpuUs: r.wrkCpuUsPerReq, clientCpuPct: r.wrkCpuPct, otherCpuPct: r.otherCpuPct });
+  const m = (f: (r: WrkRun) => number) => WORKER_COUNTS.map((n) => fmt(median(cleanRuns(runs[n]).map(f)))).join(' / ');
+  const bad = [...runs[1], ...runs[2]].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+  const note = `wrk -t1 -c${CONNECTIONS} -d${DURATION}s; ${undisturbedCount(runs)}; workers=1 / 2: server cpu ${m((r) => r.serverCpuPct)} % (the supervisor's share at 2 workers: ${supervisorShare(runs[2])} %), wrk cpu ${m((r) => r.wrkCpuPct)} %, p99 ${m((r) => r.latency.p99)} ms, orchestrator ${m((r) => r.orchestratorCpuPct)} %, other processes ${m((r) => r.otherCpuPct)} %, log ≈${m((r) => r.logBytesPerReq)} B/req${bad ? `; ${bad} non-2xx/errors/timeouts` : ''}`;
+  addScale(id, title, 'req/s', { 1: runs[1].map(scale), 2: runs[2].map(scale) }, check, note);
+  raw[id] = runs;
+}
+
+/** The streams each worker holds now: its sockets beyond `before` (the counts taken before the streams opened). */
+function streamsPerWorker(c: ClusterTarget, before: number[]): number[] {
+  return c.proc!.workerPids.map((pid, i) => socketsOf(pid) - before[i]!);
+}
+
+async function multicoreFanout(rate: number): Promise<void> {
+  const id = `mc:sse${rate}`;
+  const title = `9d. SSE ${SSE_CLIENTS} streams, ${rate} writes/s`;
+  mcFarm ??= startFarm(undefined);
+  const f = mcFarm;
+  const runs: Record<WorkerCount, Array<FanoutRun & { spread: number[] }>> = { 1: [], 2: [] };
+  for (let run = 0; run < RUNS; run++) {
+    for (const c of clusterOrder(run)) {
+      const p = c.proc!;
+      const r = await undisturbed(`${id} on ${labelOf(c)}`, async () => {
+        // Separate connections, so the cluster's round-robin spreads them: counted from each worker's sockets.
+        const before = p.workerPids.map(socketsOf);
+        let spread: number[] = [];
+        const served = { label: labelOf(c), port: p.port, url: p.url, pids: p.pids() };
+        const fr = await fanoutOn(served, f, 'h1', rate, DURATION, `${id}-${c.workers}-${run}-${Date.now()}`, () => (spread = streamsPerWorker(c, before)));
+        return { ...fr, spread };
+      });
+      runs[c.workers].push(r);
+      log(
+        `  [${id}] ${labelOf(c)} run ${run + 1}/${RUNS}: ${fmt(r.deliveriesPerSec)} deliveries/s, server ${fmt(r.cpuUsPerDelivery)} µs CPU/delivery, streams per worker ${r.spread.join(' + ')}, writes ${r.write.ok}/${r.write.sent} at ${fmt(r.write.rate)}/s, missing ${r.farm.missing}, dup ${r.farm.duplicates}, cut ${r.farm.cut}, p50 ${fmt(r.farm.latency.p50)} ms, p99 ${fmt(r.farm.latency.p99)} ms, max ${fmt(r.farm.latency.max)} ms; server cpu ${r.serverCpuPct.toFixed(0)}%${perProcess(r.serverCpuPctEach)}, farm cpu ${r.farm.farmCpuPct.toFixed(0)}%, other processes ${r.otherCpuPct.toFixed(0)}%`,
+      );
+    }
+  }
+  const scale = (r: FanoutRun): ScaleRun => ({
+    rate: r.deliveriesPerSec,
+    cpuUs: r.cpuUsPerDelivery,
+    clientCpuUs: (r.farmCpuMs * 1000) / Math.max(1, r.farm.received),
+    clientCpuPct: r.farm.farmCpuPct,
+    otherCpuPct: r.otherCpuPct,
+  });
+  const m = (f: (r: FanoutRun & { spread: number[] }) => number) => WORKER_COUNTS.map((n) => fmt(median(cleanRuns(runs[n]).map(f)))).join(' / ');
+  const note = `${SSE_CLIENTS} streams over HTTP/1.1, one connection each, writer POSTs from this process; ${undisturbedCount(runs)}; workers=1 / 2: server cpu ${m((r) => r.serverCpuPct)} % (the supervisor's share at 2 workers: ${supervisorShare(runs[2])} %), farm (client) cpu ${m((r) => r.farm.farmCpuPct)} %, other processes ${m((r) => r.otherCpuPct)} %; writes acked ${m((r) => r.write.rate)} /s; the client CPU column is the farm's, per delivery`;
+  addScale(id, title, 'deliveries/s', { 1: runs[1].map(scale), 2: runs[2].map(scale) }, undefined, note);
+  const noisy = !anyClean(runs[1]) || !anyClean(runs[2]);
+  const pick = (f: (r: FanoutRun & { spread: number[] }) => number) => ({ 1: cleanRuns(runs[1]).map(f), 2: cleanRuns(runs[2]).map(f) });
+  addScaleMetric(id, title, 'missing events', 'events', { 1: runs[1].map((r) => r.farm.missing), 2: runs[2].map((r) => r.farm.missing) }, { kind: '==', value: 0 }, false);
+  addScaleMetric(
+    id,
+    title,
+    'streams cut',
+    'streams',
+    pick((r) => r.farm.cut),
+    { kind: 'none' },
+    noisy,
+  );
+  addScaleMetric(
+    id,
+    title,
+    'streams on the busiest worker',
+    'streams',
+    pick((r) => Math.max(...r.spread)),
+    { kind: 'none' },
+    noisy,
+  );
+  addScaleMetric(
+    id,
+    title,
+    'p50 write→receive',
+    'ms',
+    pick((r) => r.farm.latency.p50),
+    { kind: 'none' },
+    noisy,
+  );
+  addScaleMetric(
+    id,
+    title,
+    'p99 write→receive',
+    'ms',
+    pick((r) => r.farm.latency.p99),
+    { kind: '<', value: 30, at: 2 },
+    noisy,
+  );
+  raw[id] = runs;
+}
+
+async function scenarioMulticore() {
+  log(`\n9. Worker processes: tablecast at --workers ${WORKER_COUNTS.join(' and ')} (HTTP/1.1), unpinned on ${cpus().length} cores; request load from wrk`);
+  if (flags.profile) log('  (--profile does not apply to this scenario)');
+  // Children inherit this process's pinning, and it drains the servers' logs and runs the SSE writer: all on every core here.
+  const unpinned = unpinSelf();
+  try {
+    for (const c of clusters) await startWorkers(c);
+    for (const c of clusters) {
+      const ms = await seed(c.proc!.url, MESSAGES, (i) => ({ method: 'PUT', path: `/bench/message/m${i}`, body: { id: `m${i}`, title: 'Hello', content: CONTENT } }));
+      log(`  seeded messages on ${labelOf(c)} in ${(ms / 1000).toFixed(1)} s`);
+    }
+    await multicoreHttp('get', '9a. GET /bench/message/:id', { minScaling: 1.3, maxCpuRatio: 1.05 });
+    await multicoreHttp('post', '9b. POST /bench/message (create)', undefined);
+    await multicoreHttp('put', '9c. PUT /bench/message/:id (replace)', undefined);
+    await multicoreFanout(100);
+  } finally {
+    await mcFarm?.stop();
+    mcFarm = undefined;
+    for (const c of clusters) await stopWorkers(c);
+    if (unpinned) pinSelf(LOAD_CORE);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function machine() {
   const sh = (cmd: string) => {
@@ -1086,7 +1495,28 @@ function printTables(): string {
     ['scenario', 'metric', 'tablecast', 'reference', 'tc÷ref', 'target', 'result'],
     rows.map((r) => [r.scenario, r.metric, `${fmt(r.tablecast)}`, Number.isFinite(r.reference) ? fmt(r.reference) : '—', Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : '—', r.target, r.result]),
   );
-  return [costRows.length ? cost : '', rows.length ? other : ''].filter(Boolean).join('\n\n');
+  const ratio = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '—');
+  const scale = table(
+    ['scenario', 'workers=1', 'CPU µs', 'workers=2', 'CPU µs', 'scaling 2÷1', 'CPU 2÷1', 'wrk CPU µs 1 / 2', 'target', 'result'],
+    scaleRows.map((r) => [
+      r.scenario,
+      `${fmt(r.workers1.rate)} ${r.unit}`,
+      fmt(r.workers1.cpuUs),
+      `${fmt(r.workers2.rate)} ${r.unit}`,
+      fmt(r.workers2.cpuUs),
+      ratio(r.scaling),
+      ratio(r.cpuRatio),
+      // The SSE rows have no wrk: their client is the farm.
+      `${r.unit === 'req/s' ? '' : 'farm: '}${fmt(r.workers1.clientCpuUs)} / ${fmt(r.workers2.clientCpuUs)}`,
+      r.target,
+      r.result,
+    ]),
+  );
+  const scaleOther = table(
+    ['scenario', 'metric', 'workers=1', 'workers=2', '2÷1', 'target', 'result'],
+    scaleMetrics.map((r) => [r.scenario, r.metric, fmt(r.workers1), fmt(r.workers2), ratio(r.ratio), r.target, r.result]),
+  );
+  return [costRows.length ? cost : '', rows.length ? other : '', scaleRows.length ? scale : '', scaleMetrics.length ? scaleOther : ''].filter(Boolean).join('\n\n');
 }
 
 async function main() {
@@ -1111,38 +1541,55 @@ async function main() {
     open: scenarioOpen,
     resume: scenarioResume,
     startup: scenarioStartup,
+    multicore: scenarioMulticore,
   };
   try {
     for (const s of SCENARIOS) if (only.includes(s)) await steps[s]();
   } finally {
     await farm?.stop();
+    await mcFarm?.stop();
     for (const t of Object.values(targets)) await stop(t);
+    for (const c of clusters) await stopWorkers(c);
     if (!flags.keep) rmSync(work, { recursive: true, force: true });
   }
   if (flags.merge && existsSync(resolve(ROOT, flags.out))) {
-    const old = JSON.parse(readFileSync(resolve(ROOT, flags.out), 'utf8')) as { rows?: Row[]; cost?: CostRow[] };
-    const fresh = new Set([...rows, ...costRows].map((r) => r.id));
+    const old = JSON.parse(readFileSync(resolve(ROOT, flags.out), 'utf8')) as { rows?: Row[]; cost?: CostRow[]; multicore?: { cost?: ScaleRow[]; rows?: ScaleMetric[] } };
+    const fresh = new Set([...rows, ...costRows, ...scaleRows, ...scaleMetrics].map((r) => r.id));
     const keptRows = (old.rows ?? []).filter((r) => r.id && !fresh.has(r.id));
     const keptCost = (old.cost ?? []).filter((r) => r.id && !fresh.has(r.id));
+    const keptScale = (old.multicore?.cost ?? []).filter((r) => r.id && !fresh.has(r.id));
+    const keptScaleMetrics = (old.multicore?.rows ?? []).filter((r) => r.id && !fresh.has(r.id));
     const rank = (r: { id: string }) => SCENARIO_ORDER.indexOf(r.id);
     rows = [...keptRows, ...rows].sort((a, b) => rank(a) - rank(b));
     costRows = [...keptCost, ...costRows].sort((a, b) => rank(a) - rank(b));
-    log(`merged: kept ${keptRows.length + keptCost.length} row(s) of ${flags.out}, replaced scenarios ${[...fresh].join(', ')}`);
+    scaleRows = [...keptScale, ...scaleRows].sort((a, b) => rank(a) - rank(b));
+    scaleMetrics = [...keptScaleMetrics, ...scaleMetrics].sort((a, b) => rank(a) - rank(b));
+    log(`merged: kept ${keptRows.length + keptCost.length + keptScale.length + keptScaleMetrics.length} row(s) of ${flags.out}, replaced scenarios ${[...fresh].join(', ')}`);
   }
   const tables = printTables();
   const minutes = ((Date.now() - t0) / 60_000).toFixed(1);
   const notes = [
     `medians of ${RUNS} run(s) per server (of the undisturbed ones: other processes < ${NOISE_LIMIT}% of a core; NOISY = a side had none, not judged); ${minutes} min; ${retried} run(s) repeated because other processes disturbed them${flags.profile ? '; PROFILED (servers ran with --cpu-prof: absolute numbers are lower)' : ''}`,
-    'CPU µs = server CPU time (utime + stime of /proc/PID/stat, all threads) over the measured window ÷ requests (req/s rows), events delivered to a stream (deliveries/s), streams opened (opens/s) or events replayed (events/s)',
-    'CPU ratio ref÷tc = reference CPU µs ÷ tablecast CPU µs (1.00 = as cheap as the reference; the targets are on it); tc÷ref in the second table = tablecast ÷ reference',
-    'tablecast runs with its defaults (log level info; HTTPS + HTTP/2 with its self-signed certificate on HTTP/2+TLS rows); HTTP/1.1 rows add only --no-tls; "tuned" rows add --log-level warn',
+    ...(costRows.length || rows.length
+      ? [
+          'CPU µs = server CPU time (utime + stime of /proc/PID/stat, all threads) over the measured window ÷ requests (req/s rows), events delivered to a stream (deliveries/s), streams opened (opens/s) or events replayed (events/s)',
+          'CPU ratio ref÷tc = reference CPU µs ÷ tablecast CPU µs (1.00 = as cheap as the reference; the targets are on it); tc÷ref in the second table = tablecast ÷ reference',
+          'tablecast runs with its defaults (log level info; HTTPS + HTTP/2 with its self-signed certificate on HTTP/2+TLS rows); HTTP/1.1 rows add only --no-tls; "tuned" rows add --log-level warn',
+        ]
+      : []),
     LOGS_NOTE[flags.logs]!,
+    ...(scaleRows.length
+      ? [
+          "workers=N rows (9a–9d): tablecast alone with --no-tls --workers N at its defaults, NOT pinned (servers, wrk, farm and this orchestrator share both cores); CPU µs = utime + stime of the supervisor and all its workers (/proc) ÷ requests or deliveries; wrk CPU µs = wrk's own CPU (its /proc/self/stat at the end of the run) ÷ requests; scaling 2÷1 = throughput at 2 workers ÷ at 1; CPU 2÷1 = server CPU µs at 2 workers ÷ at 1",
+          ...(shutdowns.length ? [`shutdown (SIGTERM to the supervisor): ${shutdowns.join('; ')}`] : []),
+        ]
+      : []),
   ];
   process.stdout.write(`\n${header}\n\n${tables}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
-  for (const r of [...costRows, ...rows]) if (r.note) process.stdout.write(`  ${r.scenario}: ${r.note}\n`);
+  for (const r of [...costRows, ...rows, ...scaleRows]) if (r.note) process.stdout.write(`  ${r.scenario}: ${r.note}\n`);
   writeFileSync(
     resolve(ROOT, flags.out),
-    `${JSON.stringify({ machine: m, servers, options: { only, logs: flags.logs, duration: DURATION, runs: RUNS, starts: STARTS, connections: CONNECTIONS, h2Streams: H2_STREAMS, sseClients: SSE_CLIENTS, capacityRate: CAPACITY_RATE, tuned: [...tunedIn], profile: flags.profile }, minutes: Number(minutes), retried, cost: costRows, rows, raw }, null, 2)}\n`,
+    `${JSON.stringify({ machine: m, servers, options: { only, logs: flags.logs, duration: DURATION, runs: RUNS, starts: STARTS, connections: CONNECTIONS, h2Streams: H2_STREAMS, sseClients: SSE_CLIENTS, capacityRate: CAPACITY_RATE, tuned: [...tunedIn], profile: flags.profile }, minutes: Number(minutes), retried, cost: costRows, rows, multicore: { cost: scaleRows, rows: scaleMetrics }, raw }, null, 2)}\n`,
   );
   process.stdout.write(`results written to ${flags.out}\n`);
 }
@@ -1150,7 +1597,9 @@ async function main() {
 /** Last resort: kill what we started (by PID) and leave. */
 function killStarted(): void {
   for (const t of Object.values(targets)) if (t.proc) process.kill(t.proc.pid, 'SIGKILL');
+  for (const pid of clusterPids()) process.kill(pid, 'SIGKILL');
   if (farm) process.kill(farm.pid, 'SIGKILL');
+  if (mcFarm) process.kill(mcFarm.pid, 'SIGKILL');
 }
 const hardStop = setTimeout(() => {
   log('bench: giving up after 40 minutes');

@@ -94,7 +94,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
 
   const policy = createPolicy(config.auth, model.tables);
   const secret = policy.enabled ? (config.auth?.secret ?? (await loadOrCreateSecret(config.data))) : 'unused: auth is off';
-  const authenticator = createAuthenticator(config.auth, secret, now);
+  const authenticator = createAuthenticator(config.auth, secret, now, peers);
   const app = createApp({
     model,
     policy,
@@ -112,7 +112,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   });
   const streams = app.streams;
   const stream = createSseHandler({ app, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
-  const channels = createChannelHub({ streams, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
+  const channels = createChannelHub({ streams, ...(peers ? { peers } : {}), retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
   const sse = createSseApi(channels);
   const graphql = lazyGraphqlEndpoints(app, {
     onError: (err) => log.error({ err }, 'GraphQL resolver failed'),
@@ -139,7 +139,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
           ...(config.cors ? { cors: config.cors } : {}),
         }),
     ],
-    ['metrics', (f) => registerMetrics(f, { app, tallies, streams, channels, connections, isAdmin: (request) => policy.isAdmin(request.principal) })],
+    ['metrics', (f) => registerMetrics(f, { app, tallies, streams, channels, connections, ...(peers ? { peers } : {}), isAdmin: (request) => policy.isAdmin(request.principal) })],
     ['GraphQL', (f) => mountGraphql(f, graphql)],
   ];
   for (const [what, mount] of mounts) {

@@ -11,6 +11,7 @@ import { createLoginGuard, defaultMaxConcurrentLogins } from './login-guard.ts';
 import { verifyPassword } from './password.ts';
 import { ANONYMOUS, type Principal } from './policy.ts';
 import { createTokenSigner, type TokenClaims } from './tokens.ts';
+import type { Peers } from '../peers/peers.ts';
 
 export const SESSION_COOKIE = 'tablecast_session';
 
@@ -27,22 +28,23 @@ export interface Authenticator {
   login(username: string, password: string, address: string): Promise<Principal>;
   /** A bearer token or session cookie value for a logged-in user. */
   issue(user: string, kind: TokenClaims['kind']): { token: string; expiresIn: number };
-  /** Revokes the session or bearer token among the credentials, if any. */
-  logout(credentials: Credentials): void;
+  /** Revokes the session or bearer token among the credentials, if any; resolves once every process refuses it. */
+  logout(credentials: Credentials): Promise<void>;
 }
 
 /**
  * Creates the authenticator for an auth config (absent config: everyone is anonymous).
  * @example const auth = createAuthenticator(config.auth, secret)
  */
-export function createAuthenticator(auth: AuthConfig | undefined, secret: string | Buffer, now: () => number = Date.now): Authenticator {
-  const tokens = createTokenSigner(secret);
+export function createAuthenticator(auth: AuthConfig | undefined, secret: string | Buffer, now: () => number = Date.now, peers?: Peers): Authenticator {
+  const tokens = createTokenSigner(secret, peers);
   const users = auth?.users ?? {};
   const guard = createLoginGuard({
     loginRate: auth?.loginRate ?? 10,
     maxConcurrent: auth?.maxConcurrentLogins ?? defaultMaxConcurrentLogins(),
     maxQueued: auth?.maxQueuedLogins ?? 32,
     now,
+    ...(peers ? { peers } : {}),
   });
   // Keyed hashes of credentials, never the credentials themselves, for the two maps below.
   const cacheKey = randomBytes(16);
@@ -128,12 +130,12 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
       const ttl = kind === 'session' ? (auth?.sessionTtl ?? 86_400) : (auth?.tokenTtl ?? 3600);
       return { token: tokens.sign(user, kind, ttl, now()).token, expiresIn: ttl };
     },
-    logout({ authorization, cookie }) {
+    async logout({ authorization, cookie }) {
       const bearer = authorization && /^bearer\s+/i.test(authorization) ? authorization.replace(/^bearer\s+/i, '') : undefined;
       const token = bearer ?? (cookie ? readCookie(cookie, SESSION_COOKIE) : undefined);
       const claims = token ? tokens.verify(token, now()) : undefined;
       // Only a token of the kind its place accepts, as everywhere else.
-      if (claims && claims.kind === (bearer !== undefined ? 'bearer' : 'session')) tokens.revoke(claims, now());
+      if (claims && claims.kind === (bearer !== undefined ? 'bearer' : 'session')) await tokens.revoke(claims, now());
     },
   };
 }

@@ -12,6 +12,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { AppError } from '../errors.ts';
+import type { Peers } from '../peers/peers.ts';
 
 export interface LoginGuardOptions {
   /** Password checks per client address per minute (failed ones and running ones). */
@@ -21,6 +22,12 @@ export interface LoginGuardOptions {
   /** Checks waiting for a turn, server-wide. */
   maxQueued: number;
   now?: () => number;
+  /**
+   * The server's other processes: the per-address rate is then counted by the supervisor for all
+   * of them (a round trip per check, beside tens of ms of hashing). The concurrency bounds stay
+   * per process: they protect its own threadpool.
+   */
+  peers?: Peers;
 }
 
 export interface LoginGuard {
@@ -65,14 +72,16 @@ export function createLoginGuard(options: LoginGuardOptions): LoginGuard {
     return w && t - w.since < WINDOW_MS ? w : undefined;
   };
 
+  const tooMany = (address: string, waitMs: number) => {
+    const retry = Math.max(1, Math.ceil(waitMs / 1000));
+    return new AppError('TOO_MANY_REQUESTS', `too many login attempts from ${address}; try again in ${retry} s`, { headers: { 'retry-after': String(retry) } });
+  };
   const assertAllowed = (address: string): void => {
     const t = now();
     const w = current(address, t);
-    if (w && w.count >= options.loginRate) {
-      const retry = Math.max(1, Math.ceil((w.since + WINDOW_MS - t) / 1000));
-      throw new AppError('TOO_MANY_REQUESTS', `too many login attempts from ${address}; try again in ${retry} s`, { headers: { 'retry-after': String(retry) } });
-    }
+    if (w && w.count >= options.loginRate) throw tooMany(address, w.since + WINDOW_MS - t);
   };
+  const peers = options.peers?.clustered ? options.peers : undefined;
 
   const reserve = (address: string): Window => {
     const t = now();
@@ -102,6 +111,15 @@ export function createLoginGuard(options: LoginGuardOptions): LoginGuard {
         throw new AppError('SERVICE_UNAVAILABLE', 'too many logins are being checked right now; try again in a moment', { headers: { 'retry-after': '1' } });
       }
       const window = reserve(address);
+      let shared: number | undefined;
+      if (peers) {
+        const taken = await peers.reserve(`login ${address}`, options.loginRate, WINDOW_MS);
+        if (!taken.ok) {
+          if (windows.get(address) === window) window.count--;
+          throw tooMany(address, taken.retryAfterMs);
+        }
+        shared = taken.window;
+      }
       if (running < options.maxConcurrent) running++;
       // A released slot passes straight to the next waiter, so `running` never drops in between.
       else await new Promise<void>((resolve) => waiting.push(resolve));
@@ -113,6 +131,7 @@ export function createLoginGuard(options: LoginGuardOptions): LoginGuard {
       }
       // Given back only to the window it was taken from (a new minute starts from zero anyway).
       if (ok && windows.get(address) === window) window.count--;
+      if (ok && peers && shared !== undefined) peers.giveBack(`login ${address}`, shared);
       return ok;
     },
   };

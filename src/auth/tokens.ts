@@ -4,6 +4,10 @@
  * without a store read; logout revokes a token's id in memory until the token would have expired.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { soloPeers, type Peers } from '../peers/peers.ts';
+
+/** The peers topic of revocations: token id → expiry (epoch s), kept by the supervisor after the revoking worker dies. */
+const REVOKED = 'revoked';
 
 export interface TokenClaims {
   /** The user name. */
@@ -22,14 +26,15 @@ export interface TokenSigner {
   sign(sub: string, kind: TokenClaims['kind'], ttlSeconds: number, now?: number): { token: string; claims: TokenClaims };
   /** The claims of a valid, unexpired, unrevoked token, or `undefined`. */
   verify(token: string, now?: number): TokenClaims | undefined;
-  revoke(claims: TokenClaims, now?: number): void;
+  /** Resolves once every process of the server refuses the token (at once with one process). */
+  revoke(claims: TokenClaims, now?: number): Promise<void>;
 }
 
 /**
  * Creates a signer over a secret (at least 32 bytes of entropy).
  * @example const tokens = createTokenSigner(secret); tokens.verify(tokens.sign('alice', 'bearer', 3600).token)
  */
-export function createTokenSigner(secret: string | Buffer): TokenSigner {
+export function createTokenSigner(secret: string | Buffer, peers: Peers = soloPeers()): TokenSigner {
   const revoked = new Map<string, number>();
   const mac = (payload: string) => createHmac('sha256', secret).update(payload).digest();
 
@@ -58,14 +63,22 @@ export function createTokenSigner(secret: string | Buffer): TokenSigner {
         return undefined;
       }
       if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || claims.exp * 1000 <= now) return undefined;
-      if (revoked.has(claims.jti)) return undefined;
+      if (revoked.has(claims.jti) || peers.entries(REVOKED).has(claims.jti)) return undefined;
       return claims;
     },
-    revoke(claims, now = Date.now()) {
+    async revoke(claims, now = Date.now()) {
       revoked.set(claims.jti, claims.exp);
       // Forget revocations of tokens that have expired anyway, so the map stays small.
       const nowSec = now / 1000;
-      for (const [jti, exp] of revoked) if (exp < nowSec) revoked.delete(jti);
+      for (const [jti, exp] of revoked) {
+        if (exp >= nowSec) continue;
+        revoked.delete(jti);
+        if (peers.clustered) peers.set(REVOKED, jti, undefined);
+      }
+      if (!peers.clustered) return;
+      peers.set(REVOKED, claims.jti, claims.exp, claims.exp * 1000);
+      // A gathering reaches every process after the entry above: once all have answered, all refuse the token.
+      await peers.gather('sync');
     },
   };
 }

@@ -62,7 +62,7 @@ export function connectWorkerPeers(): Promise<Peers> {
       if (!list) listeners.set(topic, (list = []));
       list.push(listener);
     },
-    set: (topic, key, value, lasting) => send({ tc: 'set', topic, key, ...(value === undefined ? {} : { value }), ...(lasting ? { lasting } : {}) }),
+    set: (topic, key, value, keepUntil) => send({ tc: 'set', topic, key, ...(value === undefined ? {} : { value }), ...(keepUntil ? { keepUntil } : {}) }),
     entries: (topic): Entries => topicOf(topic),
     onEntries(topic, listener) {
       let list = entryListeners.get(topic);

@@ -114,7 +114,9 @@ export const ConfigSchema = z
      * one process). Default: the CPUs this process may use. 256 is far past any gain: each worker
      * holds its own memory (~85 MiB) and every write still commits through one LMDB writer lock.
      */
-    workers: atLeast(1).max(256).default(() => availableParallelism()),
+    workers: atLeast(1)
+      .max(256)
+      .default(() => availableParallelism()),
     bodyLimit: atLeast(1024).default(1024 * 1024),
     pingInterval: ms.default(15_000),
     retention: ms.default(86_400_000),

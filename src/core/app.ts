@@ -132,7 +132,7 @@ export function createApp(options: AppOptions): App {
     if (def.export) byPath.set(`${def.database}/${def.export.name}`, service);
   }
 
-  const streams = createStreamRegistry({ maxStreams: 20_000, maxStreamsPerAddress: 1000, pingInterval: 15_000, ...options.streams }, options.now);
+  const streams = createStreamRegistry({ maxStreams: 20_000, maxStreamsPerAddress: 1000, pingInterval: 15_000, ...options.streams }, options.now, peers);
   const subscriptions = createSubscriptions({
     store,
     hub,

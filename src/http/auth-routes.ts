@@ -107,7 +107,7 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
   });
 
   fastify.post('/auth/logout', async (request, reply) => {
-    authenticator.logout({ authorization: request.headers.authorization, cookie: request.headers.cookie, address: request.ip });
+    await authenticator.logout({ authorization: request.headers.authorization, cookie: request.headers.cookie, address: request.ip });
     reply.header('set-cookie', cookie('', 0, options.secure));
     return reply.code(204).send();
   });

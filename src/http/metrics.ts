@@ -7,7 +7,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ResponseHead } from './response-timing.ts';
 import type { ConnectionGuard } from './connections.ts';
-import type { Gauge, Registry } from 'prom-client';
+import type { Gauge, MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
+import type { Peers } from '../peers/peers.ts';
+import { mergeReports } from './ops-merge.ts';
 import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
 import type { ChannelHub } from '../realtime/channels.ts';
@@ -29,10 +31,10 @@ interface RequestTally {
 const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
 /** Prometheus text for the request counter and duration histogram (by method and route). */
-function renderRequestMetrics(tallies: Map<string, RequestTally>): string {
+function renderRequestMetrics(tallies: Iterable<RequestTally>): string {
   const lines = ['# HELP tablecast_http_requests_total HTTP requests by route and status', '# TYPE tablecast_http_requests_total counter'];
   const byRoute = new Map<string, { method: string; route: string; count: number; sum: number; buckets: number[] }>();
-  for (const t of tallies.values()) {
+  for (const t of tallies) {
     lines.push(`tablecast_http_requests_total{method="${label(t.method)}",route="${label(t.route)}",status="${t.status}"} ${t.count}`);
     const key = `${t.method} ${t.route}`;
     let r = byRoute.get(key);
@@ -64,6 +66,29 @@ export interface RequestTallies {
   /** Counts a response head (reported by the server's response classes, see response-timing.ts). */
   count(head: ResponseHead): void;
   render(): string;
+  /** The tallies as data (to add up those of several workers). */
+  list(): RequestTally[];
+}
+
+/** Prometheus text for the tallies of several workers, added up. */
+export function renderTallies(lists: readonly RequestTally[][]): string {
+  const sum = new Map<string, RequestTally>();
+  for (const list of lists) {
+    for (const t of list) {
+      const key = `${t.method} ${t.status} ${t.route}`;
+      const into = sum.get(key);
+      if (!into) {
+        sum.set(key, { ...t, buckets: [...t.buckets] });
+        continue;
+      }
+      into.count += t.count;
+      into.sum += t.sum;
+      t.buckets.forEach((n, i) => {
+        into.buckets[i]! += n;
+      });
+    }
+  }
+  return renderRequestMetrics(sum.values());
 }
 
 /** The methods routes answer; any other (HTTP/2 lets a client invent them) is counted as `OTHER`. */
@@ -102,7 +127,8 @@ export function createRequestTallies(): RequestTallies {
         }
       }
     },
-    render: () => renderRequestMetrics(tallies),
+    render: () => renderRequestMetrics(tallies.values()),
+    list: () => [...tallies.values()],
   };
 }
 
@@ -114,6 +140,8 @@ export interface MetricsOptions {
   connections: ConnectionGuard;
   /** Who may read /metrics and /admin/*: everyone when auth is off, else roles marked `admin`. */
   isAdmin(request: FastifyRequest): boolean;
+  /** The server's other workers: both pages then report the whole server (each worker answers for itself). */
+  peers?: Peers;
 }
 
 /**
@@ -132,15 +160,26 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
   // prom-client is loaded by the first scrape, not at start (~25 ms of start-up, for a page many
   // servers never serve); the process and GC metrics it collects begin with that scrape.
   let registry: Promise<Registry> | undefined;
+  const ready = () => (registry ??= import('prom-client').then((client) => buildRegistry(client, options)));
+  const peers = options.peers?.clustered ? options.peers : undefined;
+  if (peers) {
+    peers.answer('metrics', async () => ({ tallies: tallies.list(), registry: await (await ready()).getMetricsAsJSON() }));
+    peers.answer('admin', () => report());
+  }
   fastify.get('/metrics', async (request, reply) => {
     guard(request);
-    const ready = await (registry ??= import('prom-client').then((client) => buildRegistry(client, options)));
-    reply.type(ready.contentType);
-    return tallies.render() + (await ready.metrics());
+    const local = await ready();
+    reply.type(local.contentType);
+    if (!peers) return tallies.render() + (await local.metrics());
+    // Every worker's numbers, added up as prom-client's cluster aggregation does (each metric by its
+    // `aggregator`: counters summed, the change log's head the highest).
+    const answers = (await peers.gather('metrics')) as Array<{ tallies: Parameters<typeof renderTallies>[0][number]; registry: MetricObjectWithValues<MetricValue<string>>[] }>;
+    const { AggregatorRegistry } = await import('prom-client');
+    const merged = AggregatorRegistry.aggregate(answers.map((a) => a.registry));
+    return `${renderTallies(answers.map((a) => a.tallies))}# HELP tablecast_workers Worker processes that answered this scrape\n# TYPE tablecast_workers gauge\ntablecast_workers ${answers.length}\n${await merged.metrics()}`;
   });
 
-  fastify.get('/admin/connections', async (request) => {
-    guard(request);
+  const report = () => {
     const s = streams.stats();
     const feed = app.feed();
     const subscribers: { [table: string]: number } = {};
@@ -165,7 +204,20 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
       connections: connections.stats(),
       changeLog: { head: feed.head, entries: feed.entries, prunedThrough: feed.prunedThrough, dispatched: feed.dispatched },
     };
+  };
+  fastify.get('/admin/connections', async (request) => {
+    guard(request);
+    if (!peers) return report();
+    // `workers` lists what each holds: an operator can see that connections spread over them.
+    const reports = await peers.gather('admin');
+    return { ...mergeReports(reports), byWorker: reports.map((r) => streamsOf(r)) };
   });
+}
+
+/** What one worker's report says of its streams and connections (for `byWorker`). */
+function streamsOf(report: unknown): { streams: number; connections: number } {
+  const r = report as { streams?: { open?: number }; connections?: { open?: number } } | null;
+  return { streams: r?.streams?.open ?? 0, connections: r?.connections?.open ?? 0 };
 }
 
 /** Tables are labelled by their URL name (`db/export`), as users and dashboards know them. */
@@ -201,11 +253,14 @@ function buildRegistry(client: typeof import('prom-client'), options: MetricsOpt
       },
     });
   };
-  const gauge = (name: string, help: string, collect: (g: Gauge) => void, labelNames: string[] = []) =>
+  // `aggregator`: how /metrics adds up the workers' values (peers/): counts are summed, but every
+  // worker reads the same change log, so its figures are taken at their highest.
+  const gauge = (name: string, help: string, collect: (g: Gauge) => void, labelNames: string[] = [], aggregator: 'sum' | 'max' = 'sum') =>
     new Gauge({
       name,
       help,
       labelNames,
+      aggregator,
       registers: [registry],
       collect() {
         collect(this);
@@ -253,12 +308,18 @@ function buildRegistry(client: typeof import('prom-client'), options: MetricsOpt
   });
   mirror('tablecast_connections_idle_closed_total', 'Connections and HTTP/2 sessions closed for sending no request within headersTimeout', () => connections.stats().idleClosed);
   gauge('tablecast_stream_queue_frames', 'Frames waiting in all stream queues', (g) => g.set(streams.stats().queued));
-  gauge('tablecast_stream_queue_max_frames', 'Frames waiting in the fullest stream queue', (g) => g.set(streams.stats().maxQueued));
-  gauge('tablecast_changelog_head', 'Last change sequence number', (g) => g.set(app.feed().head));
-  gauge('tablecast_changelog_entries', 'Change-log entries retained', (g) => g.set(app.feed().entries));
-  gauge('tablecast_hub_lag', 'Committed changes not yet dispatched to subscribers', (g) => {
-    const feed = app.feed();
-    g.set(feed.head - feed.dispatched);
-  });
+  gauge('tablecast_stream_queue_max_frames', 'Frames waiting in the fullest stream queue', (g) => g.set(streams.stats().maxQueued), [], 'max');
+  gauge('tablecast_changelog_head', 'Last change sequence number', (g) => g.set(app.feed().head), [], 'max');
+  gauge('tablecast_changelog_entries', 'Change-log entries retained', (g) => g.set(app.feed().entries), [], 'max');
+  gauge(
+    'tablecast_hub_lag',
+    'Committed changes not yet dispatched to subscribers (the worker furthest behind)',
+    (g) => {
+      const feed = app.feed();
+      g.set(feed.head - feed.dispatched);
+    },
+    [],
+    'max',
+  );
   return registry;
 }

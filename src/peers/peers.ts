@@ -27,10 +27,11 @@ export interface Peers {
   on(topic: string, listener: (data: unknown, from: number) => void): void;
   /**
    * Sets (or with `undefined` deletes) this process's entry `key` of `topic`; every process sees it
-   * through `entries`. Entries die with the process that set them, unless `lasting` (then they stay
-   * until deleted: a revocation must outlive the worker that made it).
+   * through `entries`. Entries die with the process that set them, unless `keepUntil` (epoch ms) is
+   * given: then they stay until deleted or until that time (a revocation must outlive the worker
+   * that made it, and no longer than the token it revokes).
    */
-  set(topic: string, key: string, value: unknown, lasting?: boolean): void;
+  set(topic: string, key: string, value: unknown, keepUntil?: number): void;
   /** The other processes' entries of `topic` (this process's own are not in it). */
   entries(topic: string): Entries;
   /** Called after another process's entry of `topic` changed (set, deleted, or its process died). */

@@ -10,7 +10,7 @@ import { takeFromWindow } from './peers.ts';
 export type Upward =
   | { tc: 'join' }
   | { tc: 'send'; topic: string; data: unknown }
-  | { tc: 'set'; topic: string; key: string; value?: unknown; lasting?: boolean }
+  | { tc: 'set'; topic: string; key: string; value?: unknown; keepUntil?: number }
   | { tc: 'ask'; id: number; topic: string; data?: unknown; timeoutMs: number }
   | { tc: 'reply'; id: number; data: unknown }
   | { tc: 'reserve'; id: number; key: string; limit: number; windowMs: number }
@@ -34,8 +34,12 @@ export function isPeerMessage(m: unknown): m is Upward & Downward {
 
 interface Entry {
   value: unknown;
-  lasting: boolean;
+  /** Kept after its process died, until this time (epoch ms); 0: dies with its process. */
+  keepUntil: number;
 }
+
+/** How often entries kept past their process are looked at (dropped once their time has come). */
+const SWEEP_MS = 60_000;
 
 interface Gathering {
   asker: number;
@@ -56,8 +60,31 @@ export class Switchboard {
   #gatherIds = 0;
   #background = 0;
 
+  readonly #sweep: NodeJS.Timeout;
+
   constructor(now: () => number = Date.now) {
     this.#now = now;
+    this.#sweep = setInterval(() => this.#dropExpired(), SWEEP_MS);
+    this.#sweep.unref?.();
+  }
+
+  close(): void {
+    clearInterval(this.#sweep);
+  }
+
+  #dropExpired(): void {
+    const t = this.#now();
+    for (const [topic, keys] of this.#entries) {
+      for (const [key, byFrom] of keys) {
+        for (const [from, e] of byFrom) {
+          if (e.keepUntil === 0 || e.keepUntil > t) continue;
+          byFrom.delete(from);
+          // Told as if the process that set it had deleted it (its own copy, if alive, goes too).
+          for (const send of this.#workers.values()) send({ tc: 'set', topic, key, from });
+        }
+        if (byFrom.size === 0) keys.delete(key);
+      }
+    }
   }
 
   /** Which worker runs the background jobs (0: none yet). */
@@ -69,7 +96,7 @@ export class Switchboard {
   join(id: number, send: (m: Downward) => void): void {
     this.#workers.set(id, send);
     const entries: Array<[string, string, number, unknown, boolean]> = [];
-    for (const [topic, keys] of this.#entries) for (const [key, byFrom] of keys) for (const [from, e] of byFrom) entries.push([topic, key, from, e.value, e.lasting]);
+    for (const [topic, keys] of this.#entries) for (const [key, byFrom] of keys) for (const [from, e] of byFrom) entries.push([topic, key, from, e.value, e.keepUntil > 0]);
     if (this.#background === 0) this.#background = id;
     send({ tc: 'hello', self: id, entries, background: this.#background === id });
   }
@@ -80,7 +107,7 @@ export class Switchboard {
     for (const keys of this.#entries.values()) {
       for (const [key, byFrom] of keys) {
         const e = byFrom.get(id);
-        if (e && !e.lasting) byFrom.delete(id);
+        if (e && e.keepUntil === 0) byFrom.delete(id);
         if (byFrom.size === 0) keys.delete(key);
       }
     }
@@ -114,9 +141,9 @@ export class Switchboard {
           if (byFrom?.size === 0) keys.delete(m.key);
         } else {
           if (!byFrom) keys.set(m.key, (byFrom = new Map()));
-          byFrom.set(from, { value: m.value, lasting: m.lasting === true });
+          byFrom.set(from, { value: m.value, keepUntil: m.keepUntil ?? 0 });
         }
-        this.#broadcast({ tc: 'set', topic: m.topic, key: m.key, ...(m.value === undefined ? {} : { value: m.value }), ...(m.lasting ? { lasting: true } : {}), from }, from);
+        this.#broadcast({ tc: 'set', topic: m.topic, key: m.key, ...(m.value === undefined ? {} : { value: m.value }), ...(m.keepUntil ? { lasting: true } : {}), from }, from);
         return;
       }
       case 'ask': {

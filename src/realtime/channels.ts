@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { encodeSseFrame } from './sse.ts';
 import { createStreamWriter, type Sink, type StreamWriter } from './stream-writer.ts';
 import type { OpenStream, StreamRegistry } from './streams.ts';
+import { soloPeers, type Peers } from '../peers/peers.ts';
 
 export interface ChannelClient {
   id: string;
@@ -60,6 +61,8 @@ export interface ChannelHub {
 
 export interface ChannelHubOptions {
   streams: StreamRegistry;
+  /** The server's other processes: channel events and the client directory cross them (default: none). */
+  peers?: Peers;
   retry: number;
   maxFrames: number;
   maxBytes: number;
@@ -70,6 +73,7 @@ export interface ChannelHubOptions {
  * @example const sse = createChannelHub({ streams, retry: 3000, maxFrames: 1000, maxBytes: 4 << 20 })
  */
 export function createChannelHub(options: ChannelHubOptions): ChannelHub {
+  const peers = options.peers ?? soloPeers();
   const clients = new Map<string, { client: ChannelClient; writer: StreamWriter; stream: OpenStream }>();
   const members = new Map<string, Set<string>>();
 
@@ -86,6 +90,39 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
     return n;
   };
 
+  // ---- the other workers' clients (peers/): a directory of them, and their events by message.
+  /** Tells the other workers what this one's client is (or that it is gone). */
+  const publish = (client: ChannelClient | undefined, id: string) => {
+    if (!peers.clustered) return;
+    peers.set(
+      DIRECTORY,
+      id,
+      client ? { address: client.address, createdAt: client.createdAt.getTime(), channels: [...client.channels], ...(client.lastEventId ? { lastEventId: client.lastEventId } : {}) } : undefined,
+    );
+  };
+  const remote = (id: string): ChannelClient | undefined => {
+    for (const v of peers.entries(DIRECTORY).get(id)?.values() ?? []) {
+      const d = v as SharedClient;
+      return { id, address: d.address, createdAt: new Date(d.createdAt), channels: new Set(d.channels), ...(d.lastEventId ? { lastEventId: d.lastEventId } : {}) };
+    }
+    return undefined;
+  };
+  const remoteClients = (): ChannelClient[] => [...peers.entries(DIRECTORY).keys()].map((id) => remote(id)!).filter(Boolean);
+  const remoteIn = (channel: string): ChannelClient[] => remoteClients().filter((c) => c.channels.has(channel));
+  peers.on(EVENTS, (data) => {
+    const m = data as RemoteEvent;
+    if (m.to === 'channel') deliver(members.get(m.channel!) ?? [], m.frame);
+    else if (m.to === 'all') deliver(clients.keys(), m.frame);
+    else if (m.to === 'client') deliver([m.client!], m.frame);
+  });
+  peers.on(CONTROL, (data) => {
+    const m = data as RemoteControl;
+    if (!clients.has(m.client)) return;
+    if (m.op === 'remove') hub.removeClient(m.client);
+    else if (m.op === 'subscribe') hub.subscribe(m.client, m.channel!);
+    else hub.unsubscribe(m.client, m.channel!);
+  });
+
   const hub: ChannelHub = {
     admit: (address) => options.streams.admit(address),
     addClient({ sink, address, lastEventId, channels = [] }) {
@@ -95,46 +132,64 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
       const writer = createStreamWriter(sink, { maxFrames: options.maxFrames, maxBytes: options.maxBytes }, (reason, dropped) => {
         for (const ch of client.channels) members.get(ch)?.delete(client.id);
         clients.delete(client.id);
+        publish(undefined, client.id);
         options.streams.remove(stream, reason, dropped);
       });
       stream.writer = writer;
       options.streams.add(stream);
       clients.set(client.id, { client, writer, stream });
-      for (const ch of channels) hub.subscribe(client.id, ch);
+      for (const ch of channels) join(client, ch);
+      publish(client, client.id);
       writer.write(encodeSseFrame({ retry: options.retry }) + frameOf('message', { type: 'connected', status: 'ok', clientId: client.id }));
       return client;
     },
     removeClient(clientId) {
-      clients.get(clientId)?.writer.close('shutdown');
+      const local = clients.get(clientId);
+      if (local) local.writer.close('shutdown');
+      else if (remote(clientId)) peers.send(CONTROL, { op: 'remove', client: clientId } satisfies RemoteControl);
     },
-    getClient: (clientId) => clients.get(clientId)?.client,
+    getClient: (clientId) => clients.get(clientId)?.client ?? remote(clientId),
     subscribe(clientId, channel) {
       const entry = clients.get(clientId);
-      if (!entry) return false;
-      entry.client.channels.add(channel);
-      let set = members.get(channel);
-      if (!set) members.set(channel, (set = new Set()));
-      set.add(clientId);
+      if (!entry) return sendControl(clientId, 'subscribe', channel);
+      join(entry.client, channel);
+      publish(entry.client, clientId);
       return true;
     },
     unsubscribe(clientId, channel) {
       const entry = clients.get(clientId);
-      if (!entry?.client.channels.delete(channel)) return false;
+      if (!entry) return sendControl(clientId, 'unsubscribe', channel);
+      if (!entry.client.channels.delete(channel)) return false;
       const set = members.get(channel);
       set?.delete(clientId);
       if (set?.size === 0) members.delete(channel);
+      publish(entry.client, clientId);
       return true;
     },
-    broadcast: (channel, event, data, id) => deliver(members.get(channel) ?? [], frameOf(event, data, id)),
-    broadcastAll: (event, data, id) => deliver(clients.keys(), frameOf(event, data, id)),
-    sendTo: (clientId, event, data, id) => deliver([clientId], frameOf(event, data, id)) === 1,
-    getClients: () => [...clients.values()].map((e) => e.client),
-    getClientsByChannel: (channel) => [...(members.get(channel) ?? [])].map((id) => clients.get(id)!.client),
+    broadcast(channel, event, data, id) {
+      const frame = frameOf(event, data, id);
+      if (peers.clustered) peers.send(EVENTS, { to: 'channel', channel, frame } satisfies RemoteEvent);
+      return deliver(members.get(channel) ?? [], frame) + (peers.clustered ? remoteIn(channel).length : 0);
+    },
+    broadcastAll(event, data, id) {
+      const frame = frameOf(event, data, id);
+      if (peers.clustered) peers.send(EVENTS, { to: 'all', frame } satisfies RemoteEvent);
+      return deliver(clients.keys(), frame) + (peers.clustered ? peers.entries(DIRECTORY).size : 0);
+    },
+    sendTo(clientId, event, data, id) {
+      const frame = frameOf(event, data, id);
+      if (clients.has(clientId)) return deliver([clientId], frame) === 1;
+      if (!remote(clientId)) return false;
+      peers.send(EVENTS, { to: 'client', client: clientId, frame } satisfies RemoteEvent);
+      return true;
+    },
+    getClients: () => [...[...clients.values()].map((e) => e.client), ...remoteClients()],
+    getClientsByChannel: (channel) => [...[...(members.get(channel) ?? [])].map((id) => clients.get(id)!.client), ...remoteIn(channel)],
     channel(name) {
       return {
         name,
         send: ({ type, data, id }) => hub.broadcast(name, type, data, id),
-        count: () => members.get(name)?.size ?? 0,
+        count: () => (members.get(name)?.size ?? 0) + (peers.clustered ? remoteIn(name).length : 0),
       };
     },
     stats() {
@@ -146,5 +201,49 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
       for (const { writer } of [...clients.values()]) writer.close('shutdown');
     },
   };
+
+  function join(client: ChannelClient, channel: string): void {
+    client.channels.add(channel);
+    let set = members.get(channel);
+    if (!set) members.set(channel, (set = new Set()));
+    set.add(client.id);
+  }
+
+  /** Asks the worker holding a client to change its channels; false when no worker holds it. */
+  function sendControl(clientId: string, op: 'subscribe' | 'unsubscribe', channel: string): boolean {
+    const other = remote(clientId);
+    if (!other) return false;
+    if (op === 'unsubscribe' && !other.channels.has(channel)) return false;
+    peers.send(CONTROL, { op, client: clientId, channel } satisfies RemoteControl);
+    return true;
+  }
+
   return hub;
+}
+
+/** Peers topics: the client directory, events for other workers' clients, and changes to their channels. */
+const DIRECTORY = 'channel-clients';
+const EVENTS = 'channel-events';
+const CONTROL = 'channel-control';
+
+/** A client of another worker, as the directory holds it (IPC carries JSON: no Set, no Date). */
+interface SharedClient {
+  address: string;
+  createdAt: number;
+  channels: string[];
+  lastEventId?: string;
+}
+
+/** A frame (encoded once, by the sender) for other workers' clients. */
+interface RemoteEvent {
+  to: 'channel' | 'all' | 'client';
+  channel?: string;
+  client?: string;
+  frame: string;
+}
+
+interface RemoteControl {
+  op: 'remove' | 'subscribe' | 'unsubscribe';
+  client: string;
+  channel?: string;
 }

@@ -6,8 +6,14 @@
  * ending every subscriber on shutdown. One registry, so a limit holds across transports.
  */
 import { AppError } from '../errors.ts';
+import { soloPeers, type Peers } from '../peers/peers.ts';
 import { encodeSseFrame } from './sse.ts';
 import type { CloseReason, StreamWriter } from './stream-writer.ts';
+
+/** The peers topic of stream counts: per client address, and the total under {@link TOTAL}. */
+const SHARED = 'streams';
+/** Not an address (addresses have no spaces). */
+const TOTAL = 'all streams';
 
 export interface StreamLimits {
   /** Most open streams in total. */
@@ -69,9 +75,22 @@ export interface StreamRegistry {
  * Creates the registry and starts its heartbeat.
  * @example const streams = createStreamRegistry({ maxStreams: 10_000, maxStreamsPerAddress: 200, pingInterval: 15_000 })
  */
-export function createStreamRegistry(limits: StreamLimits, now: () => number = Date.now): StreamRegistry {
+export function createStreamRegistry(limits: StreamLimits, now: () => number = Date.now, peers: Peers = soloPeers()): StreamRegistry {
   const open = new Set<OpenStream>();
   const perAddress = new Map<string, number>();
+  // The other workers' counts (peers/): each publishes its count per address and its total, so a
+  // limit is the server's, checked here without a round trip. Two workers admitting the last slot
+  // in the same instant can both pass: the server may go over by at most workers − 1 streams.
+  const others = (key: string): number => {
+    let n = 0;
+    for (const v of peers.entries(SHARED).get(key)?.values() ?? []) n += v as number;
+    return n;
+  };
+  const publish = (address: string) => {
+    if (!peers.clustered) return;
+    peers.set(SHARED, address, perAddress.get(address));
+    peers.set(SHARED, TOTAL, open.size || undefined);
+  };
   const stats = { opened: 0, cutSlow: 0, pings: 0, rejected: 0, framesDropped: 0, expired: 0 };
   let closing = false;
 
@@ -97,8 +116,8 @@ export function createStreamRegistry(limits: StreamLimits, now: () => number = D
   return {
     admit(address) {
       if (closing) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
-      if (open.size >= limits.maxStreams) throw refuse(`too many open streams (limit ${limits.maxStreams})`);
-      if ((perAddress.get(address) ?? 0) >= limits.maxStreamsPerAddress) {
+      if (open.size + others(TOTAL) >= limits.maxStreams) throw refuse(`too many open streams (limit ${limits.maxStreams})`);
+      if ((perAddress.get(address) ?? 0) + others(address) >= limits.maxStreamsPerAddress) {
         throw refuse(`too many open streams from ${address} (limit ${limits.maxStreamsPerAddress})`);
       }
     },
@@ -106,6 +125,7 @@ export function createStreamRegistry(limits: StreamLimits, now: () => number = D
       open.add(stream);
       stats.opened++;
       perAddress.set(stream.address, (perAddress.get(stream.address) ?? 0) + 1);
+      publish(stream.address);
     },
     remove(stream, reason, dropped = 0) {
       if (!open.delete(stream)) return;
@@ -115,6 +135,7 @@ export function createStreamRegistry(limits: StreamLimits, now: () => number = D
       const n = (perAddress.get(stream.address) ?? 1) - 1;
       if (n <= 0) perAddress.delete(stream.address);
       else perAddress.set(stream.address, n);
+      publish(stream.address);
     },
     closeAll() {
       closing = true;
