@@ -158,7 +158,7 @@ export class Switchboard {
       }
       case 'reply': {
         const g = this.#gatherings.get(m.id);
-        if (!g || !g.waiting.delete(from)) return;
+        if (!g?.waiting.delete(from)) return;
         g.list.push(m.data);
         if (g.waiting.size === 0) this.#finish(m.id);
         return;
