@@ -26,9 +26,10 @@ export function supervise(options: SuperviseOptions): Promise<number> {
   const board = new Switchboard();
   const base = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
   // pino's line format, so a log reader sees one stream from the supervisor and its workers.
-  const log = (level: 30 | 40 | 50, msg: string) => {
+  const log = (level: 30 | 40 | 50, msg: string, workers?: number) => {
     if (level === 30 && !options.info) return;
-    process.stdout.write(`{"level":${level},"time":${Date.now()}${base},"role":"supervisor","msg":${JSON.stringify(msg)}}\n`);
+    const count = workers === undefined ? '' : `,"workers":${workers}`;
+    process.stdout.write(`{"level":${level},"time":${Date.now()}${base},"role":"supervisor"${count},"msg":${JSON.stringify(msg)}}\n`);
   };
   const listening = new Set<number>();
   const deaths: number[] = [];
@@ -92,7 +93,8 @@ export function supervise(options: SuperviseOptions): Promise<number> {
       for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
       process.exit(1);
     }
-    log(30, `${signal}: shutting down ${Object.keys(cluster.workers ?? {}).length} workers`);
+    // The same message a single process logs, so whoever watches for it needs no second form.
+    log(30, `${signal}: shutting down`, Object.keys(cluster.workers ?? {}).length);
     stop();
     if (Object.keys(cluster.workers ?? {}).length === 0) done(exitCode);
   };
@@ -100,7 +102,7 @@ export function supervise(options: SuperviseOptions): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   if (process.env.npm_command) stopWhenLauncherGone(onSignal);
 
-  log(30, `supervisor starting ${options.workers} workers`);
+  log(30, `supervisor starting ${options.workers} workers`, options.workers);
   for (let i = 0; i < options.workers; i++) fork();
   return new Promise((resolve) => {
     done = resolve;

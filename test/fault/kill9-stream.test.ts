@@ -4,6 +4,8 @@
  * counting what it got before the kill, receives every change exactly once: ids strictly
  * increasing, gap-free from 1 to the change-log head, every acknowledged write among them, each
  * event's record the one the change log holds.
+ * One process (`--workers 1`): this is the crash of the process that holds the store; a worker
+ * killed under its supervisor is test/integration/workers.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,7 +46,7 @@ test('kill -9 during concurrent writes: a stream resumed with Last-Event-ID afte
     rmSync(schemas, { recursive: true, force: true });
   });
 
-  const first = await startChild(['--no-tls', '--data', data, '--schemas', schemas]);
+  const first = await startChild(['--workers', '1', '--no-tls', '--data', data, '--schemas', schemas]);
   children.push(first);
   const port = new URL(first.url).port;
   const agent = new Agent({ connections: 16, headersTimeout: 20_000, bodyTimeout: 20_000 });
@@ -92,7 +94,7 @@ test('kill -9 during concurrent writes: a stream resumed with Last-Event-ID afte
   const ackedBeforeKill = acked.length;
 
   // Restart on the same data directory and port; both clients resume where their stream stopped.
-  const second = await startChild(['--no-tls', '--data', data, '--schemas', schemas, '--port', port]);
+  const second = await startChild(['--workers', '1', '--no-tls', '--data', data, '--schemas', schemas, '--port', port]);
   children.push(second);
   assert.equal(new URL(second.url).port, port, 'the restarted server listens on the same port');
   const agent2 = new Agent({ connections: 4, headersTimeout: 20_000, bodyTimeout: 20_000 });

@@ -12,7 +12,7 @@ const ROOT = resolve(import.meta.dirname, '../..');
 export interface Child {
   proc: ChildProcess;
   url: string;
-  /** The server's pid, from its serving line: not `proc.pid` when npm or npx started it. */
+  /** The server's pid (its supervisor's with several workers), from its log: not `proc.pid` when npm or npx started it. */
   serverPid: number;
   /** Everything the process printed so far. */
   output(): string;
@@ -61,7 +61,11 @@ export async function spawnServer(command: string, args: string[], options: { cw
     });
   });
   const { pid, msg } = JSON.parse(line) as { pid: number; msg: string };
-  return { proc, url: /serving .* on (https?:\/\/\S+) /.exec(msg)![1]!, serverPid: pid, output: () => out, exited };
+  // With several workers (`--workers`, by default one per CPU) the server is their supervisor: the
+  // process that takes signals and stops the workers.
+  const supervisor = out.split('\n').find((l) => l.includes('"role":"supervisor"'));
+  const serverPid = supervisor ? (JSON.parse(supervisor) as { pid: number }).pid : pid;
+  return { proc, url: /serving .* on (https?:\/\/\S+) /.exec(msg)![1]!, serverPid, output: () => out, exited };
 }
 
 /**
