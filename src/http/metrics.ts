@@ -71,7 +71,7 @@ export interface RequestTallies {
 }
 
 /** Prometheus text for the tallies of several workers, added up. */
-export function renderTallies(lists: readonly RequestTally[][]): string {
+function renderTallies(lists: readonly RequestTally[][]): string {
   const sum = new Map<string, RequestTally>();
   for (const list of lists) {
     for (const t of list) {

@@ -69,7 +69,8 @@ test('every export of src/ is imported somewhere (src/, test/) or re-exported by
     // import * as ns from './x.ts' / export * from './x.ts': every export counts as used.
     for (const m of text.matchAll(/(?:import\s+\*\s+as\s+\w+|export\s+\*)\s+from\s*['"]([^'"]+)['"]/g)) use(target(file, m[1]!), '*');
     // const { a } = await import('./x.ts'); import('./x.ts').then(({ a }) => …)
-    for (const m of text.matchAll(/\{([^}]*)\}\s*=\s*await\s+import\(\s*['"]([^'"]+)['"]\s*\)/g)) for (const { name } of listed(m[1]!)) use(target(file, m[2]!), name);
+    // ([^{}]: a block opened just before, `if (…) {`, must not be read as the destructuring's brace.)
+    for (const m of text.matchAll(/\{([^{}]*)\}\s*=\s*await\s+import\(\s*['"]([^'"]+)['"]\s*\)/g)) for (const { name } of listed(m[1]!)) use(target(file, m[2]!), name);
     for (const m of text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)\.then\(\s*\(\s*\{([^}]*)\}/g)) for (const { name } of listed(m[2]!)) use(target(file, m[1]!), name);
   }
   const dead: string[] = [];
