@@ -27,8 +27,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startFarm, type Farm } from './lib/farm-client.ts';
-import type { FarmReport } from './lib/sse-farm.ts';
-import { CONTENT, now, pool, seed, send, writeAtRate, type WriteStats } from './lib/http.ts';
+import type { FarmReport, WorkerSplit } from './lib/sse-farm.ts';
+import { CONTENT, now, pool, seed, send, writeAtRate, writeOnOneConnection, type WriteStats } from './lib/http.ts';
 import type { LoadMode, LoadResult, LoadSpec } from './lib/requests.ts';
 import { cpuMsOf, cpuSampler, freePort, hasTaskset, pinSelf, ROOT, rssOf, runNodeScript, startServer, stopProcess, waitQuiet, type Proc } from './lib/proc.ts';
 import { formatProfile, summarizeProfile } from './lib/profile.ts';
@@ -682,6 +682,18 @@ interface FanoutRun {
   /** The farm's CPU time over the same window (ms). */
   farmCpuMs: number;
   otherCpuPct: number;
+  /** With `byWorker`: latency on the writer's worker's streams against the others' (undefined from one process). */
+  split?: WorkerSplit;
+}
+
+interface FanoutOptions {
+  /** Runs once the streams are open (before the writes). */
+  onOpened?: () => void;
+  /**
+   * Write over one connection whose worker is known, and split latency by the streams' workers:
+   * same-worker against cross-worker delivery (issue #14).
+   */
+  byWorker?: boolean;
 }
 
 /** What a fan-out run needs of a server: where it listens, and the processes whose CPU is its CPU. */
@@ -697,8 +709,8 @@ async function fanoutRun(t: Target, transport: Transport, rate: number, seconds:
   return fanoutOn({ label: t.kind, port: t.port, url: url(t), pids: [t.proc!.pid] }, await getFarm(), transport, rate, seconds, tag);
 }
 
-/** Opens SSE_CLIENTS streams, writes at `rate` for `seconds`, settles, closes them; `onOpened` runs once they are open. */
-async function fanoutOn(s: Served, f: Farm, transport: Transport, rate: number, seconds: number, tag: string, onOpened?: () => void): Promise<FanoutRun> {
+/** Opens SSE_CLIENTS streams, writes at `rate` for `seconds`, settles, closes them. */
+async function fanoutOn(s: Served, f: Farm, transport: Transport, rate: number, seconds: number, tag: string, o: FanoutOptions = {}): Promise<FanoutRun> {
   await quiet(`fan-out at ${rate}/s on ${s.label}`);
   const opened = await f.call<{ opened: number; failed: number; errors: string[] }>({
     cmd: 'open',
@@ -711,11 +723,12 @@ async function fanoutOn(s: Served, f: Farm, transport: Transport, rate: number, 
   });
   if (opened.failed) log(`  ! ${opened.failed} streams failed to open on ${s.label}: ${opened.errors.join('; ')}`);
   await sleep(300);
-  onOpened?.();
+  o.onOpened?.();
   const writes = Math.round(rate * seconds);
   await f.call({ cmd: 'arm', writes });
   const sampler = cpuSampler([...s.pids, f.pid, process.pid]);
-  const w = await writeAtRate(s.url, rate, seconds, tag);
+  // The worker every write went through: only the one-connection writer knows it.
+  const w: WriteStats & { worker?: string | undefined } = o.byWorker ? await writeOnOneConnection(s.url, rate, seconds, tag) : await writeAtRate(s.url, rate, seconds, tag);
   // Settle: until every acknowledged write reached every stream, or nothing moved for 1 s.
   let report = await f.call<FarmReport>({ cmd: 'report' });
   const expected = w.ok * (report.streams - report.cut);
@@ -729,6 +742,7 @@ async function fanoutOn(s: Served, f: Farm, transport: Transport, rate: number, 
     if (still >= 10) break;
   }
   const cpu = sampler.stop();
+  const split = w.worker === undefined ? undefined : await f.call<WorkerSplit>({ cmd: 'split', worker: w.worker });
   await f.call({ cmd: 'closeAll' });
   const deliveriesPerSec = report.received / ((report.lastAt - w.startedAt) / 1000);
   const serverCpuMs = cpu.cpuMs.slice(0, s.pids.length).reduce((a, b) => a + b, 0);
@@ -741,6 +755,7 @@ async function fanoutOn(s: Served, f: Farm, transport: Transport, rate: number, 
     cpuUsPerDelivery: (serverCpuMs * 1000) / Math.max(1, report.received),
     farmCpuMs: cpu.cpuMs[s.pids.length]!,
     otherCpuPct: cpu.otherPct,
+    ...(split ? { split } : {}),
   };
 }
 
@@ -1364,7 +1379,7 @@ async function multicoreFanout(rate: number): Promise<void> {
         const before = p.workerPids.map(socketsOf);
         let spread: number[] = [];
         const served = { label: labelOf(c), port: p.port, url: p.url, pids: p.pids() };
-        const fr = await fanoutOn(served, f, 'h1', rate, DURATION, `${id}-${c.workers}-${run}-${Date.now()}`, () => (spread = streamsPerWorker(c, before)));
+        const fr = await fanoutOn(served, f, 'h1', rate, DURATION, `${id}-${c.workers}-${run}-${Date.now()}`, { onOpened: () => (spread = streamsPerWorker(c, before)), byWorker: true });
         return { ...fr, spread };
       });
       runs[c.workers].push(r);

@@ -3,7 +3,7 @@
  * through each server's REST API, and the timed writers of the SSE scenarios, which put their send
  * time (`sentAt`, epoch ms with a fraction, the same clock as the farm's) into every record.
  */
-import { Pool } from 'undici';
+import { buildConnector, Client, type Dispatcher, Pool } from 'undici';
 
 export const CONTENT = 'SSE is working: a benchmark message of about a hundred bytes, like a chat line or a status.';
 export const now = () => performance.timeOrigin + performance.now();
@@ -15,9 +15,10 @@ export interface Req {
   body?: unknown;
 }
 
-/** Sends one request; throws on a non-2xx answer. */
-export async function send(pool: Pool, req: Req): Promise<{ status: number; text: string }> {
+/** Sends one request (`options` adds dispatch options, e.g. pipelining hints); throws on a non-2xx answer. */
+export async function send(pool: Dispatcher, req: Req, options: Partial<Dispatcher.RequestOptions> = {}): Promise<{ status: number; text: string }> {
   const res = await pool.request({
+    ...options,
     method: req.method,
     path: req.path,
     ...(req.body !== undefined ? { body: JSON.stringify(req.body), headers: { 'content-type': 'application/json' } } : {}),
@@ -67,8 +68,17 @@ export interface WriteStats {
  * outstanding), each `{id: tag-n, title, content, sentAt, n}`.
  */
 export async function writeAtRate(url: string, rate: number, seconds: number, tag: string, inFlight = 64): Promise<WriteStats> {
-  const total = Math.round(rate * seconds);
   const p = pool(url, Math.min(inFlight, 64));
+  try {
+    return await writeOn(p, {}, rate, seconds, tag, inFlight);
+  } finally {
+    await p.close();
+  }
+}
+
+/** The fixed-rate write loop of writeAtRate, over any dispatcher (a pool, or one connection). */
+async function writeOn(d: Dispatcher, options: Partial<Dispatcher.RequestOptions>, rate: number, seconds: number, tag: string, inFlight: number): Promise<WriteStats> {
+  const total = Math.round(rate * seconds);
   const pending = new Set<Promise<void>>();
   let ok = 0;
   let failed = 0;
@@ -85,7 +95,7 @@ export async function writeAtRate(url: string, rate: number, seconds: number, ta
     while (pending.size >= inFlight) await Promise.race(pending);
     maxLagMs = Math.max(maxLagMs, -wait);
     const sentAt = now();
-    const task: Promise<void> = send(p, { method: 'POST', path: '/bench/message', body: { id: `${tag}-${n}`, title: 'Hello', content: CONTENT, sentAt, n } }).then(
+    const task: Promise<void> = send(d, { method: 'POST', path: '/bench/message', body: { id: `${tag}-${n}`, title: 'Hello', content: CONTENT, sentAt, n } }, options).then(
       () => void ok++,
       (err: Error) => {
         failed++;
@@ -97,6 +107,41 @@ export async function writeAtRate(url: string, rate: number, seconds: number, ta
   }
   await Promise.all(pending);
   const endedAt = now();
-  await p.close();
   return { sent: total, ok, failed, startedAt, endedAt, rate: ok / ((endedAt - startedAt) / 1000), maxLagMs, ...(firstError ? { firstError } : {}) };
+}
+
+/** writeAtRate's stats, and the worker that served every write. */
+export interface OneConnectionStats extends WriteStats {
+  /** `worker` of the `/health` answer on the writer's connection (undefined from a single process). */
+  worker: string | undefined;
+}
+
+/**
+ * Like writeAtRate, but every request goes over one keep-alive connection, whose worker (tablecast
+ * with --workers > 1: the cluster hands each connection to one worker) is asked first with
+ * `GET /health` on that same connection. A Pool would spread writes over up to 64 connections, and a
+ * Client reconnects silently after losing its socket, maybe to another worker: here the connector
+ * refuses a second socket, so a lost connection fails the remaining writes instead of moving them.
+ * The writes are pipelined (marked idempotent and non-blocking, else undici holds each POST until the
+ * answer before it): a write waiting behind a slow answer would count its wait as delivery latency.
+ */
+export async function writeOnOneConnection(url: string, rate: number, seconds: number, tag: string, inFlight = 64): Promise<OneConnectionStats> {
+  const base = buildConnector({ rejectUnauthorized: false });
+  let sockets = 0;
+  const client = new Client(url, {
+    pipelining: 16,
+    keepAliveTimeout: 30_000,
+    connect: (opts, callback) => {
+      if (sockets++ > 0) callback(new Error("the writer's connection closed: not opening another (it could be served by another worker)"), null);
+      else base(opts, callback);
+    },
+  });
+  try {
+    const health = JSON.parse((await send(client, { method: 'GET', path: '/health' })).text) as { worker?: unknown };
+    const worker = health.worker === undefined ? undefined : String(health.worker);
+    const stats = await writeOn(client, { idempotent: true, blocking: false }, rate, seconds, tag, inFlight);
+    return { ...stats, worker };
+  } finally {
+    await client.close();
+  }
 }

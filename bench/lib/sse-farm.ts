@@ -6,6 +6,8 @@
  * `"sentAt":<ms>,"n":<k>` in the bytes of complete frames, so one core can follow ~10^6 frames/s.
  * (Chunked transfer encoding needs no decoding for that: a chunk-size line never sits inside a
  * frame, since servers write whole frames.)
+ * A stream's worker (tablecast with --workers > 1 names it in `x-tablecast-worker`) is read from its
+ * response head, and latency is also kept per worker: cross-worker delivery against same-worker.
  *
  * Driven over IPC by bench/run.ts (see FarmCommand); each command answers one message.
  */
@@ -16,6 +18,7 @@ export type FarmCommand =
   | { cmd: 'open'; port: number; path: string; n: number; concurrency: number; transport?: 'h1' | 'h2'; perSession?: number }
   | { cmd: 'arm'; writes: number }
   | { cmd: 'report' }
+  | { cmd: 'split'; worker: string }
   | { cmd: 'closeAll' }
   | { cmd: 'openCost'; port: number; path: string; count: number }
   | { cmd: 'resume'; port: number; path: string; lastEventId: number; expect: number; timeoutMs: number }
@@ -28,6 +31,15 @@ export interface Percentiles {
   p99: number;
   max: number;
   mean: number;
+}
+
+/** Latency of the streams one worker serves (`same`: the writer's) against all other workers' streams. */
+export interface WorkerSplit {
+  worker: string;
+  same: Percentiles & { streams: number };
+  other: Percentiles & { streams: number };
+  /** Streams whose response named no worker (a single process sends no x-tablecast-worker). */
+  unnamed: number;
 }
 
 export interface FarmReport {
@@ -56,15 +68,35 @@ const N_KEY = Buffer.from('"n":');
 const FRAME_END = Buffer.from('\n\n');
 const CONNECTED = Buffer.from('"connected"');
 const HEADERS_END = Buffer.from('\r\n\r\n');
+/** The header naming the worker that serves a stream (tablecast with --workers > 1). */
+const WORKER_HEADER = /\r\nx-tablecast-worker:[ \t]*([^\r]*)/i;
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 /** Latency histogram: 10 µs bins up to 10 s, overflow in the last bin. */
 const BIN_MS = 0.01;
 const BINS = 1_000_000;
-let hist = new Uint32Array(BINS);
-let latSum = 0;
-let latCount = 0;
-let latMax = 0;
+interface Hist {
+  bins: Uint32Array;
+  sum: number;
+  count: number;
+  max: number;
+}
+const newHist = (): Hist => ({ bins: new Uint32Array(BINS), sum: 0, count: 0, max: 0 });
+/** Every stream's samples, and (beside it) each worker's streams' samples: cross- against same-worker delivery. */
+let all = newHist();
+let byWorker = new Map<string, Hist>();
+
+function addSample(h: Hist, ms: number): void {
+  if (ms >= 0) {
+    h.bins[Math.min(BINS - 1, Math.floor(ms / BIN_MS))]!++;
+    h.sum += ms;
+    if (ms > h.max) h.max = ms;
+  } else {
+    // Writer and farm are separate processes: their timeOrigins can differ by a fraction of a ms.
+    h.bins[0]!++;
+  }
+  h.count++;
+}
 
 interface Conn {
   index: number;
@@ -74,6 +106,10 @@ interface Conn {
   connected: boolean;
   tail: Buffer | undefined;
   cut: boolean;
+  /** The worker its response named (x-tablecast-worker), if any. */
+  worker: string | undefined;
+  /** That worker's histogram while armed. */
+  hist: Hist | undefined;
 }
 
 let conns: Conn[] = [];
@@ -114,16 +150,8 @@ function record(conn: Conn, data: Buffer, at: number): void {
     if (firstAt === 0) firstAt = at;
     lastAt = at;
     const ms = at - sentAt;
-    if (ms >= 0) {
-      const bin = Math.min(BINS - 1, Math.floor(ms / BIN_MS));
-      hist[bin]!++;
-      latSum += ms;
-      latCount++;
-      if (ms > latMax) latMax = ms;
-    } else {
-      hist[0]!++;
-      latCount++;
-    }
+    addSample(all, ms);
+    if (conn.hist) addSample(conn.hist, ms);
     if (seen) {
       if (n < 0 || n >= writes) unexpected++;
       else {
@@ -152,6 +180,7 @@ function onBytes(conn: Conn, chunk: Buffer, onConnected: (ok: boolean, why?: str
       return;
     }
     conn.headersDone = true;
+    conn.worker = WORKER_HEADER.exec(data.toString('latin1', 0, h + 2))?.[1]?.trim();
     data = data.subarray(h + 4);
   }
   const last = data.lastIndexOf(FRAME_END);
@@ -194,7 +223,7 @@ function settleOnce(conn: Conn, resolve: (c: Conn) => void, reject: (e: Error) =
 
 function openOne(port: number, path: string, index: number): Promise<Conn> {
   return new Promise((resolve, reject) => {
-    const conn: Conn = { index, end: () => Promise.resolve(), headersDone: false, connected: false, tail: undefined, cut: false };
+    const conn: Conn = { index, end: () => Promise.resolve(), headersDone: false, connected: false, tail: undefined, cut: false, worker: undefined, hist: undefined };
     const done = settleOnce(conn, resolve, reject, () => socket.destroy());
     const socket = connect({
       host: '127.0.0.1',
@@ -245,7 +274,7 @@ async function openSession(port: number): Promise<ClientHttp2Session> {
 function openOneH2(session: ClientHttp2Session, path: string, index: number): Promise<Conn> {
   return new Promise((resolve, reject) => {
     // No HTTP/1.1 head to parse: the status arrives as a pseudo-header.
-    const conn: Conn = { index, end: () => Promise.resolve(), headersDone: true, connected: false, tail: undefined, cut: false };
+    const conn: Conn = { index, end: () => Promise.resolve(), headersDone: true, connected: false, tail: undefined, cut: false, worker: undefined, hist: undefined };
     const done = settleOnce(conn, resolve, reject, () => stream.close());
     const stream = session.request({ ':path': path, accept: 'text/event-stream' });
     conn.end = () =>
@@ -259,6 +288,8 @@ function openOneH2(session: ClientHttp2Session, path: string, index: number): Pr
         done(false, `HTTP/2 ${h[':status']}`);
         stream.close();
       }
+      const worker = h['x-tablecast-worker'];
+      if (typeof worker === 'string') conn.worker = worker;
     });
     stream.on('data', (chunk: Buffer) => onBytes(conn, chunk, done));
     stream.on('error', (err) => done(false, err.message));
@@ -300,17 +331,20 @@ async function open(port: number, path: string, n: number, concurrency: number, 
   return { opened: n - failed, failed, errors, ms: now() - t0, streams: conns.length };
 }
 
-function percentiles(): Percentiles {
+/** Percentiles of the samples of `hists` together (the bins added up). */
+function percentiles(hists: Hist[]): Percentiles {
+  const count = hists.reduce((n, h) => n + h.count, 0);
+  const max = Math.max(0, ...hists.map((h) => h.max));
   const at = (q: number) => {
-    const target = Math.ceil(q * latCount);
+    const target = Math.ceil(q * count);
     let acc = 0;
     for (let i = 0; i < BINS; i++) {
-      acc += hist[i]!;
+      for (const h of hists) acc += h.bins[i]!;
       if (acc >= target) return (i + 1) * BIN_MS;
     }
-    return latMax;
+    return max;
   };
-  return latCount === 0 ? { count: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN } : { count: latCount, p50: at(0.5), p99: at(0.99), max: latMax, mean: latSum / latCount };
+  return count === 0 ? { count: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN } : { count, p50: at(0.5), p99: at(0.99), max, mean: hists.reduce((n, h) => n + h.sum, 0) / count };
 }
 
 function arm(w: number) {
@@ -319,8 +353,13 @@ function arm(w: number) {
   seen = w > 0 ? new Uint8Array(w * conns.length) : undefined;
   received = reads = unexpected = cut = 0;
   firstAt = lastAt = 0;
-  hist = new Uint32Array(BINS);
-  latSum = latCount = latMax = 0;
+  all = newHist();
+  // One histogram per worker the streams named (their heads arrived before arming).
+  byWorker = new Map();
+  for (const c of conns) {
+    if (c.worker !== undefined && !byWorker.has(c.worker)) byWorker.set(c.worker, newHist());
+    c.hist = c.worker === undefined ? undefined : byWorker.get(c.worker);
+  }
   armCpu = process.cpuUsage();
   armWall = now();
   return { armed: true, streams: conns.length };
@@ -345,10 +384,23 @@ function report(): FarmReport {
     duplicates,
     missing: seen ? writes * conns.length - distinct : NaN,
     reads,
-    latency: percentiles(),
+    latency: percentiles([all]),
     firstAt,
     lastAt,
     farmCpuPct: ((cpu.user + cpu.system) / 1000 / (now() - armWall)) * 100,
+  };
+}
+
+/** Latency on `worker`'s streams against the other workers' streams, over the samples since arming. */
+function split(worker: string): WorkerSplit {
+  const streams = (w: (x: string) => boolean) => conns.filter((c) => c.worker !== undefined && w(c.worker)).length;
+  const others = [...byWorker].filter(([w]) => w !== worker).map(([, h]) => h);
+  const own = byWorker.get(worker);
+  return {
+    worker,
+    same: { ...percentiles(own ? [own] : []), streams: streams((w) => w === worker) },
+    other: { ...percentiles(others), streams: streams((w) => w !== worker) },
+    unnamed: conns.filter((c) => c.worker === undefined).length,
   };
 }
 
@@ -501,6 +553,8 @@ async function handle(msg: FarmCommand): Promise<unknown> {
       return arm(msg.writes);
     case 'report':
       return report();
+    case 'split':
+      return split(msg.worker);
     case 'closeAll':
       return closeAll();
     case 'openCost':

@@ -118,7 +118,7 @@ export function createApp(options: AppOptions): App {
   const hub = createHub(store, {
     retention: options.retention ?? 86_400_000,
     isBackground: () => peers.background,
-    ...(peers.clustered ? { otherHolds: () => otherHolds(peers) } : {}),
+    ...(peers.clustered ? { otherHolds: () => otherHolds(peers), onActive: (active: boolean) => peers.set(LISTENING, 'hub', active ? 1 : undefined), pollInterval: WAKE_POLL_MS } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.onError ? { onError: options.onError } : {}),
   });
@@ -217,10 +217,20 @@ export function createApp(options: AppOptions): App {
   };
 }
 
+/** The peers topic where a process says its hub has live subscribers. */
+const LISTENING = 'listening';
+/**
+ * How often a hub with subscribers looks at the shared log head itself: the bound on a wake-up that
+ * did not come, when a process committed before it learnt that another had begun to listen.
+ */
+const WAKE_POLL_MS = 100;
+
 /**
  * Commits cross processes as wake-ups only (SPEC §9): the entries are in the shared log, and each
  * process's hub reads them from there in order, so ids, order and resume are the same everywhere.
- * The wake-ups of one turn's commits go out as one message.
+ * The wake-ups of one turn's commits go out as one message, and only when another process has
+ * subscribers: a write-only load sends none (each wake-up costs a message through the supervisor
+ * and a log read in every process that gets it).
  */
 function shareCommits(store: Store, hub: Hub, peers: Peers): void {
   let head = 0;
@@ -231,6 +241,7 @@ function shareCommits(store: Store, hub: Hub, peers: Peers): void {
   };
   store.onCommit((reached) => {
     if (reached > head) head = reached;
+    if (peers.entries(LISTENING).size === 0) return;
     if (!scheduled) {
       scheduled = true;
       setImmediate(send);

@@ -42,7 +42,9 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
   fastify.setErrorHandler((err, request, reply) => sendError(request, reply, err));
   fastify.setNotFoundHandler((request, reply) => sendError(request, reply, notFound(app, request)));
 
-  fastify.get('/health', async () => ({ status: 'ok' }));
+  // With several workers, which one answered: a load balancer's health check sees the server, an operator the worker.
+  const health = app.peers.clustered ? { status: 'ok', worker: app.peers.self } : { status: 'ok' };
+  fastify.get('/health', async () => health);
   fastify.get('/', async () => ({
     name: 'tablecast',
     version: options.version,

@@ -46,6 +46,8 @@ export function createSseHandler(options: SseOptions): StreamHandler {
       ...(query.filter ? { filter: query.filter } : {}),
       ...(request.principal ? { principal: request.principal } : {}),
     });
+    // With several workers, the stream's worker (for operators, and the bench's cross-worker latency).
+    if (app.peers.clustered) reply.header('x-tablecast-worker', String(app.peers.self));
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, streamHeaders(request, reply));

@@ -64,7 +64,7 @@ export class Switchboard {
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
-    this.#sweep = setInterval(() => this.#dropExpired(), SWEEP_MS);
+    this.#sweep = setInterval(() => this.dropExpired(), SWEEP_MS);
     this.#sweep.unref?.();
   }
 
@@ -72,7 +72,8 @@ export class Switchboard {
     clearInterval(this.#sweep);
   }
 
-  #dropExpired(): void {
+  /** Drops the entries kept past their process whose time has come (every minute, on a timer). */
+  dropExpired(): void {
     const t = this.#now();
     for (const [topic, keys] of this.#entries) {
       for (const [key, byFrom] of keys) {

@@ -43,6 +43,14 @@ export interface HubOptions {
   isBackground?: () => boolean;
   /** The lowest sequence other processes' replays hold (Infinity: none), asked before each prune. */
   otherHolds?: () => number | Promise<number>;
+  /** Called when the hub gets its first live subscriber (true) and loses its last (false). */
+  onActive?: (active: boolean) => void;
+  /**
+   * With other processes committing to the same log: how often (ms) a hub with subscribers looks
+   * at the log head itself, in case a wake-up did not come (another process may commit before it
+   * learns this one has subscribers). Default: never.
+   */
+  pollInterval?: number;
 }
 
 export interface Hub {
@@ -258,6 +266,14 @@ export function createHub(store: Store, options: HubOptions): Hub {
       .finally(() => (pruning = false));
   }, pruneEvery);
   pruneTimer.unref();
+  const pollTimer = options.pollInterval
+    ? setInterval(() => {
+        if (total === 0 || closed) return;
+        store.refresh();
+        if (store.changeLog.head() > dispatched) schedule();
+      }, options.pollInterval)
+    : undefined;
+  pollTimer?.unref();
 
   return {
     subscribe(sub) {
@@ -266,10 +282,10 @@ export function createHub(store: Store, options: HubOptions): Hub {
       const group = entry;
       const set = sub.key !== undefined ? (group.byKey.get(sub.key) ?? group.byKey.set(sub.key, new Set()).get(sub.key)!) : sub.deliverShared && !sub.filter ? group.plain : group.all;
       set.add(sub);
-      total++;
+      if (total++ === 0) options.onActive?.(true);
       return () => {
         if (!set.delete(sub)) return;
-        total--;
+        if (--total === 0) options.onActive?.(false);
         if (sub.key !== undefined && set.size === 0) group.byKey.delete(sub.key);
       };
     },
@@ -320,6 +336,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
       closed = true;
       offCommit();
       clearInterval(pruneTimer);
+      if (pollTimer) clearInterval(pollTimer);
     },
   };
 }

@@ -91,6 +91,9 @@ test('--workers 2: every stream on either worker gets every write in commit orde
   const streams: SseStream[] = [];
   for (let i = 0; i < 6; i++) streams.push(await c.stream(`${M}?stream=sse`));
   for (const s of streams) assert.equal(s.status, 200);
+  assert.deepEqual(new Set(streams.map((s) => s.headers['x-tablecast-worker'])).size, 2, 'each stream names its worker, and there are two');
+  const healths = await Promise.all([c.fresh('/health'), c.fresh('/health')]);
+  for (const h of healths) assert.equal(typeof h.body.worker, 'number', JSON.stringify(h.body));
   const admin = await c.fresh('/admin/connections');
   assert.equal(admin.body.workers, 2, JSON.stringify(admin.body));
   assert.equal(admin.body.streams.open, 6, 'the server counts the streams of both workers');
