@@ -108,13 +108,14 @@ export interface App {
  * @example const app = createApp({ model: await loadSchemaDir('./schemas'), dataDir: './data' })
  */
 export function createApp(options: AppOptions): App {
+  const peers = options.peers ?? soloPeers();
   const store = createStore({
     dataDir: options.dataDir,
     tables: options.model.tables,
+    shared: options.peers?.clustered === true,
     ...(options.durability ? { durability: options.durability } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
-  const peers = options.peers ?? soloPeers();
   const hub = createHub(store, {
     retention: options.retention ?? 86_400_000,
     isBackground: () => peers.background,

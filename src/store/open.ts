@@ -42,6 +42,8 @@ export interface OpenOptions {
   tables: readonly TableDef[];
   /** Initial map size in bytes; LMDB grows it as needed. */
   mapSize?: number;
+  /** Other processes write to the same store at the same time (`--workers`): see openLayout. */
+  shared?: boolean;
 }
 
 /** The id of a table in change entries and sub-database names. */
@@ -70,7 +72,21 @@ export function openLayout(options: OpenOptions): Layout {
     // open at once; with 126 held (say, slow SSE clients each reading retained data from its own
     // snapshot) every other read fails with MDB_READERS_FULL. A slot costs 64 bytes of lock file.
     // Retained reads hold at most a quarter of them (core/retained.ts).
-    root = open({ path: join(dir, 'tablecast.mdb'), maxDbs: 4096, maxReaders: 2048, eventTurnBatching: false, ...(options.mapSize ? { mapSize: options.mapSize } : {}) });
+    //
+    // overlappingSync off when other processes write too: lmdb-js 3.5.6 then commits without
+    // deferring the flush, because with the deferred flush (its default) a process killed with -9
+    // while it held the writer lock made the next writer resume from the last *flushed* commit,
+    // and writes other processes had committed (and answered) since were lost: 1–2 of ~3,000 in 15
+    // kills, every run; none with it off (test/fault/shared-store.test.ts). One process alone is
+    // not affected (a restart takes the latest commit), so it keeps the faster deferred flush.
+    root = open({
+      path: join(dir, 'tablecast.mdb'),
+      maxDbs: 4096,
+      maxReaders: 2048,
+      eventTurnBatching: false,
+      ...(options.shared ? { overlappingSync: false } : {}),
+      ...(options.mapSize ? { mapSize: options.mapSize } : {}),
+    });
   } catch (err) {
     const reason = messageOf(err);
     throw new AppError('CONFIG_INVALID', `cannot open the data directory ${dir}: ${reason}`, { cause: err });

@@ -32,6 +32,8 @@ export interface StoreOptions {
    *  `sync`: it is also flushed to disk, surviving a crash of the machine. */
   durability?: 'commit' | 'sync';
   mapSize?: number;
+  /** Other processes write to the same data directory at the same time (`--workers`). */
+  shared?: boolean;
   /** Clock, for tests of expiry. */
   now?: () => number;
 }
