@@ -171,7 +171,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     },
     tls: tls?.source ?? 'off',
     async listen() {
-      if (!policy.enabled) {
+      // Once per server: with several workers, the first says it for all (they share the config).
+      if (!policy.enabled && (!peers?.clustered || peers.self === 1)) {
         log.warn('no auth configured: every table is open to anyone who can reach this port (see README, Security)');
       }
       await fastify.listen({ port: config.port, host: config.host });
