@@ -91,7 +91,14 @@ test('--workers 2: every stream on either worker gets every write in commit orde
   const streams: SseStream[] = [];
   for (let i = 0; i < 6; i++) streams.push(await c.stream(`${M}?stream=sse`));
   for (const s of streams) assert.equal(s.status, 200);
-  assert.equal(c.child.output().split('\n').filter((l) => l.includes('no auth configured')).length, 1, 'the open-server warning, once per server');
+  assert.equal(
+    c.child
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('no auth configured')).length,
+    1,
+    'the open-server warning, once per server',
+  );
   assert.deepEqual(new Set(streams.map((s) => s.headers['x-tablecast-worker'])).size, 2, 'each stream names its worker, and there are two');
   const healths = await Promise.all([c.fresh('/health'), c.fresh('/health')]);
   for (const h of healths) assert.equal(typeof h.body.worker, 'number', JSON.stringify(h.body));
