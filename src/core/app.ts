@@ -243,9 +243,12 @@ function shareCommits(store: Store, hub: Hub, peers: Peers): void {
   store.onCommit((reached) => {
     if (reached > head) head = reached;
     if (peers.entries(LISTENING).size === 0) return;
+    // A microtask, not the next turn: the commits of one LMDB batch resolve in the same microtask
+    // drain, so they still share one message, and the message leaves without waiting for the
+    // event loop to come round (cross-worker delivery measured +2.3 ms at p50 with setImmediate).
     if (!scheduled) {
       scheduled = true;
-      setImmediate(send);
+      queueMicrotask(send);
     }
   });
   peers.on('commit', (reached) => hub.wake(reached as number));

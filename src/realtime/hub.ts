@@ -324,7 +324,14 @@ export function createHub(store: Store, options: HubOptions): Hub {
     wake(head) {
       if (head <= woken) return;
       woken = head;
-      schedule();
+      // Dispatched now (a wake-up arrives in its own turn, never inside a round), unless a round is
+      // already due: another turn's wait is latency every event from another process would pay.
+      if (scheduled) return;
+      try {
+        pump();
+      } catch (err) {
+        options.onError?.(err, 'dispatch');
+      }
     },
     get dispatched() {
       return dispatched;
