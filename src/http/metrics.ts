@@ -164,7 +164,7 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
   const peers = options.peers?.clustered ? options.peers : undefined;
   if (peers) {
     peers.answer('metrics', async () => ({ tallies: tallies.list(), registry: await (await ready()).getMetricsAsJSON() }));
-    peers.answer('admin', () => report());
+    peers.answer('admin', () => ({ report: report(), worker: peers.self, background: peers.background }));
   }
   fastify.get('/metrics', async (request, reply) => {
     guard(request);
@@ -208,16 +208,22 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
   fastify.get('/admin/connections', async (request) => {
     guard(request);
     if (!peers) return report();
-    // `workers` lists what each holds: an operator can see that connections spread over them.
-    const reports = await peers.gather('admin');
-    return { ...mergeReports(reports), byWorker: reports.map((r) => streamsOf(r)) };
+    // `byWorker`: what each holds (an operator sees connections spread over them) and which one
+    // runs the background jobs (expiry sweeps, log pruning: exactly one does).
+    const answers = (await peers.gather('admin')) as Array<WorkerReport | null>;
+    const reports = answers.filter((a): a is WorkerReport => a !== null);
+    return {
+      ...mergeReports(reports.map((a) => a.report)),
+      byWorker: reports.map((a) => ({ worker: a.worker, background: a.background, streams: a.report.streams.open, connections: a.report.connections.open })),
+    };
   });
 }
 
-/** What one worker's report says of its streams and connections (for `byWorker`). */
-function streamsOf(report: unknown): { streams: number; connections: number } {
-  const r = report as { streams?: { open?: number }; connections?: { open?: number } } | null;
-  return { streams: r?.streams?.open ?? 0, connections: r?.connections?.open ?? 0 };
+/** One worker's answer to `/admin/connections`. */
+interface WorkerReport {
+  report: { streams: { open: number }; connections: { open: number } };
+  worker: number;
+  background: boolean;
 }
 
 /** Tables are labelled by their URL name (`db/export`), as users and dashboards know them. */

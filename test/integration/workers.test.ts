@@ -222,7 +222,11 @@ test('--workers 2: a worker killed with -9 during writes on both is replaced; no
     }
   });
   await eventually(() => acked.size >= 40, 'writes flowing', 20_000);
-  const victim = workerPids(c.child.output())[0]!;
+  // The victim is the worker running the background jobs: the role must pass to the other.
+  const before = (await c.fresh('/admin/connections')).body.byWorker as Array<{ worker: number; background: boolean }>;
+  assert.equal(before.filter((w) => w.background).length, 1, `exactly one worker runs the background jobs: ${JSON.stringify(before)}`);
+  const backgroundWorker = before.find((w) => w.background)!.worker;
+  const victim = pidOfWorker(c.child.output(), backgroundWorker);
   process.kill(victim, 'SIGKILL');
   await eventually(() => /worker \d+ died \(signal SIGKILL\); starting a replacement/.test(c.child.output()), 'the supervisor noticed', 10_000);
   await eventually(
@@ -234,8 +238,11 @@ test('--workers 2: a worker killed with -9 during writes on both is replaced; no
     'a replacement serves',
     60_000,
   );
-  const before = acked.size;
-  await eventually(() => acked.size >= before + 40, 'writes flow again', 20_000);
+  const ackedBefore = acked.size;
+  await eventually(() => acked.size >= ackedBefore + 40, 'writes flow again', 20_000);
+  const after = (await c.fresh('/admin/connections')).body.byWorker as Array<{ worker: number; background: boolean }>;
+  assert.equal(after.filter((w) => w.background).length, 1, `the role passed on, to one worker: ${JSON.stringify(after)}`);
+  assert.notEqual(after.find((w) => w.background)!.worker, backgroundWorker);
   stop = true;
   await Promise.all(writers);
 
@@ -295,4 +302,11 @@ function quiet(output: string): string {
     .split('\n')
     .filter((l) => !l.includes('request completed'))
     .join('\n');
+}
+
+/** The pid of worker `n`, from its serving line ("… (worker n)"). */
+function pidOfWorker(output: string, n: number): number {
+  const line = output.split('\n').find((l) => l.includes('tablecast serving') && l.includes(`(worker ${n})`));
+  assert.ok(line, `worker ${n} has a serving line`);
+  return (JSON.parse(line) as { pid: number }).pid;
 }
