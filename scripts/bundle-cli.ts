@@ -87,7 +87,9 @@ async function writeCodeCache(): Promise<void> {
   try {
     const child = spawn(process.execPath, [join(dist, 'cli.js'), 'start', '--port', '0', '--host', '127.0.0.1', '--data', data, '--schemas', join(root, 'schemas')], {
       cwd: data, // no tablecast.config.json there
-      env: { PATH: process.env.PATH, TABLECAST_WRITE_CODE_CACHE: cache },
+      // One process: the cache is of what a server process runs (with its default `--workers`,
+      // a supervisor and its workers would each write it, and the supervisor runs little of it).
+      env: { PATH: process.env.PATH, TABLECAST_WRITE_CODE_CACHE: cache, TABLECAST_WORKERS: '1' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -39,8 +39,20 @@ export function supervise(options: SuperviseOptions): Promise<number> {
 
   const fork = () => {
     const worker = cluster.fork({ TABLECAST_WORKER: '1' });
+    // A worker's channel can close between the check and the write (it is exiting: a stop, a
+    // crash). The write then fails with EPIPE, reported as the Worker's 'error' event, which
+    // unhandled would end the supervisor and with it every other worker. Its 'exit' follows and
+    // is handled there; nothing else is owed to a worker that is going.
+    worker.on('error', (err) => {
+      if (!stopping) log(40, `worker ${worker.id}: ${err.message}`);
+    });
     const send = (m: Downward) => {
-      if (worker.isConnected()) worker.send(m);
+      if (!worker.isConnected()) return;
+      try {
+        worker.send(m);
+      } catch {
+        // The same closing channel, reported synchronously.
+      }
     };
     worker.on('message', (m: unknown) => {
       if (!isPeerMessage(m)) return;
