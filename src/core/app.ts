@@ -112,7 +112,7 @@ export function createApp(options: AppOptions): App {
   const store = createStore({
     dataDir: options.dataDir,
     tables: options.model.tables,
-    shared: options.peers?.clustered === true,
+    shared: peers.clustered,
     ...(options.durability ? { durability: options.durability } : {}),
     ...(options.now ? { now: options.now } : {}),
   });

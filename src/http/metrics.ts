@@ -173,7 +173,7 @@ export function registerMetrics(fastify: FastifyInstance, options: MetricsOption
     if (!peers) return tallies.render() + (await local.metrics());
     // Every worker's numbers, added up as prom-client's cluster aggregation does (each metric by its
     // `aggregator`: counters summed, the change log's head the highest).
-    const answers = (await peers.gather('metrics')) as Array<{ tallies: Parameters<typeof renderTallies>[0][number]; registry: MetricObjectWithValues<MetricValue<string>>[] }>;
+    const answers = (await peers.gather('metrics')) as Array<{ tallies: RequestTally[]; registry: MetricObjectWithValues<MetricValue<string>>[] }>;
     const { AggregatorRegistry } = await import('prom-client');
     const merged = AggregatorRegistry.aggregate(answers.map((a) => a.registry));
     return `${renderTallies(answers.map((a) => a.tallies))}# HELP tablecast_workers Worker processes that answered this scrape\n# TYPE tablecast_workers gauge\ntablecast_workers ${answers.length}\n${await merged.metrics()}`;

@@ -10,7 +10,7 @@ type Report = { [key: string]: unknown };
 
 /** Values that are settings, not counts: every worker reports the same, so one is kept. */
 const SETTINGS = new Set(['connections.limit', 'connections.perAddressLimit']);
-const HIGHEST = new Set(['changeLog.head', 'changeLog.entries', 'changeLog.prunedThrough', 'streams.queuedMax']);
+const HIGHEST = new Set(['changeLog.head', 'changeLog.entries', 'changeLog.prunedThrough']);
 const LOWEST = new Set(['changeLog.dispatched']);
 
 export function mergeReports(reports: readonly unknown[]): Report {

@@ -76,8 +76,7 @@ export function soloPeers(): Peers {
       return takeFromWindow(windows, key, limit, windowMs, Date.now(), () => ++windowIds);
     },
     giveBack(key, window) {
-      const w = windows.get(key);
-      if (w && w.id === window && w.count > 0) w.count--;
+      giveBackToWindow(windows, key, window);
     },
     background: true,
     onBackground() {},
@@ -105,4 +104,10 @@ export function takeFromWindow(
   if (w.count >= limit) return { ok: false, retryAfterMs: w.since + windowMs - now, window: w.id };
   w.count++;
   return { ok: true, retryAfterMs: 0, window: w.id };
+}
+
+/** Returns one use to `key`'s window, if that window (`id`) is still the current one. */
+export function giveBackToWindow(windows: Map<string, { count: number; id: number }>, key: string, id: number): void {
+  const w = windows.get(key);
+  if (w && w.id === id && w.count > 0) w.count--;
 }

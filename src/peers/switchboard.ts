@@ -4,7 +4,7 @@
  * entries, the reservation windows, which worker runs the background jobs). Pure: the CLI's
  * supervisor hands it each worker's IPC `send` and every message it receives.
  */
-import { takeFromWindow } from './peers.ts';
+import { giveBackToWindow, takeFromWindow } from './peers.ts';
 
 /** Worker → supervisor. */
 export type Upward =
@@ -169,11 +169,9 @@ export class Switchboard {
         this.#workers.get(from)?.({ tc: 'reserved', id: m.id, ...r });
         return;
       }
-      case 'giveBack': {
-        const w = this.#windows.get(m.key);
-        if (w && w.id === m.window && w.count > 0) w.count--;
+      case 'giveBack':
+        giveBackToWindow(this.#windows, m.key, m.window);
         return;
-      }
     }
   }
 

@@ -234,12 +234,15 @@ export function createHub(store: Store, options: HubOptions): Hub {
     scheduled = true;
     setImmediate(() => {
       scheduled = false;
-      try {
-        pump();
-      } catch (err) {
-        options.onError?.(err, 'dispatch');
-      }
+      runPump();
     });
+  };
+  const runPump = () => {
+    try {
+      pump();
+    } catch (err) {
+      options.onError?.(err, 'dispatch');
+    }
   };
   const offCommit = store.onCommit(schedule);
 
@@ -326,12 +329,7 @@ export function createHub(store: Store, options: HubOptions): Hub {
       woken = head;
       // Dispatched now (a wake-up arrives in its own turn, never inside a round), unless a round is
       // already due: another turn's wait is latency every event from another process would pay.
-      if (scheduled) return;
-      try {
-        pump();
-      } catch (err) {
-        options.onError?.(err, 'dispatch');
-      }
+      if (!scheduled) runPump();
     },
     get dispatched() {
       return dispatched;
