@@ -11,7 +11,7 @@ import { AppError } from './errors.ts';
 import { ConfigSchema, type ConfigInput, type Config } from './config/settings.ts';
 import { codeOf, isObject, messageOf } from './util/guards.ts';
 
-export { ACTIONS, AuthSchema, type Action, type AuthConfig, type Config, type ConfigInput, type CorsConfig } from './config/settings.ts';
+export { ACTIONS, AuthSchema, type Action, type AuthConfig, type ClusterConfig, type Config, type ConfigInput, type CorsConfig } from './config/settings.ts';
 
 /** Environment variable → config key: the one table of names scripts can rely on. */
 const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
@@ -24,6 +24,7 @@ const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_KEY: 'key',
   TABLECAST_DURABILITY: 'durability',
   TABLECAST_WORKERS: 'workers',
+  TABLECAST_CLUSTER: 'cluster',
   TABLECAST_BODY_LIMIT: 'bodyLimit',
   TABLECAST_PING_INTERVAL: 'pingInterval',
   TABLECAST_RETENTION: 'retention',

@@ -24,6 +24,9 @@ import { lazyGraphqlEndpoints } from './graphql/lazy.ts';
 import { mountGraphql } from './server/yoga-in-fastify.ts';
 import { createFastify } from './server/fastify.ts';
 import { closeInOrder } from './server/shutdown.ts';
+import { joinCluster } from './server/join-cluster.ts';
+import type { ClusterNode } from './cluster/node.ts';
+import type { IntentWriter } from './core/intents.ts';
 import type { StreamRegistry } from './realtime/streams.ts';
 import { createChannelHub } from './realtime/channels.ts';
 import { createSseApi, type SseApi } from './http/sse-api.ts';
@@ -95,6 +98,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   const policy = createPolicy(config.auth, model.tables);
   const secret = policy.enabled ? (config.auth?.secret ?? (await loadOrCreateSecret(config.data))) : 'unused: auth is off';
   const authenticator = createAuthenticator(config.auth, secret, now, peers);
+  // A cluster node's writes go to the cluster's log (SPEC §10); the node needs the app's store and
+  // services, the app needs somewhere to send writes: the node is bound once both exist.
+  let node: ClusterNode | undefined;
+  const intents: IntentWriter | undefined = config.cluster
+    ? {
+        write: (intent, id) => {
+          if (!node) throw new AppError('SERVICE_UNAVAILABLE', 'the server is starting');
+          return node.write(intent, id);
+        },
+      }
+    : undefined;
   const app = createApp({
     model,
     policy,
@@ -109,7 +123,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     maxQueue: config.streamQueueFrames,
     ...(maxPinnedReads ? { maxPinnedReads } : {}),
     ...(peers ? { peers } : {}),
+    ...(intents ? { intents } : {}),
   });
+  if (config.cluster) {
+    try {
+      node = await joinCluster(config.cluster, app, (err, context) => log.error({ err }, `${context} failed`));
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
+  }
   const streams = app.streams;
   const stream = createSseHandler({ app, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
   const channels = createChannelHub({ streams, ...(peers ? { peers } : {}), retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
@@ -126,7 +149,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     // Before any route: each route handler tells its response its route pattern (for metrics and logs).
     ['route tags', tagRoutes],
     // (fastify types `server` as an HTTP/1.1 server whatever the flavour; with TLS it is the HTTP/2 one.)
-    ['shutdown order', (f) => closeInOrder(f, { app, graphql, sessions: tls ? trackHttp2Sessions(f.server as never) : undefined })],
+    ['shutdown order', (f) => closeInOrder(f, { app, graphql, sessions: tls ? trackHttp2Sessions(f.server as never) : undefined, ...(node ? { cluster: node } : {}) })],
     [
       'CORS, auth, errors, health, REST and SSE routes',
       (f) =>

@@ -202,6 +202,8 @@ export async function openClusterLog(options: ClusterLogOptions): Promise<Cluste
         if (stopped) await messages.close();
         for await (const m of messages) {
           if (stopped) return false;
+          // Already handed over (a consumer made again may start a little early): never twice.
+          if (m.seq <= position) continue;
           if (m.seq !== position + 1) {
             // Only a jump over entries the stream no longer holds is a gap (entries of other
             // subjects would also skip sequences; there are none today).

@@ -89,6 +89,42 @@ const CorsSchema = z
   .refine((c) => !(c.credentials && c.origins === '*'), { message: 'credentials cannot be allowed for every origin (*); list the origins', path: ['credentials'] });
 export type CorsConfig = z.output<typeof CorsSchema>;
 
+/**
+ * A cluster (SPEC §10): NATS servers and the JetStream stream every node shares. Given as
+ * `nats://host:port[,…]` (flag, environment) or as an object (config file, JSON in the environment).
+ */
+const ClusterSchema = z
+  .object({
+    servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s/,]+$/, 'must be a NATS URL like nats://127.0.0.1:4222')).min(1),
+    /** The JetStream stream (created by the first node when missing); every node of one cluster names the same. */
+    stream: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
+      .default('tablecast'),
+    /** Copies JetStream keeps of each write (created streams only). Default: 3 with three or more servers listed, else 1. */
+    replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).optional(),
+    /** Most time a write may wait for JetStream to store it; past it, 503 CLUSTER_UNAVAILABLE. */
+    timeout: ms.default(10_000),
+    user: z.string().min(1).optional(),
+    pass: z.string().min(1).optional(),
+    token: z.string().min(1).optional(),
+  })
+  .strict();
+export type ClusterConfig = z.output<typeof ClusterSchema>;
+
+/** `nats://a:4222,nats://b:4222` → `{ servers: [...] }`; JSON objects as they are. */
+const clusterInput = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const text = v.trim();
+  if (text.startsWith('{')) return parseJson(text);
+  return {
+    servers: text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  };
+}, ClusterSchema);
+
 /** JSON given through an environment variable. */
 const json = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === 'string' ? parseJson(v) : v), schema);
 function parseJson(text: string): unknown {
@@ -165,6 +201,7 @@ export const ConfigSchema = z
     http2MaxSessionMemory: atLeast(1).default(10),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     auth: json(AuthSchema).optional(),
+    cluster: clusterInput.optional(),
     cors: json(CorsSchema).optional(),
   })
   .strict()

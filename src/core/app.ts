@@ -13,6 +13,7 @@ import { createStreamRegistry, type StreamLimits, type StreamRegistry, type Tran
 import type { Key } from '../schema/model.ts';
 import { iterateSubscription } from './subscription-iterator.ts';
 import { createSubscriptions, type Subscriptions } from './subscriptions.ts';
+import type { IntentWriter } from './intents.ts';
 import { createTableService, type QueryLimits, type TableService } from './table-service.ts';
 
 export interface AppOptions {
@@ -39,6 +40,12 @@ export interface AppOptions {
   maxPinnedReads?: number;
   /** The server's other processes (`--workers`); default: none. */
   peers?: Peers;
+  /**
+   * Where table writes go instead of local transactions: a cluster node's log (SPEC §10). Expiry
+   * sweeps then send each due record's delete there too, named so that nodes finding the same
+   * deadline store it once.
+   */
+  intents?: IntentWriter;
 }
 
 /** Options of {@link App.subscribe}. */
@@ -128,7 +135,7 @@ export function createApp(options: AppOptions): App {
   const services = new Map<string, TableService>();
   const byPath = new Map<string, TableService>();
   for (const def of options.model.tables) {
-    const service = createTableService(store, def, policy, options.queryLimits);
+    const service = createTableService(store, def, policy, options.queryLimits, options.intents);
     services.set(`${def.database}/${def.table}`, service);
     if (def.export) byPath.set(`${def.database}/${def.export.name}`, service);
   }
@@ -146,7 +153,7 @@ export function createApp(options: AppOptions): App {
   let sweeping: Promise<number> | undefined;
   const sweepExpired = (): Promise<number> => {
     // One sweep at a time: a slow sweep must not pile up timers' work behind it.
-    sweeping ??= store.sweepExpired().finally(() => (sweeping = undefined));
+    sweeping ??= (options.intents ? sweepThrough(options.intents, store) : store.sweepExpired()).finally(() => (sweeping = undefined));
     return sweeping;
   };
   const hasExpiry = options.model.tables.some((t: TableDef) => t.expiration !== undefined);
@@ -216,6 +223,24 @@ export function createApp(options: AppOptions): App {
       await store.close();
     },
   };
+}
+
+/**
+ * An expiry sweep through a log: each due record's delete goes there, with an id made of its table,
+ * key and deadline, so the log stores it once however many nodes find it. Batch after batch until
+ * nothing is due, as the local sweep does.
+ */
+async function sweepThrough(intents: IntentWriter, store: Store): Promise<number> {
+  let swept = 0;
+  for (;;) {
+    const due = store.dueExpiries();
+    if (due.length === 0) return swept;
+    const outcomes = await Promise.all(due.map(({ table, key, at }) => intents.write({ op: 'expire', table: table.id, key, at }, `expire:${table.id}:${JSON.stringify(key)}:${at}`)));
+    const deleted = outcomes.filter(Boolean).length;
+    swept += deleted;
+    // Every one already gone or renewed (another node's deletes, not yet applied here): wait for them.
+    if (deleted === 0) return swept;
+  }
 }
 
 /** The peers topic where a process says its hub has live subscribers. */

@@ -9,10 +9,11 @@ import { allOf, matches } from '../query/evaluate.ts';
 import { queryFromArguments, type QueryArguments } from '../query/from-arguments.ts';
 import { DEFAULT_MAX_QUERY_TERMS, parseQuery } from '../query/parse.ts';
 import type { Filter, Query } from '../query/types.ts';
-import type { Key, Record, TableDef } from '../schema/model.ts';
+import { hasNumericKey, type Key, type Record, type TableDef } from '../schema/model.ts';
 import { buildValidators, stampTimes, validateMessage } from '../schema/validators.ts';
-import { toKey } from '../store/keys.ts';
-import type { ReadLimits, SnapshotCursor, Store, TableHandle } from '../store/store.ts';
+import { toKey, uuidv7 } from '../store/keys.ts';
+import type { ReadLimits, SnapshotCursor, Store, TableHandle, WriteTx } from '../store/store.ts';
+import type { CreateIntent, DeleteIntent, ExpireIntent, IntentWriter, PatchIntent, PublishIntent, PutIntent, WriteIntent } from './intents.ts';
 import { BULK_WRITE_BATCH } from '../store/write-tx.ts';
 import { checkPrecondition, type Precondition } from './preconditions.ts';
 
@@ -65,6 +66,12 @@ export interface TableService {
   deleteWhere(query: Query, principal?: Principal): Promise<number>;
   /** Sends a custom message to the record's subscribers; resolves to its change sequence number. */
   publish(key: Key, message: unknown, principal?: Principal): Promise<number>;
+  /**
+   * Applies a write intent of this table inside `tx` and returns its outcome (throws the error it
+   * is refused with): what the methods above commit, and what a cluster node runs for each entry
+   * of the cluster's log (core/intents.ts).
+   */
+  apply(tx: WriteTx, intent: WriteIntent): unknown;
 }
 
 /** Bounds of the reads of one table (config `maxQueryTerms`, `maxSortRecords`). */
@@ -89,7 +96,7 @@ const EMPTY_QUERY: Query = Object.freeze({ reserved: Object.freeze({}) });
  * Builds the service for one table; validators are compiled here, once.
  * @example const messages = createTableService(store, def); await messages.create({ title: 'Hi', content: '…' })
  */
-export function createTableService(store: Store, def: TableDef, policy: Policy = createPolicy(undefined, []), limits: QueryLimits = {}): TableService {
+export function createTableService(store: Store, def: TableDef, policy: Policy = createPolicy(undefined, []), limits: QueryLimits = {}, writer?: IntentWriter): TableService {
   const handle = store.table(def);
   const maxTerms = limits.maxQueryTerms ?? DEFAULT_MAX_QUERY_TERMS;
   const readLimits: Partial<ReadLimits> = limits.maxSortRecords !== undefined ? { maxSortRecords: limits.maxSortRecords } : {};
@@ -135,6 +142,131 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     return stored && { key, record: stored.record, version: stored.version };
   };
 
+  /**
+   * A write, decided against the state inside its transaction: the same intent applied to the same
+   * state gives the same outcome, so every node of a cluster that applies it in the log's order
+   * decides alike (SPEC §10). Permissions are checked again here on the record as it is now.
+   */
+  const applyCreate = (tx: WriteTx, i: CreateIntent): Written => {
+    const { principal, data } = i;
+    const filter = allow(principal, 'insert');
+    const key = i.key ?? tx.nextKey(handle);
+    const existing = tx.get(handle, key);
+    if (existing) {
+      // A record this caller cannot read is answered as a PUT of the same body to that key
+      // would be (403 as an update outside its filter, or refused the update), not 409: a
+      // CONFLICT told a filtered role that a record it may not see exists. A write to a taken
+      // key still cannot succeed (README, Security: what a shared key space discloses).
+      const read = principal ? policy.grant(principal, 'read', def) : undefined;
+      if (read && (!read.allowed || !inside(read.filter, existing.record))) {
+        const update = allow(principal, 'update');
+        const replaced = stampTimes(def, withKey(key, data), existing.record, tx.now);
+        if (!inside(update, existing.record) || !inside(update, replaced)) throw outside(principal, 'update');
+      }
+      throw new AppError('CONFLICT', `${label} ${String(key)} already exists`);
+    }
+    const record = stampTimes(def, withKey(key, data), undefined, tx.now);
+    if (!inside(filter, record)) throw outside(principal, 'insert');
+    const { entry } = tx.put(handle, key, record);
+    return { key, record, version: entry.seq };
+  };
+
+  const applyPut = (tx: WriteTx, i: PutIntent): Written & { created: boolean } => {
+    const { principal, key } = i;
+    const existing = tx.get(handle, key);
+    const record = stampTimes(def, withKey(key, i.data), existing?.record, tx.now);
+    if (principal) {
+      const action = existing ? 'update' : 'insert';
+      const filter = allow(principal, action);
+      if ((existing && !inside(filter, existing.record)) || !inside(filter, record)) throw outside(principal, action);
+    }
+    checkPrecondition(i.precondition, existing, `${label} ${String(key)}`);
+    const { entry, created } = tx.put(handle, key, record);
+    return { key, record, version: entry.seq, created };
+  };
+
+  const applyPatch = (tx: WriteTx, i: PatchIntent): Written => {
+    const { principal, key } = i;
+    const filter = allow(principal, 'update');
+    const existing = tx.get(handle, key);
+    if (!existing) throw notFound(key);
+    // Before validating the merge: its errors would tell a filtered role the record exists.
+    if (!inside(filter, existing.record)) throw refused(principal, 'update', key, existing.record);
+    checkPrecondition(i.precondition, existing, `${label} ${String(key)}`);
+    // The merged record is validated as a whole: a patch can never leave an invalid record.
+    const merged = v.validateRecord({ ...existing.record, ...i.changes, [pk]: key });
+    const record = stampTimes(def, merged, existing.record, tx.now);
+    if (!inside(filter, record)) throw outside(principal, 'update');
+    const { entry } = tx.put(handle, key, record);
+    return { key, record, version: entry.seq };
+  };
+
+  const applyDelete = (tx: WriteTx, i: DeleteIntent): boolean => {
+    const { principal, key } = i;
+    if (i.where) {
+      // One record of a delete by query (its filter holds the role's): checked again here.
+      const current = tx.get(handle, key);
+      return current !== undefined && matches(i.where, current.record) && tx.remove(handle, key) !== undefined;
+    }
+    const filter = allow(principal, 'delete');
+    const existing = tx.get(handle, key);
+    if (!existing) throw notFound(key);
+    if (!inside(filter, existing.record)) throw refused(principal, 'delete', key, existing.record);
+    checkPrecondition(i.precondition, existing, `${label} ${String(key)}`);
+    tx.remove(handle, key);
+    return true;
+  };
+
+  const applyExpire = (tx: WriteTx, i: ExpireIntent): boolean => {
+    // Only the deadline that was found, and only once it has passed at the intent's time: a write
+    // since then renewed the record (another deadline), or it is gone.
+    const at = handle.expires?.get(i.key);
+    return at === i.at && at <= tx.now && tx.remove(handle, i.key, true) !== undefined;
+  };
+
+  const applyPublish = (tx: WriteTx, i: PublishIntent): number => {
+    const { principal, key } = i;
+    const filter = allow(principal, 'publish');
+    if (filter) {
+      const current = tx.get(handle, key);
+      if (!current || !inside(filter, current.record)) throw refused(principal, 'publish', key, current?.record);
+    }
+    return tx.publish(handle, key, i.message).seq;
+  };
+
+  function apply(tx: WriteTx, intent: WriteIntent): unknown {
+    switch (intent.op) {
+      case 'create':
+        return applyCreate(tx, intent);
+      case 'put':
+        return applyPut(tx, intent);
+      case 'patch':
+        return applyPatch(tx, intent);
+      case 'delete':
+        return applyDelete(tx, intent);
+      case 'publish':
+        return applyPublish(tx, intent);
+      case 'expire':
+        return applyExpire(tx, intent);
+    }
+  }
+
+  /**
+   * A delete by query through the writer (a cluster): one intent per matching key, each deleting
+   * its record only if it still matches where it is applied; `BULK_WRITE_BATCH` in flight at a time.
+   */
+  const deleteEach = async (keys: Key[], where: Filter, principal: Principal | undefined): Promise<number> => {
+    let deleted = 0;
+    for (let from = 0; from < keys.length; from += BULK_WRITE_BATCH) {
+      const outcomes = await Promise.all(keys.slice(from, from + BULK_WRITE_BATCH).map((key) => commit<boolean>({ op: 'delete', table: handle.id, key, where, ...(principal ? { principal } : {}) })));
+      deleted += outcomes.filter(Boolean).length;
+    }
+    return deleted;
+  };
+
+  /** Applies a write here, in one local transaction, or hands it to the writer (a cluster's log). */
+  const commit = <T>(intent: WriteIntent): Promise<T> => (writer ? (writer.write(intent) as Promise<T>) : store.transact((tx) => apply(tx, intent) as T));
+
   return {
     def,
     handle,
@@ -160,78 +292,31 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       return store.openSearch(handle, filter ? { ...query, filter: allOf(query.filter, filter)! } : query, readLimits, options);
     },
     async create(input, principal) {
-      const filter = allow(principal, 'insert');
+      allow(principal, 'insert');
       const data = v.validateCreate(input);
       const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
-      return store.transact((tx) => {
-        const key = given ?? tx.nextKey(handle);
-        const existing = tx.get(handle, key);
-        if (existing) {
-          // A record this caller cannot read is answered as a PUT of the same body to that key
-          // would be (403 as an update outside its filter, or refused the update), not 409: a
-          // CONFLICT told a filtered role that a record it may not see exists. A write to a taken
-          // key still cannot succeed (README, Security: what a shared key space discloses).
-          const read = principal ? policy.grant(principal, 'read', def) : undefined;
-          if (read && (!read.allowed || !inside(read.filter, existing.record))) {
-            const update = allow(principal, 'update');
-            const replaced = stampTimes(def, withKey(key, data), existing.record, tx.now);
-            if (!inside(update, existing.record) || !inside(update, replaced)) throw outside(principal, 'update');
-          }
-          throw new AppError('CONFLICT', `${label} ${String(key)} already exists`);
-        }
-        const record = stampTimes(def, withKey(key, data), undefined, tx.now);
-        if (!inside(filter, record)) throw outside(principal, 'insert');
-        const { entry } = tx.put(handle, key, record);
-        return { key, record, version: entry.seq };
-      });
+      // A UUID key is drawn here, where the request arrived: applied on several nodes (a cluster),
+      // the record must get the same key everywhere. Integer keys are counted where applied.
+      const key = given ?? (hasNumericKey(def) ? undefined : uuidv7(Date.now()));
+      return commit<Written>({ op: 'create', table: handle.id, ...(key !== undefined ? { key } : {}), data, ...(principal ? { principal } : {}) });
     },
     async put(key, input, principal, precondition) {
       // PUT creates or replaces: which permission applies is known only inside the transaction,
       // but a caller with neither is refused before anything else.
-      const grants = principal ? { insert: policy.grant(principal, 'insert', def), update: policy.grant(principal, 'update', def) } : undefined;
-      if (grants && !grants.insert.allowed && !grants.update.allowed) allow(principal, 'update');
+      if (principal && !policy.grant(principal, 'insert', def).allowed && !policy.grant(principal, 'update', def).allowed) allow(principal, 'update');
       const data = v.validateReplace(input);
       checkBodyKey(key, data);
-      return store.transact((tx) => {
-        const existing = tx.get(handle, key);
-        const record = stampTimes(def, withKey(key, data), existing?.record, tx.now);
-        if (grants) {
-          const action = existing ? 'update' : 'insert';
-          const filter = allow(principal, action);
-          if ((existing && !inside(filter, existing.record)) || !inside(filter, record)) throw outside(principal, action);
-        }
-        checkPrecondition(precondition, existing, `${label} ${String(key)}`);
-        const { entry, created } = tx.put(handle, key, record);
-        return { key, record, version: entry.seq, created };
-      });
+      return commit<Written & { created: boolean }>({ op: 'put', table: handle.id, key, data, ...(principal ? { principal } : {}), ...(precondition ? { precondition } : {}) });
     },
     async patch(key, input, principal, precondition) {
-      const filter = allow(principal, 'update');
+      allow(principal, 'update');
       const changes = v.validatePatch(input);
       checkBodyKey(key, changes);
-      return store.transact((tx) => {
-        const existing = tx.get(handle, key);
-        if (!existing) throw notFound(key);
-        // Before validating the merge: its errors would tell a filtered role the record exists.
-        if (!inside(filter, existing.record)) throw refused(principal, 'update', key, existing.record);
-        checkPrecondition(precondition, existing, `${label} ${String(key)}`);
-        // The merged record is validated as a whole: a patch can never leave an invalid record.
-        const merged = v.validateRecord({ ...existing.record, ...changes, [pk]: key });
-        const record = stampTimes(def, merged, existing.record, tx.now);
-        if (!inside(filter, record)) throw outside(principal, 'update');
-        const { entry } = tx.put(handle, key, record);
-        return { key, record, version: entry.seq };
-      });
+      return commit<Written>({ op: 'patch', table: handle.id, key, changes, ...(principal ? { principal } : {}), ...(precondition ? { precondition } : {}) });
     },
     async delete(key, principal, precondition) {
-      const filter = allow(principal, 'delete');
-      await store.transact((tx) => {
-        const existing = tx.get(handle, key);
-        if (!existing) throw notFound(key);
-        if (!inside(filter, existing.record)) throw refused(principal, 'delete', key, existing.record);
-        checkPrecondition(precondition, existing, `${label} ${String(key)}`);
-        tx.remove(handle, key);
-      });
+      allow(principal, 'delete');
+      await commit<void>({ op: 'delete', table: handle.id, key, ...(principal ? { principal } : {}), ...(precondition ? { precondition } : {}) });
     },
     async deleteWhere(query, principal) {
       const filter = allow(principal, 'delete');
@@ -247,6 +332,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       // freed (+200 MiB of RSS and file for 89k deletes). Each batch is atomic with its change
       // entries and events; the whole is not (README, Durability).
       const keys = await store.search(handle, { ...query, filter: where, select: { attributes: [pk], bare: true } }, readLimits);
+      if (writer) return deleteEach(keys as Key[], where, principal);
       let deleted = 0;
       try {
         for (let from = 0; from < keys.length; from += BULK_WRITE_BATCH) {
@@ -273,18 +359,12 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       return deleted;
     },
     async publish(key, message, principal) {
-      const filter = allow(principal, 'publish');
+      allow(principal, 'publish');
       if (message === undefined) throw new AppError('VALIDATION_FAILED', 'a published message needs a body');
       // Checked against this server's cap before the write (the store checks again, at the default).
       if (limits.maxRecordValues !== undefined) validateMessage(message, limits.maxRecordValues);
-      const entry = await store.transact((tx) => {
-        if (filter) {
-          const current = tx.get(handle, key);
-          if (!current || !inside(filter, current.record)) throw refused(principal, 'publish', key, current?.record);
-        }
-        return tx.publish(handle, key, message);
-      });
-      return entry.seq;
+      return commit<number>({ op: 'publish', table: handle.id, key, message, ...(principal ? { principal } : {}) });
     },
+    apply,
   };
 }

@@ -9,7 +9,7 @@ import type { App } from '../core/app.ts';
 import type { LazyGraphql } from '../graphql/lazy.ts';
 import type { Http2Sessions } from '../http/http2-sessions.ts';
 
-export function closeInOrder(fastify: FastifyInstance, parts: { app: App; graphql: LazyGraphql; sessions: Http2Sessions | undefined }): void {
+export function closeInOrder(fastify: FastifyInstance, parts: { app: App; graphql: LazyGraphql; sessions: Http2Sessions | undefined; cluster?: { close(): Promise<void> } }): void {
   const { app, graphql, sessions } = parts;
   fastify.addHook('preClose', async () => {
     // GraphQL subscriptions first, dropped without `complete`: graphql-sse clients would take a
@@ -20,5 +20,9 @@ export function closeInOrder(fastify: FastifyInstance, parts: { app: App; graphq
     // GOAWAY to every HTTP/2 session; a peer that never closes its side loses its socket.
     sessions?.closeAll();
   });
-  fastify.addHook('onClose', async () => app.close());
+  // A cluster node stops applying the log before the store closes under it.
+  fastify.addHook('onClose', async () => {
+    await parts.cluster?.close();
+    await app.close();
+  });
 }

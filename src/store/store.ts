@@ -16,6 +16,9 @@ import type { StoredRecord } from './types.ts';
 import { BULK_WRITE_BATCH, createWriteTx, type WriteTx } from './write-tx.ts';
 
 export type { WriteTx } from './write-tx.ts';
+
+/** Meta key of `logPosition`. */
+const LOG_POSITION = 'log-position';
 export type { TableHandle } from './open.ts';
 export type { ReadLimits, ResultCursor } from './read.ts';
 
@@ -36,6 +39,20 @@ export interface StoreOptions {
   shared?: boolean;
   /** Clock, for tests of expiry. */
   now?: () => number;
+}
+
+/**
+ * A transaction that applies an entry of an external ordered log (a cluster's: SPEC §10) rather
+ * than a local request: every node applies the same entries with the same clock and numbers, so
+ * their stores end up the same.
+ */
+export interface TransactOptions {
+  /** The transaction's clock (epoch ms) instead of the store's. */
+  now?: number;
+  /** The sequence of the transaction's one change (it makes at most one), instead of head + 1. */
+  seq?: number;
+  /** Recorded with the transaction's writes: `logPosition()` reads it back, after a restart too. */
+  position?: number;
 }
 
 export interface Store {
@@ -61,7 +78,9 @@ export interface Store {
    * Runs `fn` in a write transaction and resolves after commit with its result. If `fn` throws,
    * nothing it wrote is kept and the promise rejects with that error.
    */
-  transact<T>(fn: (tx: WriteTx) => T): Promise<T>;
+  transact<T>(fn: (tx: WriteTx) => T, options?: TransactOptions): Promise<T>;
+  /** The position in an external ordered log this store has applied through (0: none): `TransactOptions.position`. */
+  logPosition(): number;
   /**
    * Deletes every record whose expiry time has passed, through the normal delete path, in
    * transactions of at most `limit` records (default 500); resolves to how many it deleted.
@@ -73,6 +92,12 @@ export interface Store {
    * from a snapshot taken before it (cross-process wake-ups, peers/).
    */
   refresh(): void;
+  /**
+   * The first `limit` records whose expiry deadline has passed, oldest first, without deleting them
+   * (a cluster deletes them through its log: SPEC §10). Deadlines of tables that no longer expire
+   * are left out.
+   */
+  dueExpiries(limit?: number): Array<{ table: TableHandle; key: Key; at: number }>;
   /** Called after each commit that appended changes, with the change-log head that commit reached. */
   onCommit(listener: (head: number) => void): () => void;
   close(): Promise<void>;
@@ -95,15 +120,16 @@ export function createStore(options: StoreOptions): Store {
   // Writes in flight: close() waits for them, since closing LMDB under a pending transaction
   // throws from lmdb's worker ("Attempt to reset an invalid read txn") and kills the process.
   const inflight = new Set<Promise<unknown>>();
-  const transact = async <T>(fn: (tx: WriteTx) => T): Promise<T> => {
+  const transact = async <T>(fn: (tx: WriteTx) => T, opts?: TransactOptions): Promise<T> => {
     if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
     // The head this transaction moved the log to (0: it appended nothing, so nobody is told).
     // Known here, it spares every write an LMDB read of the head after its commit.
     let head = 0;
     const pending = layout.root.transaction(() => {
-      const tx = createWriteTx(layout, now());
+      const tx = createWriteTx(layout, opts?.now ?? now(), opts?.seq);
       const result = fn(tx); // a throw here has written nothing (writes are buffered until commit)
       tx.commit();
+      if (opts?.position !== undefined) layout.meta.put(LOG_POSITION, opts.position);
       head = tx.appendedThrough;
       return result;
     });
@@ -221,6 +247,19 @@ export function createStore(options: StoreOptions): Store {
     },
     openSearch,
     transact,
+    logPosition: () => layout.meta.get(LOG_POSITION) ?? 0,
+    dueExpiries(limit = BULK_WRITE_BATCH) {
+      // Deadlines of tables that no longer expire are skipped, not counted: they stay queued (only
+      // a local sweep drops them), and counted they could fill every batch.
+      const due: Array<{ table: TableHandle; key: Key; at: number }> = [];
+      for (const [at, id, key] of layout.expiryQueue.getKeys({ end: [now() + 1] })) {
+        const table = layout.tables.get(id);
+        if (!table?.expires) continue;
+        due.push({ table, key, at });
+        if (due.length >= limit) break;
+      }
+      return due;
+    },
     async sweepExpired(limit = BULK_WRITE_BATCH) {
       // Batch after batch until nothing is due: one transaction (on the event loop) per batch, and
       // a turn between batches while each commits, so 100k records expiring at once are swept in

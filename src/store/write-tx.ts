@@ -74,9 +74,14 @@ class WriteContext implements BufferedWriteTx {
   #lastKey: Key | undefined;
   #lastEntry: RawEntry | undefined;
 
-  constructor(layout: Layout, now: number) {
+  // The sequence the transaction's one change must carry, when an external ordered log numbers
+  // the changes (a cluster: SPEC §10); undefined numbers them on from the head.
+  readonly #seq: number | undefined;
+
+  constructor(layout: Layout, now: number, seq?: number) {
     this.#layout = layout;
     this.now = now;
+    this.#seq = seq;
   }
 
   #read(table: TableHandle, key: Key): RawEntry | undefined {
@@ -91,8 +96,19 @@ class WriteContext implements BufferedWriteTx {
   }
 
   #append(entry: ChangeEntry): ChangeEntry {
+    if (this.#seq !== undefined) return this.#appendAt(entry, this.#seq);
     if (this.#head < 0) this.#head = this.#layout.changeLog.head();
     entry.seq = ++this.#head;
+    this.#entries.push(entry);
+    return entry;
+  }
+
+  /** One change at a sequence given from outside: after the head, and only one per transaction. */
+  #appendAt(entry: ChangeEntry, seq: number): ChangeEntry {
+    if (this.#entries.length > 0) throw new AppError('INTERNAL', `a transaction numbered ${seq} from outside makes one change, not several`);
+    const head = this.#layout.changeLog.head();
+    if (seq <= head) throw new AppError('INTERNAL', `change ${seq} would not follow the head ${head}: the log would go back`);
+    entry.seq = this.#head = seq;
     this.#entries.push(entry);
     return entry;
   }
@@ -224,6 +240,6 @@ class WriteContext implements BufferedWriteTx {
 }
 
 /** Builds the transaction context; only valid inside one LMDB write transaction. */
-export function createWriteTx(layout: Layout, now: number): BufferedWriteTx {
-  return new WriteContext(layout, now);
+export function createWriteTx(layout: Layout, now: number, seq?: number): BufferedWriteTx {
+  return new WriteContext(layout, now, seq);
 }

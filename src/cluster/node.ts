@@ -1,0 +1,176 @@
+/**
+ * A cluster node (SPEC §10): its table writes go to the cluster's log, and it applies the whole log,
+ * in order, to its own store, whichever node wrote each entry.
+ *
+ * - **Write.** The table service has authorized and validated the request and hands over an intent
+ *   (core/intents.ts). The node appends it with the node's clock, then waits until its own applier
+ *   has reached that entry, and answers with the outcome decided there: read-your-writes on the node
+ *   that answered.
+ * - **Apply.** Each entry is one LMDB transaction through `TableService.apply`, at the entry's
+ *   sequence number and clock, recording the log position with it. So the same change has the same
+ *   id on every node, and a restarted node goes on from its position. A refused intent (409, 412,
+ *   404 …) changes nothing and emits nothing; its sequence number is skipped by every node alike.
+ *   An entry that could not be applied for a reason of this node's own (a full disk) is tried
+ *   again, from the position, rather than skipped: skipping would leave this node different.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IntentWriter, WriteIntent } from '../core/intents.ts';
+import type { TableService } from '../core/table-service.ts';
+import { AppError, type ErrorCode } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import type { ClusterLog, Follower, LogEntry } from './log.ts';
+
+/** What travels in the log: the intent, who sent it (to find the waiting request), and when. */
+interface Envelope {
+  id: string;
+  /** The sending node's clock when it took the request (epoch ms): every node applies with it. */
+  now: number;
+  intent: WriteIntent;
+}
+
+/**
+ * Refusals an intent can get from the state it meets: every node decides the same, so the entry is
+ * applied (as nothing) and the log goes on. Anything else is this node's trouble.
+ */
+const DECIDED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CONFLICT', 'NOT_FOUND', 'PRECONDITION_FAILED', 'FORBIDDEN', 'UNAUTHORIZED', 'VALIDATION_FAILED', 'KEY_MISMATCH', 'TABLE_NOT_FOUND']);
+
+export interface ClusterNodeOptions {
+  log: ClusterLog;
+  store: Store;
+  /** Most time a write waits for its entry to be applied here, after the log stored it (ms). */
+  applyTimeout: number;
+  onError?: (err: unknown, context: string) => void;
+}
+
+export interface ClusterState {
+  /** Whether the connection to NATS is up. */
+  connected: boolean;
+  /** The last log sequence applied here. */
+  applied: number;
+  /** When the last applied entry was stored in the log (epoch ms; 0 before any). */
+  appliedTime: number;
+}
+
+export interface ClusterNode extends IntentWriter {
+  /** Starts applying the log after the store's position, with these tables' services. */
+  start(services: ReadonlyMap<string, TableService>): void;
+  state(): ClusterState;
+  close(): Promise<void>;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Makes a node over an open log and store.
+ * @example const node = createClusterNode({ log, store, applyTimeout: 30_000 }); node.start(app.services)
+ */
+export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
+  const { log, store } = options;
+  if (store.logPosition() === 0 && store.changeLog.head() > 0) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      `the data directory holds ${store.changeLog.head()} changes that did not come from a cluster's log: start a cluster node on an empty data directory (copy the data in through the API)`,
+    );
+  }
+  const self = randomUUID();
+  let counter = 0;
+  const pending = new Map<string, (outcome: Outcome) => void>();
+  let applied = store.logPosition();
+  let appliedTime = 0;
+  let services: ReadonlyMap<string, TableService> = new Map();
+  let follower: Follower | undefined;
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  const apply = async (entry: LogEntry): Promise<void> => {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(Buffer.from(entry.payload).toString('utf8')) as Envelope;
+    } catch (err) {
+      // Not ours (something else wrote to the stream): every node skips it alike.
+      options.onError?.(err, `cluster log entry ${entry.seq} is not a tablecast intent; skipped`);
+      applied = entry.seq;
+      return;
+    }
+    const { id, now, intent } = envelope;
+    const service = services.get(intent.table);
+    let outcome: Outcome;
+    if (!service) {
+      // Nodes with different schemas would decide differently: say so loudly.
+      outcome = { ok: false, error: new AppError('TABLE_NOT_FOUND', `table ${intent.table} is not in this node's schema`) };
+      options.onError?.(new Error(`cluster log entry ${entry.seq} writes table ${intent.table}, which this node's schema does not have: nodes of a cluster must share their schemas`), 'cluster apply');
+    } else {
+      try {
+        const value = await store.transact((tx) => service.apply(tx, intent), { now, seq: entry.seq, position: entry.seq });
+        outcome = { ok: true, value };
+      } catch (err) {
+        if (!(err instanceof AppError) || !DECIDED.has(err.code)) throw err; // tried again from the position
+        outcome = { ok: false, error: err };
+      }
+    }
+    applied = entry.seq;
+    appliedTime = entry.time;
+    pending.get(id)?.(outcome);
+  };
+
+  const follow = () => {
+    if (closed) return;
+    applied = store.logPosition();
+    follower = log.follow(applied, apply, (err) => {
+      options.onError?.(err, 'cluster apply (trying again in 1 s)');
+      follower = undefined;
+      retry = setTimeout(follow, 1000);
+    });
+  };
+
+  return {
+    start(given) {
+      services = given;
+      follow();
+    },
+    async write(intent, givenId) {
+      if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
+      const id = givenId ?? `${self}.${++counter}`;
+      let settle!: (outcome: Outcome) => void;
+      const decided = new Promise<Outcome>((resolve) => (settle = resolve));
+      pending.set(id, settle);
+      try {
+        const envelope: Envelope = { id, now: Date.now(), intent };
+        const seq = await log.append(JSON.stringify(envelope), id);
+        // An id stored before (another node's expiry of the same deadline) answers with the first
+        // entry's sequence, which may be applied here already: nothing left to wait for.
+        if (seq <= applied && givenId !== undefined) return undefined;
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new AppError(
+                  'CLUSTER_UNAVAILABLE',
+                  `the write is in the cluster's log (entry ${seq}) but this node has not applied it within ${options.applyTimeout} ms (applied through ${applied})`,
+                  { headers: { 'retry-after': '1' } },
+                ),
+              ),
+            options.applyTimeout,
+          );
+        });
+        try {
+          const outcome = await Promise.race([decided, late]);
+          if (!outcome.ok) throw outcome.error;
+          return outcome.value;
+        } finally {
+          clearTimeout(timer);
+        }
+      } finally {
+        pending.delete(id);
+      }
+    },
+    state: () => ({ connected: log.connected, applied, appliedTime }),
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      await follower?.stop();
+      await log.close();
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * Makes this server a cluster node (`cluster` in the config, SPEC §10): opens the cluster's log
+ * (NATS JetStream), and starts applying it to the app's store through the app's table services.
+ */
+import type { App } from '../core/app.ts';
+import type { ClusterConfig } from '../config.ts';
+import { openClusterLog } from '../cluster/log.ts';
+import { createClusterNode, type ClusterNode } from '../cluster/node.ts';
+
+/** How long a write waits for its own node to apply it once the log has it, at most (ms). */
+const APPLY_TIMEOUT_MS = 30_000;
+
+export async function joinCluster(config: ClusterConfig, app: App, onError: (err: unknown, context: string) => void): Promise<ClusterNode> {
+  const log = await openClusterLog({
+    servers: config.servers,
+    stream: config.stream,
+    replicas: config.replicas ?? (config.servers.length >= 3 ? 3 : 1),
+    timeout: config.timeout,
+    ...(config.user !== undefined ? { user: config.user } : {}),
+    ...(config.pass !== undefined ? { pass: config.pass } : {}),
+    ...(config.token !== undefined ? { token: config.token } : {}),
+  });
+  let node: ClusterNode;
+  try {
+    node = createClusterNode({ log, store: app.store, applyTimeout: Math.max(APPLY_TIMEOUT_MS, config.timeout), onError });
+  } catch (err) {
+    await log.close();
+    throw err;
+  }
+  node.start(app.services);
+  return node;
+}

@@ -1,0 +1,253 @@
+/**
+ * Three tablecast nodes (real servers, each with its own LMDB in a temp dir) joined through a real
+ * three-server JetStream cluster (R3): SPEC §10. One order for every node (same ids everywhere, a
+ * stream resumes on another node exactly), the same decisions everywhere (one 201 and one 409 for a
+ * key created on two nodes at once, one winner of an If-Match race, integer keys counted alike),
+ * expiry deleted once, and writes refused with 503 CLUSTER_UNAVAILABLE, not lost, without NATS.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { MESSAGE_SDL, schemaDir, startServer, tmpDir, type TestServer } from '../helpers/server.ts';
+import { json, openSse } from '../helpers/sse.ts';
+import { startNats, type NatsCluster } from '../helpers/nats.ts';
+
+const COUNTER_SDL = `type Counter @table(database: "c") @export(name: "counter") {
+  id: Int! @primaryKey
+  name: String!
+}
+type Note @table(database: "c", expiration: 1) @export(name: "note") {
+  id: ID! @primaryKey
+  text: String!
+}
+`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `read` until `ok` holds (the other nodes apply within the apply lag). */
+async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > end) return v;
+    await sleep(50);
+  }
+}
+
+describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', { timeout: 240_000 }, () => {
+  let nats: NatsCluster;
+  let nodes: TestServer[] = [];
+  let stream = 0;
+  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL, 'counter.graphql': COUNTER_SDL });
+
+  /** Starts `n` nodes on a fresh stream (each test its own, so sequences start at 1). */
+  const startNodes = async (n = 3, timeout = 10_000) => {
+    stream++;
+    nodes = [];
+    for (let i = 0; i < n; i++) {
+      // Each node lists the servers starting from another one, as separate machines would.
+      const servers = [...nats.servers.slice(i % 3), ...nats.servers.slice(0, i % 3)];
+      nodes.push(await startServer({ schemas, expirySweepInterval: 200, cluster: { servers, stream: `s${stream}`, replicas: 3, timeout } }));
+    }
+    return nodes;
+  };
+  const stopNodes = async () => {
+    await Promise.all(nodes.map((n) => n.close()));
+    nodes = [];
+  };
+
+  before(async () => {
+    nats = await startNats(3);
+  });
+  after(async () => {
+    await stopNodes();
+    await nats?.close();
+    rmSync(schemas, { recursive: true, force: true });
+  });
+
+  test('writes on every node reach streams on every node with the same ids, in one order; a stream resumes on another node exactly', async () => {
+    const [a, b, c] = await startNodes();
+    try {
+      const sa = await openSse(`${a!.url}/realtime-demo/message?stream=sse`);
+      const sc = await openSse(`${c!.url}/realtime-demo/message?stream=sse`);
+      await sa.next(2); // retry hint, connected
+      await sc.next(2);
+      const writes = [];
+      for (let i = 0; i < 30; i++) {
+        const node = nodes[i % 3]!;
+        writes.push(node.req('PUT', `/realtime-demo/message/m${i}`, { title: `t${i}`, content: `from node ${i % 3}` }));
+      }
+      const answers = await Promise.all(writes);
+      for (const r of answers) assert.equal(r.status, 201, r.text);
+      const fa = await sa.next(30);
+      const fc = await sc.next(30);
+      const ids = fa.map((f) => Number(f.id));
+      assert.deepEqual(
+        fc.map((f) => Number(f.id)),
+        ids,
+        'node C saw the same ids as node A, in the same order',
+      );
+      assert.deepEqual(
+        fc.map((f) => json(f).id),
+        fa.map((f) => json(f).id),
+      );
+      assert.deepEqual(
+        [...ids].sort((x, y) => x - y),
+        ids,
+        'ids rise',
+      );
+      assert.equal(new Set(fa.map((f) => json(f).id)).size, 30, 'every write once');
+      // The version each node answered is the event's id everywhere (the ETag is the change seq).
+      const versionOf = new Map(fa.map((f) => [json(f).id, f.id]));
+      for (let i = 0; i < 30; i++) assert.equal(answers[i]!.headers.etag, `"${versionOf.get(`m${i}`)}"`);
+      // Read-your-writes on the answering node; the others within the apply lag.
+      const last = await b!.req('GET', '/realtime-demo/message/m29');
+      assert.equal(last.status, 200);
+      sa.close();
+      // Resume on node B from the 10th event seen on A: exactly the 20 after it.
+      const resumed = await openSse(`${b!.url}/realtime-demo/message?stream=sse`, { headers: { 'last-event-id': fa[9]!.id! } });
+      const frames = await resumed.next(22);
+      const events = frames.filter((f) => f.event === 'update');
+      assert.deepEqual(
+        events.map((f) => f.id),
+        fa.slice(10).map((f) => f.id),
+      );
+      resumed.close();
+      sc.close();
+      // Every node holds the same records at the same versions.
+      const lists = await Promise.all(
+        nodes.map((n) =>
+          eventually(
+            () => n.req('GET', '/realtime-demo/message/'),
+            (r) => r.body.length === 30,
+          ),
+        ),
+      );
+      for (const l of lists) assert.equal(l.body.length, 30);
+    } finally {
+      await stopNodes();
+    }
+  });
+
+  test('the same decisions on every node: one 201 and one 409 for a key created twice at once, one If-Match winner, integer keys counted alike', async () => {
+    const [a, b, c] = await startNodes();
+    try {
+      for (let round = 0; round < 5; round++) {
+        const body = { id: `k${round}`, title: 'race', content: 'x' };
+        const [ra, rb] = await Promise.all([a!.req('POST', '/realtime-demo/message/', body), b!.req('POST', '/realtime-demo/message/', body)]);
+        assert.deepEqual([ra.status, rb.status].sort(), [201, 409], `round ${round}: ${ra.text} / ${rb.text}`);
+      }
+      const created = await a!.req('PUT', '/realtime-demo/message/race', { title: 'v1', content: 'x' });
+      const etag = String(created.headers.etag);
+      await eventually(
+        () => c!.req('GET', '/realtime-demo/message/race'),
+        (r) => r.status === 200,
+      );
+      const [ua, uc] = await Promise.all([
+        a!.req('PUT', '/realtime-demo/message/race', { title: 'from a', content: 'x' }, { 'if-match': etag }),
+        c!.req('PUT', '/realtime-demo/message/race', { title: 'from c', content: 'x' }, { 'if-match': etag }),
+      ]);
+      assert.deepEqual([ua.status, uc.status].sort(), [200, 412]);
+      const winner = ua.status === 200 ? 'from a' : 'from c';
+      for (const n of nodes) {
+        const r = await eventually(
+          () => n.req('GET', '/realtime-demo/message/race'),
+          (x) => x.body.title === winner,
+        );
+        assert.equal(r.body.title, winner);
+      }
+      // Integer keys are counted where applied: every node gives the same key to the same record.
+      const posts = await Promise.all(nodes.flatMap((n, i) => [0, 1, 2].map((j) => n.req('POST', '/c/counter/', { name: `n${i}-${j}` }))));
+      for (const p of posts) assert.equal(p.status, 201, p.text);
+      assert.deepEqual(
+        posts.map((p) => p.body.id).sort((x: number, y: number) => x - y),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9],
+      );
+      for (const n of nodes) {
+        const list = await eventually(
+          () => n.req('GET', '/c/counter/'),
+          (r) => r.body.length === 9,
+        );
+        const byId = Object.fromEntries(list.body.map((r: { id: number; name: string }) => [r.id, r.name]));
+        assert.deepEqual(byId, Object.fromEntries(posts.map((p) => [p.body.id, p.body.name])));
+      }
+      // A refused write changes nothing anywhere and emits nothing.
+      const refused = await c!.req('PATCH', '/realtime-demo/message/nope', { title: 'x' });
+      assert.equal(refused.status, 404);
+    } finally {
+      await stopNodes();
+    }
+  });
+
+  test('an expired record is deleted once, by one entry of the log, on every node', async () => {
+    const [a, b] = await startNodes(2);
+    try {
+      const s = await openSse(`${b!.url}/c/note?stream=sse`);
+      await s.next(2);
+      assert.equal((await a!.req('PUT', '/c/note/n1', { text: 'soon gone' })).status, 201);
+      const [created] = await s.next(1);
+      assert.equal(created!.event, 'update');
+      // Both nodes sweep every 200 ms and both find the deadline: one delete in the log.
+      const [gone] = await s.next(1, 10_000);
+      assert.equal(gone!.event, 'delete');
+      await sleep(1_500);
+      assert.deepEqual(s.pending(), [], 'no second delete');
+      for (const n of nodes) assert.equal((await n.req('GET', '/c/note/n1')).status, 404);
+      s.close();
+    } finally {
+      await stopNodes();
+    }
+  });
+
+  test('with NATS down, writes answer 503 CLUSTER_UNAVAILABLE within the bound while reads and open streams go on; when NATS is back, writes work again', async () => {
+    const [a, b] = await startNodes(2, 1_500);
+    try {
+      assert.equal((await a!.req('PUT', '/realtime-demo/message/before', { title: 'x', content: 'y' })).status, 201);
+      await eventually(
+        () => b!.req('GET', '/realtime-demo/message/before'),
+        (r) => r.status === 200,
+      );
+      const s = await openSse(`${b!.url}/realtime-demo/message?stream=sse&retained=false`);
+      await s.next(2);
+      await nats.killAll();
+      const t0 = Date.now();
+      const refused = await a!.req('PUT', '/realtime-demo/message/during', { title: 'x', content: 'y' });
+      const took = Date.now() - t0;
+      assert.equal(refused.status, 503, refused.text);
+      assert.equal(refused.body.code, 'CLUSTER_UNAVAILABLE');
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.ok(took < 1_500 + 1_500, `answered after ${took} ms`);
+      // Reads go on from the applied data; the open stream stays open.
+      assert.equal((await b!.req('GET', '/realtime-demo/message/before')).status, 200);
+      assert.equal(s.isEnded, false);
+      await nats.restartAll();
+      let back = 0;
+      for (let i = 0; back !== 201 && i < 60; i++) {
+        back = (await a!.req('PUT', '/realtime-demo/message/after', { title: 'x', content: 'y' })).status;
+        if (back !== 201) await sleep(250);
+      }
+      assert.equal(back, 201);
+      const [event] = await s.next(1, 15_000);
+      assert.equal(json(event!).id, 'after', 'the open stream on the other node got the write made after NATS came back');
+      s.close();
+    } finally {
+      await stopNodes();
+    }
+  });
+
+  test('a data directory with changes of its own cannot join a cluster', async () => {
+    stream++;
+    const data = tmpDir();
+    try {
+      const alone = await startServer({ schemas, data });
+      await alone.req('PUT', '/realtime-demo/message/local', { title: 'x', content: 'y' });
+      await alone.close();
+      await assert.rejects(
+        startServer({ schemas, data, cluster: { servers: nats.servers, stream: `s${stream}` } }),
+        /did not come from a cluster's log: start a cluster node on an empty data directory/,
+      );
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+});
