@@ -72,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
     // parseArgs types durability and log-level as plain strings; validateConfig checks them below.
     durability: values.durability as ConfigInput['durability'],
     workers: values.workers,
+    // A string here; the settings schema reads the URL list (config/settings.ts).
+    cluster: values.cluster as ConfigInput['cluster'],
     bodyLimit: values['body-limit'],
     pingInterval: values['ping-interval'],
     retention: values.retention,
@@ -94,7 +96,11 @@ async function main(argv: string[]): Promise<number> {
   // Checked once, here: a supervisor reports a bad setting before it forks anything.
   const { config: checked, model } = await prepareStart(input, { cwd: process.cwd() });
   const worker = cluster.isWorker && process.env.TABLECAST_WORKER === '1';
-  if (!worker && checked.workers > 1) {
+  // A cluster node is one process: its log applier writes the store, and one process applies.
+  if (checked.cluster && checked.workers > 1 && settingLocation(checked, ['workers']) !== 'workers') {
+    throw new Error(`cannot start: a cluster node runs as one process; remove ${settingLocation(checked, ['workers'])} or set it to 1`);
+  }
+  if (!worker && checked.workers > 1 && !checked.cluster) {
     const { prepareSharedFiles } = await import('../server/shared-files.ts');
     await prepareSharedFiles(checked, model);
     process.exit(await supervise({ workers: checked.workers, info: ['info', 'debug', 'trace'].includes(checked.logLevel) }));
@@ -140,8 +146,10 @@ async function main(argv: string[]): Promise<number> {
   if (worker) process.on('disconnect', () => stop('supervisor gone'));
   // Only now the line that says the server is up: whoever waits for it may signal at once, and a
   // signal before the handlers above would kill the process without a graceful close.
+  // Hosts only: a NATS URL may carry a user and password.
+  const node = config.cluster ? `; cluster node, stream ${config.cluster.stream} on ${config.cluster.servers.map((u) => u.replace(/\/\/[^@/]*@/, '//')).join(',')}` : '';
   const who = peers ? ` (worker ${peers.self})` : '';
-  server.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data})${who}`);
+  server.log.info(`tablecast serving ${tables.join(', ')} on ${url} (${tls}; data in ${config.data}${node})${who}`);
   // npm and npx run a bin under a shell that does not pass their signals on (launcher-watch.ts).
   if (process.env.npm_command && !worker) stopWhenLauncherGone(stop);
   return -1;

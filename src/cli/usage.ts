@@ -31,6 +31,8 @@ Flags (each also settable as an environment variable or in tablecast.config.json
   --durability <mode>     TABLECAST_DURABILITY      commit (default) or sync (flush to disk before answering)
   --workers <n>           TABLECAST_WORKERS         processes serving the port over one store (the CPU count;
                                                     1: one process)
+  --cluster <urls>        TABLECAST_CLUSTER         join a cluster: NATS servers nats://host:port[,…] (JetStream;
+                                                    README › Cluster); a node runs as one process
   --body-limit <bytes>    TABLECAST_BODY_LIMIT      largest request body (1048576)
   --ping-interval <ms>    TABLECAST_PING_INTERVAL   SSE heartbeat interval (15000)
   --retention <ms>        TABLECAST_RETENTION       how long the change log is kept (86400000)
@@ -49,6 +51,7 @@ export const FLAGS = {
   key: { type: 'string' },
   durability: { type: 'string' },
   workers: { type: 'string' },
+  cluster: { type: 'string' },
   'body-limit': { type: 'string' },
   'ping-interval': { type: 'string' },
   retention: { type: 'string' },
