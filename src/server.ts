@@ -107,6 +107,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
           if (!node) throw new AppError('SERVICE_UNAVAILABLE', 'the server is starting');
           return node.write(intent, id);
         },
+        state: () => node?.state() ?? { connected: false, applied: 0, lagEntries: 0, lagMs: 0 },
       }
     : undefined;
   const app = createApp({

@@ -42,6 +42,8 @@ export interface LogEntry {
   /** When JetStream stored it (epoch ms). */
   time: number;
   payload: Uint8Array;
+  /** Entries after this one in the stream when it was delivered (the follower's lag). */
+  pending: number;
 }
 
 export interface Follower {
@@ -214,7 +216,7 @@ export async function openClusterLog(options: ClusterLogOptions): Promise<Cluste
             }
           }
           try {
-            await onEntry({ seq: m.seq, time: m.time.getTime(), payload: m.data });
+            await onEntry({ seq: m.seq, time: m.time.getTime(), payload: m.data, pending: m.info.pending });
           } catch (err) {
             onError(err instanceof Error ? err : new Error(messageOf(err)));
             return false;

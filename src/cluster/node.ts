@@ -14,7 +14,7 @@
  *   again, from the position, rather than skipped: skipping would leave this node different.
  */
 import { randomUUID } from 'node:crypto';
-import type { IntentWriter, WriteIntent } from '../core/intents.ts';
+import type { IntentWriter, LogState, WriteIntent } from '../core/intents.ts';
 import type { TableService } from '../core/table-service.ts';
 import { AppError, type ErrorCode } from '../errors.ts';
 import type { Store } from '../store/store.ts';
@@ -42,19 +42,10 @@ export interface ClusterNodeOptions {
   onError?: (err: unknown, context: string) => void;
 }
 
-export interface ClusterState {
-  /** Whether the connection to NATS is up. */
-  connected: boolean;
-  /** The last log sequence applied here. */
-  applied: number;
-  /** When the last applied entry was stored in the log (epoch ms; 0 before any). */
-  appliedTime: number;
-}
-
 export interface ClusterNode extends IntentWriter {
   /** Starts applying the log after the store's position, with these tables' services. */
   start(services: ReadonlyMap<string, TableService>): void;
-  state(): ClusterState;
+  state(): LogState;
   close(): Promise<void>;
 }
 
@@ -77,6 +68,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   const pending = new Map<string, (outcome: Outcome) => void>();
   let applied = store.logPosition();
   let appliedTime = 0;
+  let lagEntries = 0;
   let services: ReadonlyMap<string, TableService> = new Map();
   let follower: Follower | undefined;
   let closed = false;
@@ -90,6 +82,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       // Not ours (something else wrote to the stream): every node skips it alike.
       options.onError?.(err, `cluster log entry ${entry.seq} is not a tablecast intent; skipped`);
       applied = entry.seq;
+      lagEntries = entry.pending;
       return;
     }
     const { id, now, intent } = envelope;
@@ -110,6 +103,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     }
     applied = entry.seq;
     appliedTime = entry.time;
+    lagEntries = entry.pending;
     pending.get(id)?.(outcome);
   };
 
@@ -165,7 +159,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
         pending.delete(id);
       }
     },
-    state: () => ({ connected: log.connected, applied, appliedTime }),
+    state: () => ({ connected: log.connected, applied, lagEntries, lagMs: lagEntries > 0 && appliedTime > 0 ? Math.max(0, Date.now() - appliedTime) : 0 }),
     async close() {
       closed = true;
       clearTimeout(retry);

@@ -13,7 +13,7 @@ import { createStreamRegistry, type StreamLimits, type StreamRegistry, type Tran
 import type { Key } from '../schema/model.ts';
 import { iterateSubscription } from './subscription-iterator.ts';
 import { createSubscriptions, type Subscriptions } from './subscriptions.ts';
-import type { IntentWriter } from './intents.ts';
+import type { IntentWriter, LogState } from './intents.ts';
 import { createTableService, type QueryLimits, type TableService } from './table-service.ts';
 
 export interface AppOptions {
@@ -103,6 +103,8 @@ export interface App {
    * resuming after `lastEventId` when given. Counts against the stream limits like any stream.
    */
   subscribe(service: TableService, options?: SubscribeOptions): AsyncIterableIterator<HubEvent>;
+  /** A cluster node's log: connection, applied sequence, lag (undefined on a single server). */
+  cluster(): LogState | undefined;
   /** Sweeps expired records now (also runs on a timer). */
   sweepExpired(): Promise<number>;
   /** Ends every open subscriber and refuses new ones (shutdown: streams close, iterators complete). */
@@ -196,6 +198,7 @@ export function createApp(options: AppOptions): App {
       subscribers: (table) => hub.count(table),
     }),
     sweepExpired,
+    cluster: () => options.intents?.state?.(),
     streams,
     subscriptions,
     subscribe(service, options = {}) {

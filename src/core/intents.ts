@@ -76,10 +76,24 @@ export type WriteIntent = CreateIntent | PutIntent | PatchIntent | DeleteIntent 
  * Resolves with the outcome `TableService.apply` gave where the write was decided, or rejects with
  * the error it was refused with.
  */
+/** A cluster node's view of its log, for `/health` and `/metrics`. */
+export interface LogState {
+  /** Whether the node is connected to the log (NATS). */
+  connected: boolean;
+  /** The last log sequence applied here. */
+  applied: number;
+  /** Entries in the log after `applied` when the last one was delivered (0: caught up). */
+  lagEntries: number;
+  /** How far behind in time: the age of the last applied entry while entries wait, else 0 (ms). */
+  lagMs: number;
+}
+
 export interface IntentWriter {
   /**
    * `id` names the intent in the log: an intent with the id of one already there is not stored
    * twice (an expiry found by several nodes); absent, the writer makes a unique one.
    */
   write(intent: WriteIntent, id?: string): Promise<unknown>;
+  /** Where the writer's log stands (a cluster node). */
+  state?(): LogState;
 }

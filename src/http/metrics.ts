@@ -327,5 +327,12 @@ function buildRegistry(client: typeof import('prom-client'), options: MetricsOpt
     [],
     'max',
   );
+  if (app.cluster()) {
+    const cluster = () => app.cluster()!;
+    gauge('tablecast_cluster_connected', 'Whether this node is connected to the cluster log (NATS): 1 or 0', (g) => g.set(cluster().connected ? 1 : 0), [], 'max');
+    gauge('tablecast_cluster_applied_sequence', 'Last entry of the cluster log applied on this node', (g) => g.set(cluster().applied), [], 'max');
+    gauge('tablecast_cluster_apply_lag_entries', 'Entries of the cluster log waiting to be applied on this node', (g) => g.set(cluster().lagEntries), [], 'max');
+    gauge('tablecast_cluster_apply_lag_seconds', 'Age of the last applied entry while entries wait (0 when caught up)', (g) => g.set(cluster().lagMs / 1000), [], 'max');
+  }
   return registry;
 }

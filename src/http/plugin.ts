@@ -44,7 +44,12 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
 
   // With several workers, which one answered: a load balancer's health check sees the server, an operator the worker.
   const health = app.peers.clustered ? { status: 'ok', worker: app.peers.self } : { status: 'ok' };
-  fastify.get('/health', async () => health);
+  // A cluster node also says where it stands in the cluster's log. Without NATS it still serves
+  // reads and streams (200), but writes fail: `degraded`.
+  fastify.get('/health', async () => {
+    const cluster = app.cluster();
+    return cluster ? { status: cluster.connected ? 'ok' : 'degraded', cluster } : health;
+  });
   fastify.get('/', async () => ({
     name: 'tablecast',
     version: options.version,

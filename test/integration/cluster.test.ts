@@ -124,6 +124,19 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
         ),
       );
       for (const l of lists) assert.equal(l.body.length, 30);
+      // Each node says where it stands in the log: /health and /metrics.
+      const lastSeq = Math.max(...ids);
+      for (const n of nodes) {
+        const health = await eventually(
+          () => n.req('GET', '/health'),
+          (r) => r.body.cluster?.applied === lastSeq,
+        );
+        assert.deepEqual(health.body, { status: 'ok', cluster: { connected: true, applied: lastSeq, lagEntries: 0, lagMs: 0 } });
+        const metrics = (await n.req('GET', '/metrics')).text;
+        assert.match(metrics, new RegExp(`^tablecast_cluster_applied_sequence ${lastSeq}$`, 'm'));
+        assert.match(metrics, /^tablecast_cluster_connected 1$/m);
+        assert.match(metrics, /^tablecast_cluster_apply_lag_entries 0$/m);
+      }
     } finally {
       await stopNodes();
     }
@@ -217,8 +230,14 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       assert.equal(refused.body.code, 'CLUSTER_UNAVAILABLE');
       assert.equal(refused.headers['retry-after'], '1');
       assert.ok(took < 1_500 + 1_500, `answered after ${took} ms`);
-      // Reads go on from the applied data; the open stream stays open.
+      // Reads go on from the applied data; the open stream stays open; /health says degraded.
       assert.equal((await b!.req('GET', '/realtime-demo/message/before')).status, 200);
+      const health = await eventually(
+        () => b!.req('GET', '/health'),
+        (r) => r.body.status === 'degraded',
+      );
+      assert.equal(health.status, 200);
+      assert.equal(health.body.cluster.connected, false);
       assert.equal(s.isEnded, false);
       await nats.restartAll();
       let back = 0;
