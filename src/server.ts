@@ -24,7 +24,6 @@ import { lazyGraphqlEndpoints } from './graphql/lazy.ts';
 import { mountGraphql } from './server/yoga-in-fastify.ts';
 import { createFastify } from './server/fastify.ts';
 import { closeInOrder } from './server/shutdown.ts';
-import { joinCluster } from './server/join-cluster.ts';
 import type { ClusterNode } from './cluster/node.ts';
 import type { IntentWriter } from './core/intents.ts';
 import type { StreamRegistry } from './realtime/streams.ts';
@@ -128,6 +127,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   });
   if (config.cluster) {
     try {
+      // Loaded only for a cluster node: a single server starts without the NATS client.
+      const { joinCluster } = await import('./server/join-cluster.ts');
       node = await joinCluster(config.cluster, app, (err, context) => log.error({ err }, `${context} failed`));
     } catch (err) {
       await app.close();

@@ -61,7 +61,7 @@ export interface ClusterLog {
    * hears why it stopped for good: a callback that threw, or a gap (the stream no longer holds the
    * entries after its position).
    */
-  follow(after: number, onEntry: (entry: LogEntry) => void | Promise<void>, onError: (err: Error) => void): Follower;
+  follow(after: number, onEntry: (entry: LogEntry) => void | Promise<void> | undefined, onError: (err: Error) => void): Follower;
   /** The stream's first and last sequence now (0, 0 when empty). */
   bounds(): Promise<{ first: number; last: number }>;
   /** Whether the connection to NATS is up now. */

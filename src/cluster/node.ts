@@ -28,11 +28,10 @@ interface Envelope {
   intent: WriteIntent;
 }
 
-/**
- * Refusals an intent can get from the state it meets: every node decides the same, so the entry is
- * applied (as nothing) and the log goes on. Anything else is this node's trouble.
- */
-const DECIDED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CONFLICT', 'NOT_FOUND', 'PRECONDITION_FAILED', 'FORBIDDEN', 'UNAUTHORIZED', 'VALIDATION_FAILED', 'KEY_MISMATCH', 'TABLE_NOT_FOUND']);
+/** Failures of this node, not of the intent: the entry is applied again once they pass. */
+const NODE_TROUBLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['STORAGE_FULL', 'SERVICE_UNAVAILABLE']);
+/** Entries handed to LMDB and not yet committed, at most, before the follower waits. */
+const MAX_INFLIGHT = 2000;
 
 export interface ClusterNodeOptions {
   log: ClusterLog;
@@ -74,37 +73,66 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
 
-  const apply = async (entry: LogEntry): Promise<void> => {
+  /** Records that `entry` is applied (in log order) and answers the request that waits for it, if here. */
+  const settled = (entry: LogEntry, id: string | undefined, outcome: Outcome | undefined) => {
+    if (entry.seq > applied) {
+      applied = entry.seq;
+      appliedTime = entry.time;
+      lagEntries = entry.pending;
+    }
+    if (id !== undefined && outcome) pending.get(id)?.(outcome);
+  };
+
+  // Entries are handed to LMDB as they arrive, without waiting for each commit: lmdb-js runs
+  // transactions in the order they were asked for and commits those of one turn together, so a
+  // busy log is applied in batches (one transaction per entry, one commit per batch: 220 writes/s
+  // applied one commit at a time, measured, against thousands batched). `inflight` keeps their
+  // outcomes in log order; at most MAX_INFLIGHT wait before the follower is held back.
+  let inflight: Array<Promise<void>> = [];
+  let trouble: unknown;
+
+  const applyEntry = (entry: LogEntry): Promise<void> => {
     let envelope: Envelope;
     try {
       envelope = JSON.parse(Buffer.from(entry.payload).toString('utf8')) as Envelope;
     } catch (err) {
       // Not ours (something else wrote to the stream): every node skips it alike.
       options.onError?.(err, `cluster log entry ${entry.seq} is not a tablecast intent; skipped`);
-      applied = entry.seq;
-      lagEntries = entry.pending;
-      return;
+      return Promise.resolve(settled(entry, undefined, undefined));
     }
     const { id, now, intent } = envelope;
     const service = services.get(intent.table);
-    let outcome: Outcome;
     if (!service) {
       // Nodes with different schemas would decide differently: say so loudly.
-      outcome = { ok: false, error: new AppError('TABLE_NOT_FOUND', `table ${intent.table} is not in this node's schema`) };
       options.onError?.(new Error(`cluster log entry ${entry.seq} writes table ${intent.table}, which this node's schema does not have: nodes of a cluster must share their schemas`), 'cluster apply');
-    } else {
-      try {
-        const value = await store.transact((tx) => service.apply(tx, intent), { now, seq: entry.seq, position: entry.seq });
-        outcome = { ok: true, value };
-      } catch (err) {
-        if (!(err instanceof AppError) || !DECIDED.has(err.code)) throw err; // tried again from the position
-        outcome = { ok: false, error: err };
-      }
+      return Promise.resolve(settled(entry, id, { ok: false, error: new AppError('TABLE_NOT_FOUND', `table ${intent.table} is not in this node's schema`) }));
     }
-    applied = entry.seq;
-    appliedTime = entry.time;
-    lagEntries = entry.pending;
-    pending.get(id)?.(outcome);
+    return store
+      .transact((tx) => service.apply(tx, intent), { now, seq: entry.seq, position: entry.seq })
+      .then(
+        (value) => settled(entry, id, { ok: true, value }),
+        (err: unknown) => {
+          // A full disk or a closing store is this node's trouble: the entry is not applied, and the
+          // follower starts again from the store's position. Anything the intent's own apply threw
+          // was decided by the state it met, the same on every node: applied as nothing.
+          if (err instanceof AppError && NODE_TROUBLE.has(err.code)) {
+            trouble ??= err;
+            return;
+          }
+          settled(entry, id, { ok: false, error: err });
+        },
+      );
+  };
+
+  const apply = (entry: LogEntry): Promise<void> | undefined => {
+    if (trouble !== undefined) throw trouble; // stops the follower: `follow` starts it again
+    inflight.push(applyEntry(entry));
+    if (inflight.length < MAX_INFLIGHT) return undefined;
+    const oldest = inflight;
+    inflight = [];
+    return Promise.all(oldest).then(() => {
+      if (trouble !== undefined) throw trouble;
+    });
   };
 
   const follow = () => {
@@ -113,7 +141,13 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     follower = log.follow(applied, apply, (err) => {
       options.onError?.(err, 'cluster apply (trying again in 1 s)');
       follower = undefined;
-      retry = setTimeout(follow, 1000);
+      const waiting = inflight;
+      inflight = [];
+      // Once what was handed to LMDB has settled, from the position the store recorded.
+      void Promise.allSettled(waiting).then(() => {
+        trouble = undefined;
+        if (!closed) retry = setTimeout(follow, 1000);
+      });
     });
   };
 

@@ -209,6 +209,11 @@ export const ConfigSchema = z
     if ((c.cert === undefined) !== (c.key === undefined)) {
       ctx.addIssue({ code: 'custom', path: [c.cert ? 'key' : 'cert'], message: '--cert and --key go together' });
     }
+    // Tokens are signed with the secret: a node that made its own (in its data directory) would
+    // refuse every other node's tokens.
+    if (c.cluster && c.auth && (Object.keys(c.auth.users).length > 0 || Object.keys(c.auth.roles).length > 0) && !c.auth.secret) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'secret'], message: 'a cluster node with auth needs auth.secret, the same on every node, so a token from one node is valid on all' });
+    }
     // Node refuses a server whose head may take longer than the whole request.
     if (c.headersTimeout > c.requestTimeout) {
       ctx.addIssue({ code: 'custom', path: ['headersTimeout'], message: `must not be longer than requestTimeout (${c.requestTimeout} ms)` });

@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { hashPassword } from '../../src/auth/password.ts';
 import { inspectConfig, loadConfig } from '../../src/config.ts';
 
 test('--cluster and TABLECAST_CLUSTER take a comma-separated list of NATS URLs', () => {
@@ -26,4 +27,16 @@ test('a wrong cluster setting is a problem that says where and what', () => {
   assert.match(bad({ servers: ['nats://a:1'], stream: 'no spaces' }).join('\n'), /cluster\.stream: letters, digits, _ and - only/);
   assert.match(bad({ servers: [] }).join('\n'), /cluster\.servers/);
   assert.match(bad({ servers: ['nats://a:1'], extra: 1 }).join('\n'), /cluster/);
+});
+
+test('a cluster node with auth needs auth.secret: tokens must verify on every node', async () => {
+  const auth = { users: { ann: { password: await hashPassword('correct horse'), roles: ['r'] } }, roles: { r: { tables: { '*': ['read'] } } } };
+  const problems = inspectConfig({ cluster: 'nats://a:4222', auth }).problems;
+  assert.deepEqual(
+    problems.map((p) => p.path),
+    ['auth.secret'],
+  );
+  assert.match(problems[0]!.message, /the same on every node/);
+  assert.deepEqual(inspectConfig({ cluster: 'nats://a:4222', auth: { ...auth, secret: 's'.repeat(32) } }).problems, []);
+  assert.deepEqual(inspectConfig({ auth }).problems, [], 'one server keeps making its own');
 });
