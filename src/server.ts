@@ -96,7 +96,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
 
   const policy = createPolicy(config.auth, model.tables);
   const secret = policy.enabled ? (config.auth?.secret ?? (await loadOrCreateSecret(config.data))) : 'unused: auth is off';
-  const authenticator = createAuthenticator(config.auth, secret, now, peers);
   // A cluster node's writes go to the cluster's log (SPEC §10); the node needs the app's store and
   // services, the app needs somewhere to send writes: the node is bound once both exist.
   let node: ClusterNode | undefined;
@@ -109,6 +108,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
         state: () => node?.state() ?? { connected: false, applied: 0, lagEntries: 0, lagMs: 0 },
       }
     : undefined;
+  // A logout on a cluster node goes through the log too, so every node refuses the token.
+  const relay = intents ? async (claims: { jti: string; exp: number }) => void (await intents.write({ op: 'revoke', jti: claims.jti, exp: claims.exp })) : undefined;
+  const authenticator = createAuthenticator(config.auth, secret, now, peers, relay);
   const app = createApp({
     model,
     policy,
@@ -129,7 +131,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     try {
       // Loaded only for a cluster node: a single server starts without the NATS client.
       const { joinCluster } = await import('./server/join-cluster.ts');
-      node = await joinCluster(config.cluster, app, (err, context) => log.error({ err }, `${context} failed`));
+      node = await joinCluster(config.cluster, app, { refuse: (jti, exp) => authenticator.refuse(jti, exp) }, (err, context) => log.error({ err }, `${context} failed`));
     } catch (err) {
       await app.close();
       throw err;

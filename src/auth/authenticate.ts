@@ -10,7 +10,7 @@ import { AppError } from '../errors.ts';
 import { createLoginGuard, defaultMaxConcurrentLogins } from './login-guard.ts';
 import { verifyPassword } from './password.ts';
 import { ANONYMOUS, type Principal } from './policy.ts';
-import { createTokenSigner, type TokenClaims } from './tokens.ts';
+import { createTokenSigner, type RevocationRelay, type TokenClaims } from './tokens.ts';
 import type { Peers } from '../peers/peers.ts';
 
 export const SESSION_COOKIE = 'tablecast_session';
@@ -30,14 +30,16 @@ export interface Authenticator {
   issue(user: string, kind: TokenClaims['kind']): { token: string; expiresIn: number };
   /** Revokes the session or bearer token among the credentials, if any; resolves once every process refuses it. */
   logout(credentials: Credentials): Promise<void>;
+  /** Refuses a token id on this process until `exp` (epoch s): a cluster node applying another node's logout. */
+  refuse(jti: string, exp: number): void;
 }
 
 /**
  * Creates the authenticator for an auth config (absent config: everyone is anonymous).
  * @example const auth = createAuthenticator(config.auth, secret)
  */
-export function createAuthenticator(auth: AuthConfig | undefined, secret: string | Buffer, now: () => number = Date.now, peers?: Peers): Authenticator {
-  const tokens = createTokenSigner(secret, peers);
+export function createAuthenticator(auth: AuthConfig | undefined, secret: string | Buffer, now: () => number = Date.now, peers?: Peers, relay?: RevocationRelay): Authenticator {
+  const tokens = createTokenSigner(secret, peers, relay);
   const users = auth?.users ?? {};
   const guard = createLoginGuard({
     loginRate: auth?.loginRate ?? 10,
@@ -130,6 +132,7 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
       const ttl = kind === 'session' ? (auth?.sessionTtl ?? 86_400) : (auth?.tokenTtl ?? 3600);
       return { token: tokens.sign(user, kind, ttl, now()).token, expiresIn: ttl };
     },
+    refuse: (jti, exp) => tokens.refuse(jti, exp),
     async logout({ authorization, cookie }) {
       const bearer = authorization && /^bearer\s+/i.test(authorization) ? authorization.replace(/^bearer\s+/i, '') : undefined;
       const token = bearer ?? (cookie ? readCookie(cookie, SESSION_COOKIE) : undefined);

@@ -28,13 +28,21 @@ export interface TokenSigner {
   verify(token: string, now?: number): TokenClaims | undefined;
   /** Resolves once every process of the server refuses the token (at once with one process). */
   revoke(claims: TokenClaims, now?: number): Promise<void>;
+  /** Refuses a token id here, until `exp` (epoch s): how a cluster node applies another node's logout. */
+  refuse(jti: string, exp: number): void;
 }
+
+/**
+ * Sends a revocation to the other nodes of a cluster and resolves once this node has applied it
+ * from the cluster's log (every node applies the same entry: SPEC §10).
+ */
+export type RevocationRelay = (claims: TokenClaims) => Promise<void>;
 
 /**
  * Creates a signer over a secret (at least 32 bytes of entropy).
  * @example const tokens = createTokenSigner(secret); tokens.verify(tokens.sign('alice', 'bearer', 3600).token)
  */
-export function createTokenSigner(secret: string | Buffer, peers: Peers = soloPeers()): TokenSigner {
+export function createTokenSigner(secret: string | Buffer, peers: Peers = soloPeers(), relay?: RevocationRelay): TokenSigner {
   const revoked = new Map<string, number>();
   const mac = (payload: string) => createHmac('sha256', secret).update(payload).digest();
 
@@ -66,6 +74,9 @@ export function createTokenSigner(secret: string | Buffer, peers: Peers = soloPe
       if (revoked.has(claims.jti) || peers.entries(REVOKED).has(claims.jti)) return undefined;
       return claims;
     },
+    refuse(jti, exp) {
+      revoked.set(jti, exp);
+    },
     async revoke(claims, now = Date.now()) {
       revoked.set(claims.jti, claims.exp);
       // Forget revocations of tokens that have expired anyway, so the map stays small.
@@ -75,6 +86,7 @@ export function createTokenSigner(secret: string | Buffer, peers: Peers = soloPe
         revoked.delete(jti);
         if (peers.clustered) peers.set(REVOKED, jti, undefined);
       }
+      if (relay) await relay(claims);
       if (!peers.clustered) return;
       peers.set(REVOKED, claims.jti, claims.exp, claims.exp * 1000);
       // A gathering reaches every process after the entry above: once all have answered, all refuse the token.

@@ -14,7 +14,7 @@
  *   again, from the position, rather than skipped: skipping would leave this node different.
  */
 import { randomUUID } from 'node:crypto';
-import type { IntentWriter, LogState, WriteIntent } from '../core/intents.ts';
+import type { IntentWriter, LogIntent, LogState } from '../core/intents.ts';
 import type { TableService } from '../core/table-service.ts';
 import { AppError, type ErrorCode } from '../errors.ts';
 import type { Store } from '../store/store.ts';
@@ -25,7 +25,7 @@ interface Envelope {
   id: string;
   /** The sending node's clock when it took the request (epoch ms): every node applies with it. */
   now: number;
-  intent: WriteIntent;
+  intent: LogIntent;
 }
 
 /** Failures of this node, not of the intent: the entry is applied again once they pass. */
@@ -41,9 +41,15 @@ export interface ClusterNodeOptions {
   onError?: (err: unknown, context: string) => void;
 }
 
+/** What entries that are not table writes do on this node. */
+export interface NodeHandlers {
+  /** A logout on any node: refuse the token here too. */
+  refuse(jti: string, exp: number): void;
+}
+
 export interface ClusterNode extends IntentWriter {
   /** Starts applying the log after the store's position, with these tables' services. */
-  start(services: ReadonlyMap<string, TableService>): void;
+  start(services: ReadonlyMap<string, TableService>, handlers: NodeHandlers): void;
   state(): LogState;
   close(): Promise<void>;
 }
@@ -69,6 +75,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   let appliedTime = 0;
   let lagEntries = 0;
   let services: ReadonlyMap<string, TableService> = new Map();
+  let handlers: NodeHandlers | undefined;
   let follower: Follower | undefined;
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
@@ -101,6 +108,12 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       return Promise.resolve(settled(entry, undefined, undefined));
     }
     const { id, now, intent } = envelope;
+    if (intent.op === 'revoke') {
+      // In memory, as a single server keeps it; a node started again re-applies the log from its
+      // store's position, and refuses what was revoked after that (a single server forgets all).
+      handlers?.refuse(intent.jti, intent.exp);
+      return Promise.resolve(settled(entry, id, { ok: true, value: undefined }));
+    }
     const service = services.get(intent.table);
     if (!service) {
       // Nodes with different schemas would decide differently: say so loudly.
@@ -152,8 +165,9 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   };
 
   return {
-    start(given) {
+    start(given, given2) {
       services = given;
+      handlers = given2;
       follow();
     },
     async write(intent, givenId) {

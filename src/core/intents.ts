@@ -72,6 +72,20 @@ export interface ExpireIntent {
 export type WriteIntent = CreateIntent | PutIntent | PatchIntent | DeleteIntent | PublishIntent | ExpireIntent;
 
 /**
+ * A logout: every node refuses the token from its entry on (kept in memory until the token
+ * expires, as a single server keeps it). Not a table write: no transaction, no change entry.
+ */
+export interface RevokeIntent {
+  op: 'revoke';
+  /** The token's id and expiry (epoch s). */
+  jti: string;
+  exp: number;
+}
+
+/** Everything a cluster's log carries. */
+export type LogIntent = WriteIntent | RevokeIntent;
+
+/**
  * Where a table service sends its writes instead of its own transaction: a cluster node's log.
  * Resolves with the outcome `TableService.apply` gave where the write was decided, or rejects with
  * the error it was refused with.
@@ -93,7 +107,7 @@ export interface IntentWriter {
    * `id` names the intent in the log: an intent with the id of one already there is not stored
    * twice (an expiry found by several nodes); absent, the writer makes a unique one.
    */
-  write(intent: WriteIntent, id?: string): Promise<unknown>;
+  write(intent: LogIntent, id?: string): Promise<unknown>;
   /** Where the writer's log stands (a cluster node). */
   state?(): LogState;
 }

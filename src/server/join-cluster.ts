@@ -5,12 +5,12 @@
 import type { App } from '../core/app.ts';
 import type { ClusterConfig } from '../config.ts';
 import { openClusterLog } from '../cluster/log.ts';
-import { createClusterNode, type ClusterNode } from '../cluster/node.ts';
+import { createClusterNode, type ClusterNode, type NodeHandlers } from '../cluster/node.ts';
 
 /** How long a write waits for its own node to apply it once the log has it, at most (ms). */
 const APPLY_TIMEOUT_MS = 30_000;
 
-export async function joinCluster(config: ClusterConfig, app: App, onError: (err: unknown, context: string) => void): Promise<ClusterNode> {
+export async function joinCluster(config: ClusterConfig, app: App, handlers: NodeHandlers, onError: (err: unknown, context: string) => void): Promise<ClusterNode> {
   const log = await openClusterLog({
     servers: config.servers,
     stream: config.stream,
@@ -27,6 +27,6 @@ export async function joinCluster(config: ClusterConfig, app: App, onError: (err
     await log.close();
     throw err;
   }
-  node.start(app.services);
+  node.start(app.services, handlers);
   return node;
 }

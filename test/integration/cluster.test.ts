@@ -8,6 +8,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import type { ServerOptions } from '../../src/server.ts';
+import { hashPassword } from '../../src/auth/password.ts';
 import { MESSAGE_SDL, schemaDir, startServer, tmpDir, type TestServer } from '../helpers/server.ts';
 import { json, openSse } from '../helpers/sse.ts';
 import { startNats, type NatsCluster } from '../helpers/nats.ts';
@@ -41,13 +43,13 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL, 'counter.graphql': COUNTER_SDL });
 
   /** Starts `n` nodes on a fresh stream (each test its own, so sequences start at 1). */
-  const startNodes = async (n = 3, timeout = 10_000) => {
+  const startNodes = async (n = 3, timeout = 10_000, extra: Partial<ServerOptions> = {}) => {
     stream++;
     nodes = [];
     for (let i = 0; i < n; i++) {
       // Each node lists the servers starting from another one, as separate machines would.
       const servers = [...nats.servers.slice(i % 3), ...nats.servers.slice(0, i % 3)];
-      nodes.push(await startServer({ schemas, expirySweepInterval: 200, cluster: { servers, stream: `s${stream}`, replicas: 3, timeout } }));
+      nodes.push(await startServer({ schemas, expirySweepInterval: 200, cluster: { servers, stream: `s${stream}`, replicas: 3, timeout }, ...extra }));
     }
     return nodes;
   };
@@ -212,6 +214,34 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
     }
   });
 
+  test('with one NATS server killed during writes on every node, every write succeeds and every node ends with all of them', async () => {
+    // The bound covers a JetStream leader election when the killed server led (cluster-log.test.ts).
+    await startNodes(3, 15_000);
+    try {
+      const statuses: number[] = [];
+      const writer = async (n: number) => {
+        for (let i = 0; i < 40; i++) {
+          const r = await nodes[n]!.req('PUT', `/realtime-demo/message/w${n}-${i}`, { title: 'x', content: String(i) });
+          statuses.push(r.status);
+          if (i === 10 && n === 0) await nats.kill(0);
+        }
+      };
+      await Promise.all([writer(0), writer(1), writer(2)]);
+      assert.deepEqual([...new Set(statuses)], [201], 'every write answered 201');
+      for (const n of nodes) {
+        const list = await eventually(
+          () => n.req('GET', '/realtime-demo/message/'),
+          (r) => r.body.length === 120,
+          20_000,
+        );
+        assert.equal(list.body.length, 120);
+      }
+    } finally {
+      await stopNodes();
+      await nats.restart(0);
+    }
+  });
+
   test('with NATS down, writes answer 503 CLUSTER_UNAVAILABLE within the bound while reads and open streams go on; when NATS is back, writes work again', async () => {
     const [a, b] = await startNodes(2, 1_500);
     try {
@@ -249,6 +279,33 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       const [event] = await s.next(1, 15_000);
       assert.equal(json(event!).id, 'after', 'the open stream on the other node got the write made after NATS came back');
       s.close();
+    } finally {
+      await stopNodes();
+    }
+  });
+
+  test('a token from one node works on every node, and a logout on one node is refused by all', async () => {
+    const auth = {
+      secret: 'a-secret-every-node-of-this-cluster-shares',
+      roles: { reader: { tables: { '*': ['read'] } } },
+      users: { ann: { password: await hashPassword('right-password'), roles: ['reader'] } },
+    };
+    const [a, b, c] = await startNodes(3, 10_000, { auth });
+    try {
+      const issued = await a!.req('POST', '/auth/token', { username: 'ann', password: 'right-password' });
+      assert.equal(issued.status, 200, issued.text);
+      const bearer = { authorization: `Bearer ${issued.body.access_token}` };
+      for (const n of nodes) assert.equal((await n.req('GET', '/realtime-demo/message/', undefined, bearer)).status, 200);
+      assert.equal((await b!.req('POST', '/auth/logout', undefined, bearer)).status, 204);
+      // Refused at once where it was revoked, and on the others once they applied the entry.
+      assert.equal((await b!.req('GET', '/realtime-demo/message/', undefined, bearer)).status, 401);
+      for (const n of [a!, c!]) {
+        const r = await eventually(
+          () => n.req('GET', '/realtime-demo/message/', undefined, bearer),
+          (x) => x.status === 401,
+        );
+        assert.equal(r.status, 401);
+      }
     } finally {
       await stopNodes();
     }
