@@ -99,6 +99,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   // A cluster node's writes go to the cluster's log (SPEC §10); the node needs the app's store and
   // services, the app needs somewhere to send writes: the node is bound once both exist.
   let node: ClusterNode | undefined;
+  // The other nodes, for channels (a cluster node is one process: no workers' peers then).
+  let nodePeers: Peers | undefined;
   const intents: IntentWriter | undefined = config.cluster
     ? {
         write: (intent, id) => {
@@ -131,7 +133,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     try {
       // Loaded only for a cluster node: a single server starts without the NATS client.
       const { joinCluster } = await import('./server/join-cluster.ts');
-      node = await joinCluster(config.cluster, app, { refuse: (jti, exp) => authenticator.refuse(jti, exp) }, (err, context) => log.error({ err }, `${context} failed`));
+      const joined = await joinCluster(config.cluster, app, { refuse: (jti, exp) => authenticator.refuse(jti, exp) }, (err, context) => log.error({ err }, `${context} failed`));
+      node = joined.node;
+      nodePeers = joined.peers;
     } catch (err) {
       await app.close();
       throw err;
@@ -139,7 +143,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   }
   const streams = app.streams;
   const stream = createSseHandler({ app, retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
-  const channels = createChannelHub({ streams, ...(peers ? { peers } : {}), retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
+  const channelPeers = nodePeers ?? peers;
+  const channels = createChannelHub({ streams, ...(channelPeers ? { peers: channelPeers } : {}), retry: config.sseRetry, maxFrames: config.streamQueueFrames, maxBytes: config.streamQueueBytes });
   const sse = createSseApi(channels);
   const graphql = lazyGraphqlEndpoints(app, {
     onError: (err) => log.error({ err }, 'GraphQL resolver failed'),

@@ -64,6 +64,16 @@ export interface ClusterLog {
   follow(after: number, onEntry: (entry: LogEntry) => void | Promise<void> | undefined, onError: (err: Error) => void): Follower;
   /** The stream's first and last sequence now (0, 0 when empty). */
   bounds(): Promise<{ first: number; last: number }>;
+  /**
+   * Plain NATS publish and subscribe beside the log, under the stream's name: for what every node
+   * must hear now and nobody needs later (channel events). At most once: a message sent while the
+   * connection is down is lost.
+   */
+  publish(subject: string, data: string): void;
+  /** Messages published on `subject` (this node's own included); the returned function unsubscribes. */
+  subscribe(subject: string, handler: (data: string) => void): () => void;
+  /** Called each time the connection comes back after being lost. */
+  onReconnect(listener: () => void): void;
   /** Whether the connection to NATS is up now. */
   readonly connected: boolean;
   close(): Promise<void>;
@@ -160,18 +170,42 @@ export async function openClusterLog(options: ClusterLogOptions): Promise<Cluste
   }
 
   let connected = true;
+  const reconnected = new Set<() => void>();
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') connected = false;
-      else if (s.type === 'reconnect') connected = true;
+      else if (s.type === 'reconnect') {
+        connected = true;
+        for (const l of reconnected) l();
+      }
     }
   })();
+  const busSubject = (subject: string) => `${options.stream}.bus.${subject}`;
 
   const followers = new Set<Follower>();
 
   return {
     get connected() {
       return connected && !nc.isClosed();
+    },
+    publish(subject, data) {
+      if (nc.isClosed()) return;
+      try {
+        nc.publish(busSubject(subject), data);
+      } catch {
+        // At most once: a publish the client refuses (closing, too large) is dropped.
+      }
+    },
+    subscribe(subject, handler) {
+      const sub = nc.subscribe(busSubject(subject), {
+        callback: (err, m) => {
+          if (!err) handler(m.string());
+        },
+      });
+      return () => sub.unsubscribe();
+    },
+    onReconnect(listener) {
+      reconnected.add(listener);
     },
     async append(payload, id) {
       const until = Date.now() + options.timeout;

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import type { ServerOptions } from '../../src/server.ts';
+import { createServer, type ServerOptions } from '../../src/server.ts';
 import { hashPassword } from '../../src/auth/password.ts';
 import { MESSAGE_SDL, schemaDir, startServer, tmpDir, type TestServer } from '../helpers/server.ts';
 import { json, openSse } from '../helpers/sse.ts';
@@ -308,6 +308,51 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       }
     } finally {
       await stopNodes();
+    }
+  });
+
+  test('channel events reach the channel clients of every node, and counts are the cluster’s', async () => {
+    stream++;
+    const servers: Array<Awaited<ReturnType<typeof createServer>>> = [];
+    const dirs: string[] = [];
+    try {
+      const urls: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const data = tmpDir();
+        dirs.push(data);
+        const server = await createServer({ port: 0, host: '127.0.0.1', tls: false, logLevel: 'silent', data, schemas, cluster: { servers: nats.servers, stream: `s${stream}`, replicas: 3 } });
+        server.fastify.get('/events', (request, reply) => {
+          server.sse.addClient(request, reply, { channels: ['orders'] });
+        });
+        servers.push(server);
+        urls.push(await server.listen());
+      }
+      const [a, b] = servers as [(typeof servers)[0], (typeof servers)[0]];
+      const onA = await openSse(`${urls[0]}/events`);
+      const onB = await openSse(`${urls[1]}/events`);
+      await onA.next(2);
+      await onB.next(2);
+      // The directory reaches the other node: each counts both clients.
+      for (const server of servers) {
+        const end = Date.now() + 10_000;
+        while (server.sse.channel('orders').count() < 2 && Date.now() < end) await sleep(50);
+        assert.equal(server.sse.channel('orders').count(), 2);
+        assert.equal(server.sse.getClientsByChannel('orders').length, 2);
+      }
+      // Sent from node B's code: both clients get it, the one on node A through NATS.
+      assert.equal(b.sse.broadcast('orders', 'new_order', { id: 7 }), 2);
+      for (const s of [onA, onB]) assert.deepEqual(json(await s.until((f) => f.event === 'new_order')), { id: 7 });
+      // A client that leaves node A leaves node B's count too.
+      onA.close();
+      const end = Date.now() + 10_000;
+      while (b.sse.channel('orders').count() > 1 && Date.now() < end) await sleep(50);
+      assert.equal(b.sse.channel('orders').count(), 1);
+      assert.equal(a.sse.channel('orders').send({ type: 'note', data: 'one left' }), 1);
+      assert.equal((await onB.until((f) => f.event === 'note')).data, 'one left');
+      onB.close();
+    } finally {
+      for (const server of servers) await server.close();
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
     }
   });
 

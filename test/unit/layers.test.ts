@@ -19,7 +19,7 @@ const ALLOWED: Record<string, string[]> = {
   query: ['schema', 'errors', 'util'],
   store: ['schema', 'query', 'errors', 'util'],
   peers: ['errors', 'util'],
-  cluster: ['core', 'store', 'schema', 'query', 'auth', 'errors', 'util'],
+  cluster: ['core', 'store', 'schema', 'query', 'auth', 'peers', 'errors', 'util'],
   realtime: ['store', 'query', 'schema', 'peers', 'errors', 'util'],
   auth: ['config', 'schema', 'query', 'peers', 'errors', 'util'],
   core: ['schema', 'query', 'store', 'realtime', 'auth', 'peers', 'errors', 'util'],
