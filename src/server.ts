@@ -25,6 +25,7 @@ import { mountGraphql } from './server/yoga-in-fastify.ts';
 import { createFastify } from './server/fastify.ts';
 import { closeInOrder } from './server/shutdown.ts';
 import type { ClusterNode } from './cluster/node.ts';
+import type { OpenNode } from './server/join-cluster.ts';
 import type { IntentWriter } from './core/intents.ts';
 import type { StreamRegistry } from './realtime/streams.ts';
 import { createChannelHub } from './realtime/channels.ts';
@@ -97,10 +98,19 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   const policy = createPolicy(config.auth, model.tables);
   const secret = policy.enabled ? (config.auth?.secret ?? (await loadOrCreateSecret(config.data))) : 'unused: auth is off';
   // A cluster node's writes go to the cluster's log (SPEC §10); the node needs the app's store and
-  // services, the app needs somewhere to send writes: the node is bound once both exist.
+  // services, the app needs somewhere to send writes: the node is bound once both exist. Its log is
+  // open before, and gives the other nodes as peers (channels, login rate, revocations; a cluster
+  // node is one process, so it has no workers' peers). Loaded only for a cluster node: a single
+  // server starts without the NATS client.
   let node: ClusterNode | undefined;
-  // The other nodes, for channels (a cluster node is one process: no workers' peers then).
-  let nodePeers: Peers | undefined;
+  let opened: OpenNode | undefined;
+  let beginNode: typeof import('./server/join-cluster.ts').startNode | undefined;
+  if (config.cluster) {
+    const { openNode, startNode } = await import('./server/join-cluster.ts');
+    opened = await openNode(config.cluster);
+    beginNode = startNode;
+  }
+  const nodePeers: Peers | undefined = opened?.peers;
   const intents: IntentWriter | undefined = config.cluster
     ? {
         write: (intent, id) => {
@@ -112,8 +122,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     : undefined;
   // A logout on a cluster node goes through the log too, so every node refuses the token.
   const relay = intents ? async (claims: { jti: string; exp: number }) => void (await intents.write({ op: 'revoke', jti: claims.jti, exp: claims.exp })) : undefined;
-  const authenticator = createAuthenticator(config.auth, secret, now, peers, relay);
-  const app = createApp({
+  const authenticator = createAuthenticator(config.auth, secret, now, nodePeers ?? peers, relay);
+  const app = createAppOrClose(opened, {
     model,
     policy,
     dataDir: config.data,
@@ -129,14 +139,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     ...(peers ? { peers } : {}),
     ...(intents ? { intents } : {}),
   });
-  if (config.cluster) {
+  if (opened && beginNode) {
     try {
-      // Loaded only for a cluster node: a single server starts without the NATS client.
-      const { joinCluster } = await import('./server/join-cluster.ts');
-      const joined = await joinCluster(config.cluster, app, { refuse: (jti, exp) => authenticator.refuse(jti, exp) }, (err, context) => log.error({ err }, `${context} failed`));
-      node = joined.node;
-      nodePeers = joined.peers;
+      node = beginNode(opened, app, { refuse: (jti, exp) => authenticator.refuse(jti, exp) }, (err, context) => log.error({ err }, `${context} failed`));
     } catch (err) {
+      await opened.close();
       await app.close();
       throw err;
     }
@@ -220,4 +227,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
       await flushLog(log);
     },
   };
+}
+
+/** The app, or, when it cannot be made, the cluster's connection closed before the error goes on. */
+function createAppOrClose(opened: { close(): Promise<void> } | undefined, options: Parameters<typeof createApp>[0]): App {
+  try {
+    return createApp(options);
+  } catch (err) {
+    void opened?.close();
+    throw err;
+  }
 }

@@ -1,23 +1,27 @@
 /**
  * The other nodes of a cluster as `Peers` (peers/peers.ts), over plain NATS publish and subscribe
  * beside the cluster's log: what the channel hub needs to reach the channel clients of every node
- * (events by message, and the directory of clients as replicated entries). SPEC §10 asks only this
- * much of NATS for channels: their events are not stored, so they are not in the ordered log.
+ * (events by message, and the directory of clients as replicated entries), and what the login guard
+ * and token revocation need. SPEC §10 asks only this much of NATS for channels: their events are
+ * not stored, so they are not in the ordered log.
  *
  * Entries: each node publishes its changes, a heartbeat every second, and its whole set when it
  * sees a node it did not know (a node that just started or came back) or when its own connection
  * returns. A node not heard from for three heartbeats is gone, with its entries. Messages are at
  * most once, like the channel events they carry.
  *
- * Not served here (a cluster node is one process): `gather` answers for this node only, `reserve`
- * counts this node's uses only, and this node runs its own background jobs (its store is its own).
+ * Also the login rate (`reserve`), counted over every node's entries. Not served here (a cluster
+ * node is one process): `gather` answers for this node only, and this node runs its own background
+ * jobs (its store is its own).
  */
 import { randomInt } from 'node:crypto';
-import { giveBackToWindow, takeFromWindow, type Entries, type Peers } from '../peers/peers.ts';
+import type { Entries, Peers } from '../peers/peers.ts';
 import type { ClusterLog } from './log.ts';
 
 const HEARTBEAT_MS = 1_000;
 const GONE_AFTER_MS = 3 * HEARTBEAT_MS;
+/** The topic of each node's uses of the login rate's windows. */
+const USES = 'reserved';
 
 type Wire =
   | { kind: 'msg'; from: number; topic: string; data: unknown }
@@ -41,9 +45,7 @@ export function nodePeers(log: ClusterLog): NodePeers {
   const listeners = new Map<string, Set<(data: unknown, from: number) => void>>();
   const entryListeners = new Map<string, Set<() => void>>();
   const answers = new Map<string, (data: unknown) => unknown>();
-  const windows = new Map<string, { count: number; since: number; id: number }>();
   const views = new Map<string, Entries>();
-  let windowIds = 0;
 
   const send = (m: Wire) => log.publish('peers', JSON.stringify(m));
   const sendAll = () => {
@@ -61,6 +63,31 @@ export function nodePeers(log: ClusterLog): NodePeers {
     others.delete(node);
     for (const topic of gone.entries.keys()) changed(topic);
   };
+
+  function setEntry(topic: string, key: string, value: unknown): void {
+    let byKey = own.get(topic);
+    if (!byKey) own.set(topic, (byKey = new Map()));
+    if (value === undefined) byKey.delete(key);
+    else byKey.set(key, value);
+    // JSON has no undefined: a deletion travels as null.
+    send({ kind: 'set', from: self, topic, key, value: value ?? null });
+  }
+
+  function entriesOf(topic: string): Entries {
+    let view = views.get(topic);
+    if (!view) {
+      const out = new Map<string, Map<number, unknown>>();
+      for (const [node, { entries }] of others) {
+        for (const [key, value] of entries.get(topic) ?? []) {
+          let byNode = out.get(key);
+          if (!byNode) out.set(key, (byNode = new Map()));
+          byNode.set(node, value);
+        }
+      }
+      views.set(topic, (view = out));
+    }
+    return view;
+  }
 
   const unsubscribe = log.subscribe('peers', (text) => {
     let m: Wire;
@@ -118,29 +145,8 @@ export function nodePeers(log: ClusterLog): NodePeers {
       if (!set) listeners.set(topic, (set = new Set()));
       set.add(listener);
     },
-    set(topic, key, value) {
-      let byKey = own.get(topic);
-      if (!byKey) own.set(topic, (byKey = new Map()));
-      if (value === undefined) byKey.delete(key);
-      else byKey.set(key, value);
-      // JSON has no undefined: a deletion travels as null.
-      send({ kind: 'set', from: self, topic, key, value: value ?? null });
-    },
-    entries(topic) {
-      let view = views.get(topic);
-      if (!view) {
-        const out = new Map<string, Map<number, unknown>>();
-        for (const [node, { entries }] of others) {
-          for (const [key, value] of entries.get(topic) ?? []) {
-            let byNode = out.get(key);
-            if (!byNode) out.set(key, (byNode = new Map()));
-            byNode.set(node, value);
-          }
-        }
-        views.set(topic, (view = out));
-      }
-      return view;
-    },
+    set: setEntry,
+    entries: entriesOf,
     onEntries(topic, listener) {
       let set = entryListeners.get(topic);
       if (!set) entryListeners.set(topic, (set = new Set()));
@@ -153,11 +159,29 @@ export function nodePeers(log: ClusterLog): NodePeers {
     answer(topic, fn) {
       answers.set(topic, fn);
     },
+    // The login rate, cluster-wide: windows aligned to the clock (every node agrees which window
+    // it is, given clocks in step), each node publishing its own uses of each window as an entry,
+    // and a use allowed while all nodes' uses of the window are under the limit. Two nodes taking the
+    // last use in the same instant can both pass: at most one over per other node, as with workers.
     async reserve(key, limit, windowMs) {
-      return takeFromWindow(windows, key, limit, windowMs, Date.now(), () => ++windowIds);
+      const now = Date.now();
+      const window = Math.floor(now / windowMs);
+      const name = `${key}@${window}`;
+      let mine = 0;
+      for (const [k, n] of own.get(USES) ?? []) {
+        if (k === name) mine = n as number;
+        else if (Number(k.slice(k.lastIndexOf('@') + 1)) < window) setEntry(USES, k, undefined); // an old window
+      }
+      let theirs = 0;
+      for (const n of entriesOf(USES).get(name)?.values() ?? []) theirs += n as number;
+      if (mine + theirs >= limit) return { ok: false, retryAfterMs: (window + 1) * windowMs - now, window };
+      setEntry(USES, name, mine + 1);
+      return { ok: true, retryAfterMs: 0, window };
     },
     giveBack(key, window) {
-      giveBackToWindow(windows, key, window);
+      const name = `${key}@${window}`;
+      const mine = own.get(USES)?.get(name) as number | undefined;
+      if (mine) setEntry(USES, name, mine > 1 ? mine - 1 : undefined);
     },
     background: true,
     onBackground() {},

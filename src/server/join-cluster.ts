@@ -1,19 +1,26 @@
 /**
- * Makes this server a cluster node (`cluster` in the config, SPEC §10): opens the cluster's log
- * (NATS JetStream), starts applying it to the app's store through the app's table services, and
- * gives the channel hub the other nodes (`peers`) over the same NATS connection.
+ * Makes this server a cluster node (`cluster` in the config, SPEC §10), in two steps around the
+ * app: `openNode` connects to the cluster's log (NATS JetStream) and gives the other nodes as
+ * `peers` (for channels, the login rate and revocations), before the app and the authenticator
+ * exist; `startNode` then applies the log to the app's store through the app's table services.
  */
 import type { App } from '../core/app.ts';
 import type { ClusterConfig } from '../config.ts';
-import { openClusterLog } from '../cluster/log.ts';
+import { openClusterLog, type ClusterLog } from '../cluster/log.ts';
 import { createClusterNode, type ClusterNode, type NodeHandlers } from '../cluster/node.ts';
-import { nodePeers } from '../cluster/peers.ts';
-import type { Peers } from '../peers/peers.ts';
+import { nodePeers, type NodePeers } from '../cluster/peers.ts';
 
 /** How long a write waits for its own node to apply it once the log has it, at most (ms). */
 const APPLY_TIMEOUT_MS = 30_000;
 
-export async function joinCluster(config: ClusterConfig, app: App, handlers: NodeHandlers, onError: (err: unknown, context: string) => void): Promise<{ node: ClusterNode; peers: Peers }> {
+export interface OpenNode {
+  log: ClusterLog;
+  peers: NodePeers;
+  /** Closes both, for a start that fails before `startNode`. */
+  close(): Promise<void>;
+}
+
+export async function openNode(config: ClusterConfig): Promise<OpenNode> {
   const log = await openClusterLog({
     servers: config.servers,
     stream: config.stream,
@@ -23,24 +30,26 @@ export async function joinCluster(config: ClusterConfig, app: App, handlers: Nod
     ...(config.pass !== undefined ? { pass: config.pass } : {}),
     ...(config.token !== undefined ? { token: config.token } : {}),
   });
-  let node: ClusterNode;
-  try {
-    node = createClusterNode({ log, store: app.store, applyTimeout: Math.max(APPLY_TIMEOUT_MS, config.timeout), onError });
-  } catch (err) {
-    await log.close();
-    throw err;
-  }
-  node.start(app.services, handlers);
-  // The other nodes, for the channel hub: channel events and clients of every node.
   const peers = nodePeers(log);
   return {
-    node: {
-      ...node,
-      async close() {
-        peers.close();
-        await node.close();
-      },
-    },
+    log,
     peers,
+    async close() {
+      peers.close();
+      await log.close();
+    },
+  };
+}
+
+/** Starts applying the log; the node's `close` also closes the peers and the log. */
+export function startNode(opened: OpenNode, app: App, handlers: NodeHandlers, onError: (err: unknown, context: string) => void): ClusterNode {
+  const node = createClusterNode({ log: opened.log, store: app.store, applyTimeout: APPLY_TIMEOUT_MS, onError });
+  node.start(app.services, handlers);
+  return {
+    ...node,
+    async close() {
+      opened.peers.close();
+      await node.close();
+    },
   };
 }

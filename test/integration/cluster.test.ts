@@ -284,9 +284,10 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
     }
   });
 
-  test('a token from one node works on every node, and a logout on one node is refused by all', async () => {
+  test('a token from one node works on every node, a logout on one node is refused by all, and the login rate is the cluster’s', async () => {
     const auth = {
       secret: 'a-secret-every-node-of-this-cluster-shares',
+      loginRate: 4,
       roles: { reader: { tables: { '*': ['read'] } } },
       users: { ann: { password: await hashPassword('right-password'), roles: ['reader'] } },
     };
@@ -306,6 +307,14 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
         );
         assert.equal(r.status, 401);
       }
+      // The login rate is the cluster's: four wrong passwords from this address over two nodes,
+      // then the next check is refused on the third.
+      const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`ann:${password}`).toString('base64')}` });
+      for (let i = 0; i < 4; i++) assert.equal((await nodes[i % 2]!.req('GET', '/realtime-demo/message/', undefined, basic(`wrong-${i}`))).status, 401);
+      await sleep(200); // the last use reaches the other nodes (NATS, a few ms)
+      const limited = await c!.req('GET', '/realtime-demo/message/', undefined, basic('wrong-again'));
+      assert.equal(limited.status, 429, limited.text);
+      assert.ok(Number(limited.headers['retry-after']) > 0);
     } finally {
       await stopNodes();
     }
