@@ -34,8 +34,9 @@ import { cpuMsOf, cpuSampler, freePort, hasTaskset, pinSelf, ROOT, rssOf, runNod
 import { formatProfile, summarizeProfile } from './lib/profile.ts';
 import { childrenOf, socketsOf, startCluster, type ClusterProc, unpinSelf } from './lib/cluster.ts';
 import { runWrk, type WrkMode, type WrkResult } from './lib/wrk.ts';
+import { clusterTable, runClusterBench, type SideResult } from './cluster.ts';
 
-const SCENARIOS = ['get', 'write', 'filter', 'h2get', 'sse', 'h2sse', 'memory', 'open', 'resume', 'startup', 'multicore'] as const;
+const SCENARIOS = ['get', 'write', 'filter', 'h2get', 'sse', 'h2sse', 'memory', 'open', 'resume', 'startup', 'multicore', 'cluster'] as const;
 /** Row ids in table order. */
 const SCENARIO_ORDER = [
   'get',
@@ -96,7 +97,8 @@ if (flags.help) {
 
   --only           scenarios to run (default: all); h2get and h2sse are GET and SSE fan-out over
                    HTTPS with HTTP/2 (one connection, many streams), tablecast's default transport;
-                   multicore is tablecast alone at --workers 1 and 2, unpinned, load from wrk
+                   multicore is tablecast alone at --workers 1 and 2, unpinned, load from wrk;
+                   cluster is nodes on NATS JetStream (needs nats-server) against one server
   --duration       seconds per measured load run (default 10; SSE capacity uses at most 5)
   --runs           runs per scenario and server; the table shows medians (default 3)
   --connections    HTTP/1.1 connections, one request in flight on each (default 50)
@@ -1482,6 +1484,18 @@ function addWorkerSplit(id: string, title: string, runs: Record<WorkerCount, Fan
   );
 }
 
+/** Issue #15: nodes on NATS JetStream against one server (bench/cluster.ts). */
+let clusterResults: SideResult[] = [];
+async function scenarioCluster() {
+  log('\n10. Cluster: tablecast nodes on NATS JetStream (Debian nats-server), unpinned, against one server');
+  const unpinned = unpinSelf();
+  try {
+    clusterResults = await runClusterBench({ seconds: DURATION, streams: SSE_CLIENTS, log });
+  } finally {
+    if (unpinned) pinSelf(LOAD_CORE);
+  }
+}
+
 async function scenarioMulticore() {
   log(`\n9. Worker processes: tablecast at --workers ${WORKER_COUNTS.join(' and ')} (HTTP/1.1), unpinned on ${cpus().length} cores; request load from wrk`);
   if (flags.profile) log('  (--profile does not apply to this scenario)');
@@ -1601,6 +1615,7 @@ async function main() {
     resume: scenarioResume,
     startup: scenarioStartup,
     multicore: scenarioMulticore,
+    cluster: scenarioCluster,
   };
   try {
     for (const s of SCENARIOS) if (only.includes(s)) await steps[s]();
@@ -1612,7 +1627,8 @@ async function main() {
     if (!flags.keep) rmSync(work, { recursive: true, force: true });
   }
   if (flags.merge && existsSync(resolve(ROOT, flags.out))) {
-    const old = JSON.parse(readFileSync(resolve(ROOT, flags.out), 'utf8')) as { rows?: Row[]; cost?: CostRow[]; multicore?: { cost?: ScaleRow[]; rows?: ScaleMetric[] } };
+    const old = JSON.parse(readFileSync(resolve(ROOT, flags.out), 'utf8')) as { rows?: Row[]; cost?: CostRow[]; multicore?: { cost?: ScaleRow[]; rows?: ScaleMetric[] }; cluster?: SideResult[] };
+    if (clusterResults.length === 0 && old.cluster) clusterResults = old.cluster;
     const fresh = new Set([...rows, ...costRows, ...scaleRows, ...scaleMetrics].map((r) => r.id));
     const keptRows = (old.rows ?? []).filter((r) => r.id && !fresh.has(r.id));
     const keptCost = (old.cost ?? []).filter((r) => r.id && !fresh.has(r.id));
@@ -1644,11 +1660,14 @@ async function main() {
         ]
       : []),
   ];
-  process.stdout.write(`\n${header}\n\n${tables}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  const clusterText = clusterResults.length
+    ? `\n\n${clusterTable(clusterResults)}\n\n- cluster rows (10.): nothing pinned; each side started fresh (NATS with JetStream file storage in a temporary directory, nodes with --no-tls and their defaults, one process each); write latency from wrk -t1 -c1, throughput from wrk -t1 on each node with 48 connections split over the nodes; apply lag = the largest lagEntries / lagMs any node's /health showed, polled every 100 ms during the throughput run; fan-out = ${SSE_CLIENTS} streams split over the nodes, writes through the first node`
+    : '';
+  process.stdout.write(`\n${header}\n\n${tables}${clusterText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
   for (const r of [...costRows, ...rows, ...scaleRows]) if (r.note) process.stdout.write(`  ${r.scenario}: ${r.note}\n`);
   writeFileSync(
     resolve(ROOT, flags.out),
-    `${JSON.stringify({ machine: m, servers, options: { only, logs: flags.logs, duration: DURATION, runs: RUNS, starts: STARTS, connections: CONNECTIONS, h2Streams: H2_STREAMS, sseClients: SSE_CLIENTS, capacityRate: CAPACITY_RATE, tuned: [...tunedIn], profile: flags.profile }, minutes: Number(minutes), retried, cost: costRows, rows, multicore: { cost: scaleRows, rows: scaleMetrics }, raw }, null, 2)}\n`,
+    `${JSON.stringify({ machine: m, servers, options: { only, logs: flags.logs, duration: DURATION, runs: RUNS, starts: STARTS, connections: CONNECTIONS, h2Streams: H2_STREAMS, sseClients: SSE_CLIENTS, capacityRate: CAPACITY_RATE, tuned: [...tunedIn], profile: flags.profile }, minutes: Number(minutes), retried, cost: costRows, rows, multicore: { cost: scaleRows, rows: scaleMetrics }, cluster: clusterResults, raw }, null, 2)}\n`,
   );
   process.stdout.write(`results written to ${flags.out}\n`);
 }

@@ -15,7 +15,7 @@
  * jobs (its store is its own).
  */
 import { randomInt } from 'node:crypto';
-import type { Entries, Peers } from '../peers/peers.ts';
+import { localGathering, type Entries, type Peers } from '../peers/peers.ts';
 import type { ClusterLog } from './log.ts';
 
 const HEARTBEAT_MS = 1_000;
@@ -44,7 +44,6 @@ export function nodePeers(log: ClusterLog): NodePeers {
   const others = new Map<number, { seen: number; entries: Map<string, Map<string, unknown>> }>();
   const listeners = new Map<string, Set<(data: unknown, from: number) => void>>();
   const entryListeners = new Map<string, Set<() => void>>();
-  const answers = new Map<string, (data: unknown) => unknown>();
   const views = new Map<string, Entries>();
 
   const send = (m: Wire) => log.publish('peers', JSON.stringify(m));
@@ -152,13 +151,7 @@ export function nodePeers(log: ClusterLog): NodePeers {
       if (!set) entryListeners.set(topic, (set = new Set()));
       set.add(listener);
     },
-    async gather(topic, data) {
-      const fn = answers.get(topic);
-      return fn ? [await fn(data)] : [];
-    },
-    answer(topic, fn) {
-      answers.set(topic, fn);
-    },
+    ...localGathering(),
     // The login rate, cluster-wide: windows aligned to the clock (every node agrees which window
     // it is, given clocks in step), each node publishing its own uses of each window as an entry,
     // and a use allowed while all nodes' uses of the window are under the limit. Two nodes taking the

@@ -53,7 +53,6 @@ export interface Peers {
 
 /** A server of one process: every call is local. */
 export function soloPeers(): Peers {
-  const answers = new Map<string, (data: unknown) => unknown>();
   const windows = new Map<string, { count: number; since: number; id: number }>();
   let windowIds = 0;
   const none: Entries = new Map();
@@ -65,13 +64,7 @@ export function soloPeers(): Peers {
     set() {},
     entries: () => none,
     onEntries() {},
-    async gather(topic, data) {
-      const fn = answers.get(topic);
-      return fn ? [await fn(data)] : [];
-    },
-    answer(topic, fn) {
-      answers.set(topic, fn);
-    },
+    ...localGathering(),
     async reserve(key, limit, windowMs) {
       return takeFromWindow(windows, key, limit, windowMs, Date.now(), () => ++windowIds);
     },
@@ -80,6 +73,20 @@ export function soloPeers(): Peers {
     },
     background: true,
     onBackground() {},
+  };
+}
+
+/** `gather` and `answer` of a process that asks only itself (one process, or one cluster node). */
+export function localGathering(): Pick<Peers, 'gather' | 'answer'> {
+  const answers = new Map<string, (data: unknown) => unknown>();
+  return {
+    async gather(topic, data) {
+      const fn = answers.get(topic);
+      return fn ? [await fn(data)] : [];
+    },
+    answer(topic, fn) {
+      answers.set(topic, fn);
+    },
   };
 }
 
