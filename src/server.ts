@@ -141,7 +141,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   });
   if (opened && beginNode) {
     try {
-      node = beginNode(opened, app, { refuse: (jti, exp) => authenticator.refuse(jti, exp) }, (err, context) => log.error({ err }, `${context} failed`));
+      node = await beginNode(opened, app, { refuse: (jti, exp) => authenticator.refuse(jti, exp) }, (err, context) => log.error({ err }, `${context} failed`));
     } catch (err) {
       await opened.close();
       await app.close();

@@ -70,8 +70,11 @@ export interface ClusterLog {
    * connection is down is lost.
    */
   publish(subject: string, data: string): void;
-  /** Messages published on `subject` (this node's own included); the returned function unsubscribes. */
-  subscribe(subject: string, handler: (data: string) => void): () => void;
+  /**
+   * Messages published on `subject` (this node's own included); the returned function unsubscribes.
+   * With `queue`, each message goes to one subscriber of that name among all nodes.
+   */
+  subscribe(subject: string, handler: (data: string) => void, queue?: string): () => void;
   /** Called each time the connection comes back after being lost. */
   onReconnect(listener: () => void): void;
   /** Whether the connection to NATS is up now. */
@@ -196,8 +199,9 @@ export async function openClusterLog(options: ClusterLogOptions): Promise<Cluste
         // At most once: a publish the client refuses (closing, too large) is dropped.
       }
     },
-    subscribe(subject, handler) {
+    subscribe(subject, handler, queue) {
       const sub = nc.subscribe(busSubject(subject), {
+        ...(queue ? { queue } : {}),
         callback: (err, m) => {
           if (!err) handler(m.string());
         },

@@ -9,9 +9,13 @@ import type { ClusterConfig } from '../config.ts';
 import { openClusterLog, type ClusterLog } from '../cluster/log.ts';
 import { createClusterNode, type ClusterNode, type NodeHandlers } from '../cluster/node.ts';
 import { nodePeers, type NodePeers } from '../cluster/peers.ts';
+import { answerSnapshots, fetchSnapshot } from '../cluster/bootstrap.ts';
+import { AppError } from '../errors.ts';
 
 /** How long a write waits for its own node to apply it once the log has it, at most (ms). */
 const APPLY_TIMEOUT_MS = 30_000;
+/** How long a joining node waits for the next part of a snapshot (ms). */
+const SNAPSHOT_SILENCE_MS = 10_000;
 
 export interface OpenNode {
   log: ClusterLog;
@@ -41,13 +45,27 @@ export async function openNode(config: ClusterConfig): Promise<OpenNode> {
   };
 }
 
-/** Starts applying the log; the node's `close` also closes the peers and the log. */
-export function startNode(opened: OpenNode, app: App, handlers: NodeHandlers, onError: (err: unknown, context: string) => void): ClusterNode {
-  const node = createClusterNode({ log: opened.log, store: app.store, applyTimeout: APPLY_TIMEOUT_MS, onError });
+/**
+ * Starts applying the log; the node's `close` also closes the peers and the log. An empty store
+ * whose log no longer starts at its first entry is first filled from another node's snapshot.
+ */
+export async function startNode(opened: OpenNode, app: App, handlers: NodeHandlers, onError: (err: unknown, context: string) => void): Promise<ClusterNode> {
+  const { store } = app;
+  if (store.logPosition() === 0 && store.changeLog.head() === 0) {
+    const { first, last } = await opened.log.bounds();
+    if (last > 0 && first !== 1) {
+      const position = await fetchSnapshot(opened.log, store, { silenceMs: SNAPSHOT_SILENCE_MS, attempts: 5, onError });
+      // The log must hold what follows the snapshot.
+      if (first > position + 1) throw new AppError('CLUSTER_UNAVAILABLE', `the snapshot reflects entry ${position}, but the log starts at ${first}: the node that sent it is behind`);
+    }
+  }
+  const node = createClusterNode({ log: opened.log, store, applyTimeout: APPLY_TIMEOUT_MS, onError });
   node.start(app.services, handlers);
+  const stopAnswering = answerSnapshots(opened.log, store, onError);
   return {
     ...node,
     async close() {
+      stopAnswering();
       opened.peers.close();
       await node.close();
     },

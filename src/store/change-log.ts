@@ -43,6 +43,11 @@ export interface ChangeLog {
 export interface ChangeAppender {
   /** Writes entries (numbered on from the head, in order) and moves the head to the last one. */
   store(entries: readonly ChangeEntry[]): void;
+  /**
+   * Starts an empty log after `seq`, as if everything up to it had been pruned (a store restored
+   * from another's snapshot: store/snapshot.ts). Only inside a write transaction.
+   */
+  startAfter(seq: number): void;
 }
 
 /**
@@ -53,6 +58,10 @@ export function createChangeLog(changes: Database<ChangeEntry, number>, meta: Da
   return {
     head: (transaction) => (transaction ? meta.get(HEAD, { transaction }) : meta.get(HEAD)) ?? 0,
     prunedThrough: () => meta.get(PRUNED) ?? 0,
+    startAfter(seq) {
+      meta.put(HEAD, seq);
+      meta.put(PRUNED, seq);
+    },
     store(entries) {
       if (entries.length === 0) return;
       for (const e of entries) changes.put(e.seq, e);

@@ -14,13 +14,13 @@ import { openResults, type ReadLimits, type ResultCursor } from './read.ts';
 import { readLive } from './scan.ts';
 import type { StoredRecord } from './types.ts';
 import { BULK_WRITE_BATCH, createWriteTx, type WriteTx } from './write-tx.ts';
+import { exportRows, finishImport, importRows, LOG_POSITION, type SnapshotRow } from './snapshot.ts';
 
 export type { WriteTx } from './write-tx.ts';
 
-/** Meta key of `logPosition`. */
-const LOG_POSITION = 'log-position';
 export type { TableHandle } from './open.ts';
 export type { ReadLimits, ResultCursor } from './read.ts';
+export type { SnapshotRow } from './snapshot.ts';
 
 /** A chunked read of one snapshot, with the change-log head of that snapshot. */
 export interface SnapshotCursor extends ResultCursor {
@@ -81,6 +81,17 @@ export interface Store {
   transact<T>(fn: (tx: WriteTx) => T, options?: TransactOptions): Promise<T>;
   /** The position in an external ordered log this store has applied through (0: none): `TransactOptions.position`. */
   logPosition(): number;
+  /**
+   * Every record of every table from one snapshot, in batches handed to `onRows`; resolves to the
+   * log position they reflect (a cluster node answering one that joins: store/snapshot.ts).
+   */
+  exportRows(onRows: (rows: SnapshotRow[]) => void | Promise<void>, batch?: number): Promise<number>;
+  /**
+   * Fills an empty store with another store's rows (`finish` once all are in: the change log then
+   * starts after `position`, and `logPosition()` is `position`).
+   */
+  importRows(rows: readonly SnapshotRow[]): Promise<void>;
+  finishImport(position: number): Promise<void>;
   /**
    * Deletes every record whose expiry time has passed, through the normal delete path, in
    * transactions of at most `limit` records (default 500); resolves to how many it deleted.
@@ -248,6 +259,9 @@ export function createStore(options: StoreOptions): Store {
     openSearch,
     transact,
     logPosition: () => layout.meta.get(LOG_POSITION) ?? 0,
+    exportRows: (onRows, batch) => exportRows(layout, onRows, batch),
+    importRows: (rows) => importRows(layout, rows),
+    finishImport: (position) => finishImport(layout, position),
     dueExpiries(limit = BULK_WRITE_BATCH) {
       // Deadlines of tables that no longer expire are skipped, not counted: they stay queued (only
       // a local sweep drops them), and counted they could fill every batch.

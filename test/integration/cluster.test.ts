@@ -13,6 +13,8 @@ import { hashPassword } from '../../src/auth/password.ts';
 import { MESSAGE_SDL, schemaDir, startServer, tmpDir, type TestServer } from '../helpers/server.ts';
 import { json, openSse } from '../helpers/sse.ts';
 import { startNats, type NatsCluster } from '../helpers/nats.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 
 const COUNTER_SDL = `type Counter @table(database: "c") @export(name: "counter") {
   id: Int! @primaryKey
@@ -362,6 +364,46 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
     } finally {
       for (const server of servers) await server.close();
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test('a node joining after the log was trimmed fills its empty data directory from another node’s snapshot, then follows the log', async () => {
+    const [a, b] = await startNodes(2);
+    try {
+      for (let i = 0; i < 30; i++) assert.equal((await nodes[i % 2]!.req('PUT', `/realtime-demo/message/j${i}`, { title: `t${i}`, content: 'x' })).status, 201);
+      for (let i = 0; i < 5; i++) assert.equal((await a!.req('POST', '/c/counter/', { name: `c${i}` })).status, 201);
+      assert.equal((await b!.req('DELETE', '/realtime-demo/message/j3')).status, 204);
+      await eventually(
+        () => b!.req('GET', '/c/counter/'),
+        (r) => r.body.length === 5,
+      );
+      // Retention took all but the last 3 entries of the log.
+      const nc = await connect({ servers: nats.servers });
+      await (await jetstreamManager(nc)).streams.purge(`s${stream}`, { keep: 3 });
+      await nc.close();
+
+      const c = await startServer({ schemas, expirySweepInterval: 200, cluster: { servers: nats.servers, stream: `s${stream}`, replicas: 3 } });
+      nodes.push(c);
+      const want = async (n: TestServer) => ({
+        messages: (await n.req('GET', '/realtime-demo/message/?sort(+id)')).body,
+        counters: (await n.req('GET', '/c/counter/?sort(+id)')).body,
+      });
+      assert.deepEqual(await want(c), await want(a!), 'the newcomer holds what the others hold');
+      assert.equal((await c.req('GET', '/realtime-demo/message/j3')).status, 404);
+      // The same versions (ETags) as on the node that sent the snapshot.
+      assert.equal((await c.req('GET', '/realtime-demo/message/j7')).headers.etag, (await a!.req('GET', '/realtime-demo/message/j7')).headers.etag);
+      // It follows the log from there: a write on another node reaches it, with the next key counted alike.
+      const next = await a!.req('POST', '/c/counter/', { name: 'after' });
+      assert.equal(next.body.id, 6);
+      const seen = await eventually(
+        () => c.req('GET', '/c/counter/6'),
+        (r) => r.status === 200,
+      );
+      assert.equal(seen.body.name, 'after');
+      const own = await c.req('POST', '/c/counter/', { name: 'from c' });
+      assert.equal(own.body.id, 7, own.text);
+    } finally {
+      await stopNodes();
     }
   });
 
