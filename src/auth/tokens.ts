@@ -84,9 +84,11 @@ export function createTokenSigner(secret: string | Buffer, peers: Peers = soloPe
       for (const [jti, exp] of revoked) {
         if (exp >= nowSec) continue;
         revoked.delete(jti);
-        if (peers.clustered) peers.set(REVOKED, jti, undefined);
+        if (peers.clustered && !relay) peers.set(REVOKED, jti, undefined);
       }
-      if (relay) await relay(claims);
+      // A cluster's log reaches every node, where each keeps it as this one does (`refuse`): no
+      // entry of the peers' besides, which would be a second broadcast of the same revocation.
+      if (relay) return relay(claims);
       if (!peers.clustered) return;
       peers.set(REVOKED, claims.jti, claims.exp, claims.exp * 1000);
       // A gathering reaches every process after the entry above: once all have answered, all refuse the token.

@@ -154,11 +154,13 @@ export async function openClusterLog(options: ClusterLogOptions): Promise<Cluste
     throw unavailable(`cannot connect to ${options.servers.join(', ')} (${messageOf(err)})`, err);
   }
   let js: JetStreamClient;
+  // Kept for `bounds`: making a manager asks the server for its JetStream info each time.
+  let jsm: JetStreamManager;
   try {
     // Until the bound: a cluster that has just started elects its JetStream leader first.
     for (;;) {
       try {
-        const jsm = await jetstreamManager(nc, { timeout: ATTEMPT_MS });
+        jsm = await jetstreamManager(nc, { timeout: ATTEMPT_MS });
         await ensureStream(jsm, options, subject);
         js = jetstream(nc, { timeout: ATTEMPT_MS });
         break;
@@ -316,7 +318,6 @@ export async function openClusterLog(options: ClusterLogOptions): Promise<Cluste
 
   async function bounds(): Promise<{ first: number; last: number }> {
     try {
-      const jsm = await jetstreamManager(nc, { timeout: ATTEMPT_MS });
       const { state } = await jsm.streams.info(options.stream);
       return state.messages === 0 ? { first: 0, last: state.last_seq } : { first: state.first_seq, last: state.last_seq };
     } catch (err) {

@@ -165,9 +165,9 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   };
 
   return {
-    start(given, given2) {
-      services = given;
-      handlers = given2;
+    start(tableServices, entryHandlers) {
+      services = tableServices;
+      handlers = entryHandlers;
       follow();
     },
     async write(intent, givenId) {

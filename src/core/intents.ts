@@ -85,11 +85,6 @@ export interface RevokeIntent {
 /** Everything a cluster's log carries. */
 export type LogIntent = WriteIntent | RevokeIntent;
 
-/**
- * Where a table service sends its writes instead of its own transaction: a cluster node's log.
- * Resolves with the outcome `TableService.apply` gave where the write was decided, or rejects with
- * the error it was refused with.
- */
 /** A cluster node's view of its log, for `/health` and `/metrics`. */
 export interface LogState {
   /** Whether the node is connected to the log (NATS). */
@@ -102,6 +97,11 @@ export interface LogState {
   lagMs: number;
 }
 
+/**
+ * Where a table service sends its writes instead of its own transaction: a cluster node's log.
+ * Resolves with the outcome `TableService.apply` gave where the write was decided, or rejects with
+ * the error it was refused with.
+ */
 export interface IntentWriter {
   /**
    * `id` names the intent in the log: an intent with the id of one already there is not stored

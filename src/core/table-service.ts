@@ -201,13 +201,15 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     return { key, record, version: entry.seq };
   };
 
+  /** One record of a delete by query (`where` holds the role's filter), checked again in the transaction. */
+  const removeIfMatching = (tx: WriteTx, key: Key, where: Filter): boolean => {
+    const current = tx.get(handle, key);
+    return current !== undefined && matches(where, current.record) && tx.remove(handle, key) !== undefined;
+  };
+
   const applyDelete = (tx: WriteTx, i: DeleteIntent): boolean => {
     const { principal, key } = i;
-    if (i.where) {
-      // One record of a delete by query (its filter holds the role's): checked again here.
-      const current = tx.get(handle, key);
-      return current !== undefined && matches(i.where, current.record) && tx.remove(handle, key) !== undefined;
-    }
+    if (i.where) return removeIfMatching(tx, key, i.where);
     const filter = allow(principal, 'delete');
     const existing = tx.get(handle, key);
     if (!existing) throw notFound(key);
@@ -339,11 +341,8 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
           const batch = keys.slice(from, from + BULK_WRITE_BATCH);
           deleted += await store.transact((tx) => {
             let n = 0;
-            for (const key of batch) {
-              // The store types results unknown; a bare select of the primary key gives keys.
-              const current = tx.get(handle, key as Key);
-              if (current && matches(where, current.record) && tx.remove(handle, key as Key)) n++;
-            }
+            // The store types results unknown; a bare select of the primary key gives keys.
+            for (const key of batch) if (removeIfMatching(tx, key as Key, where)) n++;
             return n;
           });
         }

@@ -37,6 +37,17 @@ async function updates(stream: Awaited<ReturnType<typeof openSse>>, n: number) {
   return out;
 }
 
+/** The ids of a node's records, read every 100 ms until `ok` holds or `tries` reads are spent. */
+async function idsOn(url: string, agent: Agent, ok: (ids: Set<string>) => boolean, tries = 100): Promise<Set<string>> {
+  let ids = new Set<string>();
+  for (let i = 0; i < tries; i++) {
+    ids = new Set(((await httpRequest(`${url}/realtime-demo/message/`, 'GET', undefined, {}, agent)).body as Array<{ id: string }>).map((r) => r.id));
+    if (ok(ids)) break;
+    await sleep(100);
+  }
+  return ids;
+}
+
 async function stop(child: Child): Promise<void> {
   if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGTERM');
   await Promise.race([child.exited, sleep(15_000)]);
@@ -86,20 +97,9 @@ test('three nodes; one killed with -9 during writes on every node: nothing ackno
 
     // Every acknowledged write is on node B (the survivor) once it has applied the log.
     const last = seen.at(-1)!;
-    const listB = async () => (await httpRequest(`${b.url}/realtime-demo/message/`, 'GET', undefined, {}, agent)).body as Array<{ id: string }>;
-    let onB = new Set<string>();
-    for (let i = 0; i < 100; i++) {
-      onB = new Set((await listB()).map((r) => r.id));
-      if ([...acked].every((k) => onB.has(k))) break;
-      await sleep(100);
-    }
+    const onB = await idsOn(b.url, agent, (ids) => [...acked].every((k) => ids.has(k)));
     const lost = [...acked].filter((k) => !onB.has(k));
-    let onC = new Set<string>();
-    for (let i = 0; i < 100; i++) {
-      onC = new Set(((await httpRequest(`${c.url}/realtime-demo/message/`, 'GET', undefined, {}, agent)).body as Array<{ id: string }>).map((r) => r.id));
-      if (onC.size === onB.size) break;
-      await sleep(100);
-    }
+    const onC = await idsOn(c.url, agent, (ids) => ids.size === onB.size);
     assert.deepEqual([...onC].sort(), [...onB].sort(), 'the third node holds the same records');
     assert.deepEqual(lost, [], `of ${acked.size} acknowledged writes`);
 
@@ -124,12 +124,7 @@ test('three nodes; one killed with -9 during writes on every node: nothing ackno
 
     // Node A starts again on its data directory and catches up with everything B has.
     a = await node(dataA, nats.servers);
-    let onA = new Set<string>();
-    for (let i = 0; i < 200; i++) {
-      onA = new Set(((await httpRequest(`${a.url}/realtime-demo/message/`, 'GET', undefined, {}, agent)).body as Array<{ id: string }>).map((r) => r.id));
-      if (onA.size === onB.size) break;
-      await sleep(100);
-    }
+    const onA = await idsOn(a.url, agent, (ids) => ids.size === onB.size, 200);
     assert.deepEqual([...onA].sort(), [...onB].sort(), 'the restarted node holds the same records');
   } finally {
     await agent.close();
