@@ -63,6 +63,15 @@ export function registerChannelRoutes(fastify: FastifyInstance, options: Channel
     return reply;
   });
 
+  // The other methods name the channel's URL, not a missing route: 405 with what it takes.
+  fastify.route({
+    method: ['PUT', 'PATCH', 'DELETE'],
+    url: CHANNEL_ROUTE,
+    handler: async () => {
+      throw new AppError('METHOD_NOT_ALLOWED', 'a channel takes GET (subscribe, or describe) and POST (publish)', { headers: { allow: 'GET, HEAD, POST' } });
+    },
+  });
+
   fastify.post(CHANNEL_ROUTE, async (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
     requireJson(request);
     const name = checkChannelName(request.params.name);
