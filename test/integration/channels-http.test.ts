@@ -9,8 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { Agent } from 'undici';
 import { hashPassword } from '../../src/auth/password.ts';
 import { createServer } from '../../src/server.ts';
+import { startChild } from '../helpers/child.ts';
 import { httpRequest, MESSAGE_SDL, schemaDir, tmpDir } from '../helpers/server.ts';
 import { createEventSource, eventually, json, openSse, startSseServer, type SseServer, type SseStream } from '../helpers/sse.ts';
 
@@ -266,4 +268,55 @@ test('bad channel patterns stop start-up, each named', async (t) => {
     createServer({ port: 0, tls: false, logLevel: 'silent', data, schemas, auth: { users: {}, roles: { r: { channels: { x: ['listen'] } } } } as never }),
     /CONFIG_INVALID|invalid/,
   );
+});
+
+test('--workers 2: a publish on either worker reaches subscribers on both, and the per-channel limit is the server’s', { timeout: 120_000 }, async (t) => {
+  const data = tmpDir();
+  const schemas = schemaDir({ 'm.graphql': MESSAGE_SDL });
+  const child = await startChild(['--workers', '2', '--no-tls', '--data', data, '--schemas', schemas], { TABLECAST_MAX_CHANNEL_SUBSCRIBERS: '3' }, 60_000);
+  const agents: Agent[] = [];
+  const streams: SseStream[] = [];
+  t.after(async () => {
+    for (const s of streams) s.close();
+    for (const a of agents) await a.destroy().catch(() => undefined);
+    if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGTERM');
+    await child.exited;
+    rmSync(data, { recursive: true, force: true });
+    rmSync(schemas, { recursive: true, force: true });
+  });
+  await eventually(() => child.output().split('\n').filter((l) => l.includes('tablecast serving')).length >= 2, 'both workers serving', 60_000);
+  // One connection per agent: the supervisor hands each new connection to the next worker.
+  const fresh = () => {
+    const a = new Agent({ connections: 1, pipelining: 0 });
+    agents.push(a);
+    return a;
+  };
+  const open = async () => {
+    const s = await openSse(`${child.url}${ROOM}?stream=sse`, { agent: fresh(), timeoutMs: 10_000 });
+    streams.push(s);
+    return s;
+  };
+  for (let i = 0; i < 3; i++) assert.equal((await open()).status, 200);
+  assert.equal(new Set(streams.map((s) => s.headers['x-tablecast-worker'])).size, 2, 'subscribers on both workers');
+  for (const s of streams) await s.next(2);
+  // The counts reach the other worker by message: both workers describe the channel the same.
+  await eventually(async () => {
+    const counts = await Promise.all([0, 1].map(async () => (await httpRequest(`${child.url}${ROOM}`, 'GET', undefined, {}, fresh())).body.subscribers));
+    return counts.every((n) => n === 3);
+  }, 'both workers count 3 subscribers');
+  for (let i = 0; i < 2; i++) {
+    const refused = await open();
+    assert.equal(refused.status, 429);
+    assert.equal((await refused.json()).code, 'CHANNEL_FULL');
+  }
+  // Publishes from new connections: both workers publish some of them.
+  for (let i = 0; i < 4; i++) {
+    const res = await httpRequest(`${child.url}${ROOM}`, 'POST', { event: 'n', data: i }, {}, fresh());
+    assert.equal(res.status, 202, res.text);
+    assert.equal(res.body.subscribers, 3);
+  }
+  for (const s of streams.slice(0, 3)) {
+    await eventually(() => s.frames.filter((f) => f.event === 'n').length === 4, 'every subscriber got the 4 publishes', 10_000);
+    assert.deepEqual(s.frames.filter((f) => f.event === 'n').map((f) => Number(f.data)).sort(), [0, 1, 2, 3]);
+  }
 });
