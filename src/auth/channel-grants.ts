@@ -24,10 +24,7 @@ export function checkChannelName(name: string): string {
   // `.` and `..` are path segments a client resolves away before the request is sent.
   if (name.length > 0 && name.length <= MAX_NAME && name !== '.' && name !== '..' && name.split(':').every((s) => SEGMENT.test(s))) return name;
   const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name;
-  throw new AppError(
-    'BAD_REQUEST',
-    `channel name "${shown}" is invalid: segments of letters, digits, _ . @ - separated by ":", at most ${MAX_NAME} characters (not "." or "..")`,
-  );
+  throw new AppError('BAD_REQUEST', `channel name "${shown}" is invalid: segments of letters, digits, _ . @ - separated by ":", at most ${MAX_NAME} characters (not "." or "..")`);
 }
 
 /** One compiled pattern segment. */

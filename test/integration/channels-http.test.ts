@@ -253,21 +253,15 @@ test('bad channel patterns stop start-up, each named', async (t) => {
     rmSync(schemas, { recursive: true, force: true });
   });
   const roles = { r: { tables: {}, channels: { 'item-*': ['subscribe'], 'a:**:b': ['publish'], 'a b': ['subscribe'], 'ok:*:$user:**': ['subscribe'] } } };
-  await assert.rejects(
-    createServer({ port: 0, tls: false, logLevel: 'silent', data, schemas, auth: { users: {}, roles } as never }),
-    (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'CONFIG_INVALID');
-      assert.match(err.message, /auth\.roles\.r\.channels\["item-\*"\]: .*wildcards stand for whole segments/);
-      assert.match(err.message, /channels\["a:\*\*:b"\]: .*only be the last segment/);
-      assert.match(err.message, /channels\["a b"\]/);
-      assert.doesNotMatch(err.message, /ok:\*/);
-      return true;
-    },
-  );
-  await assert.rejects(
-    createServer({ port: 0, tls: false, logLevel: 'silent', data, schemas, auth: { users: {}, roles: { r: { channels: { x: ['listen'] } } } } as never }),
-    /CONFIG_INVALID|invalid/,
-  );
+  await assert.rejects(createServer({ port: 0, tls: false, logLevel: 'silent', data, schemas, auth: { users: {}, roles } as never }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'CONFIG_INVALID');
+    assert.match(err.message, /auth\.roles\.r\.channels\["item-\*"\]: .*wildcards stand for whole segments/);
+    assert.match(err.message, /channels\["a:\*\*:b"\]: .*only be the last segment/);
+    assert.match(err.message, /channels\["a b"\]/);
+    assert.doesNotMatch(err.message, /ok:\*/);
+    return true;
+  });
+  await assert.rejects(createServer({ port: 0, tls: false, logLevel: 'silent', data, schemas, auth: { users: {}, roles: { r: { channels: { x: ['listen'] } } } } as never }), /CONFIG_INVALID|invalid/);
 });
 
 test('--workers 2: a publish on either worker reaches subscribers on both, and the per-channel limit is the server’s', { timeout: 120_000 }, async (t) => {
@@ -284,7 +278,15 @@ test('--workers 2: a publish on either worker reaches subscribers on both, and t
     rmSync(data, { recursive: true, force: true });
     rmSync(schemas, { recursive: true, force: true });
   });
-  await eventually(() => child.output().split('\n').filter((l) => l.includes('tablecast serving')).length >= 2, 'both workers serving', 60_000);
+  await eventually(
+    () =>
+      child
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('tablecast serving')).length >= 2,
+    'both workers serving',
+    60_000,
+  );
   // One connection per agent: the supervisor hands each new connection to the next worker.
   const fresh = () => {
     const a = new Agent({ connections: 1, pipelining: 0 });
@@ -317,6 +319,12 @@ test('--workers 2: a publish on either worker reaches subscribers on both, and t
   }
   for (const s of streams.slice(0, 3)) {
     await eventually(() => s.frames.filter((f) => f.event === 'n').length === 4, 'every subscriber got the 4 publishes', 10_000);
-    assert.deepEqual(s.frames.filter((f) => f.event === 'n').map((f) => Number(f.data)).sort(), [0, 1, 2, 3]);
+    assert.deepEqual(
+      s.frames
+        .filter((f) => f.event === 'n')
+        .map((f) => Number(f.data))
+        .sort(),
+      [0, 1, 2, 3],
+    );
   }
 });
