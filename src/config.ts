@@ -11,7 +11,7 @@ import { AppError } from './errors.ts';
 import { ConfigSchema, type ConfigInput, type Config } from './config/settings.ts';
 import { codeOf, isObject, messageOf } from './util/guards.ts';
 
-export { ACTIONS, AuthSchema, type Action, type AuthConfig, type ClusterConfig, type Config, type ConfigInput, type CorsConfig } from './config/settings.ts';
+export { ACTIONS, AuthSchema, type Action, type AuthConfig, type ChannelAction, type ClusterConfig, type Config, type ConfigInput, type CorsConfig } from './config/settings.ts';
 
 /** Environment variable → config key: the one table of names scripts can rely on. */
 const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
@@ -34,6 +34,8 @@ const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_STREAM_QUEUE_FRAMES: 'streamQueueFrames',
   TABLECAST_STREAM_QUEUE_BYTES: 'streamQueueBytes',
   TABLECAST_SSE_RETRY: 'sseRetry',
+  TABLECAST_MAX_CHANNEL_SUBSCRIBERS: 'maxChannelSubscribers',
+  TABLECAST_MAX_CHANNEL_MESSAGE_BYTES: 'maxChannelMessageBytes',
   TABLECAST_MAX_QUERY_TERMS: 'maxQueryTerms',
   TABLECAST_MAX_SORT_RECORDS: 'maxSortRecords',
   TABLECAST_MAX_RECORD_VALUES: 'maxRecordValues',

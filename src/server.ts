@@ -11,6 +11,8 @@ import { AppError } from './errors.ts';
 import { createApp, type App } from './core/app.ts';
 import { createAuthenticator } from './auth/authenticate.ts';
 import { createPolicy } from './auth/policy.ts';
+import { createChannelGrants } from './auth/channel-grants.ts';
+import { registerChannelRoutes } from './http/channel-routes.ts';
 import { loadOrCreateSecret } from './auth/secret.ts';
 import { redactUrl } from './http/access-tokens.ts';
 import { createRequestTallies, registerMetrics } from './http/metrics.ts';
@@ -96,6 +98,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   const fastify = createFastify(config, tls, { log, logController, responses });
 
   const policy = createPolicy(config.auth, model.tables);
+  const channelGrants = createChannelGrants(config.auth, policy.enabled);
   const secret = policy.enabled ? (config.auth?.secret ?? (await loadOrCreateSecret(config.data))) : 'unused: auth is off';
   // A cluster node's writes go to the cluster's log (SPEC §10); the node needs the app's store and
   // services, the app needs somewhere to send writes: the node is bound once both exist. Its log is
@@ -176,6 +179,18 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
           stream,
           auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined, tables: model.tables },
           ...(config.cors ? { cors: config.cors } : {}),
+        }),
+    ],
+    [
+      'channels over HTTP',
+      (f) =>
+        registerChannelRoutes(f, {
+          sse,
+          grants: channelGrants,
+          maxSubscribers: config.maxChannelSubscribers,
+          maxMessageBytes: config.maxChannelMessageBytes,
+          retryAfter: Math.max(1, Math.ceil(config.pingInterval / 1000)),
+          ...(app.peers.clustered ? { worker: app.peers.self } : {}),
         }),
     ],
     ['metrics', (f) => registerMetrics(f, { app, tallies, streams, channels, connections, ...(peers ? { peers } : {}), isAdmin: (request) => policy.isAdmin(request.principal) })],

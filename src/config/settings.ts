@@ -14,6 +14,9 @@ const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no
 /** The five permissions (README › Security). */
 export const ACTIONS = ['read', 'insert', 'update', 'delete', 'publish'] as const;
 export type Action = (typeof ACTIONS)[number];
+/** The two channel permissions (README › Channels over HTTP). */
+const CHANNEL_ACTIONS = ['subscribe', 'publish'] as const;
+export type ChannelAction = (typeof CHANNEL_ACTIONS)[number];
 
 /** `true`, or `{ "filter": "<query>" }` restricting the action to matching records. */
 const Permission = z.union([z.boolean(), z.object({ filter: z.string().min(1) }).strict()]);
@@ -43,6 +46,8 @@ export const AuthSchema = z
         z
           .object({
             tables: z.record(z.string().min(1), TablePermissions).default({}),
+            /** Channel pattern (`user:$user`, `item:*`) → `subscribe` and/or `publish` (auth/channel-grants.ts). */
+            channels: z.record(z.string().min(1), z.array(z.enum(CHANNEL_ACTIONS)).min(1)).default({}),
             /** May read /metrics and /admin/connections. */
             admin: z.boolean().default(false),
           })
@@ -162,6 +167,10 @@ export const ConfigSchema = z
     streamQueueFrames: atLeast(1).default(1000),
     streamQueueBytes: atLeast(1024).default(4 * 1024 * 1024),
     sseRetry: atLeast(0).default(3000),
+    /** Most subscribers of one channel, every worker's (GET /channels/{name}); CHANNEL_FULL past it. */
+    maxChannelSubscribers: atLeast(1).default(10_000),
+    /** Largest `data` of one channel message published over HTTP, in bytes of its JSON; PAYLOAD_TOO_LARGE past it. */
+    maxChannelMessageBytes: atLeast(1).default(65_536),
     /** Most conditions in one query (REST, GraphQL filter arguments); QUERY_TOO_COMPLEX past it. */
     maxQueryTerms: atLeast(1).default(100),
     /** Most records held in memory to sort one query; QUERY_TOO_COMPLEX past it. */

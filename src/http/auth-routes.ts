@@ -11,6 +11,7 @@ import { AppError } from '../errors.ts';
 import type { TableDef } from '../schema/model.ts';
 import { opensStream, streamParamOf } from './stream-request.ts';
 import { findAccessTokens } from './access-tokens.ts';
+import { CHANNEL_ROUTE } from './channel-routes.ts';
 import { isObject } from '../util/guards.ts';
 
 declare module 'fastify' {
@@ -190,15 +191,15 @@ function accessTokenOf(request: FastifyRequest, search: string, routes: StreamRo
   if (!isStreamRequest(request, search, routes)) {
     throw new AppError(
       'BAD_REQUEST',
-      'access_token is accepted on table and GraphQL stream requests only (GET with ?stream=sse or Accept: text/event-stream); send Authorization: Bearer <token> instead',
+      'access_token is accepted on table, channel and GraphQL stream requests only (GET with ?stream=sse or Accept: text/event-stream); send Authorization: Bearer <token> instead',
     );
   }
   return new URLSearchParams(`t=${search.slice(token.valueStart, token.valueEnd)}`).get('t') ?? '';
 }
 
-/** A request that opens a table's event stream, or a GraphQL one (which only the `Accept` header asks for). */
+/** A request that opens a table's or a channel's event stream, or a GraphQL one (which only the `Accept` header asks for). */
 function isStreamRequest(request: FastifyRequest, search: string, routes: StreamRoutes): boolean {
   const route = request.routeOptions.url ?? '';
-  if (routes.table.has(route)) return opensStream(request, streamParamOf(search));
+  if (routes.table.has(route) || route === CHANNEL_ROUTE) return opensStream(request, streamParamOf(search));
   return routes.graphql.has(route) && opensStream(request, undefined);
 }

@@ -47,7 +47,7 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
  * Called first in each handler that takes a body (a `preValidation` hook cost every write one more
  * promise and hook chain).
  */
-function requireJson(request: FastifyRequest): void {
+export function requireJson(request: FastifyRequest): void {
   if (request.body === undefined) return;
   const type = request.headers['content-type'];
   if (typeof type !== 'string' || !JSON_TYPE.test(type)) {

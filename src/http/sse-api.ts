@@ -42,13 +42,19 @@ export function createSseApi(hub: ChannelHub): SseApi {
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, streamHeaders(request, reply));
+      const expiresAt = request.principal.expiresAt;
       const client = hub.addClient({
         sink: res,
         address: request.ip,
         ...(typeof lastEventId === 'string' ? { lastEventId } : {}),
         ...(options.channels ? { channels: options.channels } : {}),
+        ...(expiresAt !== undefined ? { expiresAt } : {}),
       });
-      res.on('close', () => hub.removeClient(client.id));
+      res.on('close', () => hub.removeClient(client.id, 'client'));
+      res.on('error', () => hub.removeClient(client.id, 'error'));
+      // HTTP/2: a client that resets a stream waiting on flow control gets 'aborted' and never
+      // 'close' (see sse-routes.ts); without this the client and its queued frames stayed.
+      request.raw.on('aborted', () => hub.removeClient(client.id, 'error'));
       return client;
     },
   };

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { encodeSseFrame } from './sse.ts';
-import { createStreamWriter, type Sink, type StreamWriter } from './stream-writer.ts';
+import { createStreamWriter, type CloseReason, type Sink, type StreamWriter } from './stream-writer.ts';
 import type { OpenStream, StreamRegistry } from './streams.ts';
 import { soloPeers, type Peers } from '../peers/peers.ts';
 
@@ -36,6 +36,8 @@ export interface AddClientOptions {
   lastEventId?: string;
   /** Channels to join at once. */
   channels?: readonly string[];
+  /** When the credential that opened the stream expires (epoch ms): the stream ends then. */
+  expiresAt?: number;
 }
 
 export interface ChannelHub {
@@ -43,7 +45,8 @@ export interface ChannelHub {
   admit(address: string): void;
   /** Registers an open SSE response as a client; writes `retry:` and a connected frame. */
   addClient(options: AddClientOptions): ChannelClient;
-  removeClient(clientId: string): void;
+  /** Ends a client's stream; `reason` (default `shutdown`) is what metrics count it under. */
+  removeClient(clientId: string, reason?: CloseReason): void;
   getClient(clientId: string): ChannelClient | undefined;
   subscribe(clientId: string, channel: string): boolean;
   unsubscribe(clientId: string, channel: string): boolean;
@@ -109,6 +112,16 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
   };
   const remoteClients = (): ChannelClient[] => [...peers.entries(DIRECTORY).keys()].map((id) => remote(id)!).filter(Boolean);
   const remoteIn = (channel: string): ChannelClient[] => remoteClients().filter((c) => c.channels.has(channel));
+  // Subscribers per channel, shared apart from the directory so that counting one channel (the
+  // per-channel limit, checked on every subscribe) costs a look-up per worker, not a walk of every client.
+  const shareCount = (channel: string) => {
+    if (peers.clustered) peers.set(COUNTS, channel, members.get(channel)?.size || undefined);
+  };
+  const elsewhere = (channel: string): number => {
+    let n = 0;
+    for (const v of peers.entries(COUNTS).get(channel)?.values() ?? []) n += v as number;
+    return n;
+  };
   peers.on(EVENTS, (data) => {
     const m = data as RemoteEvent;
     if (m.to === 'channel') deliver(members.get(m.channel!) ?? [], m.frame);
@@ -125,12 +138,16 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
 
   const hub: ChannelHub = {
     admit: (address) => options.streams.admit(address),
-    addClient({ sink, address, lastEventId, channels = [] }) {
+    addClient({ sink, address, lastEventId, channels = [], expiresAt }) {
       options.streams.admit(address);
       const client: ChannelClient = { id: randomUUID(), channels: new Set(), createdAt: new Date(), address, ...(lastEventId ? { lastEventId } : {}) };
       const stream: OpenStream = { address, table: 'channels', transport: 'channel', end: (reason) => writer.close(reason) };
+      // A stream lives no longer than the credential that opened it (SPEC §4), whatever its route.
+      const expiry = expiresAt === undefined ? undefined : setTimeout(() => writer.close('expired'), Math.min(MAX_TIMER, Math.max(0, expiresAt - Date.now())));
+      expiry?.unref();
       const writer = createStreamWriter(sink, { maxFrames: options.maxFrames, maxBytes: options.maxBytes }, (reason, dropped) => {
-        for (const ch of client.channels) members.get(ch)?.delete(client.id);
+        if (expiry) clearTimeout(expiry);
+        for (const ch of client.channels) leave(client.id, ch);
         clients.delete(client.id);
         publish(undefined, client.id);
         options.streams.remove(stream, reason, dropped);
@@ -143,9 +160,9 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
       writer.write(encodeSseFrame({ retry: options.retry }) + frameOf('message', { type: 'connected', status: 'ok', clientId: client.id }));
       return client;
     },
-    removeClient(clientId) {
+    removeClient(clientId, reason = 'shutdown') {
       const local = clients.get(clientId);
-      if (local) local.writer.close('shutdown');
+      if (local) local.writer.close(reason);
       else if (remote(clientId)) peers.send(CONTROL, { op: 'remove', client: clientId } satisfies RemoteControl);
     },
     getClient: (clientId) => clients.get(clientId)?.client ?? remote(clientId),
@@ -160,16 +177,14 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
       const entry = clients.get(clientId);
       if (!entry) return sendControl(clientId, 'unsubscribe', channel);
       if (!entry.client.channels.delete(channel)) return false;
-      const set = members.get(channel);
-      set?.delete(clientId);
-      if (set?.size === 0) members.delete(channel);
+      leave(clientId, channel);
       publish(entry.client, clientId);
       return true;
     },
     broadcast(channel, event, data, id) {
       const frame = frameOf(event, data, id);
       if (peers.clustered) peers.send(EVENTS, { to: 'channel', channel, frame } satisfies RemoteEvent);
-      return deliver(members.get(channel) ?? [], frame) + (peers.clustered ? remoteIn(channel).length : 0);
+      return deliver(members.get(channel) ?? [], frame) + elsewhere(channel);
     },
     broadcastAll(event, data, id) {
       const frame = frameOf(event, data, id);
@@ -189,7 +204,7 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
       return {
         name,
         send: ({ type, data, id }) => hub.broadcast(name, type, data, id),
-        count: () => (members.get(name)?.size ?? 0) + (peers.clustered ? remoteIn(name).length : 0),
+        count: () => (members.get(name)?.size ?? 0) + elsewhere(name),
       };
     },
     stats() {
@@ -207,6 +222,14 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
     let set = members.get(channel);
     if (!set) members.set(channel, (set = new Set()));
     set.add(client.id);
+    shareCount(channel);
+  }
+
+  function leave(clientId: string, channel: string): void {
+    const set = members.get(channel);
+    if (!set?.delete(clientId)) return;
+    if (set.size === 0) members.delete(channel);
+    shareCount(channel);
   }
 
   /** Asks the worker holding a client to change its channels; false when no worker holds it. */
@@ -225,6 +248,9 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
 const DIRECTORY = 'channel-clients';
 const EVENTS = 'channel-events';
 const CONTROL = 'channel-control';
+const COUNTS = 'channel-counts';
+/** setTimeout's longest delay (24.8 days): a credential valid longer ends its stream then, early rather than never. */
+const MAX_TIMER = 2 ** 31 - 1;
 
 /** A client of another worker, as the directory holds it (IPC carries JSON: no Set, no Date). */
 interface SharedClient {

@@ -10,6 +10,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isPasswordHash } from '../auth/password.ts';
+import { channelGrantProblems } from '../auth/channel-grants.ts';
 import { policyProblems } from '../auth/policy.ts';
 import { inspectConfig, settingLocation, type Config } from '../config.ts';
 import { AppError } from '../errors.ts';
@@ -36,6 +37,7 @@ const RESERVED_DATABASES: ReadonlyMap<string, string> = new Map([
   ['admin', '/admin/*'],
   ['health', '/health'],
   ['metrics', '/metrics'],
+  ['channels', '/channels/{name}'],
 ]);
 
 /** What the store and start-up keep in the data directory (LMDB's file and lock, the auth secret, the generated certificate). */
@@ -78,6 +80,7 @@ export async function prepareStart(input: unknown, options: { model?: SchemaMode
       }
     }
     if (model) for (const p of policyProblems(settings.auth, model.tables)) problems.push({ kind: 'config', where: where(['auth', ...p.path]), message: p.message });
+    for (const p of channelGrantProblems(settings.auth)) problems.push({ kind: 'config', where: where(['auth', ...p.path]), message: p.message });
   }
   if (settings.tls && settings.cert && settings.key) problems.push(...tlsProblems(settings.cert, settings.key, where));
   if (settings.data) {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { createServer, type ServerOptions } from '../../src/server.ts';
 import { hashPassword } from '../../src/auth/password.ts';
-import { MESSAGE_SDL, schemaDir, startServer, tmpDir, type TestServer } from '../helpers/server.ts';
+import { httpRequest, MESSAGE_SDL, schemaDir, startServer, tmpDir, type TestServer } from '../helpers/server.ts';
 import { json, openSse } from '../helpers/sse.ts';
 import { startNats, type NatsCluster } from '../helpers/nats.ts';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -360,6 +360,16 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       assert.equal(b.sse.channel('orders').count(), 1);
       assert.equal(a.sse.channel('orders').send({ type: 'note', data: 'one left' }), 1);
       assert.equal((await onB.until((f) => f.event === 'note')).data, 'one left');
+      // Channels over HTTP are the same channels: subscribed on node A, published on node B.
+      const httpOnA = await openSse(`${urls[0]}/channels/orders?stream=sse`);
+      await httpOnA.next(2);
+      const end2 = Date.now() + 10_000;
+      while (b.sse.channel('orders').count() < 2 && Date.now() < end2) await sleep(50);
+      const posted = await httpRequest(`${urls[1]}/channels/orders`, 'POST', { event: 'bid', data: { amount: 5 } });
+      assert.equal(posted.status, 202, posted.text);
+      assert.equal(posted.body.subscribers, 2);
+      for (const s of [onB, httpOnA]) assert.deepEqual(json(await s.until((f) => f.event === 'bid')), { amount: 5 });
+      httpOnA.close();
       onB.close();
     } finally {
       for (const server of servers) await server.close();
