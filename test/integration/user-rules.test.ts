@@ -55,7 +55,11 @@ test('REST and GraphQL reads: each user sees their own rows; another’s row is 
   assert.deepEqual(ids((await s.req('GET', '/chat/message?owner=bob', undefined, alice)).body), [], 'asking for bob’s rows gives none');
   assert.deepEqual((await s.req('GET', '/chat/message')).body, [], 'anonymous: $user matches nothing');
   assert.equal((await s.req('GET', '/chat/message/a1', undefined, alice)).status, 200);
-  for (const [who, key] of [[alice, 'b1'], [bob, 'a1'], [{}, 'a1']] as const) {
+  for (const [who, key] of [
+    [alice, 'b1'],
+    [bob, 'a1'],
+    [{}, 'a1'],
+  ] as const) {
     const res = await s.req('GET', `/chat/message/${key}`, undefined, who);
     assert.equal(res.status, 404, res.text);
     assert.equal(res.body.code, 'NOT_FOUND');
@@ -148,7 +152,10 @@ test('streams and subscriptions carry each user’s own events, live and replaye
     assert.deepEqual(gqlEvents, aliceExpected);
 
     // Replayed from the log after a cursor: the same decisions, per user.
-    for (const [who, expected] of [[alice, aliceExpected], [bob, bobExpected]] as const) {
+    for (const [who, expected] of [
+      [alice, aliceExpected],
+      [bob, bobExpected],
+    ] as const) {
       const again = await openSse(`${s.url}/chat/message?stream=sse`, { headers: { ...who, 'last-event-id': String(from) } });
       try {
         const last = expected.at(-1)!.split(' ')[1];

@@ -17,7 +17,8 @@ type Message @table(database: "chat") @export(name: "message") { id: ID! @primar
 const tables = parseSchema([{ file: 'a.graphql', sdl: SDL }]).tables;
 const message = tables[0]!;
 const who = (user: string, roles: string[] = ['member']): Principal => ({ user, roles, via: 'bearer' });
-const policyOf = (perms: Record<string, unknown>) => createPolicy(AuthSchema.parse({ roles: { member: { tables: { 'chat/message': perms } }, 'team-red': { tables: {} }, anonymous: { tables: { 'chat/message': perms } } } }), tables);
+const policyOf = (perms: Record<string, unknown>) =>
+  createPolicy(AuthSchema.parse({ roles: { member: { tables: { 'chat/message': perms } }, 'team-red': { tables: {} }, anonymous: { tables: { 'chat/message': perms } } } }), tables);
 const filterOf = (policy: ReturnType<typeof policyOf>, principal: Principal, action: 'read' | 'insert' = 'read'): Filter => {
   const g = policy.grant(principal, action, message);
   assert.ok(g.allowed && g.filter, 'a filtered grant');
