@@ -77,12 +77,15 @@ export function createAuthenticator(
   // reservation, instead of each taking one of the address's `loginRate` checks.
   const running = new Map<string, Promise<boolean>>();
 
+  // Only users allowed to change their password have a store read per check: the others' tokens
+  // verify with none, and turning `changePassword` off brings back the configuration's password.
+  const changedOf = (user: string) => (users[user]?.changePassword ? passwords?.get(user) : undefined);
   /** How often `user`'s password was changed at run time (tokens carry it: older ones are refused). */
-  const generationOf = (user: string): number => passwords?.get(user)?.generation ?? 0;
+  const generationOf = (user: string): number => changedOf(user)?.generation ?? 0;
   /** The hash `user`'s password is checked against: a changed one, or the configuration's. */
   const hashOf = (user: string): string | undefined => {
     const entry = users[user];
-    return entry && (passwords ? effectiveHash(entry.password, passwords.get(user)) : entry.password);
+    return entry && effectiveHash(entry.password, changedOf(user));
   };
 
   const principalOf = (user: string, via: Principal['via'], expiresAt?: number): Principal => {

@@ -12,6 +12,8 @@
  *   404 …) changes nothing and emits nothing; its sequence number is skipped by every node alike.
  *   An entry that could not be applied for a reason of this node's own (a full disk) is tried
  *   again, from the position, rather than skipped: skipping would leave this node different.
+ * - **Other entries.** A logout is applied in memory; a password change is stored in its own
+ *   transaction at the entry's position (store.setCredential), with no change entry.
  */
 import { randomUUID } from 'node:crypto';
 import type { IntentWriter, LogIntent, LogState } from '../core/intents.ts';
