@@ -13,6 +13,7 @@ import { createAuthenticator } from './auth/authenticate.ts';
 import { createPolicy } from './auth/policy.ts';
 import { createChannelGrants } from './auth/channel-grants.ts';
 import { registerChannelRoutes } from './http/channel-routes.ts';
+import type { PasswordStore } from './auth/passwords.ts';
 import { loadOrCreateSecret } from './auth/secret.ts';
 import { redactUrl } from './http/access-tokens.ts';
 import { createRequestTallies, registerMetrics } from './http/metrics.ts';
@@ -125,7 +126,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     : undefined;
   // A logout on a cluster node goes through the log too, so every node refuses the token.
   const relay = intents ? async (claims: { jti: string; exp: number }) => void (await intents.write({ op: 'revoke', jti: claims.jti, exp: claims.exp })) : undefined;
-  const authenticator = createAuthenticator(config.auth, secret, now, nodePeers ?? peers, relay);
   const app = createAppOrClose(opened, {
     model,
     policy,
@@ -142,6 +142,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     ...(peers ? { peers } : {}),
     ...(intents ? { intents } : {}),
   });
+  // Changed passwords live in the store, so every worker sees them; a cluster node sends the
+  // change through the log, so every node stores it (and answers once it applied it here).
+  const passwords: PasswordStore = {
+    get: (user) => app.store.credential(user),
+    set: async (user, hash, base) => void (await (intents ? intents.write({ op: 'password', user, hash, base }) : app.store.setCredential(user, { hash, base }))),
+  };
+  const authenticator = createAuthenticator(config.auth, secret, now, nodePeers ?? peers, relay, passwords);
   if (opened && beginNode) {
     try {
       node = await beginNode(opened, app, { refuse: (jti, exp) => authenticator.refuse(jti, exp) }, (err, context) => log.error({ err }, `${context} failed`));

@@ -8,7 +8,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AuthConfig } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { createLoginGuard, defaultMaxConcurrentLogins } from './login-guard.ts';
-import { verifyPassword } from './password.ts';
+import { hashPassword, verifyPassword } from './password.ts';
+import { checkPasswordChange, effectiveHash, type PasswordStore } from './passwords.ts';
 import { ANONYMOUS, type Principal } from './policy.ts';
 import { createTokenSigner, type RevocationRelay, type TokenClaims } from './tokens.ts';
 import type { Peers } from '../peers/peers.ts';
@@ -32,13 +33,26 @@ export interface Authenticator {
   logout(credentials: Credentials): Promise<void>;
   /** Refuses a token id on this process until `exp` (epoch s): a cluster node applying another node's logout. */
   refuse(jti: string, exp: number): void;
+  /**
+   * Changes the caller's own password, given the current one (checked under the login bounds;
+   * wrong is 403) and a body `{ current, password }`. Every token and session of the user issued
+   * before ends. Only users with `changePassword: true`, and only with a password store.
+   */
+  changePassword(principal: Principal, body: unknown, address: string): Promise<void>;
 }
 
 /**
  * Creates the authenticator for an auth config (absent config: everyone is anonymous).
  * @example const auth = createAuthenticator(config.auth, secret)
  */
-export function createAuthenticator(auth: AuthConfig | undefined, secret: string | Buffer, now: () => number = Date.now, peers?: Peers, relay?: RevocationRelay): Authenticator {
+export function createAuthenticator(
+  auth: AuthConfig | undefined,
+  secret: string | Buffer,
+  now: () => number = Date.now,
+  peers?: Peers,
+  relay?: RevocationRelay,
+  passwords?: PasswordStore,
+): Authenticator {
   const tokens = createTokenSigner(secret, peers, relay);
   const users = auth?.users ?? {};
   const guard = createLoginGuard({
@@ -56,11 +70,23 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
     return h.digest('base64');
   };
   // Successful Basic checks: scrypt costs tens of ms, too much per request.
-  const basicCache = new Map<string, { user: string; until: number }>();
+  // `generation` of the user's password when checked: a change (in any process) makes it stale.
+  const basicCache = new Map<string, { user: string; until: number; generation: number }>();
   // Checks running now, by user name and password: identical concurrent ones (a client opening
   // several requests with the same Basic header on a cold cache) share one check and one
   // reservation, instead of each taking one of the address's `loginRate` checks.
   const running = new Map<string, Promise<boolean>>();
+
+  // Only users allowed to change their password have a store read per check: the others' tokens
+  // verify with none, and turning `changePassword` off brings back the configuration's password.
+  const changedOf = (user: string) => (users[user]?.changePassword ? passwords?.get(user) : undefined);
+  /** How often `user`'s password was changed at run time (tokens carry it: older ones are refused). */
+  const generationOf = (user: string): number => changedOf(user)?.generation ?? 0;
+  /** The hash `user`'s password is checked against: a changed one, or the configuration's. */
+  const hashOf = (user: string): string | undefined => {
+    const entry = users[user];
+    return entry && effectiveHash(entry.password, changedOf(user));
+  };
 
   const principalOf = (user: string, via: Principal['via'], expiresAt?: number): Principal => {
     const entry = users[user];
@@ -73,9 +99,9 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
     const key = keyOf(username, password);
     let check = running.get(key);
     if (!check) {
-      const entry = users[username];
+      const hash = hashOf(username);
       // Hash even for unknown users, so timing does not tell which user names exist.
-      check = guard.check(address, async () => (await verifyPassword(password, entry?.password ?? DUMMY_HASH)) && entry !== undefined);
+      check = guard.check(address, async () => (await verifyPassword(password, hash ?? DUMMY_HASH)) && hash !== undefined);
       running.set(key, check);
       const forget = () => running.delete(key);
       check.then(forget, forget);
@@ -96,6 +122,7 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
         INVALID_TOKEN_CHALLENGE,
       );
     }
+    if ((claims.gen ?? 0) !== generationOf(claims.sub)) throw unauthorized('the password was changed since this token was issued; log in again', INVALID_TOKEN_CHALLENGE);
     return principalOf(claims.sub, via, claims.exp * 1000);
   };
 
@@ -107,7 +134,7 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
         if (/^basic$/i.test(scheme)) {
           const key = keyOf(value);
           const hit = basicCache.get(key);
-          if (hit && hit.until > now()) return principalOf(hit.user, 'basic');
+          if (hit && hit.until > now() && hit.generation === generationOf(hit.user)) return principalOf(hit.user, 'basic');
           const decoded = Buffer.from(value, 'base64').toString('utf8');
           const colon = decoded.indexOf(':');
           if (colon < 0) throw unauthorized('malformed Basic credentials', BASIC_CHALLENGE);
@@ -117,7 +144,7 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
             throw err.code === 'UNAUTHORIZED' ? unauthorized(err.message, BASIC_CHALLENGE) : err;
           });
           if (basicCache.size > 1000) basicCache.clear();
-          basicCache.set(key, { user: principal.user!, until: now() + 60_000 });
+          basicCache.set(key, { user: principal.user!, until: now() + 60_000, generation: generationOf(principal.user!) });
           return principal;
         }
         throw unauthorized(`unsupported authorization scheme "${scheme}" (use Basic or Bearer)`);
@@ -130,7 +157,27 @@ export function createAuthenticator(auth: AuthConfig | undefined, secret: string
     login,
     issue(user, kind) {
       const ttl = kind === 'session' ? (auth?.sessionTtl ?? 86_400) : (auth?.tokenTtl ?? 3600);
-      return { token: tokens.sign(user, kind, ttl, now()).token, expiresIn: ttl };
+      return { token: tokens.sign(user, kind, ttl, now(), generationOf(user)).token, expiresIn: ttl };
+    },
+    async changePassword(principal, body, address) {
+      const user = principal.user;
+      if (user === null) throw unauthorized('log in to change your password');
+      if (!passwords || !users[user]?.changePassword) {
+        throw new AppError('FORBIDDEN', `user ${user} may not change its password here (auth.users.${user}.changePassword is not set)`);
+      }
+      const { current, password } = checkPasswordChange(body);
+      // Through `login`: a wrong current password counts against the address's login rate. A 403,
+      // not a 401: the request's own credentials are fine, and a 401 tells clients to drop them.
+      await login(user, current, address).catch((err: AppError) => {
+        throw err.code === 'UNAUTHORIZED' ? new AppError('FORBIDDEN', 'the current password is wrong') : err;
+      });
+      // Hashing the new one under the same bounds as a check (its reservation is given back).
+      let hash = '';
+      await guard.check(address, async () => {
+        hash = await hashPassword(password);
+        return true;
+      });
+      await passwords.set(user, hash, users[user].password);
     },
     refuse: (jti, exp) => tokens.refuse(jti, exp),
     async logout({ authorization, cookie }) {

@@ -1,6 +1,7 @@
 /**
  * Permissions: roles grant `read insert update delete publish` per table, optionally restricted to
- * records matching a query (`{ "read": { "filter": "owner=alice" } }`). Compiled once at start:
+ * records matching a query (`{ "read": { "filter": "owner=alice" } }`), which may name the caller
+ * (`owner=$user`: user-filters.ts, bound per principal in `grant`). Compiled once at start:
  * role filters are parsed with the table's query grammar, so a typo stops start-up instead of
  * silently denying (or allowing) at request time.
  */
@@ -14,6 +15,7 @@ import { parseQuery } from '../query/parse.ts';
 import type { Filter } from '../query/types.ts';
 import type { TableDef } from '../schema/model.ts';
 import { messageOf } from '../util/guards.ts';
+import { bindFilter, prepareFilter, showPlaceholders, userFilter, type UserFilter } from './user-filters.ts';
 
 /** Who is asking. `user: null` is the anonymous caller. */
 export interface Principal {
@@ -44,8 +46,8 @@ export interface Policy {
 
 export const ANONYMOUS: Principal = Object.freeze({ user: null, roles: ['anonymous'], via: 'anonymous' });
 
-/** What one role allows on one table: action → true or a row filter. */
-type Compiled = Map<Action, true | Filter>;
+/** What one role allows on one table: action → true or a row filter (fixed, or naming the caller). */
+type Compiled = Map<Action, true | Filter | UserFilter>;
 
 /** A problem of the auth configuration against the schema: its path under `auth` in the configuration. */
 export interface PolicyProblem {
@@ -84,7 +86,7 @@ export function createPolicy(auth: AuthConfig | undefined, tables: readonly Tabl
       if (permission === undefined) continue;
       // Roles add up: one unrestricted grant beats any number of filtered ones.
       if (permission === true) return UNRESTRICTED;
-      filters.push(permission);
+      filters.push('template' in permission ? bindFilter(permission, principal) : permission);
     }
     if (filters.length === 0) return { allowed: false };
     return { allowed: true, filter: filters.length === 1 ? filters[0]! : { type: 'or', items: filters } };
@@ -124,7 +126,7 @@ function compileRoles(auth: AuthConfig | undefined, tables: readonly TableDef[])
       const matching = tables.filter((t) => matchesPattern(pattern, t));
       if (matching.length === 0) problems.push({ path: at, message: noTable(pattern, tables) });
       for (const def of matching) {
-        const entry = byTable.get(`${def.database}/${def.table}`) ?? new Map<Action, true | Filter>();
+        const entry = byTable.get(`${def.database}/${def.table}`) ?? new Map<Action, true | Filter | UserFilter>();
         const actions: Array<[Action, boolean | { filter: string }]> = Array.isArray(spec) ? spec.map((a) => [a, true]) : ACTIONS.filter((a) => spec[a] !== undefined).map((a) => [a, spec[a]!]);
         for (const [action, permission] of actions) {
           // `false` takes away what a broader pattern gave (`"db/*": ["delete"], "db/audit": { "delete": false }`):
@@ -140,7 +142,8 @@ function compileRoles(auth: AuthConfig | undefined, tables: readonly TableDef[])
           // A broad pattern applies the filter to several tables: say which one it fails on.
           const on = matching.length > 1 ? ` (on ${def.database}/${def.export?.name ?? def.table})` : '';
           try {
-            const parsed = parseQuery(permission.filter, def);
+            const { text, uses } = prepareFilter(permission.filter);
+            const parsed = parseQuery(text, def);
             // Only conditions: `limit(10)` or `select(a)` alone parsed to no filter at all and so
             // granted every record; with conditions they were silently dropped.
             if (!parsed.filter || parsed.select || parsed.limit || parsed.sort || Object.keys(parsed.reserved).length > 0) {
@@ -148,9 +151,9 @@ function compileRoles(auth: AuthConfig | undefined, tables: readonly TableDef[])
               continue;
             }
             // A more specific pattern narrows or widens what a broader one gave.
-            entry.set(action, parsed.filter);
+            entry.set(action, uses.size > 0 ? userFilter(parsed.filter, uses) : parsed.filter);
           } catch (err) {
-            problems.push({ path: [...at, action, 'filter'], message: `"${permission.filter}": ${messageOf(err)}${on}` });
+            problems.push({ path: [...at, action, 'filter'], message: `"${permission.filter}": ${showPlaceholders(messageOf(err))}${on}` });
           }
         }
         byTable.set(`${def.database}/${def.table}`, entry);

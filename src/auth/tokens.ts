@@ -20,10 +20,12 @@ export interface TokenClaims {
   jti: string;
   /** `bearer` tokens from /auth/token, `session` cookies from /auth/login. */
   kind: 'bearer' | 'session';
+  /** The user's password generation when issued (absent: 0); a password change refuses older ones. */
+  gen?: number;
 }
 
 export interface TokenSigner {
-  sign(sub: string, kind: TokenClaims['kind'], ttlSeconds: number, now?: number): { token: string; claims: TokenClaims };
+  sign(sub: string, kind: TokenClaims['kind'], ttlSeconds: number, now?: number, gen?: number): { token: string; claims: TokenClaims };
   /** The claims of a valid, unexpired, unrevoked token, or `undefined`. */
   verify(token: string, now?: number): TokenClaims | undefined;
   /** Resolves once every process of the server refuses the token (at once with one process). */
@@ -47,12 +49,12 @@ export function createTokenSigner(secret: string | Buffer, peers: Peers = soloPe
   const mac = (payload: string) => createHmac('sha256', secret).update(payload).digest();
 
   return {
-    sign(sub, kind, ttlSeconds, now = Date.now()) {
+    sign(sub, kind, ttlSeconds, now = Date.now(), gen = 0) {
       const iat = Math.floor(now / 1000);
       // Rounded up: a token is valid for at least `ttlSeconds` (with `iat + ttl` one issued late in a
       // second lost up to a second of its life, so `tokenTtl: 1` gave tokens that lasted a few ms).
       const exp = Math.ceil(now / 1000) + ttlSeconds;
-      const claims: TokenClaims = { sub, exp, iat, jti: randomBytes(12).toString('base64url'), kind };
+      const claims: TokenClaims = { sub, exp, iat, jti: randomBytes(12).toString('base64url'), kind, ...(gen > 0 ? { gen } : {}) };
       const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
       return { token: `${payload}.${mac(payload).toString('base64url')}`, claims };
     },

@@ -12,6 +12,8 @@
  *   404 …) changes nothing and emits nothing; its sequence number is skipped by every node alike.
  *   An entry that could not be applied for a reason of this node's own (a full disk) is tried
  *   again, from the position, rather than skipped: skipping would leave this node different.
+ * - **Other entries.** A logout is applied in memory; a password change is stored in its own
+ *   transaction at the entry's position (store.setCredential), with no change entry.
  */
 import { randomUUID } from 'node:crypto';
 import type { IntentWriter, LogIntent, LogState } from '../core/intents.ts';
@@ -114,27 +116,34 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       handlers?.refuse(intent.jti, intent.exp);
       return Promise.resolve(settled(entry, id, { ok: true, value: undefined }));
     }
-    const service = services.get(intent.table);
-    if (!service) {
-      // Nodes with different schemas would decide differently: say so loudly.
-      options.onError?.(new Error(`cluster log entry ${entry.seq} writes table ${intent.table}, which this node's schema does not have: nodes of a cluster must share their schemas`), 'cluster apply');
-      return Promise.resolve(settled(entry, id, { ok: false, error: new AppError('TABLE_NOT_FOUND', `table ${intent.table} is not in this node's schema`) }));
+    let applying: Promise<unknown>;
+    if (intent.op === 'password') {
+      applying = store.setCredential(intent.user, { hash: intent.hash, base: intent.base }, { now, position: entry.seq });
+    } else {
+      const service = services.get(intent.table);
+      if (!service) {
+        // Nodes with different schemas would decide differently: say so loudly.
+        options.onError?.(
+          new Error(`cluster log entry ${entry.seq} writes table ${intent.table}, which this node's schema does not have: nodes of a cluster must share their schemas`),
+          'cluster apply',
+        );
+        return Promise.resolve(settled(entry, id, { ok: false, error: new AppError('TABLE_NOT_FOUND', `table ${intent.table} is not in this node's schema`) }));
+      }
+      applying = store.transact((tx) => service.apply(tx, intent), { now, seq: entry.seq, position: entry.seq });
     }
-    return store
-      .transact((tx) => service.apply(tx, intent), { now, seq: entry.seq, position: entry.seq })
-      .then(
-        (value) => settled(entry, id, { ok: true, value }),
-        (err: unknown) => {
-          // A full disk or a closing store is this node's trouble: the entry is not applied, and the
-          // follower starts again from the store's position. Anything the intent's own apply threw
-          // was decided by the state it met, the same on every node: applied as nothing.
-          if (err instanceof AppError && NODE_TROUBLE.has(err.code)) {
-            trouble ??= err;
-            return;
-          }
-          settled(entry, id, { ok: false, error: err });
-        },
-      );
+    return applying.then(
+      (value) => settled(entry, id, { ok: true, value }),
+      (err: unknown) => {
+        // A full disk or a closing store is this node's trouble: the entry is not applied, and the
+        // follower starts again from the store's position. Anything the intent's own apply threw
+        // was decided by the state it met, the same on every node: applied as nothing.
+        if (err instanceof AppError && NODE_TROUBLE.has(err.code)) {
+          trouble ??= err;
+          return;
+        }
+        settled(entry, id, { ok: false, error: err });
+      },
+    );
   };
 
   const apply = (entry: LogEntry): Promise<void> | undefined => {

@@ -35,9 +35,14 @@ const TablePermissions = z.union([
 ]);
 export const AuthSchema = z
   .object({
-    /** user name → scrypt hash (`tablecast hash-password`) and roles. */
+    /** user name → scrypt hash (`tablecast hash-password`), roles, and whether it may change its password (POST /auth/password). */
     users: z
-      .record(z.string().min(1).max(200), z.object({ password: z.string().regex(/^scrypt\$/, 'must be a hash from `tablecast hash-password`'), roles: z.array(z.string().min(1)).min(1) }).strict())
+      .record(
+        z.string().min(1).max(200),
+        z
+          .object({ password: z.string().regex(/^scrypt\$/, 'must be a hash from `tablecast hash-password`'), roles: z.array(z.string().min(1)).min(1), changePassword: z.boolean().optional() })
+          .strict(),
+      )
       .default({}),
     /** role → table (`database/name`, `database/*` or `*`) → permissions. `anonymous` applies without credentials. */
     roles: z

@@ -82,8 +82,20 @@ export interface RevokeIntent {
   exp: number;
 }
 
+/**
+ * A password change (`POST /auth/password`), checked where the request arrived: every node stores
+ * the new hash (never the password) and counts the user's generation on from its own record.
+ */
+export interface PasswordIntent {
+  op: 'password';
+  user: string;
+  hash: string;
+  /** The configuration's hash it replaces. */
+  base: string;
+}
+
 /** Everything a cluster's log carries. */
-export type LogIntent = WriteIntent | RevokeIntent;
+export type LogIntent = WriteIntent | RevokeIntent | PasswordIntent;
 
 /** A cluster node's view of its log, for `/health` and `/metrics`. */
 export interface LogState {

@@ -113,6 +113,13 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
     return reply.code(204).send();
   });
 
+  // The caller's own password; every token and session of the user ends, the request's own too.
+  fastify.post('/auth/password', async (request, reply) => {
+    await authenticator.changePassword(request.principal, request.body, request.ip);
+    if (request.principal.via === 'cookie') reply.header('set-cookie', cookie('', 0, options.secure));
+    return reply.code(204).send();
+  });
+
   fastify.get('/auth/me', async (request) => {
     const p = request.principal;
     return { user: p.user, roles: p.roles, via: p.via, ...(p.expiresAt ? { expires_at: new Date(p.expiresAt).toISOString() } : {}) };

@@ -1,6 +1,7 @@
 /**
  * Opens the one LMDB environment under the data directory and lays out its sub-databases:
- * one per table, one per `@indexed` attribute, the change log, expiry bookkeeping and meta.
+ * one per table, one per `@indexed` attribute, the change log, expiry bookkeeping, meta and the
+ * passwords users changed at run time.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { AppError } from '../errors.ts';
 import type { FieldDef, Key, Record, TableDef } from '../schema/model.ts';
 import { createChangeLog, type ChangeAppender, type ChangeLog } from './change-log.ts';
 import { updateIndexes, type IndexHandle } from './indexes.ts';
-import type { ChangeEntry } from './types.ts';
+import type { ChangeEntry, StoredCredential } from './types.ts';
 import { messageOf } from '../util/guards.ts';
 
 /** Everything the store keeps for one table. */
@@ -33,6 +34,8 @@ export interface Layout {
   tables: Map<string, TableHandle>;
   changeLog: ChangeLog & ChangeAppender;
   meta: Database<number, string>;
+  /** Passwords changed at run time, by user name. */
+  credentials: Database<StoredCredential, string>;
   /** Expiry queue: [expiresAt, tableId, key] → null, so the sweeper reads due records in order. */
   expiryQueue: Database<null, [number, string, Key]>;
 }
@@ -113,7 +116,8 @@ export function openLayout(options: OpenOptions): Layout {
     if (def.expiration !== undefined) handle.expires = root.openDB<number, Key>(`x:${id}`, {});
     tables.set(id, handle);
   }
-  const layout: Layout = { root, tables, changeLog: createChangeLog(changes, meta), meta, expiryQueue };
+  const credentials = root.openDB<StoredCredential, string>('credentials', {});
+  const layout: Layout = { root, tables, changeLog: createChangeLog(changes, meta), meta, credentials, expiryQueue };
   buildMissingIndexes(layout);
   return layout;
 }

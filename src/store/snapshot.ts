@@ -4,11 +4,13 @@
  * rows are read from one LMDB snapshot together with the log position they reflect, so they are
  * the state after exactly that entry; the joining node writes them, indexes and expiry included,
  * and starts its change log there (no history before it: a cursor from earlier gets a `reset`).
+ * Passwords changed at run time travel along, as rows of their own.
  */
 import type { Key, Record } from '../schema/model.ts';
 import { AppError } from '../errors.ts';
 import { updateIndexes } from './indexes.ts';
 import type { Layout } from './open.ts';
+import type { StoredCredential } from './types.ts';
 
 /** One record: table id, key, value, version (its change sequence), expiry time if any. */
 export interface SnapshotRow {
@@ -18,6 +20,9 @@ export interface SnapshotRow {
   n: number;
   x?: number;
 }
+
+/** The `t` of rows holding changed passwords (table ids always hold a `/`). */
+const CREDENTIALS = '#credentials';
 
 /** Meta key of the log position (store.ts `logPosition`). */
 export const LOG_POSITION = 'log-position';
@@ -42,6 +47,7 @@ export async function exportRows(layout: Layout, onRows: (rows: SnapshotRow[]) =
         }
       }
     }
+    for (const { key, value } of layout.credentials.getRange({ transaction })) rows.push({ t: CREDENTIALS, k: key, v: { ...value }, n: 0 });
     if (rows.length > 0) await onRows(rows);
     return position;
   } finally {
@@ -53,6 +59,10 @@ export async function exportRows(layout: Layout, onRows: (rows: SnapshotRow[]) =
 export async function importRows(layout: Layout, rows: readonly SnapshotRow[]): Promise<void> {
   await layout.root.transaction(() => {
     for (const row of rows) {
+      if (row.t === CREDENTIALS) {
+        layout.credentials.put(String(row.k), row.v as unknown as StoredCredential);
+        continue;
+      }
       const table = layout.tables.get(row.t);
       if (!table) throw new AppError('TABLE_NOT_FOUND', `the snapshot has table ${row.t}, which this node's schema does not have: nodes of a cluster must share their schemas`);
       table.records.put(row.k, row.v, row.n);

@@ -12,7 +12,7 @@ import { openLayout, tableId, type Layout, type TableHandle } from './open.ts';
 import { explainCommitFailure } from './commit-errors.ts';
 import { openResults, type ReadLimits, type ResultCursor } from './read.ts';
 import { readLive } from './scan.ts';
-import type { StoredRecord } from './types.ts';
+import type { StoredCredential, StoredRecord } from './types.ts';
 import { BULK_WRITE_BATCH, createWriteTx, type WriteTx } from './write-tx.ts';
 import { exportRows, finishImport, importRows, LOG_POSITION, type SnapshotRow } from './snapshot.ts';
 
@@ -111,6 +111,13 @@ export interface Store {
   dueExpiries(limit?: number): Array<{ table: TableHandle; key: Key; at: number }>;
   /** Called after each commit that appended changes, with the change-log head that commit reached. */
   onCommit(listener: (head: number) => void): () => void;
+  /** The password `user` changed at run time, if any. */
+  credential(user: string): StoredCredential | undefined;
+  /**
+   * Stores a changed password (its generation one past the last): in its own transaction, at
+   * `options`' clock and log position on a cluster node. No change entry, no event.
+   */
+  setCredential(user: string, change: { hash: string; base: string }, options?: TransactOptions): Promise<StoredCredential>;
   close(): Promise<void>;
 }
 
@@ -296,6 +303,14 @@ export function createStore(options: StoreOptions): Store {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    credential: (user) => layout.credentials.get(user),
+    setCredential: (user, change, opts) =>
+      transact((tx) => {
+        const next: StoredCredential = { ...change, generation: (layout.credentials.get(user)?.generation ?? 0) + 1, changedAt: tx.now };
+        // The transaction's only write, so it needs none of the buffering of table writes.
+        layout.credentials.put(user, next);
+        return next;
+      }, opts),
     async close() {
       if (closed) return;
       closed = true;

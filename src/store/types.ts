@@ -42,3 +42,18 @@ export interface StoredRecord {
   record: Record;
   version: number;
 }
+
+/**
+ * A password changed at run time (`POST /auth/password`), kept in the store so that every worker
+ * process and cluster node sees it and it survives restarts.
+ */
+export interface StoredCredential {
+  /** The scrypt hash of the new password. */
+  hash: string;
+  /** The configuration's hash it replaced (while the configuration holds it, `hash` wins). */
+  base: string;
+  /** Changes so far: tokens carry the generation they were issued in. */
+  generation: number;
+  /** When it was changed (epoch ms). */
+  changedAt: number;
+}

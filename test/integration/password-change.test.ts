@@ -1,0 +1,134 @@
+/**
+ * Issue #16 (3): `POST /auth/password`. A user with `changePassword: true` changes their own
+ * password given the current one: the old one then fails and the new one works (Basic, /auth/token,
+ * /auth/login), every token and session issued before ends, the change survives a restart (it is
+ * in the store, not the config file), a wrong current password is a 403 that changes nothing and
+ * counts against the login rate, bad bodies are 400, and other users are not affected. An operator
+ * who writes a new hash into the configuration overrides the changed password.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { hashPassword } from '../../src/auth/password.ts';
+import { MESSAGE_SDL, schemaDir, startServer, tmpDir, type TestServer } from '../helpers/server.ts';
+
+const OLD = 'Tr0ub4dor&3';
+const NEW = 'correct horse battery';
+const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+const schemas = schemaDir({ 'm.graphql': MESSAGE_SDL });
+
+async function authConfig(overrides: { aliceHash?: string; loginRate?: number } = {}) {
+  return {
+    users: {
+      alice: { password: overrides.aliceHash ?? (await hashPassword(OLD)), roles: ['reader'], changePassword: true },
+      bob: { password: await hashPassword(OLD), roles: ['reader'] },
+    },
+    roles: { reader: { tables: { 'realtime-demo/message': ['read'] } } },
+    loginRate: overrides.loginRate ?? 1000,
+  };
+}
+
+async function serve(t: { after(fn: () => void | Promise<void>): void }, auth: unknown, data?: string, logStream?: PassThrough): Promise<TestServer> {
+  const s = await startServer({ schemas, auth: auth as never, ...(data ? { data } : {}), ...(logStream ? { logStream, logLevel: 'debug' } : {}) });
+  t.after(() => s.close());
+  return s;
+}
+
+/** Whether `password` logs `user` in: by Basic on a read, and by /auth/token. */
+async function works(s: TestServer, user: string, password: string): Promise<boolean> {
+  const read = await s.req('GET', '/realtime-demo/message', undefined, basic(user, password));
+  const token = await s.req('POST', '/auth/token', { username: user, password });
+  assert.equal(read.status === 200, token.status === 200, `Basic (${read.status}) and /auth/token (${token.status}) agree`);
+  return read.status === 200;
+}
+
+const change = (s: TestServer, body: unknown, headers: Record<string, string>) => s.req('POST', '/auth/password', body, headers);
+
+test('a changed password replaces the old one, ends earlier tokens and sessions, and survives a restart', async (t) => {
+  const data = tmpDir();
+  t.after(() => rmSync(data, { recursive: true, force: true }));
+  const auth = await authConfig();
+  let logged = '';
+  const logs = new PassThrough().on('data', (chunk: Buffer) => (logged += chunk.toString()));
+  const s = await serve(t, auth, data, logs);
+  const bearer = (await s.req('POST', '/auth/token', { username: 'alice', password: OLD })).body.access_token as string;
+  const login = await s.req('POST', '/auth/login', { username: 'alice', password: OLD });
+  const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+  assert.equal((await s.req('GET', '/auth/me', undefined, { cookie })).body.user, 'alice');
+  assert.equal(await works(s, 'alice', OLD), true);
+
+  const res = await change(s, { current: OLD, password: NEW }, { authorization: `Bearer ${bearer}` });
+  assert.equal(res.status, 204, res.text);
+  assert.equal(await works(s, 'alice', OLD), false, 'the old password fails (also where a Basic check was cached)');
+  assert.equal(await works(s, 'alice', NEW), true, 'the new one works');
+  const loginNew = await s.req('POST', '/auth/login', { username: 'alice', password: NEW });
+  assert.equal(loginNew.status, 200);
+  for (const [what, headers] of [
+    ['the bearer token', { authorization: `Bearer ${bearer}` }],
+    ['the session cookie', { cookie }],
+  ] as const) {
+    const me = await s.req('GET', '/auth/me', undefined, headers);
+    assert.equal(me.status, 401, `${what} issued before the change ends: ${me.text}`);
+    assert.match(me.body.message, /password was changed/);
+  }
+  const fresh = (await s.req('POST', '/auth/token', { username: 'alice', password: NEW })).body.access_token as string;
+  const me = await s.req('GET', '/auth/me', undefined, { authorization: `Bearer ${fresh}` });
+  assert.deepEqual([me.status, me.body.user, me.body.roles], [200, 'alice', ['reader']], 'same user, same roles');
+  assert.equal(await works(s, 'bob', OLD), true, 'other users are not affected');
+  await s.close();
+  assert.match(logged, /auth\/password/, 'the change was logged (so silence about passwords is meaningful)');
+  assert.ok(!logged.includes(OLD) && !logged.includes(NEW), 'no password in the logs');
+
+  const again = await serve(t, auth, data);
+  assert.equal(await works(again, 'alice', NEW), true, 'kept across a restart');
+  assert.equal(await works(again, 'alice', OLD), false);
+  const me2 = await again.req('GET', '/auth/me', undefined, { authorization: `Bearer ${fresh}` });
+  assert.equal(me2.status, 200, 'a token issued after the change still works after a restart');
+  await again.close();
+
+  // The operator resets alice's password in the configuration: the configuration's wins.
+  const reset = await serve(t, await authConfig({ aliceHash: await hashPassword('operator set') }), data);
+  assert.equal(await works(reset, 'alice', 'operator set'), true);
+  assert.equal(await works(reset, 'alice', NEW), false);
+  const me3 = await reset.req('GET', '/auth/me', undefined, { authorization: `Bearer ${fresh}` });
+  assert.equal(me3.status, 200, 'tokens are not ended by a reset in the configuration (the secret is the tool for that)');
+});
+
+test('refused changes: wrong current password, bad bodies, users without changePassword, anonymous; nothing changes', async (t) => {
+  const s = await serve(t, await authConfig());
+  const alice = basic('alice', OLD);
+  const cases: Array<[unknown, Record<string, string>, number, string]> = [
+    [{ current: 'wrong', password: NEW }, alice, 403, 'FORBIDDEN'],
+    [{ current: OLD, password: 'x'.repeat(257) }, alice, 400, 'VALIDATION_FAILED'],
+    [{ current: OLD, password: 'short' }, alice, 400, 'VALIDATION_FAILED'],
+    [{ current: OLD, password: OLD }, alice, 400, 'VALIDATION_FAILED'],
+    [{ current: 'x'.repeat(5000), password: NEW }, alice, 400, 'VALIDATION_FAILED'],
+    [{ password: NEW }, alice, 400, 'VALIDATION_FAILED'],
+    [{ current: OLD, password: 12345678 }, alice, 400, 'VALIDATION_FAILED'],
+    ['not json', alice, 400, 'VALIDATION_FAILED'],
+    [{ current: OLD, password: NEW }, basic('bob', OLD), 403, 'FORBIDDEN'],
+    [{ current: OLD, password: NEW }, {}, 401, 'UNAUTHORIZED'],
+  ];
+  for (const [body, headers, status, code] of cases) {
+    const res = await change(s, body, typeof body === 'string' ? { ...headers, 'content-type': 'text/plain' } : headers);
+    assert.equal(res.status, status, `${JSON.stringify(body).slice(0, 60)}: ${res.text}`);
+    assert.equal(res.body.code, code);
+    assert.ok(!res.text.includes(OLD) && !res.text.includes(NEW), `no password is echoed: ${res.text}`);
+  }
+  assert.equal(await works(s, 'alice', OLD), true, 'nothing changed');
+  assert.equal(await works(s, 'bob', OLD), true);
+  assert.equal(await works(s, 'alice', NEW), false);
+  assert.equal(s.server.app.store.credential('alice'), undefined, 'nothing stored');
+});
+
+test('wrong current passwords count against the login rate', async (t) => {
+  const s = await serve(t, await authConfig({ loginRate: 3 }));
+  const token = (await s.req('POST', '/auth/token', { username: 'alice', password: OLD })).body.access_token as string;
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) statuses.push((await change(s, { current: `wrong ${i}`, password: NEW }, { authorization: `Bearer ${token}` })).status);
+  assert.deepEqual(statuses, [403, 403, 403, 429]);
+  const right = await change(s, { current: OLD, password: NEW }, { authorization: `Bearer ${token}` });
+  assert.equal(right.status, 429, 'even the right one waits for the minute to pass');
+  assert.equal(s.server.app.store.credential('alice'), undefined);
+});
