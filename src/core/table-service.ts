@@ -64,6 +64,11 @@ export interface TableService {
    * its index in the message and in `details[].path`, and nothing is written.
    */
   createMany(inputs: unknown, principal?: Principal): Promise<Written[]>;
+  /**
+   * The write one record of an import makes, validated as a REST create is: a create, or with
+   * `replace` a put when the record has its key. Throws VALIDATION_FAILED. Apply it with `apply`.
+   */
+  importIntent(input: unknown, replace: boolean): CreateIntent | PutIntent;
   /** Creates or replaces the whole record at `key`. */
   put(key: Key, input: unknown, principal?: Principal, precondition?: Precondition): Promise<Written & { created: boolean }>;
   patch(key: Key, input: unknown, principal?: Principal, precondition?: Precondition): Promise<Written>;
@@ -360,6 +365,13 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
         }
       });
       return commit<Written[]>({ op: 'createMany', table: handle.id, records, ...(principal ? { principal } : {}) });
+    },
+    importIntent(input, replace) {
+      const data = v.validateCreate(input);
+      const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
+      if (replace && given !== undefined) return { op: 'put', table: handle.id, key: given, data };
+      const key = given ?? (hasNumericKey(def) ? undefined : uuidv7(Date.now()));
+      return { op: 'create', table: handle.id, ...(key !== undefined ? { key } : {}), data };
     },
     async put(key, input, principal, precondition) {
       // PUT creates or replaces: which permission applies is known only inside the transaction,
