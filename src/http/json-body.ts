@@ -42,7 +42,7 @@ const LEADING_BRACKET = /^\s*\[/;
  * `maxValues` values. `undefined` when neither; the whole body is bounded by `bodyLimit` anyway.
  * @example bulkProblem('[{"a":1},{"b":2}]', 100, 1) // { index: 1, tooMany: true }
  */
-export function bulkProblem(text: string, maxValues: number, maxRecords: number): { index: number; tooMany: boolean } | undefined {
+function bulkProblem(text: string, maxValues: number, maxRecords: number): { index: number; tooMany: boolean } | undefined {
   let depth = 0;
   let index = 0;
   let values = 0;
