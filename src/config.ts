@@ -39,6 +39,7 @@ const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_MAX_QUERY_TERMS: 'maxQueryTerms',
   TABLECAST_MAX_SORT_RECORDS: 'maxSortRecords',
   TABLECAST_MAX_RECORD_VALUES: 'maxRecordValues',
+  TABLECAST_MAX_BULK_RECORDS: 'maxBulkRecords',
   TABLECAST_GRAPHQL_MAX_TOKENS: 'graphqlMaxTokens',
   TABLECAST_GRAPHQL_MAX_DEPTH: 'graphqlMaxDepth',
   TABLECAST_GRAPHQL_MAX_ALIASES: 'graphqlMaxAliases',

@@ -133,7 +133,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     durability: config.durability,
     expirySweepInterval: config.expirySweepInterval,
     retention: config.retention,
-    queryLimits: { maxQueryTerms: config.maxQueryTerms, maxSortRecords: config.maxSortRecords, maxRecordValues: config.maxRecordValues },
+    queryLimits: { maxQueryTerms: config.maxQueryTerms, maxSortRecords: config.maxSortRecords, maxRecordValues: config.maxRecordValues, maxBulkRecords: config.maxBulkRecords },
     ...(now ? { now } : {}),
     onError: (err, context) => log.error({ err }, `${context} failed`),
     streams: { maxStreams: config.maxStreams, maxStreamsPerAddress: config.maxStreamsPerAddress, pingInterval: config.pingInterval },
@@ -182,6 +182,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
         registerHttp(f, {
           app,
           maxRecordValues: config.maxRecordValues,
+          maxBulkRecords: config.maxBulkRecords,
           version: VERSION,
           stream,
           auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined, tables: model.tables },

@@ -14,6 +14,9 @@ import { stopWhenLauncherGone } from './launcher-watch.ts';
 import { supervise } from './supervisor.ts';
 import { connectWorkerPeers } from './worker-peers.ts';
 import { FLAGS, USAGE, usageLine, usageProblem } from './usage.ts';
+
+/** Commands that work on the data directory without serving (cli/data.ts). */
+const DATA_COMMANDS: ReadonlySet<string> = new Set(['export', 'import', 'backup']);
 import { VERSION } from '../version.ts';
 import { codeOf, messageOf } from '../util/guards.ts';
 
@@ -57,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Before the configuration is read: a misspelt command is a usage error, whatever the config says.
-  if (command !== 'start' && command !== 'check') {
+  if (command !== 'start' && command !== 'check' && !DATA_COMMANDS.has(command)) {
     process.stderr.write(usageLine(`unknown command "${command}"`));
     return 2;
   }
@@ -83,6 +86,18 @@ async function main(argv: string[]): Promise<number> {
   // Merged, not yet validated: the checks below (the same for check and start) report every
   // problem of settings and schemas together, each where it was set.
   const input = mergeConfig({ flags, env: process.env, ...(configFile ? { configFile } : {}), cwd: process.cwd() });
+
+  if (DATA_COMMANDS.has(command)) {
+    // Loaded only for these commands, as the server is only to start (LMDB, below).
+    const { DataUsageError, runDataCommand } = await import('./data.ts');
+    try {
+      return await runDataCommand(command, positionals.slice(1), values, input);
+    } catch (err) {
+      if (!(err instanceof DataUsageError)) throw err;
+      process.stderr.write(usageLine(err.message));
+      return 2;
+    }
+  }
 
   if (command === 'check') {
     const { model } = await prepareStart(input, { cwd: process.cwd() });

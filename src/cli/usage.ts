@@ -14,6 +14,18 @@ Commands:
           the current folder); refuses to overwrite either
   hash-password
           read a password from standard input, print its scrypt hash for auth.users
+  export --out DIR [--table db/table]
+          write every table (or one) as NDJSON, <database>.<table>.ndjson in DIR, from one
+          snapshot; --out - writes the --table to standard output; works while a server runs
+  import FILE|DIR [--table db/table] [--on-conflict fail|skip|replace] [--skip-invalid]
+          [--resume] [--batch n]
+          read NDJSON records into a table (FILE named <database>.<table>.ndjson, or --table),
+          validated as REST validates, --batch lines (1000) per transaction; stops at the first
+          bad line (its number is printed), --resume goes on after the last committed line;
+          the server must be stopped
+  backup DIR
+          copy the data directory into DIR (new or empty): the store from one transaction,
+          consistent while a server writes, and the other files (auth secret, certificate)
   help    show this text (also --help, -h)
   version print the version (also --version, -v)
 
@@ -57,6 +69,12 @@ export const FLAGS = {
   retention: { type: 'string' },
   'log-level': { type: 'string' },
   config: { type: 'string' },
+  out: { type: 'string' },
+  table: { type: 'string' },
+  resume: { type: 'boolean' },
+  'on-conflict': { type: 'string' },
+  'skip-invalid': { type: 'boolean' },
+  batch: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;

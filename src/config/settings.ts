@@ -182,6 +182,8 @@ export const ConfigSchema = z
     maxSortRecords: atLeast(1).default(100_000),
     /** Most values (attributes, list elements, nested values) in one record, message or JSON body; VALIDATION_FAILED past it. */
     maxRecordValues: atLeast(10).default(5_000),
+    /** Most records in one bulk create (`POST` of a JSON array); PAYLOAD_TOO_LARGE past it. */
+    maxBulkRecords: atLeast(1).default(1000),
     /**
      * Most tokens in one GraphQL document. Validation compares same-named fields pairwise, so its cost
      * grows with the square of the document: ~10 ms at 1,000 tokens, ~60 ms at 2,000. GraphiQL's

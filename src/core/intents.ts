@@ -26,6 +26,15 @@ export interface CreateIntent extends IntentBase {
   data: Record;
 }
 
+/**
+ * Several creates in one transaction, all or nothing (a bulk `POST`): each record as a create
+ * intent would carry it. Refused as a whole, naming the record, if any one of them is.
+ */
+export interface CreateManyIntent extends IntentBase {
+  op: 'createMany';
+  records: Array<{ key?: Key; data: Record }>;
+}
+
 export interface PutIntent extends IntentBase {
   op: 'put';
   key: Key;
@@ -69,7 +78,7 @@ export interface ExpireIntent {
   at: number;
 }
 
-export type WriteIntent = CreateIntent | PutIntent | PatchIntent | DeleteIntent | PublishIntent | ExpireIntent;
+export type WriteIntent = CreateIntent | CreateManyIntent | PutIntent | PatchIntent | DeleteIntent | PublishIntent | ExpireIntent;
 
 /**
  * A logout: every node refuses the token from its entry on (kept in memory until the token

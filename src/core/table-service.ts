@@ -13,7 +13,7 @@ import { hasNumericKey, type Key, type Record, type TableDef } from '../schema/m
 import { buildValidators, stampTimes, validateMessage } from '../schema/validators.ts';
 import { toKey, uuidv7 } from '../store/keys.ts';
 import type { ReadLimits, SnapshotCursor, Store, TableHandle, WriteTx } from '../store/store.ts';
-import type { CreateIntent, DeleteIntent, ExpireIntent, IntentWriter, PatchIntent, PublishIntent, PutIntent, WriteIntent } from './intents.ts';
+import type { CreateIntent, CreateManyIntent, DeleteIntent, ExpireIntent, IntentWriter, PatchIntent, PublishIntent, PutIntent, WriteIntent } from './intents.ts';
 import { BULK_WRITE_BATCH } from '../store/write-tx.ts';
 import { checkPrecondition, type Precondition } from './preconditions.ts';
 
@@ -58,6 +58,17 @@ export interface TableService {
   /** The principal's row filter for reading (throws UNAUTHORIZED/FORBIDDEN when it may not read). */
   readFilter(principal?: Principal): Filter | undefined;
   create(input: unknown, principal?: Principal): Promise<Written>;
+  /**
+   * Creates every record of an array in one transaction, all or nothing (at most `maxBulkRecords`):
+   * the first record refused (invalid, a key taken or repeated, outside the role's filter) names
+   * its index in the message and in `details[].path`, and nothing is written.
+   */
+  createMany(inputs: unknown, principal?: Principal): Promise<Written[]>;
+  /**
+   * The write one record of an import makes, validated as a REST create is: a create, or with
+   * `replace` a put when the record has its key. Throws VALIDATION_FAILED. Apply it with `apply`.
+   */
+  importIntent(input: unknown, replace: boolean): CreateIntent | PutIntent;
   /** Creates or replaces the whole record at `key`. */
   put(key: Key, input: unknown, principal?: Principal, precondition?: Precondition): Promise<Written & { created: boolean }>;
   patch(key: Key, input: unknown, principal?: Principal, precondition?: Precondition): Promise<Written>;
@@ -82,6 +93,20 @@ export interface QueryLimits {
   maxSortRecords?: number;
   /** Most values in one record or published message (VALIDATION_FAILED past it). */
   maxRecordValues?: number;
+  /** Most records in one bulk create (PAYLOAD_TOO_LARGE past it). */
+  maxBulkRecords?: number;
+}
+
+/** Records one bulk create may hold by default (config `maxBulkRecords`). */
+export const DEFAULT_MAX_BULK_RECORDS = 1000;
+
+/** An error of record `index` of a bulk create: its message and issue paths start with the index. */
+function atRecord(index: number, err: unknown): unknown {
+  if (!(err instanceof AppError)) return err;
+  const issues = Array.isArray(err.details)
+    ? err.details.map((d: { path?: unknown; message?: unknown }) => ({ ...d, path: typeof d.path === 'string' && d.path !== '' ? `${index}.${d.path}` : String(index) }))
+    : [{ path: String(index), message: err.message }];
+  return new AppError(err.code, `record ${index}: ${err.message}`, { details: issues, ...(err.headers ? { headers: err.headers } : {}), cause: err });
 }
 
 const EMPTY_QUERY: Query = Object.freeze({ reserved: Object.freeze({}) });
@@ -99,6 +124,7 @@ const EMPTY_QUERY: Query = Object.freeze({ reserved: Object.freeze({}) });
 export function createTableService(store: Store, def: TableDef, policy: Policy = createPolicy(undefined, []), limits: QueryLimits = {}, writer?: IntentWriter): TableService {
   const handle = store.table(def);
   const maxTerms = limits.maxQueryTerms ?? DEFAULT_MAX_QUERY_TERMS;
+  const maxBulk = limits.maxBulkRecords ?? DEFAULT_MAX_BULK_RECORDS;
   const readLimits: Partial<ReadLimits> = limits.maxSortRecords !== undefined ? { maxSortRecords: limits.maxSortRecords } : {};
   const v = buildValidators(def, limits.maxRecordValues);
   const pk = def.primaryKey;
@@ -171,6 +197,21 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     return { key, record, version: entry.seq };
   };
 
+  /** Each record as `applyCreate` would write it; a key the array holds twice is a CONFLICT too. */
+  const applyCreateMany = (tx: WriteTx, i: CreateManyIntent): Written[] => {
+    const taken = new Set<Key>();
+    return i.records.map((r, index) => {
+      try {
+        if (r.key !== undefined && taken.has(r.key)) throw new AppError('CONFLICT', `${label} ${String(r.key)} appears twice in the array`);
+        const written = applyCreate(tx, { op: 'create', table: i.table, ...(r.key !== undefined ? { key: r.key } : {}), data: r.data, ...(i.principal ? { principal: i.principal } : {}) });
+        taken.add(written.key);
+        return written;
+      } catch (err) {
+        throw atRecord(index, err);
+      }
+    });
+  };
+
   const applyPut = (tx: WriteTx, i: PutIntent): Written & { created: boolean } => {
     const { principal, key } = i;
     const existing = tx.get(handle, key);
@@ -240,6 +281,8 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     switch (intent.op) {
       case 'create':
         return applyCreate(tx, intent);
+      case 'createMany':
+        return applyCreateMany(tx, intent);
       case 'put':
         return applyPut(tx, intent);
       case 'patch':
@@ -301,6 +344,34 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       // the record must get the same key everywhere. Integer keys are counted where applied.
       const key = given ?? (hasNumericKey(def) ? undefined : uuidv7(Date.now()));
       return commit<Written>({ op: 'create', table: handle.id, ...(key !== undefined ? { key } : {}), data, ...(principal ? { principal } : {}) });
+    },
+    async createMany(inputs, principal) {
+      allow(principal, 'insert');
+      if (!Array.isArray(inputs)) throw new AppError('VALIDATION_FAILED', 'a bulk create takes a JSON array of records', { details: [{ path: '', message: 'must be an array' }] });
+      if (inputs.length === 0) throw new AppError('VALIDATION_FAILED', 'the array holds no records', { details: [{ path: '', message: 'must hold at least one record' }] });
+      if (inputs.length > maxBulk) throw new AppError('PAYLOAD_TOO_LARGE', `a bulk create takes at most ${maxBulk} records (the maxBulkRecords setting); this one has ${inputs.length}`);
+      // A cluster's log numbers each entry's one change with the entry's own sequence (SPEC §10):
+      // an entry of several changes has no numbers to give them, and split in several entries the
+      // create would no longer be all or nothing.
+      if (writer) throw new AppError('NOT_IMPLEMENTED', 'a bulk create is not available on a cluster node: create the records one by one');
+      const records = inputs.map((input, index) => {
+        try {
+          const data = v.validateCreate(input);
+          const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
+          const key = given ?? (hasNumericKey(def) ? undefined : uuidv7(Date.now()));
+          return key !== undefined ? { key, data } : { data };
+        } catch (err) {
+          throw atRecord(index, err);
+        }
+      });
+      return commit<Written[]>({ op: 'createMany', table: handle.id, records, ...(principal ? { principal } : {}) });
+    },
+    importIntent(input, replace) {
+      const data = v.validateCreate(input);
+      const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
+      if (replace && given !== undefined) return { op: 'put', table: handle.id, key: given, data };
+      const key = given ?? (hasNumericKey(def) ? undefined : uuidv7(Date.now()));
+      return { op: 'create', table: handle.id, ...(key !== undefined ? { key } : {}), data };
     },
     async put(key, input, principal, precondition) {
       // PUT creates or replaces: which permission applies is known only inside the transaction,

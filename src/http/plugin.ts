@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../core/app.ts';
+import { DEFAULT_MAX_BULK_RECORDS } from '../core/table-service.ts';
 import { AppError } from '../errors.ts';
 import type { CorsConfig } from '../config.ts';
 import { registerAuth, type AuthRouteOptions } from './auth-routes.ts';
@@ -17,6 +18,8 @@ export interface HttpOptions {
   app: App;
   /** Most values a JSON body may hold (`maxRecordValues`); more is refused before parsing. */
   maxRecordValues?: number;
+  /** Most records in a bulk create's array; more is refused before parsing. */
+  maxBulkRecords?: number;
   auth: AuthRouteOptions;
   cors?: CorsConfig;
   version: string;
@@ -32,7 +35,7 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
   const { app } = options;
 
   // JSON bodies, `+json` types included, counted before they are parsed (http/json-body.ts).
-  registerJsonBody(fastify, options.maxRecordValues ?? MAX_RECORD_VALUES);
+  registerJsonBody(fastify, options.maxRecordValues ?? MAX_RECORD_VALUES, options.maxBulkRecords ?? DEFAULT_MAX_BULK_RECORDS);
 
   // Order matters: CORS first, so preflights and 401s carry its headers; then who is asking.
   if (options.cors) registerCors(fastify, options.cors);

@@ -160,8 +160,15 @@ export function registerRestRoutes(fastify: FastifyInstance, service: TableServi
   };
 
   fastify.route({ method: ['GET', 'HEAD'], url: base, handler: getCollection });
-  fastify.post(base, async (request, reply) => {
+  // `config.bulk`: the JSON parser counts an array body's values per record (http/json-body.ts).
+  fastify.post(base, { config: { bulk: true } }, async (request, reply) => {
     requireJson(request);
+    if (Array.isArray(request.body)) {
+      // All or nothing, one transaction: the stored records in the array's order (README › REST).
+      const created = await service.createMany(request.body, request.principal);
+      reply.code(201);
+      return created.map((w) => w.record);
+    }
     const written = await service.create(request.body, request.principal);
     reply.code(201).header('location', location(written.key)).header('etag', `"${written.version}"`);
     return written.record;

@@ -29,15 +29,17 @@ export const LOG_POSITION = 'log-position';
 
 /**
  * Reads every record of every table from one read transaction, in batches of `batch` rows, each
- * handed to `onRows` (which may take its time: the snapshot stays open until the last batch).
+ * handed to `onRows` (which may take its time: the snapshot stays open until the last batch);
+ * only the tables whose ids `only` holds, when given.
  * Resolves to the log position the rows reflect.
  */
-export async function exportRows(layout: Layout, onRows: (rows: SnapshotRow[]) => void | Promise<void>, batch = 1000): Promise<number> {
+export async function exportRows(layout: Layout, onRows: (rows: SnapshotRow[]) => void | Promise<void>, batch = 1000, only?: ReadonlySet<string>): Promise<number> {
   const transaction = layout.root.useReadTransaction();
   try {
     const position = layout.meta.get(LOG_POSITION, { transaction }) ?? 0;
     let rows: SnapshotRow[] = [];
     for (const table of layout.tables.values()) {
+      if (only && !only.has(table.id)) continue;
       for (const { key, value, version } of table.records.getRange({ transaction, versions: true })) {
         const x = table.expires?.get(key, { transaction });
         rows.push({ t: table.id, k: key, v: value, n: version ?? 0, ...(x !== undefined ? { x } : {}) });

@@ -18,6 +18,9 @@ import { exportRows, finishImport, importRows, LOG_POSITION, type SnapshotRow } 
 
 export type { WriteTx } from './write-tx.ts';
 
+/** Meta keys of `TransactOptions.marks`, apart from the store's own. */
+const MARK = 'mark:';
+
 export type { TableHandle } from './open.ts';
 export type { ReadLimits, ResultCursor } from './read.ts';
 export type { SnapshotRow } from './snapshot.ts';
@@ -53,6 +56,11 @@ export interface TransactOptions {
   seq?: number;
   /** Recorded with the transaction's writes: `logPosition()` reads it back, after a restart too. */
   position?: number;
+  /**
+   * Numbers recorded with the transaction's writes, read back with `mark()` (`null` removes one):
+   * how far an import got, committed exactly when its records are.
+   */
+  marks?: ReadonlyArray<readonly [name: string, value: number | null]>;
 }
 
 export interface Store {
@@ -81,11 +89,13 @@ export interface Store {
   transact<T>(fn: (tx: WriteTx) => T, options?: TransactOptions): Promise<T>;
   /** The position in an external ordered log this store has applied through (0: none): `TransactOptions.position`. */
   logPosition(): number;
+  /** A number a transaction recorded (`TransactOptions.marks`), or undefined. */
+  mark(name: string): number | undefined;
   /**
    * Every record of every table from one snapshot, in batches handed to `onRows`; resolves to the
    * log position they reflect (a cluster node answering one that joins: store/snapshot.ts).
    */
-  exportRows(onRows: (rows: SnapshotRow[]) => void | Promise<void>, batch?: number): Promise<number>;
+  exportRows(onRows: (rows: SnapshotRow[]) => void | Promise<void>, batch?: number, tables?: ReadonlySet<string>): Promise<number>;
   /**
    * Fills an empty store with another store's rows (`finish` once all are in: the change log then
    * starts after `position`, and `logPosition()` is `position`).
@@ -148,6 +158,10 @@ export function createStore(options: StoreOptions): Store {
       const result = fn(tx); // a throw here has written nothing (writes are buffered until commit)
       tx.commit();
       if (opts?.position !== undefined) layout.meta.put(LOG_POSITION, opts.position);
+      for (const [name, value] of opts?.marks ?? []) {
+        if (value === null) layout.meta.remove(`${MARK}${name}`);
+        else layout.meta.put(`${MARK}${name}`, value);
+      }
       head = tx.appendedThrough;
       return result;
     });
@@ -266,7 +280,8 @@ export function createStore(options: StoreOptions): Store {
     openSearch,
     transact,
     logPosition: () => layout.meta.get(LOG_POSITION) ?? 0,
-    exportRows: (onRows, batch) => exportRows(layout, onRows, batch),
+    mark: (name) => layout.meta.get(`${MARK}${name}`),
+    exportRows: (onRows, batch, tables) => exportRows(layout, onRows, batch, tables),
     importRows: (rows) => importRows(layout, rows),
     finishImport: (position) => finishImport(layout, position),
     dueExpiries(limit = BULK_WRITE_BATCH) {

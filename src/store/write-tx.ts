@@ -73,6 +73,9 @@ class WriteContext implements BufferedWriteTx {
   #lastTable: TableHandle | undefined;
   #lastKey: Key | undefined;
   #lastEntry: RawEntry | undefined;
+  // Integer keys this transaction wrote or handed out, highest per table: writes are buffered, so a
+  // second nextKey (a bulk create) must not hand out a key the first one, or an explicit key, took.
+  #highKeys: Map<TableHandle, number> | undefined;
 
   // The sequence the transaction's one change must carry, when an external ordered log numbers
   // the changes (a cluster: SPEC §10); undefined numbers them on from the head.
@@ -130,6 +133,7 @@ class WriteContext implements BufferedWriteTx {
     if (live) entry.prev = prev;
     this.#append(entry);
     this.#ops.push({ kind: 'put', table, key, record, prev: stored, seq: entry.seq });
+    if (typeof key === 'number') this.#raiseHigh(table, key);
     return { created: !live, entry };
   }
 
@@ -161,10 +165,19 @@ class WriteContext implements BufferedWriteTx {
     for (const k of table.records.getKeys({ reverse: true, limit: 1 })) {
       if (typeof k === 'number' && k > last) last = k;
     }
+    const high = this.#highKeys?.get(table);
+    if (high !== undefined && high > last) last = high;
     // toKey: past the range of an Int key there is no next key (VALIDATION_FAILED, nothing written).
     const next = toKey(table.def, Math.floor(last) + 1) as number;
     this.#ops.push({ kind: 'meta', name: counter, value: next });
+    this.#raiseHigh(table, next);
     return next;
+  }
+
+  #raiseHigh(table: TableHandle, key: number): void {
+    this.#highKeys ??= new Map();
+    const high = this.#highKeys.get(table);
+    if (high === undefined || key > high) this.#highKeys.set(table, key);
   }
 
   /**

@@ -1,0 +1,75 @@
+/**
+ * The data directory for the CLI's data commands, without a server: the store with one table
+ * service per table (trusted: no roles), NDJSON export from one read snapshot, and the store's
+ * backup. Import is in ndjson-import.ts.
+ */
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { SchemaModel } from '../schema/model.ts';
+import { backupStore, storeHolders, STORE_FILE } from '../store/backup.ts';
+import { createStore, type Store } from '../store/store.ts';
+import { createTableService, type QueryLimits, type TableService } from './table-service.ts';
+
+export { backupStore, storeHolders, STORE_FILE };
+
+export interface DataStore {
+  store: Store;
+  /** Every table's service, by `database/table`. */
+  services: ReadonlyMap<string, TableService>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store of `dataDir` for `model`'s tables, as a process among others (servers may have it
+ * open: LMDB's multi-process mode, as `--workers` uses).
+ * @example const data = openDataStore(model, './data', { maxRecordValues: 5000 })
+ */
+export function openDataStore(model: SchemaModel, dataDir: string, limits: QueryLimits = {}): DataStore {
+  const store = createStore({ dataDir, tables: model.tables, shared: true });
+  const services = new Map(model.tables.map((def) => [`${def.database}/${def.table}`, createTableService(store, def, undefined, limits)]));
+  return { store, services, close: () => store.close() };
+}
+
+/**
+ * Writes every live record of `services`' tables as NDJSON (one record per line, as stored) to the
+ * sink each table gets, all from one LMDB read snapshot, waiting for a sink to drain whenever it
+ * asks to. Expired records not yet swept are left out. Resolves to the records written per table.
+ */
+export async function exportNdjson(
+  data: DataStore,
+  services: readonly TableService[],
+  sinks: ReadonlyMap<string, Writable>,
+  options: { now?: number; onProgress?: (records: number) => void } = {},
+): Promise<Map<string, number>> {
+  const now = options.now ?? Date.now();
+  const counts = new Map(services.map((s) => [s.handle.id, 0]));
+  let total = 0;
+  await data.store.exportRows(
+    async (rows) => {
+      // One write per table per batch of rows (rows come table by table).
+      let text = '';
+      let table: string | undefined;
+      const flush = async () => {
+        const sink = table === undefined ? undefined : sinks.get(table);
+        if (!sink || text === '') return;
+        if (!sink.write(text)) await once(sink, 'drain');
+        text = '';
+      };
+      for (const row of rows) {
+        if (row.x !== undefined && row.x <= now) continue;
+        if (row.t !== table) {
+          await flush();
+          table = row.t;
+        }
+        text += `${JSON.stringify(row.v)}\n`;
+        counts.set(row.t, (counts.get(row.t) ?? 0) + 1);
+        total++;
+      }
+      await flush();
+      options.onProgress?.(total);
+    },
+    1000,
+    new Set(counts.keys()),
+  );
+  return counts;
+}
