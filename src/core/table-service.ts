@@ -3,29 +3,25 @@
  * validate, then write in one transaction, then answer with the stored record. No front end talks
  * to the store directly, so all of them share validation, errors and events.
  */
-import { createPolicy, type Action, type Policy, type Principal } from '../auth/policy.ts';
+import { createPolicy, type Policy, type Principal } from '../auth/policy.ts';
 import { AppError } from '../errors.ts';
-import { allOf, matches } from '../query/evaluate.ts';
+import { allOf } from '../query/evaluate.ts';
 import { queryFromArguments, type QueryArguments } from '../query/from-arguments.ts';
 import { DEFAULT_MAX_QUERY_TERMS, parseQuery } from '../query/parse.ts';
 import type { Filter, Query } from '../query/types.ts';
 import { hasNumericKey, type Key, type Record, type TableDef } from '../schema/model.ts';
-import { buildValidators, stampTimes, validateMessage } from '../schema/validators.ts';
+import { buildValidators, validateMessage } from '../schema/validators.ts';
 import { toKey, uuidv7 } from '../store/keys.ts';
 import type { ReadLimits, SnapshotCursor, Store, TableHandle, WriteTx } from '../store/store.ts';
-import type { CreateIntent, CreateManyIntent, DeleteIntent, ExpireIntent, IntentWriter, PatchIntent, PublishIntent, PutIntent, WriteIntent } from './intents.ts';
+import type { CreateIntent, IntentWriter, PutIntent, WriteIntent } from './intents.ts';
 import { BULK_WRITE_BATCH } from '../store/write-tx.ts';
-import { checkPrecondition, type Precondition } from './preconditions.ts';
+import type { Precondition } from './preconditions.ts';
+import { atRecord, tableRules, tableWrites, type Written } from './table-writes.ts';
 
 export type { SnapshotCursor } from '../store/store.ts';
 export type { Precondition } from './preconditions.ts';
 
-/** A record as written, with its version (the change sequence number of the write; the ETag). */
-export interface Written {
-  key: Key;
-  record: Record;
-  version: number;
-}
+export type { Written } from './table-writes.ts';
 
 export interface TableService {
   readonly def: TableDef;
@@ -100,25 +96,13 @@ export interface QueryLimits {
 /** Records one bulk create may hold by default (config `maxBulkRecords`). */
 export const DEFAULT_MAX_BULK_RECORDS = 1000;
 
-/** An error of record `index` of a bulk create: its message and issue paths start with the index. */
-function atRecord(index: number, err: unknown): unknown {
-  if (!(err instanceof AppError)) return err;
-  const issues = Array.isArray(err.details)
-    ? err.details.map((d: { path?: unknown; message?: unknown }) => ({ ...d, path: typeof d.path === 'string' && d.path !== '' ? `${index}.${d.path}` : String(index) }))
-    : [{ path: String(index), message: err.message }];
-  return new AppError(err.code, `record ${index}: ${err.message}`, { details: issues, ...(err.headers ? { headers: err.headers } : {}), cause: err });
-}
-
 const EMPTY_QUERY: Query = Object.freeze({ reserved: Object.freeze({}) });
 
 /**
- * Without a principal a call is trusted (the programmatic API inside the server process); with
- * one, the policy decides, before validation (so a refused caller learns nothing about the
- * schema) and again on the rows a role's filter restricts, inside the write transaction.
- */
-
-/**
- * Builds the service for one table; validators are compiled here, once.
+ * Builds the service for one table; validators are compiled here, once. Without a principal a call
+ * is trusted (the programmatic API inside the server process); with one, the policy decides, before
+ * validation (so a refused caller learns nothing about the schema) and again on the rows a role's
+ * filter restricts, inside the write transaction (table-writes.ts).
  * @example const messages = createTableService(store, def); await messages.create({ title: 'Hi', content: '…' })
  */
 export function createTableService(store: Store, def: TableDef, policy: Policy = createPolicy(undefined, []), limits: QueryLimits = {}, writer?: IntentWriter): TableService {
@@ -128,8 +112,18 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
   const readLimits: Partial<ReadLimits> = limits.maxSortRecords !== undefined ? { maxSortRecords: limits.maxSortRecords } : {};
   const v = buildValidators(def, limits.maxRecordValues);
   const pk = def.primaryKey;
-  const label = def.export?.name ?? def.typeName;
-  const notFound = (key: Key) => new AppError('NOT_FOUND', `${label} ${String(key)} not found`);
+  const rules = tableRules(def, policy);
+  const { notFound, allow, inside } = rules;
+  const { apply, removeIfMatching } = tableWrites({ def, handle, policy, rules, validators: v });
+  /**
+   * The key of a new record: the body's, or a UUID drawn here, where the request arrived (applied
+   * on several nodes of a cluster, the record must get the same key everywhere); integer keys are
+   * counted where applied (undefined here).
+   */
+  const newKey = (data: Record): Key | undefined => {
+    const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
+    return given ?? (hasNumericKey(def) ? undefined : uuidv7(Date.now()));
+  };
 
   /** The key in a body must agree with the key in the URL. */
   const checkBodyKey = (key: Key, data: Record) => {
@@ -143,158 +137,10 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     }
   };
 
-  /** The row filter of a permitted action; throws UNAUTHORIZED/FORBIDDEN; nothing for trusted calls. */
-  const allow = (principal: Principal | undefined, action: Action): Filter | undefined => (principal ? policy.require(principal, action, def) : undefined);
-  const inside = (filter: Filter | undefined, record: Record) => filter === undefined || matches(filter, record);
-  const outside = (principal: Principal | undefined, action: Action) =>
-    new AppError('FORBIDDEN', `${principal?.user ?? 'anonymous'} may not ${action} this ${label} record (outside the role's filter)`);
-  /**
-   * An existing record (or none) outside the filter of `action`: NOT_FOUND unless the principal may
-   * read that record, as `get` answers. (It was always FORBIDDEN, so PATCH, DELETE or a publish on
-   * a key told a filtered role which records exist outside its view: 403 there, 404 elsewhere.)
-   */
-  const refused = (principal: Principal | undefined, action: Action, key: Key, record: Record | undefined) => {
-    if (!record || !principal) return notFound(key);
-    const read = policy.grant(principal, 'read', def);
-    if (!read.allowed || !inside(read.filter, record)) return notFound(key);
-    return outside(principal, action);
-  };
-
-  /** Keeps the key as the first attribute, as most schemas declare it. */
-  const withKey = (key: Key, data: Record): Record => ({ [pk]: key, ...data, [pk]: key });
-
   const find = (key: Key): Written | undefined => {
     const stored = store.get(handle, key);
     return stored && { key, record: stored.record, version: stored.version };
   };
-
-  /**
-   * A write, decided against the state inside its transaction: the same intent applied to the same
-   * state gives the same outcome, so every node of a cluster that applies it in the log's order
-   * decides alike (SPEC §10). Permissions are checked again here on the record as it is now.
-   */
-  const applyCreate = (tx: WriteTx, i: CreateIntent): Written => {
-    const { principal, data } = i;
-    const filter = allow(principal, 'insert');
-    const key = i.key ?? tx.nextKey(handle);
-    const existing = tx.get(handle, key);
-    if (existing) {
-      // A record this caller cannot read is answered as a PUT of the same body to that key
-      // would be (403 as an update outside its filter, or refused the update), not 409: a
-      // CONFLICT told a filtered role that a record it may not see exists. A write to a taken
-      // key still cannot succeed (README, Security: what a shared key space discloses).
-      const read = principal ? policy.grant(principal, 'read', def) : undefined;
-      if (read && (!read.allowed || !inside(read.filter, existing.record))) {
-        const update = allow(principal, 'update');
-        const replaced = stampTimes(def, withKey(key, data), existing.record, tx.now);
-        if (!inside(update, existing.record) || !inside(update, replaced)) throw outside(principal, 'update');
-      }
-      throw new AppError('CONFLICT', `${label} ${String(key)} already exists`);
-    }
-    const record = stampTimes(def, withKey(key, data), undefined, tx.now);
-    if (!inside(filter, record)) throw outside(principal, 'insert');
-    const { entry } = tx.put(handle, key, record);
-    return { key, record, version: entry.seq };
-  };
-
-  /** Each record as `applyCreate` would write it; a key the array holds twice is a CONFLICT too. */
-  const applyCreateMany = (tx: WriteTx, i: CreateManyIntent): Written[] => {
-    const taken = new Set<Key>();
-    return i.records.map((r, index) => {
-      try {
-        if (r.key !== undefined && taken.has(r.key)) throw new AppError('CONFLICT', `${label} ${String(r.key)} appears twice in the array`);
-        const written = applyCreate(tx, { op: 'create', table: i.table, ...(r.key !== undefined ? { key: r.key } : {}), data: r.data, ...(i.principal ? { principal: i.principal } : {}) });
-        taken.add(written.key);
-        return written;
-      } catch (err) {
-        throw atRecord(index, err);
-      }
-    });
-  };
-
-  const applyPut = (tx: WriteTx, i: PutIntent): Written & { created: boolean } => {
-    const { principal, key } = i;
-    const existing = tx.get(handle, key);
-    const record = stampTimes(def, withKey(key, i.data), existing?.record, tx.now);
-    if (principal) {
-      const action = existing ? 'update' : 'insert';
-      const filter = allow(principal, action);
-      if ((existing && !inside(filter, existing.record)) || !inside(filter, record)) throw outside(principal, action);
-    }
-    checkPrecondition(i.precondition, existing, `${label} ${String(key)}`);
-    const { entry, created } = tx.put(handle, key, record);
-    return { key, record, version: entry.seq, created };
-  };
-
-  const applyPatch = (tx: WriteTx, i: PatchIntent): Written => {
-    const { principal, key } = i;
-    const filter = allow(principal, 'update');
-    const existing = tx.get(handle, key);
-    if (!existing) throw notFound(key);
-    // Before validating the merge: its errors would tell a filtered role the record exists.
-    if (!inside(filter, existing.record)) throw refused(principal, 'update', key, existing.record);
-    checkPrecondition(i.precondition, existing, `${label} ${String(key)}`);
-    // The merged record is validated as a whole: a patch can never leave an invalid record.
-    const merged = v.validateRecord({ ...existing.record, ...i.changes, [pk]: key });
-    const record = stampTimes(def, merged, existing.record, tx.now);
-    if (!inside(filter, record)) throw outside(principal, 'update');
-    const { entry } = tx.put(handle, key, record);
-    return { key, record, version: entry.seq };
-  };
-
-  /** One record of a delete by query (`where` holds the role's filter), checked again in the transaction. */
-  const removeIfMatching = (tx: WriteTx, key: Key, where: Filter): boolean => {
-    const current = tx.get(handle, key);
-    return current !== undefined && matches(where, current.record) && tx.remove(handle, key) !== undefined;
-  };
-
-  const applyDelete = (tx: WriteTx, i: DeleteIntent): boolean => {
-    const { principal, key } = i;
-    if (i.where) return removeIfMatching(tx, key, i.where);
-    const filter = allow(principal, 'delete');
-    const existing = tx.get(handle, key);
-    if (!existing) throw notFound(key);
-    if (!inside(filter, existing.record)) throw refused(principal, 'delete', key, existing.record);
-    checkPrecondition(i.precondition, existing, `${label} ${String(key)}`);
-    tx.remove(handle, key);
-    return true;
-  };
-
-  const applyExpire = (tx: WriteTx, i: ExpireIntent): boolean => {
-    // Only the deadline that was found, and only once it has passed at the intent's time: a write
-    // since then renewed the record (another deadline), or it is gone.
-    const at = handle.expires?.get(i.key);
-    return at === i.at && at <= tx.now && tx.remove(handle, i.key, true) !== undefined;
-  };
-
-  const applyPublish = (tx: WriteTx, i: PublishIntent): number => {
-    const { principal, key } = i;
-    const filter = allow(principal, 'publish');
-    if (filter) {
-      const current = tx.get(handle, key);
-      if (!current || !inside(filter, current.record)) throw refused(principal, 'publish', key, current?.record);
-    }
-    return tx.publish(handle, key, i.message).seq;
-  };
-
-  function apply(tx: WriteTx, intent: WriteIntent): unknown {
-    switch (intent.op) {
-      case 'create':
-        return applyCreate(tx, intent);
-      case 'createMany':
-        return applyCreateMany(tx, intent);
-      case 'put':
-        return applyPut(tx, intent);
-      case 'patch':
-        return applyPatch(tx, intent);
-      case 'delete':
-        return applyDelete(tx, intent);
-      case 'publish':
-        return applyPublish(tx, intent);
-      case 'expire':
-        return applyExpire(tx, intent);
-    }
-  }
 
   /**
    * A delete by query through the writer (a cluster): one intent per matching key, each deleting
@@ -339,10 +185,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     async create(input, principal) {
       allow(principal, 'insert');
       const data = v.validateCreate(input);
-      const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
-      // A UUID key is drawn here, where the request arrived: applied on several nodes (a cluster),
-      // the record must get the same key everywhere. Integer keys are counted where applied.
-      const key = given ?? (hasNumericKey(def) ? undefined : uuidv7(Date.now()));
+      const key = newKey(data);
       return commit<Written>({ op: 'create', table: handle.id, ...(key !== undefined ? { key } : {}), data, ...(principal ? { principal } : {}) });
     },
     async createMany(inputs, principal) {
@@ -357,8 +200,7 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       const records = inputs.map((input, index) => {
         try {
           const data = v.validateCreate(input);
-          const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
-          const key = given ?? (hasNumericKey(def) ? undefined : uuidv7(Date.now()));
+          const key = newKey(data);
           return key !== undefined ? { key, data } : { data };
         } catch (err) {
           throw atRecord(index, err);
@@ -368,9 +210,8 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
     },
     importIntent(input, replace) {
       const data = v.validateCreate(input);
-      const given = data[pk] === undefined || data[pk] === null ? undefined : toKey(def, data[pk]);
-      if (replace && given !== undefined) return { op: 'put', table: handle.id, key: given, data };
-      const key = given ?? (hasNumericKey(def) ? undefined : uuidv7(Date.now()));
+      const key = newKey(data);
+      if (replace && data[pk] !== undefined && data[pk] !== null) return { op: 'put', table: handle.id, key: key!, data };
       return { op: 'create', table: handle.id, ...(key !== undefined ? { key } : {}), data };
     },
     async put(key, input, principal, precondition) {
