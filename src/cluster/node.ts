@@ -116,13 +116,14 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     const service = services.get(intent.table);
     if (!service) {
       // Nodes with different schemas would decide differently: say so loudly.
-      options.onError?.(
-        new Error(`cluster log entry ${entry.seq} writes table ${intent.table}, which this node's schema does not have: nodes of a cluster must share their schemas`),
-        'cluster apply',
-      );
+      options.onError?.(new Error(`cluster log entry ${entry.seq} writes table ${intent.table}, which this node's schema does not have: nodes of a cluster must share their schemas`), 'cluster apply');
       return Promise.resolve(settled(entry, id, { ok: false, error: new AppError('TABLE_NOT_FOUND', `table ${intent.table} is not in this node's schema`) }));
     }
-    return settledBy(entry, id, store.transact((tx) => service.apply(tx, intent), { now, seq, seqs, position: entry.seq }));
+    return settledBy(
+      entry,
+      id,
+      store.transact((tx) => service.apply(tx, intent), { now, seq, seqs, position: entry.seq }),
+    );
   };
 
   const settledBy = (entry: LogEntry, id: string, applying: Promise<unknown>): Promise<void> =>
@@ -288,9 +289,13 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       // Random, so two nodes whose runs broke each other do not meet again.
       const pause = Math.min(1000, 10 * 2 ** attempt) * (0.5 + Math.random());
       if (closed || Date.now() + pause > until) {
-        throw new AppError('CLUSTER_UNAVAILABLE', `a bulk create of ${intent.records.length} records found no ${intent.records.length} consecutive entries in the cluster's log within ${options.runTimeout} ms (other writes came between, ${attempt + 1} tries); nothing was written`, {
-          headers: { 'retry-after': '1' },
-        });
+        throw new AppError(
+          'CLUSTER_UNAVAILABLE',
+          `a bulk create of ${intent.records.length} records found no ${intent.records.length} consecutive entries in the cluster's log within ${options.runTimeout} ms (other writes came between, ${attempt + 1} tries); nothing was written`,
+          {
+            headers: { 'retry-after': '1' },
+          },
+        );
       }
       await sleep(pause);
     }

@@ -39,7 +39,10 @@ export interface RunEnd {
 export function runEntries(id: string, now: number, intent: CreateManyIntent): Array<{ payload: string; id: string }> {
   const [first, ...rest] = intent.records;
   const head: RunHead = { id, now, intent: { ...intent, records: [first!] }, run: intent.records.length };
-  return [{ payload: JSON.stringify(head), id }, ...rest.map((record, i) => ({ payload: JSON.stringify({ id: `${id}.${i + 1}`, part: id, index: i + 1, record } satisfies RunPart), id: `${id}.${i + 1}` }))];
+  return [
+    { payload: JSON.stringify(head), id },
+    ...rest.map((record, i) => ({ payload: JSON.stringify({ id: `${id}.${i + 1}`, part: id, index: i + 1, record } satisfies RunPart), id: `${id}.${i + 1}` })),
+  ];
 }
 
 /** Whether a parsed entry is a run's part. */

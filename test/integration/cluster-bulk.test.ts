@@ -167,8 +167,14 @@ describe('bulk create on a cluster of two nodes', { timeout: 240_000 }, () => {
       const singles: Array<Promise<{ status: number; text: string }>> = [];
       for (let n = 0; n < 6; n++) {
         const node = n % 2 === 0 ? a : b;
-        bulks.push(node.req('POST', M, Array.from({ length: 20 }, (_, i) => ({ id: `b${n}-${i}`, title: `${n}`, content: 'bulk' }))));
-        for (let i = 0; i < 5; i++) singles.push((i % 2 === 0 ? b : a).req('PUT', `${M}/s${n}-${i}`, { title: 'single', content: 'x' }));
+        bulks.push(
+          node.req(
+            'POST',
+            M,
+            Array.from({ length: 120 }, (_, i) => ({ id: `b${n}-${i}`, title: `${n}`, content: 'bulk' })),
+          ),
+        );
+        for (let i = 0; i < 10; i++) singles.push((i % 2 === 0 ? b : a).req('PUT', `${M}/s${n}-${i}`, { title: 'single', content: 'x' }));
       }
       const bulkAnswers = await Promise.all(bulks);
       for (const r of await Promise.all(singles)) assert.equal(r.status, 201, r.text);
@@ -178,7 +184,7 @@ describe('bulk create on a cluster of two nodes', { timeout: 240_000 }, () => {
         if (r.status === 201) applied.push(n);
       });
       assert.ok(applied.length > 0, 'some bulk was applied');
-      const expected = 30 + applied.length * 20;
+      const expected = 60 + applied.length * 120;
       const lists = await Promise.all(
         [a, b].map((n) =>
           eventually(
@@ -191,7 +197,7 @@ describe('bulk create on a cluster of two nodes', { timeout: 240_000 }, () => {
       assert.deepEqual(lists[1], lists[0], 'the same records at the same versions on both nodes');
       for (let n = 0; n < 6; n++) {
         const held = lists[0]!.filter(([id]) => id.startsWith(`b${n}-`)).length;
-        assert.equal(held, applied.includes(n) ? 20 : 0, `bulk ${n} whole or not at all`);
+        assert.equal(held, applied.includes(n) ? 120 : 0, `bulk ${n} whole or not at all`);
       }
       // Every applied bulk's events are consecutive ids on the stream, and every write is there once.
       const frames = await sa.next(expected, 30_000);
