@@ -30,7 +30,6 @@ export const ERROR_STATUS = {
   CHANNEL_FULL: 429,
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
-  NOT_IMPLEMENTED: 501,
   SERVICE_UNAVAILABLE: 503,
   CLUSTER_UNAVAILABLE: 503,
   STORAGE_FULL: 507,
@@ -57,7 +56,6 @@ const REASON: Record<number, string> = {
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
-  501: 'Not Implemented',
   503: 'Service Unavailable',
   507: 'Insufficient Storage',
 };

@@ -56,6 +56,15 @@ export interface ClusterLog {
   /** Stores an entry; resolves with its sequence (the first one's, for an id seen before). */
   append(payload: Uint8Array | string, id: string): Promise<number>;
   /**
+   * Stores entries one right after the other, or fewer: each after the first is stored only if the
+   * stream's last entry is then the one before it (JetStream's expected last message id), so an
+   * entry of anyone else's that came in between makes every later one refused. Sent at once,
+   * without waiting for each acknowledgement; tried once each. Resolves true when all were stored
+   * in a row (the first one's sequence on), false when any was refused or not acknowledged: the
+   * stream may then hold some of them, followed by something else or nothing.
+   */
+  appendRun(entries: ReadonlyArray<{ payload: string; id: string }>): Promise<boolean>;
+  /**
    * Hands every entry after `after` to `onEntry`, in order, one at a time: the next waits for the
    * promise the callback returns. While NATS is unreachable it waits and tries again. `onError`
    * hears why it stopped for good: a callback that threw, or a gap (the stream no longer holds the
@@ -229,6 +238,21 @@ export async function openClusterLog(options: ClusterLogOptions): Promise<Cluste
           await sleep(Math.min(100, Math.max(0, until - Date.now())));
         }
       }
+    },
+    async appendRun(entries) {
+      if (nc.isClosed()) throw unavailable('the connection is closed');
+      // Published in order on one connection, so JetStream receives them in order; each expects
+      // the one before it as the stream's last, whatever sequence that got.
+      const acks = entries.map(({ payload, id }, i) =>
+        js.publish(subject, payload, { msgID: id, timeout: Math.max(ATTEMPT_MS, options.timeout), expect: { streamName: options.stream, ...(i > 0 ? { lastMsgID: entries[i - 1]!.id } : {}) } }),
+      );
+      const results = await Promise.allSettled(acks);
+      let prev = 0;
+      for (const r of results) {
+        if (r.status === 'rejected' || r.value.duplicate || (prev > 0 && r.value.seq !== prev + 1)) return false;
+        prev = r.value.seq;
+      }
+      return true;
     },
     follow(after, onEntry, onError) {
       let position = after;

@@ -193,10 +193,6 @@ export function createTableService(store: Store, def: TableDef, policy: Policy =
       if (!Array.isArray(inputs)) throw new AppError('VALIDATION_FAILED', 'a bulk create takes a JSON array of records', { details: [{ path: '', message: 'must be an array' }] });
       if (inputs.length === 0) throw new AppError('VALIDATION_FAILED', 'the array holds no records', { details: [{ path: '', message: 'must hold at least one record' }] });
       if (inputs.length > maxBulk) throw new AppError('PAYLOAD_TOO_LARGE', `a bulk create takes at most ${maxBulk} records (the maxBulkRecords setting); this one has ${inputs.length}`);
-      // A cluster's log numbers each entry's one change with the entry's own sequence (SPEC §10):
-      // an entry of several changes has no numbers to give them, and split in several entries the
-      // create would no longer be all or nothing.
-      if (writer) throw new AppError('NOT_IMPLEMENTED', 'a bulk create is not available on a cluster node: create the records one by one');
       const records = inputs.map((input, index) => {
         try {
           const data = v.validateCreate(input);

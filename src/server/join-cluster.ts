@@ -20,6 +20,8 @@ const SNAPSHOT_SILENCE_MS = 10_000;
 export interface OpenNode {
   log: ClusterLog;
   peers: NodePeers;
+  /** The cluster's timeout (ms): how long a bulk create goes on trying (cluster/runs.ts). */
+  timeout: number;
   /** Closes both, for a start that fails before `startNode`. */
   close(): Promise<void>;
 }
@@ -38,6 +40,7 @@ export async function openNode(config: ClusterConfig): Promise<OpenNode> {
   return {
     log,
     peers,
+    timeout: config.timeout,
     async close() {
       peers.close();
       await log.close();
@@ -59,7 +62,7 @@ export async function startNode(opened: OpenNode, app: App, handlers: NodeHandle
       if (first > position + 1) throw new AppError('CLUSTER_UNAVAILABLE', `the snapshot reflects entry ${position}, but the log starts at ${first}: the node that sent it is behind`);
     }
   }
-  const node = createClusterNode({ log: opened.log, store, applyTimeout: APPLY_TIMEOUT_MS, onError });
+  const node = createClusterNode({ log: opened.log, store, applyTimeout: APPLY_TIMEOUT_MS, runTimeout: opened.timeout, onError });
   node.start(app.services, handlers);
   const stopAnswering = answerSnapshots(opened.log, store, onError);
   return {

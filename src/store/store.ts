@@ -52,8 +52,10 @@ export interface StoreOptions {
 export interface TransactOptions {
   /** The transaction's clock (epoch ms) instead of the store's. */
   now?: number;
-  /** The sequence of the transaction's one change (it makes at most one), instead of head + 1. */
+  /** The sequence of the transaction's first change, instead of head + 1; it makes at most `seqs` changes. */
   seq?: number;
+  /** How many changes, numbered on from `seq`, the transaction may make (default 1): a cluster's bulk create. */
+  seqs?: number;
   /** Recorded with the transaction's writes: `logPosition()` reads it back, after a restart too. */
   position?: number;
   /**
@@ -154,7 +156,7 @@ export function createStore(options: StoreOptions): Store {
     // Known here, it spares every write an LMDB read of the head after its commit.
     let head = 0;
     const pending = layout.root.transaction(() => {
-      const tx = createWriteTx(layout, opts?.now ?? now(), opts?.seq);
+      const tx = createWriteTx(layout, opts?.now ?? now(), opts?.seq, opts?.seqs);
       const result = fn(tx); // a throw here has written nothing (writes are buffered until commit)
       tx.commit();
       if (opts?.position !== undefined) layout.meta.put(LOG_POSITION, opts.position);

@@ -77,14 +77,16 @@ class WriteContext implements BufferedWriteTx {
   // second nextKey (a bulk create) must not hand out a key the first one, or an explicit key, took.
   #highKeys: Map<TableHandle, number> | undefined;
 
-  // The sequence the transaction's one change must carry, when an external ordered log numbers
-  // the changes (a cluster: SPEC §10); undefined numbers them on from the head.
+  // The sequences the transaction's changes must carry, `#seq` on to `#seqLast`, when an external
+  // ordered log numbers the changes (a cluster: SPEC §10); undefined numbers them on from the head.
   readonly #seq: number | undefined;
+  readonly #seqLast: number;
 
-  constructor(layout: Layout, now: number, seq?: number) {
+  constructor(layout: Layout, now: number, seq?: number, seqs = 1) {
     this.#layout = layout;
     this.now = now;
     this.#seq = seq;
+    this.#seqLast = (seq ?? 0) + seqs - 1;
   }
 
   #read(table: TableHandle, key: Key): RawEntry | undefined {
@@ -106,11 +108,14 @@ class WriteContext implements BufferedWriteTx {
     return entry;
   }
 
-  /** One change at a sequence given from outside: after the head, and only one per transaction. */
-  #appendAt(entry: ChangeEntry, seq: number): ChangeEntry {
-    if (this.#entries.length > 0) throw new AppError('INTERNAL', `a transaction numbered ${seq} from outside makes one change, not several`);
-    const head = this.#layout.changeLog.head();
-    if (seq <= head) throw new AppError('INTERNAL', `change ${seq} would not follow the head ${head}: the log would go back`);
+  /** The next change of a run of sequences given from outside (`first` on): after the head, and no more than the run. */
+  #appendAt(entry: ChangeEntry, first: number): ChangeEntry {
+    const seq = this.#entries.length === 0 ? first : this.#head + 1;
+    if (seq > this.#seqLast) throw new AppError('INTERNAL', `a transaction numbered ${first}…${this.#seqLast} from outside makes ${this.#seqLast - first + 1} changes at most`);
+    if (seq === first) {
+      const head = this.#layout.changeLog.head();
+      if (seq <= head) throw new AppError('INTERNAL', `change ${seq} would not follow the head ${head}: the log would go back`);
+    }
     entry.seq = this.#head = seq;
     this.#entries.push(entry);
     return entry;
@@ -252,7 +257,10 @@ class WriteContext implements BufferedWriteTx {
   }
 }
 
-/** Builds the transaction context; only valid inside one LMDB write transaction. */
-export function createWriteTx(layout: Layout, now: number, seq?: number): BufferedWriteTx {
-  return new WriteContext(layout, now, seq);
+/**
+ * Builds the transaction context; only valid inside one LMDB write transaction. With `seq`, its
+ * changes are numbered `seq`, `seq + 1` … up to `seqs` of them.
+ */
+export function createWriteTx(layout: Layout, now: number, seq?: number, seqs?: number): BufferedWriteTx {
+  return new WriteContext(layout, now, seq, seqs);
 }

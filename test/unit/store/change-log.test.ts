@@ -186,3 +186,34 @@ test('a rolled-back transaction does not use up a generated integer key', async 
   await store.transact((tx) => tx.remove(rows, 1));
   assert.equal(await store.transact((tx) => tx.nextKey(rows)), 2);
 });
+
+test('numbered from outside (a cluster log): a run of seqs gives each change of one transaction its seq; more changes than the run, or a run not after the head, write nothing', async (t) => {
+  const { store, handle } = openStore(t, SDL);
+  const items = handle('Item');
+  const one = await store.transact((tx) => tx.put(items, 'a', { id: 'a', name: 'one' }).entry.seq, { seq: 5, position: 5 });
+  assert.equal(one, 5);
+  const run = await store.transact((tx) => ['b', 'c', 'd'].map((k) => tx.put(items, k, { id: k, name: k }).entry.seq), { seq: 9, seqs: 3, position: 11 });
+  assert.deepEqual(run, [9, 10, 11]);
+  assert.equal(store.changeLog.head(), 11);
+  assert.equal(store.logPosition(), 11);
+  await assert.rejects(
+    store.transact((tx) => ['e', 'f', 'g'].map((k) => tx.put(items, k, { id: k, name: k })), { seq: 12, seqs: 2, position: 13 }),
+    /makes 2 changes at most/,
+  );
+  await assert.rejects(
+    store.transact((tx) => tx.put(items, 'h', { id: 'h', name: 'h' }), { seq: 11, seqs: 2, position: 12 }),
+    /would not follow the head 11/,
+  );
+  assert.equal(store.changeLog.head(), 11);
+  assert.equal(store.logPosition(), 11);
+  assert.equal(store.get(items, 'e'), undefined);
+  assert.deepEqual(
+    store.changeLog.readAfter(0).map((e) => [e.seq, e.key]),
+    [
+      [5, 'a'],
+      [9, 'b'],
+      [10, 'c'],
+      [11, 'd'],
+    ],
+  );
+});
