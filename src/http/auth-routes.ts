@@ -30,8 +30,8 @@ export interface AuthRouteOptions {
   secure: boolean;
 }
 
-/** Paths that never need credentials. */
-const OPEN_PATHS = new Set(['/health']);
+/** Paths that never need credentials (`/` describes the server, or is the app's page with --static). */
+const OPEN_PATHS = new Set(['/health', '/']);
 /**
  * Where a stale session cookie or bearer token must not get in the way: logging in again (or out)
  * is how a client gets rid of one. Only Basic credentials are checked here (they are how
@@ -65,7 +65,8 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
   fastify.addHook('onRequest', async (request, reply) => {
     const q = request.url.indexOf('?');
     const path = q < 0 ? request.url : request.url.slice(0, q);
-    if (OPEN_PATHS.has(path)) return;
+    // Nothing a route guards: a stale cookie must not keep an app's page (--static) from loading.
+    if (OPEN_PATHS.has(path) || request.is404) return;
     const accessToken = q < 0 ? undefined : accessTokenOf(request, request.url.slice(q + 1), routes);
     const authorization = request.headers.authorization;
     if (LOGIN_PATHS.has(path.length > 1 ? path.replace(/\/$/, '') : path)) {
