@@ -158,8 +158,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     onError: (err) => log.error({ err }, 'GraphQL resolver failed'),
     limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
   });
-  // The app's own files; /auth and /admin are API paths for the index fallback, as every database is.
-  const files = config.static ? await staticFiles(config.static, (first) => first === 'auth' || first === 'admin' || app.databases().includes(first)) : undefined;
+  // The app's own files, never under the API's prefixes: the server's own routes and every database.
+  const apiPrefixes = new Set(['auth', 'admin', 'health', 'metrics', ...app.databases()]);
+  const files = config.static ? await staticFiles(config.static, (first) => apiPrefixes.has(first)) : undefined;
   // Limits on connections, set on the Node server itself: HTTP/1.1 and HTTP/2 alike.
   const connections = guardConnections(fastify.server, config);
 

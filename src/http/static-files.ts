@@ -1,7 +1,8 @@
 /**
  * An app's own files, served from the API's origin (`--static DIR`, README › Same-origin pages), so
  * a page's EventSource and cookie login need no CORS. Files are looked up only for GET and HEAD
- * requests no API route took (fastify's not-found path), so API routes always win. Files stream from
+ * requests no API route took (fastify's not-found path) and never under the API's own prefixes
+ * (`/auth`, `/admin`, `/health`, `/metrics`, every `/{database}`), so API routes always win. Files stream from
  * disk (never read whole), carry an ETag and Last-Modified (304 on a match), and no request reaches a
  * file outside the directory: `..`, encoded separators, backslashes, NUL and dotfiles are refused,
  * and symbolic links are followed only to files inside it.
@@ -16,6 +17,13 @@ import { codeOf } from '../util/guards.ts';
 
 /** Longest URL path looked up on disk, in characters (encoded); longer is a 400. */
 export const MAX_STATIC_PATH = 1024;
+
+/**
+ * Files up to this size are read and sent in one write; larger ones stream from disk. One write
+ * ends the response at once, so a keep-alive connection is idle as soon as its client has the
+ * bytes (a server closing then does not wait out the keep-alive timeout for it).
+ */
+const SMALL_FILE = 128 * 1024;
 
 /** Content types by extension; anything else is `application/octet-stream` (with `nosniff`). */
 const TYPES: Readonly<Record<string, string>> = {
@@ -66,7 +74,7 @@ export interface StaticFiles {
 
 /**
  * Serves `config.dir` (checked at start-up by server/preflight.ts). `isApiPath` names first path
- * segments that belong to the API (databases, /auth, /admin): the index fallback never answers them.
+ * segments that belong to the API (databases, /auth, /admin): no file and no fallback answers under them.
  * @example const files = await staticFiles({ dir: './public', fallback: true, maxAge: 0 }, (s) => s === 'shop')
  */
 export async function staticFiles(config: StaticConfig, isApiPath: (firstSegment: string) => boolean): Promise<StaticFiles> {
@@ -121,9 +129,15 @@ export async function staticFiles(config: StaticConfig, isApiPath: (firstSegment
       if (isCurrent(request, etag, stats.mtimeMs)) return reply.code(304).send();
       reply.header('content-length', stats.size);
       if (request.method === 'HEAD') return reply.send();
+      if (stats.size <= SMALL_FILE) {
+        // The size stat gave, even if the file grows meanwhile: the length sent is the length promised.
+        const body = Buffer.allocUnsafe(stats.size);
+        const { bytesRead } = await handle.read(body, 0, stats.size, 0);
+        return reply.header('content-length', bytesRead).send(body.subarray(0, bytesRead));
+      }
       streaming = true;
       // The stream owns the handle from here: it closes it at the end, on error, or when the client goes.
-      return reply.send(handle.createReadStream());
+      return reply.send(handle.createReadStream({ start: 0, end: stats.size - 1 }));
     } finally {
       if (!streaming) await handle.close();
     }
@@ -134,7 +148,7 @@ export async function staticFiles(config: StaticConfig, isApiPath: (firstSegment
       const q = request.url.indexOf('?');
       const rawPath = q < 0 ? request.url : request.url.slice(0, q);
       const segments = pathSegments(rawPath);
-      if (!segments) throw notFound();
+      if (!segments || isApiPath(segments[0] ?? '')) throw notFound();
       const found = await find(segments);
       if (found?.kind === 'file') return send(request, reply, found.path, notFound);
       if (found?.kind === 'directory') {
@@ -142,7 +156,7 @@ export async function staticFiles(config: StaticConfig, isApiPath: (firstSegment
         if (!rawPath.endsWith('/')) return reply.code(301).header('location', `${rawPath}/${q < 0 ? '' : request.url.slice(q)}`).send();
         if (found.index) return send(request, reply, found.index, notFound);
       }
-      if (config.fallback && !found && acceptsHtml(request) && !isApiPath(segments[0] ?? '')) {
+      if (config.fallback && !found && acceptsHtml(request)) {
         const index = await indexOfRoot();
         if (index) return send(request, reply, index, notFound);
       }
