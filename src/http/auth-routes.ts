@@ -30,8 +30,8 @@ export interface AuthRouteOptions {
   secure: boolean;
 }
 
-/** Paths that never need credentials (`/` describes the server, or is the app's page with --static). */
-const OPEN_PATHS = new Set(['/health', '/']);
+/** Paths that never need credentials. */
+const OPEN_PATHS = new Set(['/health']);
 /**
  * Where a stale session cookie or bearer token must not get in the way: logging in again (or out)
  * is how a client gets rid of one. Only Basic credentials are checked here (they are how
@@ -65,8 +65,7 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
   fastify.addHook('onRequest', async (request, reply) => {
     const q = request.url.indexOf('?');
     const path = q < 0 ? request.url : request.url.slice(0, q);
-    // Nothing a route guards: a stale cookie must not keep an app's page (--static) from loading.
-    if (OPEN_PATHS.has(path) || request.is404) return;
+    if (OPEN_PATHS.has(path)) return;
     const accessToken = q < 0 ? undefined : accessTokenOf(request, request.url.slice(q + 1), routes);
     const authorization = request.headers.authorization;
     if (LOGIN_PATHS.has(path.length > 1 ? path.replace(/\/$/, '') : path)) {
@@ -76,6 +75,8 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
       });
       return;
     }
+    // `/` and paths no route takes guard nothing: a stale cookie must not keep an app's page (--static) from loading.
+    if (path === '/' || request.is404) return;
     request.principal = await authenticator.authenticate({ authorization, cookie: request.headers.cookie, accessToken, address: request.ip });
     if (request.principal.via === 'cookie' && !SAFE_METHODS.has(request.method)) checkOrigin(request, reply);
   });

@@ -7,7 +7,9 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_STATIC_PATH } from '../../src/http/static-files.ts';
 import { createServer } from '../../src/server.ts';
+import { hashPassword } from '../../src/auth/password.ts';
 import { SHOP_SDL, assertError, serve } from '../helpers/fixtures.ts';
 import { agent, tmpDir, type Res, type TestServer } from '../helpers/server.ts';
 
@@ -166,7 +168,7 @@ test('no path leaves the directory: .., encoded dots and slashes, backslashes, N
     ['/%E0%A4%A', 400],
     ['/escape.txt', 404],
     ['/up/secret.txt', 404],
-    [`/${'a'.repeat(1100)}`, 400],
+    [`/${'a'.repeat(MAX_STATIC_PATH)}`, 400],
   ];
   for (const [path, status] of refused) {
     const res = await raw(s, path);
@@ -250,4 +252,17 @@ test('start-up refuses a static directory that does not exist, or is a file, nam
   } finally {
     rmSync(base, { recursive: true, force: true });
   }
+});
+
+test('with auth on, files need no credentials and a stale session cookie does not keep the page from loading', async (t) => {
+  const { dir } = publicDir(t);
+  const auth = { users: { ann: { password: await hashPassword('pw-ann-1234'), roles: ['clerk'] } }, roles: { clerk: { tables: { 'shop/order': ['read'] } } } };
+  const s = await serve(t, { 'shop.graphql': SHOP_SDL }, { static: { dir }, auth });
+  const stale = { cookie: 'tablecast_session=expired-or-forged' };
+  assert.equal((await raw(s, '/app.js', stale)).status, 200);
+  assert.equal((await raw(s, '/', { ...stale, accept: 'text/html' })).text, INDEX);
+  assert.equal((await raw(s, '/app.js')).status, 200, 'no credentials at all');
+  // The API still checks the same cookie.
+  assertError(await raw(s, '/shop/order', stale), 401, 'UNAUTHORIZED');
+  assertError(await raw(s, '/auth/me', stale), 401, 'UNAUTHORIZED');
 });
