@@ -153,7 +153,11 @@ export async function staticFiles(config: StaticConfig, isApiPath: (firstSegment
       if (found?.kind === 'file') return send(request, reply, found.path, notFound);
       if (found?.kind === 'directory') {
         // `/docs` → `/docs/`, so that the page's relative links resolve inside the directory.
-        if (!rawPath.endsWith('/')) return reply.code(301).header('location', `${rawPath}/${q < 0 ? '' : request.url.slice(q)}`).send();
+        if (!rawPath.endsWith('/'))
+          return reply
+            .code(301)
+            .header('location', `${rawPath}/${q < 0 ? '' : request.url.slice(q)}`)
+            .send();
         if (found.index) return send(request, reply, found.index, notFound);
       }
       if (config.fallback && !found && acceptsHtml(request)) {

@@ -76,14 +76,7 @@ export function scanList(raw: string, at: number, inParens: boolean): { text: st
  * inequalities, `between` → `ge` the first and `le` the second (both bounds included, as Harper's
  * `between`). `count` is called once per value before it is coerced (the term cap).
  */
-export function listFilter(
-  kind: string,
-  path: readonly string[],
-  target: Target,
-  list: { text: string; textAt: number },
-  opAt: number,
-  count: (position: number) => void,
-): Filter {
+export function listFilter(kind: string, path: readonly string[], target: Target, list: { text: string; textAt: number }, opAt: number, count: (position: number) => void): Filter {
   const label = path.join('.');
   if (list.text.length === 0) queryError(`=${kind}= on ${label} needs at least one value, e.g. ${label}=${kind}=(a,b)`, opAt);
   const values: Array<{ raw: string; at: number }> = [];
