@@ -11,7 +11,7 @@ import { AppError } from './errors.ts';
 import { ConfigSchema, type ConfigInput, type Config } from './config/settings.ts';
 import { codeOf, isObject, messageOf } from './util/guards.ts';
 
-export { ACTIONS, AuthSchema, type Action, type AuthConfig, type ChannelAction, type ClusterConfig, type Config, type ConfigInput, type CorsConfig } from './config/settings.ts';
+export { ACTIONS, AuthSchema, type Action, type AuthConfig, type ChannelAction, type ClusterConfig, type Config, type ConfigInput, type CorsConfig, type StaticConfig } from './config/settings.ts';
 
 /** Environment variable → config key: the one table of names scripts can rely on. */
 const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
@@ -54,6 +54,7 @@ const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_HTTP2_MAX_SESSION_MEMORY: 'http2MaxSessionMemory',
   TABLECAST_AUTH: 'auth',
   TABLECAST_CORS: 'cors',
+  TABLECAST_STATIC: 'static',
   TABLECAST_LOG_LEVEL: 'logLevel',
 };
 
@@ -223,6 +224,7 @@ function resolvePaths<T extends Partial<Config>>(c: T, cwd: string): T {
     ...(c.data ? { data: resolve(cwd, c.data) } : {}),
     ...(c.cert ? { cert: resolve(cwd, c.cert) } : {}),
     ...(c.key ? { key: resolve(cwd, c.key) } : {}),
+    ...(c.static ? { static: { ...c.static, dir: resolve(cwd, c.static.dir) } } : {}),
   };
 }
 

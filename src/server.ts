@@ -23,6 +23,7 @@ import { registerHttp } from './http/plugin.ts';
 import { trackHttp2Sessions } from './http/http2-sessions.ts';
 import { guardConnections } from './http/connections.ts';
 import { createSseHandler } from './http/sse-routes.ts';
+import { staticFiles } from './http/static-files.ts';
 import { lazyGraphqlEndpoints } from './graphql/lazy.ts';
 import { mountGraphql } from './server/yoga-in-fastify.ts';
 import { createFastify } from './server/fastify.ts';
@@ -167,6 +168,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     onError: (err) => log.error({ err }, 'GraphQL resolver failed'),
     limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
   });
+  // The app's own files, never under the API's prefixes: the server's own routes and every database.
+  const apiPrefixes = new Set(['auth', 'admin', 'health', 'metrics', ...app.databases()]);
+  const files = config.static ? await staticFiles(config.static, (first) => apiPrefixes.has(first)) : undefined;
   // Limits on connections, set on the Node server itself: HTTP/1.1 and HTTP/2 alike.
   const connections = guardConnections(fastify.server, config);
 
@@ -187,6 +191,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
           stream,
           auth: { authenticator, enabled: policy.enabled, secure: tls !== undefined, tables: model.tables },
           ...(config.cors ? { cors: config.cors } : {}),
+          ...(files ? { static: files } : {}),
         }),
     ],
     [

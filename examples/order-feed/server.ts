@@ -6,12 +6,17 @@
  * - A background loop follows the `shop/order` table's change feed with `server.tables` and
  *   broadcasts a compact `new_order` event plus a running `stats` event on the channel.
  * - `POST /dashboard/alert` broadcasts a one-off notice; `GET /dashboard/clients` shows who listens.
+ * - `public/` is a page served from the same origin (`static`): it logs in with the session cookie
+ *   and follows `/shop/order?stream=sse` with EventSource (README.md next to this file).
  *
- * Run it: `node --import tsx examples/order-feed/server.ts`, then
+ * Run it: `node --import tsx examples/order-feed/server.ts`, open https://localhost:9996/ (user
+ * `clerk`, password `orders-demo`), or
  *   curl -sk https://localhost:9996/dashboard/live
  *   curl -sk -X POST https://localhost:9996/shop/order -H 'Content-Type: application/json' \
  *     -d '{"customerEmail":"ann@example.com","lines":[{"productId":"p1","quantity":2,"unitPrice":4.5}],"total":9}'
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createServer, type ServerOptions, type TablecastServer } from '../../src/index.ts';
 
 export interface OrderFeed {
@@ -61,8 +66,13 @@ export async function createOrderFeed(options: ServerOptions = {}): Promise<Orde
   return { server, stop };
 }
 
+/** The page's directory, for the `static` setting. */
+export const PUBLIC_DIR = fileURLToPath(new URL('./public', import.meta.url));
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { server } = await createOrderFeed();
+  // The demo user and role (tablecast.config.json next to this file), and the page.
+  const { auth } = JSON.parse(readFileSync(new URL('./tablecast.config.json', import.meta.url), 'utf8'));
+  const { server } = await createOrderFeed({ auth, static: { dir: PUBLIC_DIR } });
   const url = await server.listen();
-  server.log.info(`order feed on ${url}/dashboard/live`);
+  server.log.info(`order feed: the page on ${url}/, the dashboard stream on ${url}/dashboard/live`);
 }

@@ -81,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
     pingInterval: values['ping-interval'],
     retention: values.retention,
     logLevel: values['log-level'] as ConfigInput['logLevel'],
+    static: values.static,
   };
   const configFile = values.config ?? process.env.TABLECAST_CONFIG;
   // Merged, not yet validated: the checks below (the same for check and start) report every

@@ -48,6 +48,8 @@ Flags (each also settable as an environment variable or in tablecast.config.json
   --body-limit <bytes>    TABLECAST_BODY_LIMIT      largest request body (1048576)
   --ping-interval <ms>    TABLECAST_PING_INTERVAL   SSE heartbeat interval (15000)
   --retention <ms>        TABLECAST_RETENTION       how long the change log is kept (86400000)
+  --static <dir>          TABLECAST_STATIC          serve an app's files from dir on the API's origin (API routes win;
+                                                    README › Same-origin pages)
   --log-level <level>     TABLECAST_LOG_LEVEL       fatal|error|warn|info|debug|trace|silent (info)
   --config <file>         TABLECAST_CONFIG          config file (./tablecast.config.json if present)
 `;
@@ -68,6 +70,7 @@ export const FLAGS = {
   'ping-interval': { type: 'string' },
   retention: { type: 'string' },
   'log-level': { type: 'string' },
+  static: { type: 'string' },
   config: { type: 'string' },
   out: { type: 'string' },
   table: { type: 'string' },

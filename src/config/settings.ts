@@ -135,6 +135,22 @@ const clusterInput = z.preprocess((v) => {
   };
 }, ClusterSchema);
 
+/**
+ * `--static DIR`: an app's files served from the API's origin (README › Same-origin pages). Given as
+ * a directory (flag, environment) or as an object (config file, JSON in the environment).
+ */
+const StaticSchema = z
+  .object({
+    dir: z.string().min(1),
+    /** Unknown GET paths outside the API that ask for HTML get the directory's index.html (single-page apps). */
+    fallback: bool.default(false),
+    /** Seconds browsers may keep files other than HTML without asking again; 0: always revalidate (ETag, 304). */
+    maxAge: atLeast(0).max(31_536_000).default(0),
+  })
+  .strict();
+export type StaticConfig = z.output<typeof StaticSchema>;
+const staticInput = z.preprocess((v) => (typeof v === 'string' ? (v.trim().startsWith('{') ? parseJson(v.trim()) : { dir: v }) : v), StaticSchema);
+
 /** JSON given through an environment variable. */
 const json = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === 'string' ? parseJson(v) : v), schema);
 function parseJson(text: string): unknown {
@@ -219,6 +235,7 @@ export const ConfigSchema = z
     auth: json(AuthSchema).optional(),
     cluster: clusterInput.optional(),
     cors: json(CorsSchema).optional(),
+    static: staticInput.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -76,6 +76,8 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
       });
       return;
     }
+    // `/` and paths no route takes guard nothing: a stale cookie must not keep an app's page (--static) from loading.
+    if (path === '/' || request.is404) return;
     request.principal = await authenticator.authenticate({ authorization, cookie: request.headers.cookie, accessToken, address: request.ip });
     if (request.principal.via === 'cookie' && !SAFE_METHODS.has(request.method)) checkOrigin(request, reply);
   });

@@ -13,6 +13,7 @@ import { registerJsonBody } from './json-body.ts';
 import { MAX_RECORD_VALUES } from '../schema/validators.ts';
 import { sendError } from './render-error.ts';
 import { registerRestRoutes, type StreamHandler } from './rest-routes.ts';
+import type { StaticFiles } from './static-files.ts';
 
 export interface HttpOptions {
   app: App;
@@ -25,6 +26,8 @@ export interface HttpOptions {
   version: string;
   /** Serves `?stream=sse` GETs; absent, such GETs are answered as JSON. */
   stream?: StreamHandler;
+  /** An app's files (`--static`), for GET and HEAD requests no route took, and for a browser's `GET /`. */
+  static?: StaticFiles;
 }
 
 /**
@@ -43,7 +46,12 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
 
   fastify.addHook('onRequest', refuseUnreadable);
   fastify.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  fastify.setNotFoundHandler((request, reply) => sendError(request, reply, notFound(app, request)));
+  const files = options.static;
+  fastify.setNotFoundHandler((request, reply) => {
+    // Only paths no route took reach the files: API routes always win (README › Same-origin pages).
+    if (files && (request.method === 'GET' || request.method === 'HEAD')) return files.serve(request, reply, () => notFound(app, request));
+    return sendError(request, reply, notFound(app, request));
+  });
 
   // With several workers, which one answered: a load balancer's health check sees the server, an operator the worker.
   const health = app.peers.clustered ? { status: 'ok', worker: app.peers.self } : { status: 'ok' };
@@ -53,11 +61,15 @@ export function registerHttp(fastify: FastifyInstance, options: HttpOptions): vo
     const cluster = app.cluster();
     return cluster ? { status: cluster.connected ? 'ok' : 'degraded', cluster } : health;
   });
-  fastify.get('/', async () => ({
-    name: 'tablecast',
-    version: options.version,
-    databases: Object.fromEntries(app.databases().map((db) => [db, app.model.tables.filter((t) => t.database === db && t.export).map((t) => `/${db}/${t.export!.name}`)])),
-  }));
+  fastify.get('/', async (request, reply) => {
+    // A browser opening the server gets the app's page; every other client the server's description.
+    if (files && (await files.serveIndex(request, reply))) return reply;
+    return {
+      name: 'tablecast',
+      version: options.version,
+      databases: Object.fromEntries(app.databases().map((db) => [db, app.model.tables.filter((t) => t.database === db && t.export).map((t) => `/${db}/${t.export!.name}`)])),
+    };
+  });
 
   for (const service of app.services.values()) {
     if (service.def.export?.rest) registerRestRoutes(fastify, service, options.stream ? { stream: options.stream } : {});

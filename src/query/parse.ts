@@ -2,7 +2,8 @@ import type { TableDef } from '../schema/model.ts';
 import { parseCall } from './calls.ts';
 import { resolvePath } from './attributes.ts';
 import { coerceValue, conditionOf, decodeText, queryError, splitPath, tooManyTerms } from './coerce.ts';
-import type { Filter, Operator, Query } from './types.ts';
+import { chainOnto, chainOperator, FIQL_OPERATORS, LIST_OPERATORS, listFilter, NOT_FORMS, scanList } from './harper-forms.ts';
+import type { Condition, Filter, Operator, Query } from './types.ts';
 import { AMP, BANG, COMMA, EQ, GT, LBRACE, LBRACKET, LPAREN, LT, PIPE, RBRACE, RBRACKET, RPAREN } from './chars.ts';
 
 /** Deepest nesting of `[ … ]`/`( … )`, so a hostile URL cannot make evaluation recurse without bound. */
@@ -27,36 +28,6 @@ export interface ParseOptions {
 
 /** Parameters that configure the request (SSE, resume, auth) and are never filters. */
 const RESERVED_PARAMETERS: ReadonlySet<string> = new Set(['stream', 'lastEventId', 'retained', 'access_token']);
-
-/** FIQL operator names between `=`s: ours plus Harper's spellings. */
-const FIQL = new Map<string, Operator>([
-  ['eq', 'eq'],
-  ['equals', 'eq'],
-  ['equal', 'eq'],
-  ['ne', 'ne'],
-  ['not_equal', 'ne'],
-  ['notEqual', 'ne'],
-  ['gt', 'gt'],
-  ['greater_than', 'gt'],
-  ['greaterThan', 'gt'],
-  ['ge', 'ge'],
-  ['greater_than_equal', 'ge'],
-  ['greaterThanEqual', 'ge'],
-  ['lt', 'lt'],
-  ['less_than', 'lt'],
-  ['lessThan', 'lt'],
-  ['le', 'le'],
-  ['less_than_equal', 'le'],
-  ['lessThanEqual', 'le'],
-  ['ct', 'ct'],
-  ['contains', 'ct'],
-  ['sw', 'sw'],
-  ['starts_with', 'sw'],
-  ['startsWith', 'sw'],
-  ['ew', 'ew'],
-  ['ends_with', 'ew'],
-  ['endsWith', 'ew'],
-]);
 
 /** Characters that end an attribute name: operators, connectives, brackets, commas. */
 function endsName(c: number): boolean {
@@ -103,6 +74,8 @@ export function parseQuery(raw: string, def: TableDef, options: ParseOptions = {
 class Parser {
   private pos = 0;
   private terms = 0;
+  /** The condition the previous item of the current group added, which a range chain continues. */
+  private last: Condition | undefined;
 
   constructor(
     private readonly raw: string,
@@ -126,6 +99,7 @@ class Parser {
           stack.push((top = frame(c === LBRACKET ? RBRACKET : RPAREN, at)));
           this.pos++;
           afterConn = -1;
+          this.last = undefined;
         } else if (c === AMP || c === PIPE) {
           queryError(`expected a condition before '${raw[at]}'`, at);
         } else if (c === RBRACKET || c === RPAREN) {
@@ -133,7 +107,7 @@ class Parser {
           if (stack.length > 1) queryError(`empty group '${raw[top.open]}${raw[at]}'`, top.open);
           queryError(`unexpected '${raw[at]}' with no group open`, at);
         } else {
-          this.item(top, stack.length === 1);
+          this.item(top, stack.length === 1, afterConn >= 0 ? raw.charCodeAt(afterConn) : 0);
           expectItem = false;
           afterConn = -1;
         }
@@ -152,6 +126,7 @@ class Parser {
         top = stack[stack.length - 1]!;
         add(top, group);
         this.pos++;
+        this.last = undefined;
       } else {
         queryError(`unexpected '${raw[at]}' after a condition; expected '&', '|' or the end`, at);
       }
@@ -162,8 +137,10 @@ class Parser {
     if (filter) this.query.filter = filter;
   }
 
-  /** One `attr<op>value`, reserved `name=value` or `call(...)`, at this.pos. */
-  private item(top: Frame, topLevel: boolean): void {
+  /** One `attr<op>value`, reserved `name=value` or `call(...)`, at this.pos; `joined`: the `&` or `|` before it, or 0. */
+  private item(top: Frame, topLevel: boolean, joined: number): void {
+    const last = this.last;
+    this.last = undefined;
     const raw = this.raw;
     const n = raw.length;
     const start = this.pos;
@@ -179,14 +156,29 @@ class Parser {
       this.pos = parseCall(raw, name, start, topLevel, this.def, this.query);
       return;
     }
-    if (i === start) queryError(`expected an attribute name before '${raw[i]}'`, start);
+    // Harper's own chain form `price=gt=20&=lt=50`: no name, the previous condition's attribute.
+    let chained: readonly string[] | undefined;
+    if (i === start && c === EQ && joined !== 0) {
+      if (joined === PIPE) queryError(`'|=' chains are not supported; repeat the attribute (a=1|a=2)`, start - 1);
+      let j = i + 1;
+      while (j < n && isIdentifier(raw.charCodeAt(j))) j++;
+      const range = raw.charCodeAt(j) === EQ ? chainOperator(raw.slice(i + 1, j)) : undefined;
+      if (!range) queryError(`'&=' chains a range operator onto the previous condition: &=lt=, &=le=, &=gt= or &=ge=`, start);
+      chained = chainOnto(last, range, `&=${range}=`, start);
+      i = j;
+    }
+    if (i === start && !chained) queryError(`expected an attribute name before '${raw[i]}'`, start);
 
-    let op: Operator;
+    let op: Operator = 'eq';
+    let list: string | undefined;
     let strict = false;
     let wildcard = false;
     let plain = false; // exactly `=`: the only form a reserved parameter takes
     const opAt = i;
-    if (c === EQ) {
+    if (chained) {
+      op = chainOperator(raw.slice(start + 1, i))!;
+      i++;
+    } else if (c === EQ) {
       if (raw.charCodeAt(i + 1) === EQ) {
         op = 'eq';
         strict = raw.charCodeAt(i + 2) === EQ;
@@ -197,8 +189,10 @@ class Parser {
         while (j < n && isIdentifier(raw.charCodeAt(j))) j++;
         if (j > i && raw.charCodeAt(j) === EQ) {
           const fiql = raw.slice(i, j);
-          op = FIQL.get(fiql) ?? queryError(`unknown operator =${fiql}=; expected one of =eq= =ne= =gt= =ge= =lt= =le= =ct= =sw= =ew=`, opAt);
-          wildcard = op === 'eq';
+          if (LIST_OPERATORS.has(fiql)) list = fiql;
+          else if (fiql.startsWith('not_') && !FIQL_OPERATORS.has(fiql)) queryError(`unknown operator =${fiql}=; the not_ forms are ${NOT_FORMS}`, opAt);
+          else op = FIQL_OPERATORS.get(fiql) ?? queryError(`unknown operator =${fiql}=; expected one of =eq= =ne= =gt= =ge= =lt= =le= =ct= =sw= =ew= =in= =not_in= =between=`, opAt);
+          wildcard = op === 'eq' && !list;
           i = j + 1;
         } else {
           op = 'eq';
@@ -218,8 +212,35 @@ class Parser {
       queryError(`expected an operator such as = after '${decodeText(name, start)}', found ${found}`, i);
     }
 
+    // Harper's documented chain `price=gt=20&lt=50`: a range name where an attribute would be.
+    const range = plain ? chainOperator(name) : undefined;
+    if (range) {
+      const declared = this.def.fields.some((f) => f.name === name);
+      const after = joined === AMP && last && chainOperator(last.op) ? last : undefined;
+      if (declared && after) queryError(`'${name}=' is both an attribute and Harper's range chain; write ${name}==… for the attribute or &=${name}=… for the chain`, start);
+      if (!declared) {
+        chained = chainOnto(joined === AMP ? last : undefined, range, `${name}=`, start);
+        op = range;
+        plain = false;
+      }
+    }
+
     const valueAt = i;
     const inParens = top.closer === RPAREN;
+    if (list) {
+      if (RESERVED_PARAMETERS.has(name)) queryError(`reserved parameter ${name} takes the form ${name}=value`, opAt);
+      const path = splitPath(name, start);
+      const target = resolvePath(this.def, path, start);
+      const scanned = scanList(raw, valueAt, inParens);
+      this.pos = scanned.end;
+      add(
+        top,
+        listFilter(list, path, target, scanned, opAt, (at) => {
+          if (++this.terms > this.maxTerms) tooManyTerms(this.maxTerms, at);
+        }),
+      );
+      return;
+    }
     for (; i < n; i++) {
       const v = raw.charCodeAt(i);
       if (v === AMP || v === PIPE || v === RBRACKET || (inParens && v === RPAREN)) break;
@@ -230,7 +251,7 @@ class Parser {
     this.pos = i;
     let value = raw.slice(valueAt, i);
 
-    if (RESERVED_PARAMETERS.has(name)) {
+    if (RESERVED_PARAMETERS.has(name) && !chained) {
       if (!topLevel) queryError(`reserved parameter ${name} is only allowed at the top level, not inside a group`, start);
       if (!plain) queryError(`reserved parameter ${name} takes the form ${name}=value`, opAt);
       if (this.query.reserved[name] !== undefined) queryError(`reserved parameter ${name} given twice`, start);
@@ -240,7 +261,7 @@ class Parser {
 
     // Counted before any coercion, so a hostile URL stops at its first condition past the cap.
     if (++this.terms > this.maxTerms) tooManyTerms(this.maxTerms, start);
-    const path = splitPath(name, start);
+    const path = chained ?? splitPath(name, start);
     const label = path.join('.');
     const target = resolvePath(this.def, path, start);
     if (wildcard) {
@@ -251,7 +272,9 @@ class Parser {
         value = value.slice(0, -1);
       }
     }
-    add(top, conditionOf(path, op, target, coerceValue(label, target, op, value, strict, valueAt)));
+    const condition = conditionOf(path, op, target, coerceValue(label, target, op, value, strict, valueAt));
+    add(top, condition);
+    this.last = condition;
   }
 }
 

@@ -88,6 +88,11 @@ export async function prepareStart(input: unknown, options: { model?: SchemaMode
     if (unusable) problems.push({ kind: 'config', where: where(['data']), message: unusable });
   }
 
+  if (settings.static) {
+    const unusable = staticDirProblem(settings.static.dir);
+    if (unusable) problems.push({ kind: 'config', where: where(['static']), message: unusable });
+  }
+
   if (problems.length > 0) throw startupError(problems);
   return { config: report.config!, model: model! };
 }
@@ -150,6 +155,17 @@ function tlsProblems(certPath: string, keyPath: string, where: (path: readonly P
     problems.push({ kind: 'config', where: where(['key']), message: `${keyPath} is not the private key of the certificate ${certPath}` });
   }
   return problems;
+}
+
+/** Why the `static` directory cannot be served, if it cannot: it must exist, be a directory and be readable. */
+function staticDirProblem(dir: string): string | undefined {
+  try {
+    if (!statSync(dir).isDirectory()) return `cannot serve static files from ${dir}: it is not a directory`;
+    accessSync(dir, constants.R_OK | constants.X_OK);
+    return undefined;
+  } catch (err) {
+    return `cannot serve static files from ${dir}: ${codeOf(err) === 'ENOENT' ? 'no such directory' : messageOf(err)}`;
+  }
 }
 
 /**

@@ -161,6 +161,33 @@ const CASES: Array<[string, (r: Rec) => boolean]> = [
   ['[[category=tools|category=toys]&[status=ACTIVE|status=DRAFT]]|id=p001', (r) => ((r.category === 'tools' || r.category === 'toys') && r.status !== 'DISCONTINUED') || r.id === 'p001'],
   ['category=tools&category=garden', () => false],
   ['[category=tools]', (r) => r.category === 'tools'],
+  // Harper's range chains: the documented `&lt=` form and Harper's own `&=lt=`, either way round.
+  ['price=gt=1.5&lt=20', (r) => r.price > 1.5 && r.price < 20],
+  ['price=ge=1.5&le=20', (r) => r.price >= 1.5 && r.price <= 20],
+  ['price=lt=20&gt=1.5', (r) => r.price > 1.5 && r.price < 20],
+  ['price=gt=1.5&=lt=20', (r) => r.price > 1.5 && r.price < 20],
+  ['price=gt=20&lt=10', () => false],
+  ['category=ge=a&lt=u', (r) => isStr(r.category) && r.category >= 'a' && r.category < 'u'],
+  ['status=ACTIVE&stock=gt=1&le=5', (r) => r.status === 'ACTIVE' && typeof r.stock === 'number' && r.stock > 1 && r.stock <= 5],
+  ['dimensions.width=ge=2&le=5', (r) => (r.dimensions?.width ?? -1) >= 2 && r.dimensions.width <= 5],
+  ['[price=gt=0&lt=3]|category=tools', (r) => (r.price > 0 && r.price < 3) || r.category === 'tools'],
+  // Lists: =in= (any value), =not_in= (none of them, absent included, as !=), =between= (both bounds included).
+  ['price=in=(10,20,-5)', (r) => [10, 20, -5].includes(r.price)],
+  ['price=in=10,20', (r) => r.price === 10 || r.price === 20],
+  ['price=in=(3)', (r) => r.price === 3],
+  ['category=in=(tools,garden,null)', (r) => r.category === 'tools' || r.category === 'garden' || absent(r.category)],
+  [`category=in=(${encodeURIComponent('é-cat')},a%2Cb)`, (r) => r.category === 'é-cat' || r.category === 'a,b'],
+  ['status=in=(DRAFT,DISCONTINUED)&price=lt=10', (r) => r.status !== 'ACTIVE' && r.price < 10],
+  ['tags=in=(red,t3)', (r) => (r.tags ?? []).some((t: string) => t === 'red' || t === 't3')],
+  ['color=in=(5,green)', (r) => r.color === 5 || r.color === '5' || r.color === 'green'],
+  ['status=not_in=(DRAFT,ACTIVE)', (r) => r.status === 'DISCONTINUED'],
+  ['category=not_in=(tools,garden)', (r) => r.category !== 'tools' && r.category !== 'garden'],
+  ['tags=not_in=(red,blue)', (r) => !(r.tags ?? []).some((t: string) => t === 'red' || t === 'blue')],
+  ['price=between=(1.5,20)', (r) => r.price >= 1.5 && r.price <= 20],
+  ['price=between=10,10', (r) => r.price === 10],
+  ['price=between=(20,1.5)', () => false],
+  ['category=between=(garden,tools)', (r) => isStr(r.category) && r.category >= 'garden' && r.category <= 'tools'],
+  ['stock=between=(2,4)|price=in=(0,3)', (r) => (typeof r.stock === 'number' && r.stock >= 2 && r.stock <= 4) || r.price === 0 || r.price === 3],
   // Reserved parameters are never filters.
   ['category=tools&retained=false', (r) => r.category === 'tools'],
   ['stream=json&category=tools'.replace('stream=json&', ''), (r) => r.category === 'tools'],
@@ -184,6 +211,11 @@ const INDEXED = [
   'category=tools&price=gt=5',
   '[category=tools|category=garden]&price=lt=10',
   'status=ACTIVE&tags=red&stock=gt=2',
+  'price=gt=1.5&lt=20',
+  'price=gt=1.5&=lt=20',
+  'price=in=(10,20,-5)',
+  'category=in=(tools,garden,null)',
+  'price=between=(1.5,20)',
 ];
 
 /** Harper's `>` `>=` `<` `<=`, sent raw as curl sends them (WHATWG URL parsing would percent-encode them). */
@@ -539,6 +571,35 @@ test('maxQueryTerms (default 100) caps the conditions of a query: QUERY_TOO_COMP
   assert.match(refused.message, /maxQueryTerms/);
   assertError(await s.req('DELETE', `/shop/product?${terms(101)}`), 400, 'QUERY_TOO_COMPLEX');
   assertError(await s.req('GET', `/shop/product?[${terms(60)}]&[${terms(41)}]`), 400, 'QUERY_TOO_COMPLEX', 'conditions in groups count too');
+});
+
+test("Harper's forms the grammar cannot honour are 400s naming the problem, never a silent empty answer", async (t) => {
+  const s = await serve(t, { 'shop.graphql': SHOP_SDL });
+  await s.req('POST', '/shop/product', { id: 'p1', name: 'one', price: 30, status: 'ACTIVE' });
+  assert.deepEqual((await s.req('GET', '/shop/product?price=gt=20&lt=50&select(id)')).body, ['p1'], "the issue's example answers, where it used to return []");
+  const refused: Array<[string, RegExp]> = [
+    ['lt=50', /'lt=' continues a range .* write lt==… to compare an attribute named lt at position 0/],
+    ['category=tools&lt=50', /'lt=' cannot chain onto =eq=/],
+    ['price=gt=20|lt=50', /'lt=' continues a range/],
+    ['price=gt=20&gt=50', /'gt=' cannot chain onto =gt=/],
+    ['price=gt=20&=ct=5', /'&=' chains a range operator onto the previous condition/],
+    ['price=gt=20|=lt=50', /'\|=' chains are not supported/],
+    ['price=in=()', /=in= on price needs at least one value/],
+    ['price=between=(1,2,3)', /=between= on price takes two values.* got 3/],
+    ['price=in=(1,x)', /invalid value 'x' for price \(Float\)/],
+    ['price=in=(1,2', /unclosed '\(' of a value list/],
+    ['price=not_gt=5', /unknown operator =not_gt=; the not_ forms are not_equal \(=ne=\) and not_in/],
+    ['price=in=(1,2)x', /unexpected 'x' after a condition/],
+  ];
+  for (const [q, message] of refused) {
+    const body = assertError(await s.req('GET', `/shop/product?${q}`), 400, 'QUERY_INVALID', q);
+    assert.match(body.message, message, q);
+  }
+  // Every value of a list is a condition: maxQueryTerms (100 by default) bounds a list's length.
+  const values = (n: number) => Array.from({ length: n }, (_, i) => i).join(',');
+  assert.equal((await s.req('GET', `/shop/product?price=in=(${values(100)})`)).status, 200);
+  assertError(await s.req('GET', `/shop/product?price=in=(${values(101)})`), 400, 'QUERY_TOO_COMPLEX', 'a list of 101 values');
+  assertError(await s.req('GET', `/shop/product?price=not_in=(${values(99)})&category=ge=a&lt=b`), 400, 'QUERY_TOO_COMPLEX', 'a chain counts too');
 });
 
 test('a configured maxQueryTerms holds for GraphQL filter arguments; maxSortRecords caps a sort without a small limit', async (t) => {
