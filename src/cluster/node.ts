@@ -18,12 +18,14 @@
  *   transaction at the entry's position (store.setCredential), with no change entry.
  */
 import { randomUUID } from 'node:crypto';
-import type { CreateManyIntent, IntentWriter, LogIntent, LogState } from '../core/intents.ts';
+import type { IntentWriter, LogIntent, LogState } from '../core/intents.ts';
 import type { TableService } from '../core/table-service.ts';
 import { AppError, type ErrorCode } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import type { ClusterLog, Follower, LogEntry } from './log.ts';
-import { isPart, RunCollector, runEntries, type CompleteRun, type RunEnd, type RunHead } from './runs.ts';
+import { writeRun } from './run-writer.ts';
+import { isPart, RunCollector, type CompleteRun, type RunEnd, type RunHead } from './runs.ts';
+import { VOID, Waiters, type Outcome } from './waiters.ts';
 
 /** What travels in the log: the intent, who sent it (to find the waiting request), and when. */
 interface Envelope {
@@ -61,13 +63,6 @@ export interface ClusterNode extends IntentWriter {
   close(): Promise<void>;
 }
 
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-
-/** The outcome of a run that another entry broke: applied as nothing on every node; written again. */
-const VOID: Outcome = { ok: false, error: new Error('the run was broken') };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Makes a node over an open log and store.
  * @example const node = createClusterNode({ log, store, applyTimeout: 30_000, runTimeout: 10_000 }); node.start(app.services)
@@ -82,7 +77,8 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   }
   const self = randomUUID();
   let counter = 0;
-  const pending = new Map<string, (outcome: Outcome) => void>();
+  const waiters = new Waiters(options.applyTimeout, () => applied);
+  const nextId = () => `${self}.${++counter}`;
   const runs = new RunCollector();
   let applied = store.logPosition();
   let appliedTime = 0;
@@ -100,7 +96,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       appliedTime = entry.time;
       lagEntries = entry.pending;
     }
-    if (id !== undefined && outcome) pending.get(id)?.(outcome);
+    if (id !== undefined && outcome) waiters.settle(id, outcome);
   };
 
   // Entries are handed to LMDB as they arrive, without waiting for each commit: lmdb-js runs
@@ -155,7 +151,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     if (isPart(envelope)) {
       if (!runs.continues(entry.seq, envelope)) {
         const broken = runs.interrupt();
-        if (broken !== undefined) pending.get(broken)?.(VOID);
+        if (broken !== undefined) waiters.settle(broken, VOID);
         // A part of a void run, after the entry that broke it: skipped everywhere alike.
         return Promise.resolve(settled(entry, undefined, undefined));
       }
@@ -163,7 +159,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       return complete ? applyWrite(entry, complete.id, complete.now, complete.intent, complete.seq, complete.intent.records.length) : Promise.resolve();
     }
     const broken = runs.interrupt();
-    if (broken !== undefined) pending.get(broken)?.(VOID);
+    if (broken !== undefined) waiters.settle(broken, VOID);
     if ('end' in envelope) {
       // Answered once what was handed to LMDB before it has settled: the writer then knows its run's
       // outcome was heard, if the run was complete before this entry.
@@ -221,86 +217,6 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     });
   };
 
-  /** Waits for the outcome of entry `id` here; `heard` is it once it came. */
-  const expect = (id: string) => {
-    let heard: Outcome | undefined;
-    let settle!: (outcome: Outcome) => void;
-    const decided = new Promise<Outcome>((resolve) => (settle = resolve));
-    pending.set(id, (outcome) => settle((heard = outcome)));
-    return {
-      get heard() {
-        return heard;
-      },
-      async wait(what: string): Promise<Outcome> {
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new AppError('CLUSTER_UNAVAILABLE', `the write is in the cluster's log (${what}) but this node has not applied it within ${options.applyTimeout} ms (applied through ${applied})`, {
-                  headers: { 'retry-after': '1' },
-                }),
-              ),
-            options.applyTimeout,
-          );
-        });
-        try {
-          return await Promise.race([decided, late]);
-        } finally {
-          clearTimeout(timer);
-        }
-      },
-    };
-  };
-
-  /** One try of a run: its outcome, or undefined when it was void (nothing applied anywhere). */
-  const tryRun = async (intent: CreateManyIntent): Promise<Outcome | undefined> => {
-    const id = `${self}.${++counter}`;
-    const decision = expect(id);
-    try {
-      if (await log.appendRun(runEntries(id, Date.now(), intent))) return voidless(await decision.wait(`the run from entry ${id}`));
-      // Broken, or not acknowledged: an entry saying so ends the run on every node, unless it is
-      // complete before it (a part stored whose acknowledgement was lost); either way the run's
-      // outcome is heard here before this entry's.
-      const endId = `${self}.${++counter}`;
-      const ended = expect(endId);
-      try {
-        await log.append(JSON.stringify({ id: endId, end: id } satisfies RunEnd), endId);
-        await ended.wait(`the end of run ${id}`);
-      } finally {
-        pending.delete(endId);
-      }
-      return voidless(decision.heard);
-    } finally {
-      pending.delete(id);
-    }
-  };
-  const voidless = (outcome: Outcome | undefined) => (outcome === VOID ? undefined : outcome);
-
-  /** A bulk create: runs tried until one is not broken, with a growing pause, within `runTimeout`. */
-  const writeRun = async (intent: CreateManyIntent): Promise<unknown> => {
-    const until = Date.now() + options.runTimeout;
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await tryRun(intent);
-      if (outcome) {
-        if (!outcome.ok) throw outcome.error;
-        return outcome.value;
-      }
-      // Random, so two nodes whose runs broke each other do not meet again.
-      const pause = Math.min(1000, 10 * 2 ** attempt) * (0.5 + Math.random());
-      if (closed || Date.now() + pause > until) {
-        throw new AppError(
-          'CLUSTER_UNAVAILABLE',
-          `a bulk create of ${intent.records.length} records found no ${intent.records.length} consecutive entries in the cluster's log within ${options.runTimeout} ms (other writes came between, ${attempt + 1} tries); nothing was written`,
-          {
-            headers: { 'retry-after': '1' },
-          },
-        );
-      }
-      await sleep(pause);
-    }
-  };
-
   return {
     start(tableServices, entryHandlers) {
       services = tableServices;
@@ -309,9 +225,9 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     },
     async write(intent, givenId) {
       if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'the server is shutting down');
-      if (intent.op === 'createMany' && intent.records.length > 1) return writeRun(intent);
-      const id = givenId ?? `${self}.${++counter}`;
-      const decision = expect(id);
+      if (intent.op === 'createMany' && intent.records.length > 1) return writeRun({ log, waiters, nextId, closed: () => closed, runTimeout: options.runTimeout }, intent);
+      const id = givenId ?? nextId();
+      const decision = waiters.expect(id);
       try {
         const envelope: Envelope = { id, now: Date.now(), intent };
         const seq = await log.append(JSON.stringify(envelope), id);
@@ -322,7 +238,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
         if (!outcome.ok) throw outcome.error;
         return outcome.value;
       } finally {
-        pending.delete(id);
+        waiters.forget(id);
       }
     },
     state: () => ({ connected: log.connected, applied, lagEntries, lagMs: lagEntries > 0 && appliedTime > 0 ? Math.max(0, Date.now() - appliedTime) : 0 }),
