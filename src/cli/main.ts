@@ -4,10 +4,13 @@
  * a graceful shutdown. Importing it runs it.
  */
 import cluster from 'node:cluster';
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hashPassword } from '../auth/password.ts';
 import { mergeConfig, settingLocation, type Config, type ConfigInput } from '../config.ts';
+import { buildDeclarations } from '../schema/declarations.ts';
+import { loadSchemaDir } from '../schema/parse.ts';
 import { prepareStart } from '../server/preflight.ts';
 import { initProject } from './init.ts';
 import { stopWhenLauncherGone } from './launcher-watch.ts';
@@ -57,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Before the configuration is read: a misspelt command is a usage error, whatever the config says.
-  if (command !== 'start' && command !== 'check') {
+  if (command !== 'start' && command !== 'check' && command !== 'types') {
     process.stderr.write(usageLine(`unknown command "${command}"`));
     return 2;
   }
@@ -84,6 +87,14 @@ async function main(argv: string[]): Promise<number> {
   // problem of settings and schemas together, each where it was set.
   const input = mergeConfig({ flags, env: process.env, ...(configFile ? { configFile } : {}), cwd: process.cwd() });
 
+  if (command === 'types') {
+    const text = buildDeclarations(await loadSchemaDir(resolve(process.cwd(), String(input.schemas ?? './schemas'))));
+    if (values.out) {
+      await writeFile(values.out, text);
+      process.stderr.write(`wrote ${values.out}\n`);
+    } else process.stdout.write(text);
+    return 0;
+  }
   if (command === 'check') {
     const { model } = await prepareStart(input, { cwd: process.cwd() });
     for (const t of model.tables) {

@@ -14,6 +14,9 @@ Commands:
           the current folder); refuses to overwrite either
   hash-password
           read a password from standard input, print its scrypt hash for auth.users
+  types [--schemas dir] [--out file]
+          write TypeScript declarations of every exported table (record, create, patch, events,
+          and the Schema map for createClient<Schema> of tablecast/client) to stdout or --out
   help    show this text (also --help, -h)
   version print the version (also --version, -v)
 
@@ -57,6 +60,7 @@ export const FLAGS = {
   retention: { type: 'string' },
   'log-level': { type: 'string' },
   config: { type: 'string' },
+  out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
