@@ -8,13 +8,14 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hashPassword } from '../auth/password.ts';
-import { mergeConfig, settingLocation, type Config, type ConfigInput } from '../config.ts';
+import { mergeConfig, settingLocation, validateConfig, type Config, type ConfigInput } from '../config.ts';
 import { buildDeclarations } from '../schema/declarations.ts';
 import { loadSchemaDir } from '../schema/parse.ts';
 import { prepareStart } from '../server/preflight.ts';
 import { initProject } from './init.ts';
 import { stopWhenLauncherGone } from './launcher-watch.ts';
 import { supervise } from './supervisor.ts';
+import { tail } from './tail.ts';
 import { connectWorkerPeers } from './worker-peers.ts';
 import { FLAGS, USAGE, usageLine, usageProblem } from './usage.ts';
 import { VERSION } from '../version.ts';
@@ -60,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Before the configuration is read: a misspelt command is a usage error, whatever the config says.
-  if (command !== 'start' && command !== 'check' && command !== 'types') {
+  if (command !== 'start' && command !== 'check' && command !== 'types' && command !== 'tail') {
     process.stderr.write(usageLine(`unknown command "${command}"`));
     return 2;
   }
@@ -93,6 +94,30 @@ async function main(argv: string[]): Promise<number> {
       await writeFile(values.out, text);
       process.stderr.write(`wrote ${values.out}\n`);
     } else process.stdout.write(text);
+    return 0;
+  }
+  if (command === 'tail') {
+    const config = validateConfig(input, process.cwd());
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    // A reader that went away (`| head`) ends the tail quietly.
+    process.stdout.on('error', () => stop.abort());
+    const password = process.env.TABLECAST_PASSWORD ?? '';
+    const token = process.env.TABLECAST_TOKEN;
+    const auth = values.user ? { basic: { user: values.user, pass: password } } : token ? { bearer: token } : undefined;
+    await tail({
+      target: positionals[1] ?? '',
+      json: values.json === true,
+      insecure: values.insecure === true,
+      ...(values.filter ? { filter: values.filter } : {}),
+      ...(values.since ? { since: values.since } : {}),
+      ...(auth ? { auth } : {}),
+      server: { host: config.host, port: config.port, tls: config.tls, data: config.data, ...(config.cert ? { cert: config.cert } : {}) },
+      cwd: process.cwd(),
+      out: process.stdout,
+      signal: stop.signal,
+    });
     return 0;
   }
   if (command === 'check') {

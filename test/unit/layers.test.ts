@@ -26,7 +26,7 @@ const ALLOWED: Record<string, string[]> = {
   http: ['core', 'realtime', 'schema', 'query', 'auth', 'peers', 'errors', 'util', 'config'],
   graphql: ['core', 'schema', 'query', 'auth', 'errors', 'util'],
   server: ['http', 'graphql', 'cluster', 'core', 'config', 'schema', 'realtime', 'auth', 'peers', 'errors', 'util', 'version'],
-  cli: ['server', 'config', 'schema', 'peers', 'errors', 'util', 'auth', 'version'],
+  cli: ['server', 'config', 'schema', 'peers', 'errors', 'util', 'auth', 'version', 'client'],
   // The package's second entry (`tablecast/client`), for apps and browsers: nothing of the server.
   client: [],
   index: ['server', 'core', 'config', 'schema', 'query', 'store', 'realtime', 'auth', 'peers', 'errors', 'util', 'http', 'graphql'],
