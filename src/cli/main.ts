@@ -15,7 +15,6 @@ import { prepareStart } from '../server/preflight.ts';
 import { initProject } from './init.ts';
 import { stopWhenLauncherGone } from './launcher-watch.ts';
 import { supervise } from './supervisor.ts';
-import { tail } from './tail.ts';
 import { connectWorkerPeers } from './worker-peers.ts';
 import { FLAGS, USAGE, usageLine, usageProblem } from './usage.ts';
 import { VERSION } from '../version.ts';
@@ -106,6 +105,8 @@ async function main(argv: string[]): Promise<number> {
     const password = process.env.TABLECAST_PASSWORD ?? '';
     const token = process.env.TABLECAST_TOKEN;
     const auth = values.user ? { basic: { user: values.user, pass: password } } : token ? { bearer: token } : undefined;
+    // Loaded only here: the client and undici cost every other command their start-up time.
+    const { tail } = await import('./tail.ts');
     await tail({
       target: positionals[1] ?? '',
       json: values.json === true,
