@@ -4,10 +4,13 @@
  * a graceful shutdown. Importing it runs it.
  */
 import cluster from 'node:cluster';
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hashPassword } from '../auth/password.ts';
-import { mergeConfig, settingLocation, type Config, type ConfigInput } from '../config.ts';
+import { mergeConfig, settingLocation, validateConfig, type Config, type ConfigInput } from '../config.ts';
+import { buildDeclarations } from '../schema/declarations.ts';
+import { loadSchemaDir } from '../schema/parse.ts';
 import { prepareStart } from '../server/preflight.ts';
 import { initProject } from './init.ts';
 import { stopWhenLauncherGone } from './launcher-watch.ts';
@@ -60,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Before the configuration is read: a misspelt command is a usage error, whatever the config says.
-  if (command !== 'start' && command !== 'check' && !DATA_COMMANDS.has(command)) {
+  if (command !== 'start' && command !== 'check' && command !== 'types' && command !== 'tail' && !DATA_COMMANDS.has(command)) {
     process.stderr.write(usageLine(`unknown command "${command}"`));
     return 2;
   }
@@ -100,6 +103,40 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
+  if (command === 'types') {
+    const text = buildDeclarations(await loadSchemaDir(resolve(process.cwd(), String(input.schemas ?? './schemas'))));
+    if (values.out) {
+      await writeFile(values.out, text);
+      process.stderr.write(`wrote ${values.out}\n`);
+    } else process.stdout.write(text);
+    return 0;
+  }
+  if (command === 'tail') {
+    const config = validateConfig(input, process.cwd());
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    // A reader that went away (`| head`) ends the tail quietly.
+    process.stdout.on('error', () => stop.abort());
+    const password = process.env.TABLECAST_PASSWORD ?? '';
+    const token = process.env.TABLECAST_TOKEN;
+    const auth = values.user ? { basic: { user: values.user, pass: password } } : token ? { bearer: token } : undefined;
+    // Loaded only here: the client and undici cost every other command their start-up time.
+    const { tail } = await import('./tail.ts');
+    await tail({
+      target: positionals[1] ?? '',
+      json: values.json === true,
+      insecure: values.insecure === true,
+      ...(values.filter ? { filter: values.filter } : {}),
+      ...(values.since ? { since: values.since } : {}),
+      ...(auth ? { auth } : {}),
+      server: { host: config.host, port: config.port, tls: config.tls, data: config.data, ...(config.cert ? { cert: config.cert } : {}) },
+      cwd: process.cwd(),
+      out: process.stdout,
+      signal: stop.signal,
+    });
+    return 0;
+  }
   if (command === 'check') {
     const { model } = await prepareStart(input, { cwd: process.cwd() });
     for (const t of model.tables) {

@@ -26,6 +26,14 @@ Commands:
   backup DIR
           copy the data directory into DIR (new or empty): the store from one transaction,
           consistent while a server writes, and the other files (auth secret, certificate)
+  types [--schemas dir] [--out file]
+          write TypeScript declarations of every exported table (record, create, patch, events,
+          and the Schema map for createClient<Schema> of tablecast/client) to stdout or --out
+  tail <url | db/table[/key]> [--filter q] [--since cursor] [--json]
+          follow a stream: one line per event (JSON lines when piped or with --json), resuming
+          across disconnects; db/table is on the server of --host/--port/--no-tls, trusting --cert
+          or <data>/tls/cert.pem (--insecure: any certificate); credentials from TABLECAST_TOKEN
+          (bearer) or --user with TABLECAST_PASSWORD (basic)
   help    show this text (also --help, -h)
   version print the version (also --version, -v)
 
@@ -78,6 +86,11 @@ export const FLAGS = {
   'on-conflict': { type: 'string' },
   'skip-invalid': { type: 'boolean' },
   batch: { type: 'string' },
+  filter: { type: 'string' },
+  since: { type: 'string' },
+  json: { type: 'boolean' },
+  insecure: { type: 'boolean' },
+  user: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;

@@ -1,7 +1,8 @@
 /**
  * The package as a user gets it: `npm pack` of this checkout, installed into an empty project
  * without dev dependencies, then used with nothing but plain Node: `import { createServer } from
- * 'tablecast'`, a consumer file type-checked against the shipped declarations, and `npx tablecast`.
+ * 'tablecast'` and `tablecast/client`, a consumer file type-checked against the shipped declarations,
+ * and `npx tablecast`.
  * `npm test` builds dist/ first (`npm run build`); this file tests that build.
  */
 import { before, after, test } from 'node:test';
@@ -41,6 +42,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 test('the tarball ships the compiled package and nothing else', () => {
   const files = JSON.parse(readFileSync(join(work, 'files.json'), 'utf8')) as string[];
   for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/server.d.ts', 'dist/cli.bundle.cjs', 'dist/cli.bundle.cache']) assert.ok(files.includes(f), f);
+  for (const f of ['dist/client/node.js', 'dist/client/node.d.ts', 'dist/client/browser.js', 'dist/client/browser.d.ts']) assert.ok(files.includes(f), f);
   const stray = files.filter((f) => !(f === 'package.json' || f === 'README.md' || (f.startsWith('dist/') && /\.(js|d\.ts)$/.test(f)) || f === 'dist/cli.bundle.cjs' || f === 'dist/cli.bundle.cache'));
   assert.deepEqual(stray, [], 'only dist/*.js and *.d.ts, the command line bundle and its code cache, package.json and README.md');
   assert.ok(!files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'no TypeScript source');
@@ -82,19 +84,52 @@ test('plain Node imports createServer; reflect-metadata stays out unless a certi
   assert.deepEqual(JSON.parse(stdout), { loaders: [], http: { health: 200, created: 'created' }, https: { health: 'https', created: 'created' }, reflect: 'undefined', appError: 404 });
 });
 
+test('plain Node imports tablecast/client (its undici entry, a dependency) and talks to a server', async () => {
+  const script = `
+    import { createServer } from 'tablecast';
+    import { createClient, ClientError } from 'tablecast/client';
+    const server = await createServer({ port: 0, host: '127.0.0.1', schemas: './schemas', data: './data-client', logLevel: 'silent', tls: false });
+    const url = await server.listen();
+    const client = createClient({ url });
+    const messages = client.table('realtime-demo', 'message');
+    const events = messages.subscribe({ retained: false });
+    while (server.streams.size === 0) await new Promise((r) => setTimeout(r, 10));
+    const created = await messages.create({ id: 'c', title: 't', content: 'from the package' });
+    const event = (await events.next()).value;
+    const missing = await messages.get('nope').catch((e) => e instanceof ClientError && e.code);
+    await client.close();
+    await server.close();
+    console.log(JSON.stringify({ created, event, missing, entry: import.meta.resolve('tablecast/client').split('/node_modules/')[1] }));`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: app, timeout: 30_000 });
+  const record = { id: 'c', title: 't', content: 'from the package' };
+  assert.deepEqual(JSON.parse(stdout), { created: record, event: { type: 'update', cursor: '1', record }, missing: 'NOT_FOUND', entry: 'tablecast/dist/client/node.js' });
+});
+
 test('a consumer type-checks against the shipped declarations', async () => {
   writeFileSync(
     join(app, 'consumer.ts'),
     `import { createServer, AppError, type ServerOptions, type TablecastServer, type ErrorCode } from 'tablecast';
+import { createClient, ClientError } from 'tablecast/client';
 const options: ServerOptions = { port: 0, tls: false, logLevel: 'warn' };
 const server: TablecastServer = await createServer(options);
 const url: string = await server.listen();
 const code: ErrorCode = new AppError('NOT_FOUND', url).code;
+const client = createClient({ url, auth: { bearer: 'token' }, ca: 'PEM' });
+const messages = client.table('realtime-demo', 'message');
+const record: { [attribute: string]: unknown } = await messages.get('msg-1');
+for await (const event of messages.subscribe({ filter: { title: 'Hello' }, signal: AbortSignal.timeout(10) })) {
+  if (event.type === 'update') console.log(event.cursor, event.record);
+}
+const failure: ClientError = new ClientError('NOT_FOUND', 404, 'gone');
+// @ts-expect-error: a client needs the server's url
+createClient({ auth: 'cookie' });
+// @ts-expect-error: not a subscribe option
+messages.subscribe({ since: 5 });
 // @ts-expect-error: not a log level
 await createServer({ logLevel: 'loud' });
 // @ts-expect-error: there is no such method
 server.listenTwice();
-export { code };
+export { code, record, failure };
 `,
   );
   writeFileSync(

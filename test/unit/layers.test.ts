@@ -26,7 +26,9 @@ const ALLOWED: Record<string, string[]> = {
   http: ['core', 'realtime', 'schema', 'query', 'auth', 'peers', 'errors', 'util', 'config'],
   graphql: ['core', 'schema', 'query', 'auth', 'errors', 'util'],
   server: ['http', 'graphql', 'cluster', 'core', 'config', 'schema', 'realtime', 'auth', 'peers', 'errors', 'util', 'version'],
-  cli: ['server', 'config', 'schema', 'peers', 'errors', 'util', 'auth', 'version'],
+  cli: ['server', 'config', 'schema', 'peers', 'errors', 'util', 'auth', 'version', 'client'],
+  // The package's second entry (`tablecast/client`), for apps and browsers: nothing of the server.
+  client: [],
   index: ['server', 'core', 'config', 'schema', 'query', 'store', 'realtime', 'auth', 'peers', 'errors', 'util', 'http', 'graphql'],
 };
 
@@ -55,6 +57,7 @@ const PACKAGE_HOMES: Record<string, string[]> = {
   '@graphql-tools/schema': [],
   '@graphql-tools/utils': [],
   'light-my-request': [],
+  undici: ['client'],
 };
 
 function files(dir: string): string[] {
@@ -144,6 +147,14 @@ test('the owner rule catches a package imported outside its folder, and a pinned
   ]);
   assert.deepEqual(owned('graphql', "import { mergeSchemas } from '@graphql-tools/merge';"), ['@graphql-tools/merge']);
   assert.deepEqual(owned('store', "import { open } from 'lmdb';"), []);
+});
+
+test('undici is imported by the Node entry of the client only: the browser entry and the modules it shares stay platform-free', () => {
+  const importers = sources.filter((s) => imports(s.text).some((spec) => packageOf(spec) === 'undici' || spec.startsWith('node:'))).map((s) => relative(SRC, s.file));
+  assert.deepEqual(
+    importers.filter((f) => f.startsWith('client/')),
+    ['client/node.ts'],
+  );
 });
 
 test('only the CLI touches process', () => {
