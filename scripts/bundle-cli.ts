@@ -12,7 +12,8 @@
  * Left out of the bundle:
  * - native or separately loaded packages (LMDB and its msgpackr-extract addon; prom-client, loaded
  *   on the first /metrics scrape; @peculiar/x509 and reflect-metadata, loaded only to make a
- *   certificate; the NATS client, loaded only by a cluster node): loaded from node_modules as before;
+ *   certificate; the NATS client, loaded only by a cluster node; undici, loaded only by `tablecast
+ *   tail`, a third more bundle for every start otherwise): loaded from node_modules as before;
  * - what fastify requires only for features tablecast turns off: the JSON-schema compilers (ajv,
  *   fast-json-stringify: http/no-schemas.ts supplies ours) and light-my-request (`inject`, for
  *   tests). They become a module that throws if ever required;
@@ -73,7 +74,7 @@ await build({
   // `import()` of a package left out becomes `require` (all of them have a CommonJS build): V8 code
   // compiled by `vm.Script` with a cache gets no `import()` callback on Node 20.
   supported: { 'dynamic-import': false },
-  external: ['lmdb', 'msgpackr-extract', 'prom-client', '@peculiar/x509', 'reflect-metadata', '@nats-io/transport-node', '@nats-io/jetstream'],
+  external: ['lmdb', 'msgpackr-extract', 'prom-client', '@peculiar/x509', 'reflect-metadata', '@nats-io/transport-node', '@nats-io/jetstream', 'undici'],
   plugins: [unused],
   legalComments: 'eof',
   logLevel: 'warning',
