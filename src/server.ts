@@ -179,7 +179,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     // Before any route: each route handler tells its response its route pattern (for metrics and logs).
     ['route tags', tagRoutes],
     // (fastify types `server` as an HTTP/1.1 server whatever the flavour; with TLS it is the HTTP/2 one.)
-    ['shutdown order', (f) => closeInOrder(f, { app, graphql, sessions: tls ? trackHttp2Sessions(f.server as never) : undefined, ...(node ? { cluster: node } : {}) })],
+    ['shutdown order', (f) => closeInOrder(f, { app, graphql, connections, sessions: tls ? trackHttp2Sessions(f.server as never) : undefined, ...(node ? { cluster: node } : {}) })],
     [
       'CORS, auth, errors, health, REST and SSE routes',
       (f) =>

@@ -38,6 +38,13 @@ export interface ConnectionStats {
 
 export interface ConnectionGuard {
   stats(): ConnectionStats;
+  /**
+   * Closes the connections that have not sent a request yet (at shutdown). Node's
+   * `closeIdleConnections`, which fastify calls as it closes, counts them as busy: one a client
+   * opened ahead (undici does after a stream it dropped; browsers preconnect) held the close until
+   * the client gave it up (8 s for undici, minutes for browsers).
+   */
+  closeWaiting(): void;
 }
 
 const DEADLINE = Symbol('tablecast.firstRequestDeadline');
@@ -133,16 +140,22 @@ export function guardConnections(server: Server, s: ConnectionSettings): Connect
   const byAddress = new Map<string, number>();
   const counts = { open: 0, refusedAddress: 0, refusedTotal: 0, idleClosed: 0, streamsTimedOut: 0 };
   const secure = 'setSecureContext' in server;
+  /** Connections (HTTP/1.1) whose first request has not come yet. */
+  const waiting = new Set<Watched>();
 
   const expectRequest = (socket: Watched) => {
     const start = socket.bytesRead;
+    waiting.add(socket);
     socket[DEADLINE] = setTimeout(() => {
       // A head has begun: Node's header deadline owns it from here, and answers 408.
       if (socket.bytesRead > start) return;
       counts.idleClosed++;
       socket.destroy();
     }, s.headersTimeout);
-    socket.once('close', () => clearTimeout(socket[DEADLINE]));
+    socket.once('close', () => {
+      clearTimeout(socket[DEADLINE]);
+      waiting.delete(socket);
+    });
   };
 
   server.on('drop', () => counts.refusedTotal++);
@@ -180,6 +193,7 @@ export function guardConnections(server: Server, s: ConnectionSettings): Connect
     if (socket[DEADLINE]) {
       clearTimeout(socket[DEADLINE]);
       socket[DEADLINE] = undefined;
+      waiting.delete(socket);
     }
   });
   server.on('session', (session: Http2Session) => {
@@ -205,6 +219,10 @@ export function guardConnections(server: Server, s: ConnectionSettings): Connect
   });
 
   return {
+    closeWaiting() {
+      // A head that has begun is a request on its way: Node answers it (503 while closing).
+      for (const socket of waiting) if (socket.bytesRead === 0) socket.destroy();
+    },
     stats: () => ({
       open: counts.open,
       addresses: byAddress.size,

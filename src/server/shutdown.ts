@@ -7,9 +7,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../core/app.ts';
 import type { LazyGraphql } from '../graphql/lazy.ts';
+import type { ConnectionGuard } from '../http/connections.ts';
 import type { Http2Sessions } from '../http/http2-sessions.ts';
 
-export function closeInOrder(fastify: FastifyInstance, parts: { app: App; graphql: LazyGraphql; sessions: Http2Sessions | undefined; cluster?: { close(): Promise<void> } }): void {
+export function closeInOrder(fastify: FastifyInstance, parts: { app: App; graphql: LazyGraphql; sessions: Http2Sessions | undefined; connections: ConnectionGuard; cluster?: { close(): Promise<void> } }): void {
   const { app, graphql, sessions } = parts;
   fastify.addHook('preClose', async () => {
     // GraphQL subscriptions first, dropped without `complete`: graphql-sse clients would take a
@@ -19,6 +20,7 @@ export function closeInOrder(fastify: FastifyInstance, parts: { app: App; graphq
     app.endSubscriptions();
     // GOAWAY to every HTTP/2 session; a peer that never closes its side loses its socket.
     sessions?.closeAll();
+    parts.connections.closeWaiting();
   });
   // A cluster node stops applying the log before the store closes under it.
   fastify.addHook('onClose', async () => {

@@ -2,10 +2,12 @@
  * An HTTP/2 peer that never closes its side of the connection holds nothing: not shutdown, not its
  * socket after an idle timeout (src/http/http2-sessions.ts). Node alone waits for such a peer for
  * good once it has sent GOAWAY; a shutdown then never finished, and a test whose peer's FIN came at
- * the wrong moment ended with its event loop empty in the middle of `close()`.
+ * the wrong moment ended with its event loop empty in the middle of `close()`. Likewise an HTTP/1.1
+ * connection that never sends a request: Node's idle-connection close at shutdown skips it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect as netConnect } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { rmSync } from 'node:fs';
 import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from '../helpers/server.ts';
@@ -55,4 +57,19 @@ test('an idle session closed by the keep-alive timeout loses its socket even whe
   // peer, half-open by choice, cannot tell; the server's count can.
   await within(peer.ended, 3000, 'the idle timeout ended the session: not within 3000 ms');
   await eventually(async () => (await connections(s)) === 0, 'the socket of the timed-out session was destroyed', 3000);
+});
+
+test('shutdown closes an HTTP/1.1 connection that never sent a request (one a client opened ahead): close() does not wait for its deadline', async (t) => {
+  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
+  t.after(() => rmSync(schemas, { recursive: true, force: true }));
+  // Its first-request deadline (headersTimeout) far away: only the shutdown can close it in time.
+  const s = await startServer({ schemas, headersTimeout: 60_000, requestTimeout: 120_000 });
+  const { port } = new URL(s.url);
+  const idle = netConnect({ host: '127.0.0.1', port: Number(port) });
+  idle.on('error', () => {});
+  t.after(() => idle.destroy());
+  const closed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
+  await eventually(async () => (await connections(s)) === 1, 'the server has the connection', 2000);
+  await within(s.close(), 10_000, 'server.close() with a connection that never sent a request: not within 10 s');
+  await within(closed, 2000, 'the connection was not closed');
 });
