@@ -10,7 +10,10 @@ import type { LazyGraphql } from '../graphql/lazy.ts';
 import type { ConnectionGuard } from '../http/connections.ts';
 import type { Http2Sessions } from '../http/http2-sessions.ts';
 
-export function closeInOrder(fastify: FastifyInstance, parts: { app: App; graphql: LazyGraphql; sessions: Http2Sessions | undefined; connections: ConnectionGuard; cluster?: { close(): Promise<void> } }): void {
+export function closeInOrder(
+  fastify: FastifyInstance,
+  parts: { app: App; graphql: LazyGraphql; sessions: Http2Sessions | undefined; connections: ConnectionGuard; cluster?: { close(): Promise<void> } },
+): void {
   const { app, graphql, sessions } = parts;
   fastify.addHook('preClose', async () => {
     // GraphQL subscriptions first, dropped without `complete`: graphql-sse clients would take a
