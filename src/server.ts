@@ -147,7 +147,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
   // change through the log, so every node stores it (and answers once it applied it here).
   const passwords: PasswordStore = {
     get: (user) => app.store.credential(user),
-    set: async (user, hash, base) => void (await (intents ? intents.write({ op: 'password', user, hash, base }) : app.store.setCredential(user, { hash, base }))),
+    set: async (user, hash, base, expect) => void (await (intents ? intents.write({ op: 'password', user, hash, base, expect }) : app.store.setCredential(user, { hash, base, expect }))),
   };
   const authenticator = createAuthenticator(config.auth, secret, now, nodePeers ?? peers, relay, passwords);
   if (opened && beginNode) {

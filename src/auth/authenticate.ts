@@ -28,7 +28,8 @@ export interface Authenticator {
   /** Checks a user name and password (rate-limited per address). */
   login(username: string, password: string, address: string): Promise<Principal>;
   /** A bearer token or session cookie value for a logged-in user. */
-  issue(user: string, kind: TokenClaims['kind']): { token: string; expiresIn: number };
+  /** A token for a principal whose password was checked (`login`, Basic): it carries that check's password generation. */
+  issue(principal: Principal, kind: TokenClaims['kind']): { token: string; expiresIn: number };
   /** Revokes the session or bearer token among the credentials, if any; resolves once every process refuses it. */
   logout(credentials: Credentials): Promise<void>;
   /** Refuses a token id on this process until `exp` (epoch s): a cluster node applying another node's logout. */
@@ -74,8 +75,9 @@ export function createAuthenticator(
   const basicCache = new Map<string, { user: string; until: number; generation: number }>();
   // Checks running now, by user name and password: identical concurrent ones (a client opening
   // several requests with the same Basic header on a cold cache) share one check and one
-  // reservation, instead of each taking one of the address's `loginRate` checks.
-  const running = new Map<string, Promise<boolean>>();
+  // reservation, instead of each taking one of the address's `loginRate` checks. `generation`: of
+  // the password the check is against, read with its hash.
+  const running = new Map<string, { check: Promise<boolean>; generation: number }>();
 
   // Only users allowed to change their password have a store read per check: the others' tokens
   // verify with none, and turning `changePassword` off brings back the configuration's password.
@@ -97,17 +99,19 @@ export function createAuthenticator(
   const login = async (username: string, password: string, address: string): Promise<Principal> => {
     guard.assertAllowed(address);
     const key = keyOf(username, password);
-    let check = running.get(key);
-    if (!check) {
+    let pending = running.get(key);
+    if (!pending) {
       const hash = hashOf(username);
+      const generation = generationOf(username);
       // Hash even for unknown users, so timing does not tell which user names exist.
-      check = guard.check(address, async () => (await verifyPassword(password, hash ?? DUMMY_HASH)) && hash !== undefined);
-      running.set(key, check);
+      const check = guard.check(address, async () => (await verifyPassword(password, hash ?? DUMMY_HASH)) && hash !== undefined);
+      pending = { check, generation };
+      running.set(key, pending);
       const forget = () => running.delete(key);
       check.then(forget, forget);
     }
-    if (!(await check)) throw unauthorized('wrong user name or password');
-    return principalOf(username, 'basic');
+    if (!(await pending.check)) throw unauthorized('wrong user name or password');
+    return { ...principalOf(username, 'basic'), generation: pending.generation };
   };
 
   const fromToken = (token: string, via: Principal['via']): Principal => {
@@ -134,7 +138,7 @@ export function createAuthenticator(
         if (/^basic$/i.test(scheme)) {
           const key = keyOf(value);
           const hit = basicCache.get(key);
-          if (hit && hit.until > now() && hit.generation === generationOf(hit.user)) return principalOf(hit.user, 'basic');
+          if (hit && hit.until > now() && hit.generation === generationOf(hit.user)) return { ...principalOf(hit.user, 'basic'), generation: hit.generation };
           const decoded = Buffer.from(value, 'base64').toString('utf8');
           const colon = decoded.indexOf(':');
           if (colon < 0) throw unauthorized('malformed Basic credentials', BASIC_CHALLENGE);
@@ -144,7 +148,7 @@ export function createAuthenticator(
             throw err.code === 'UNAUTHORIZED' ? unauthorized(err.message, BASIC_CHALLENGE) : err;
           });
           if (basicCache.size > 1000) basicCache.clear();
-          basicCache.set(key, { user: principal.user!, until: now() + 60_000, generation: generationOf(principal.user!) });
+          basicCache.set(key, { user: principal.user!, until: now() + 60_000, generation: principal.generation ?? 0 });
           return principal;
         }
         throw unauthorized(`unsupported authorization scheme "${scheme}" (use Basic or Bearer)`);
@@ -155,9 +159,11 @@ export function createAuthenticator(
       return ANONYMOUS;
     },
     login,
-    issue(user, kind) {
+    issue(principal, kind) {
+      const user = principal.user;
+      if (user === null) throw unauthorized('log in first');
       const ttl = kind === 'session' ? (auth?.sessionTtl ?? 86_400) : (auth?.tokenTtl ?? 3600);
-      return { token: tokens.sign(user, kind, ttl, now(), generationOf(user)).token, expiresIn: ttl };
+      return { token: tokens.sign(user, kind, ttl, now(), principal.generation ?? generationOf(user)).token, expiresIn: ttl };
     },
     async changePassword(principal, body, address) {
       const user = principal.user;
@@ -168,7 +174,7 @@ export function createAuthenticator(
       const { current, password } = checkPasswordChange(body);
       // Through `login`: a wrong current password counts against the address's login rate. A 403,
       // not a 401: the request's own credentials are fine, and a 401 tells clients to drop them.
-      await login(user, current, address).catch((err: AppError) => {
+      const checked = await login(user, current, address).catch((err: AppError) => {
         throw err.code === 'UNAUTHORIZED' ? new AppError('FORBIDDEN', 'the current password is wrong') : err;
       });
       // Hashing the new one under the same bounds as a check (its reservation is given back).
@@ -177,7 +183,8 @@ export function createAuthenticator(
         hash = await hashPassword(password);
         return true;
       });
-      await passwords.set(user, hash, users[user].password);
+      // Only over the password that was checked: a change landing meanwhile wins, this one is a CONFLICT.
+      await passwords.set(user, hash, users[user].password, checked.generation ?? 0);
     },
     refuse: (jti, exp) => tokens.refuse(jti, exp),
     async logout({ authorization, cookie }) {

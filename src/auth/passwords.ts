@@ -18,8 +18,11 @@ export interface ChangedPassword {
 export interface PasswordStore {
   /** `user`'s changed password, if any (read on each password check and token check). */
   get(user: string): ChangedPassword | undefined;
-  /** Stores `hash` as `user`'s password in place of `base`; resolves once this process uses it. */
-  set(user: string, hash: string, base: string): Promise<void>;
+  /**
+   * Stores `hash` as `user`'s password in place of `base`, if the password is still at generation
+   * `expect` (else CONFLICT); resolves once this process uses it.
+   */
+  set(user: string, hash: string, base: string, expect: number): Promise<void>;
 }
 
 /** Characters of a new password: fewer is too easy to guess, more only costs hashing and bytes. */

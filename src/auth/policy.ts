@@ -25,6 +25,12 @@ export interface Principal {
   via: 'basic' | 'bearer' | 'cookie' | 'access_token' | 'anonymous';
   /** When the credential stops being valid (epoch ms); streams end then. */
   expiresAt?: number;
+  /**
+   * The generation of the password a Basic or JSON credential was checked against (tokens issued
+   * from it carry this one, not the generation at issue time: a change landing during the check
+   * makes them stale).
+   */
+  generation?: number;
 }
 
 /** The outcome of a check: allowed everywhere, allowed on matching records only, or refused. */

@@ -1,6 +1,6 @@
 /**
  * Row filters that name the caller: `owner=$user`, `members=$user`, `team=$roles`. A placeholder
- * is a whole value written with a bare `$` right after the operator; the filter is parsed once, at
+ * is a whole value written with a bare `$` right after the operator (or as an item of a list); the filter is parsed once, at
  * start-up, with each placeholder standing in as a random token, and bound per principal by
  * swapping those tokens for the caller's name or roles in the parsed filter (no parse per request
  * or event). `%24user` is the literal text `$user`, as is any `$` that does not start a value.
@@ -39,8 +39,9 @@ const MAX_BOUND = 1000;
  */
 export function prepareFilter(raw: string): { text: string; uses: Set<Placeholder> } {
   const uses = new Set<Placeholder>();
-  // After an operator (`=`, `==`, `!=`, `=gt=`, `<`, `>`, `%3C`, `%3E`), up to where the value ends.
-  const text = raw.replace(/(=|<|>|%3[CcEe])\$([^&|)\]]*)/g, (_, op: string, name: string) => {
+  // After an operator (`=`, `==`, `!=`, `=gt=`, `<`, `>`, `%3C`, `%3E`) or inside a list
+  // (`=in=(a,$user)`), up to where the value ends.
+  const text = raw.replace(/(=|<|>|%3[CcEe]|\(|,)\$([^&|),\]]*)/g, (_, op: string, name: string) => {
     if (name !== 'user' && name !== 'roles') {
       throw new AppError('CONFIG_INVALID', `unknown placeholder $${name} (use $user or $roles; write a literal $ as %24)`);
     }

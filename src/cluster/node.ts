@@ -184,7 +184,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       handlers?.refuse(intent.jti, intent.exp);
       return Promise.resolve(settled(entry, id, { ok: true, value: undefined }));
     }
-    if (intent.op === 'password') return settledBy(entry, id, store.setCredential(intent.user, { hash: intent.hash, base: intent.base }, { now, position: entry.seq }));
+    if (intent.op === 'password') return settledBy(entry, id, store.setCredential(intent.user, { hash: intent.hash, base: intent.base, expect: intent.expect }, { now, position: entry.seq }));
     return applyWrite(entry, id, now, intent, entry.seq, 1);
   };
 

@@ -101,6 +101,8 @@ export interface PasswordIntent {
   hash: string;
   /** The configuration's hash it replaces. */
   base: string;
+  /** The generation the current password was checked at: another change applied first refuses this one (CONFLICT). */
+  expect: number;
 }
 
 /** Everything a cluster's log carries. */

@@ -98,13 +98,13 @@ export function registerAuth(fastify: FastifyInstance, options: AuthRouteOptions
 
   fastify.post('/auth/token', async (request) => {
     const principal = await credentialsOf(request);
-    const { token, expiresIn } = authenticator.issue(principal.user!, 'bearer');
+    const { token, expiresIn } = authenticator.issue(principal, 'bearer');
     return { access_token: token, token_type: 'Bearer', expires_in: expiresIn, user: principal.user, roles: principal.roles };
   });
 
   fastify.post('/auth/login', async (request, reply) => {
     const principal = await credentialsOf(request);
-    const { token, expiresIn } = authenticator.issue(principal.user!, 'session');
+    const { token, expiresIn } = authenticator.issue(principal, 'session');
     reply.header('set-cookie', cookie(token, expiresIn, options.secure));
     return { user: principal.user, roles: principal.roles, expires_in: expiresIn };
   });

@@ -80,7 +80,8 @@ export interface StaticFiles {
 export async function staticFiles(config: StaticConfig, isApiPath: (firstSegment: string) => boolean): Promise<StaticFiles> {
   // Links inside the directory are resolved against its real path, so a link to / is outside.
   const root = await realpath(config.dir);
-  const inside = (path: string) => path === root || path.startsWith(root + sep);
+  // Inside the root and hidden nowhere below it: a link may not lead to a hidden file (`x -> .env`) either.
+  const inside = (path: string) => path === root || (path.startsWith(root + sep) && !path.slice(root.length + 1).split(sep).some((s) => s.startsWith('.')));
 
   /** The real path of `path` if it exists inside the root. */
   async function real(path: string): Promise<string | undefined> {

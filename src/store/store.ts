@@ -127,9 +127,11 @@ export interface Store {
   credential(user: string): StoredCredential | undefined;
   /**
    * Stores a changed password (its generation one past the last): in its own transaction, at
-   * `options`' clock and log position on a cluster node. No change entry, no event.
+   * `options`' clock and log position on a cluster node. No change entry, no event. Refused with
+   * CONFLICT, writing nothing, unless the stored generation is still `change.expect`: two changes
+   * checked against the same current password cannot both win.
    */
-  setCredential(user: string, change: { hash: string; base: string }, options?: TransactOptions): Promise<StoredCredential>;
+  setCredential(user: string, change: { hash: string; base: string; expect: number }, options?: TransactOptions): Promise<StoredCredential>;
   close(): Promise<void>;
 }
 
@@ -321,9 +323,11 @@ export function createStore(options: StoreOptions): Store {
       return () => listeners.delete(listener);
     },
     credential: (user) => layout.credentials.get(user),
-    setCredential: (user, change, opts) =>
+    setCredential: (user, { hash, base, expect }, opts) =>
       transact((tx) => {
-        const next: StoredCredential = { ...change, generation: (layout.credentials.get(user)?.generation ?? 0) + 1, changedAt: tx.now };
+        const generation = layout.credentials.get(user)?.generation ?? 0;
+        if (generation !== expect) throw new AppError('CONFLICT', `the password of ${user} was changed meanwhile; change it again with the current password`);
+        const next: StoredCredential = { hash, base, generation: generation + 1, changedAt: tx.now };
         // The transaction's only write, so it needs none of the buffering of table writes.
         layout.credentials.put(user, next);
         return next;

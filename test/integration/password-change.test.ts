@@ -132,3 +132,36 @@ test('wrong current passwords count against the login rate', async (t) => {
   assert.equal(right.status, 429, 'even the right one waits for the minute to pass');
   assert.equal(s.server.app.store.credential('alice'), undefined);
 });
+
+test('logins with the old password racing a change get no token that outlives it; of two changes over one password, one wins', async (t) => {
+  const s = await serve(t, await authConfig());
+  // Tokens are stamped with the generation of the password that was checked, not the one current
+  // when the token is signed: a check that began before the change commits ends with a stale token.
+  const got: string[] = [];
+  let racing = true;
+  const loginLoop = async () => {
+    while (racing) {
+      const r = await s.req('POST', '/auth/token', { username: 'alice', password: OLD });
+      if (r.status === 200) got.push(r.body.access_token);
+      else await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  const loops = Array.from({ length: 4 }, loginLoop);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal((await change(s, { current: OLD, password: NEW }, basic('alice', OLD))).status, 204);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  racing = false;
+  await Promise.all(loops);
+  assert.ok(got.length > 0, 'the old password gave tokens before the change');
+  for (const token of got) assert.equal((await s.req('GET', '/auth/me', undefined, { authorization: `Bearer ${token}` })).status, 401, 'a token checked against the old password');
+
+  // Both checked against NEW before either is stored: one is stored, the other is a 409 (or, had
+  // its check begun after the first was stored, a 403): never both.
+  const [a, b] = await Promise.all([change(s, { current: NEW, password: 'first new one' }, basic('alice', NEW)), change(s, { current: NEW, password: 'second new one' }, basic('alice', NEW))]);
+  assert.deepEqual([a.status, b.status].filter((x) => x === 204).length, 1, `statuses ${a.status}, ${b.status}`);
+  const loser = a.status === 204 ? b : a;
+  assert.ok(loser.status === 409 || loser.status === 403, `the other: ${loser.status} ${loser.text}`);
+  const winner = a.status === 204 ? 'first new one' : 'second new one';
+  assert.equal(await works(s, 'alice', winner), true);
+  assert.equal(await works(s, 'alice', winner === 'first new one' ? 'second new one' : 'first new one'), false);
+});

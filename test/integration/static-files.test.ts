@@ -43,6 +43,7 @@ function publicDir(t: TestContext): { dir: string; outside: string } {
   symlinkSync(outside, join(dir, 'escape.txt'));
   symlinkSync(base, join(dir, 'up'));
   symlinkSync(join(dir, 'app.js'), join(dir, 'alias.js'));
+  symlinkSync(join(dir, '.env'), join(dir, 'envlink'));
   return { dir, outside };
 }
 
@@ -148,6 +149,7 @@ test('no directory listing: a directory answers its index.html, else 404; /dir r
   assert.equal((await raw(s, '/empty')).headers.location, '/empty/', 'a directory without index redirects like any other, then 404s');
   assertError(await raw(s, '/missing.js'), 404, 'ROUTE_NOT_FOUND');
   assertError(await raw(s, '/.env'), 404, 'ROUTE_NOT_FOUND', 'dotfiles are never served');
+  assertError(await raw(s, '/envlink'), 404, 'ROUTE_NOT_FOUND', 'nor through a link to one');
   assertError(await raw(s, '/docs//page.html'), 404, 'ROUTE_NOT_FOUND', 'an empty segment names no file');
   assertError(await raw(s, '/app.js', {}, 'POST'), 404, 'ROUTE_NOT_FOUND', 'files answer GET and HEAD only');
 });

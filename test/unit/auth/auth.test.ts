@@ -109,11 +109,12 @@ test('authenticator: Basic, bearer, cookie, access_token, anonymous and wrong cr
   const a = createAuthenticator(auth, 'k'.repeat(32));
   const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
   assert.deepEqual(await a.authenticate({ address: '1.1.1.1' }), ANONYMOUS);
-  assert.equal((await a.authenticate({ authorization: basic('alice', 'pw'), address: '1.1.1.1' })).user, 'alice');
-  const { token } = a.issue('alice', 'bearer');
+  const alice = await a.authenticate({ authorization: basic('alice', 'pw'), address: '1.1.1.1' });
+  assert.equal(alice.user, 'alice');
+  const { token } = a.issue(alice, 'bearer');
   assert.equal((await a.authenticate({ authorization: `Bearer ${token}`, address: 'x' })).via, 'bearer');
   assert.equal((await a.authenticate({ accessToken: token, address: 'x' })).via, 'access_token');
-  const session = a.issue('alice', 'session').token;
+  const session = a.issue(alice, 'session').token;
   const viaCookie = await a.authenticate({ cookie: `a=1; tablecast_session=${encodeURIComponent(session)}`, address: 'x' });
   assert.equal(viaCookie.via, 'cookie');
   assert.ok(viaCookie.expiresAt! > Date.now());

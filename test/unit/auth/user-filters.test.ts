@@ -49,6 +49,16 @@ test('a user name is compared as text, also on untyped attributes and in lists',
   assert.equal(matches(five, { id: '1', members: ['x'] }), false);
 });
 
+test('$user as an item of a list (=in=, Harper\'s form): bound like any other value, never the text $user', () => {
+  const policy = policyOf({ read: { filter: 'owner=in=(moderator,$user)' } });
+  const alice = filterOf(policy, who('alice'));
+  assert.equal(matches(alice, { id: '1', owner: 'alice' }), true);
+  assert.equal(matches(alice, { id: '1', owner: 'moderator' }), true);
+  assert.equal(matches(alice, { id: '1', owner: 'bob' }), false);
+  assert.equal(matches(alice, { id: '1', owner: '$user' }), false);
+  assert.equal(matches(filterOf(policy, ANONYMOUS), { id: '1', owner: 'moderator' }), false, 'a rule naming $user matches nothing for anonymous');
+});
+
 test('$roles is a membership test: = any of the caller’s roles, != none of them', () => {
   const any = policyOf({ read: { filter: 'team=$roles' } });
   const red = filterOf(any, who('ann', ['member', 'team-red']));

@@ -1,6 +1,6 @@
 /**
  * Passwords changed at run time, as the store keeps them: each change counts one generation on,
- * writes no change entry (no event), survives reopening, and travels in a node's snapshot.
+ * writes no change entry (no event), is refused over a generation other than the one checked, survives reopening, and travels in a node's snapshot.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,10 +13,12 @@ test('a changed password: generations count on, no change entry, kept across a r
   const c = clock();
   const a = openStore(t, SDL, { now: c });
   assert.equal(a.store.credential('ann'), undefined);
-  const first = await a.store.setCredential('ann', { hash: 'scrypt$h1', base: 'scrypt$config' });
+  const first = await a.store.setCredential('ann', { hash: 'scrypt$h1', base: 'scrypt$config', expect: 0 });
   assert.deepEqual(first, { hash: 'scrypt$h1', base: 'scrypt$config', generation: 1, changedAt: c.now });
-  const second = await a.store.setCredential('ann', { hash: 'scrypt$h2', base: 'scrypt$config' }, { position: 7 });
+  const second = await a.store.setCredential('ann', { hash: 'scrypt$h2', base: 'scrypt$config', expect: 1 }, { position: 7 });
   assert.equal(second.generation, 2);
+  // A change checked against generation 1 comes second: refused, nothing written.
+  await assert.rejects(a.store.setCredential('ann', { hash: 'scrypt$late', base: 'scrypt$config', expect: 1 }), (e: { code?: string }) => e.code === 'CONFLICT');
   assert.deepEqual(a.store.credential('ann'), second);
   assert.equal(a.store.changeLog.head(), 0, 'no change entry: nothing for streams');
   assert.equal(a.store.logPosition(), 7, 'a cluster node records the log position with it');
