@@ -81,7 +81,12 @@ export async function staticFiles(config: StaticConfig, isApiPath: (firstSegment
   // Links inside the directory are resolved against its real path, so a link to / is outside.
   const root = await realpath(config.dir);
   // Inside the root and hidden nowhere below it: a link may not lead to a hidden file (`x -> .env`) either.
-  const inside = (path: string) => path === root || (path.startsWith(root + sep) && !path.slice(root.length + 1).split(sep).some((s) => s.startsWith('.')));
+  const hiddenBelowRoot = (path: string) =>
+    path
+      .slice(root.length + 1)
+      .split(sep)
+      .some((segment) => segment.startsWith('.'));
+  const inside = (path: string) => path === root || (path.startsWith(root + sep) && !hiddenBelowRoot(path));
 
   /** The real path of `path` if it exists inside the root. */
   async function real(path: string): Promise<string | undefined> {

@@ -49,7 +49,7 @@ test('a user name is compared as text, also on untyped attributes and in lists',
   assert.equal(matches(five, { id: '1', members: ['x'] }), false);
 });
 
-test('$user as an item of a list (=in=, Harper\'s form): bound like any other value, never the text $user', () => {
+test("$user as an item of a list (=in=, Harper's form): bound like any other value, never the text $user", () => {
   const policy = policyOf({ read: { filter: 'owner=in=(moderator,$user)' } });
   const alice = filterOf(policy, who('alice'));
   assert.equal(matches(alice, { id: '1', owner: 'alice' }), true);
