@@ -46,7 +46,7 @@ const SESSION = /^\s*([^=;\s]+)=([^;]*)/;
 
 /**
  * A client over a transport; the entries (`tablecast/client`) call this.
- * @example const client = createClientWith(createFetchTransport(fetch), { url: location.origin, auth: 'cookie' })
+ * @example const client = createClientWith(createFetchTransport(fetch, { jar: true, include: true }), { url: location.origin, auth: 'cookie' })
  */
 export function createClientWith<S extends SchemaMap = LooseSchema>(transport: Transport, options: BaseClientOptions): Client<S> {
   const origin = options.url.replace(/\/+$/, '');

@@ -264,6 +264,37 @@ test('credentials: bearer (also as a function), basic, and the session cookie of
   await rejects(cookie.table(DB, 'message').get('b'), 401, 'UNAUTHORIZED');
 });
 
+test('the fetch option in Node with auth cookie: the client keeps the session cookie of login() (Node\'s fetch has no jar)', async (t) => {
+  const password = 'correct horse';
+  const hash = await hashPassword(password);
+  const s = await serve(t, {
+    auth: {
+      users: { ed: { password: hash, roles: ['editor'] }, alice: { password: hash, roles: ['reader'] } },
+      roles: { editor: { tables: { 'realtime-demo/message': ['read', 'insert'] } }, reader: { tables: { 'realtime-demo/message': ['read'] } } },
+      loginRate: 1000,
+    } as never,
+  });
+  await s.connect({ auth: { basic: { user: 'ed', pass: password } } }).table(DB, 'message').create({ id: 'f', title: 't', content: 'by fetch' });
+  const sent: Array<string | undefined> = [];
+  const client = s.connect({
+    auth: 'cookie',
+    fetch: (url, init) => {
+      sent.push(init.headers.cookie);
+      return fetch(url, init);
+    },
+  });
+  await rejects(client.table(DB, 'message').get('f'), 401, 'UNAUTHORIZED');
+  await client.login('alice', password);
+  assert.equal((await client.table(DB, 'message').get('f')).content, 'by fetch');
+  assert.deepEqual(await client.table(DB, 'message').search(), [{ id: 'f', title: 't', content: 'by fetch' }]);
+  const events = client.table(DB, 'message').subscribe();
+  assert.equal((await take(events, 1))[0]?.type, 'retained');
+  await events.return?.();
+  assert.match(String(sent.at(-1)), /=/, 'the stream carried the cookie');
+  await client.logout();
+  await rejects(client.table(DB, 'message').get('f'), 401, 'UNAUTHORIZED');
+});
+
 test('HTTPS: the ca option trusts the self-signed certificate, and requests and streams run over HTTP/2', async (t) => {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   const data = tmpDir();
