@@ -268,7 +268,7 @@ test('credentials: bearer (also as a function), basic, and the session cookie of
   await rejects(cookie.table(DB, 'message').get('b'), 401, 'UNAUTHORIZED');
 });
 
-test('the fetch option in Node with auth cookie: the client keeps the session cookie of login() (Node\'s fetch has no jar)', async (t) => {
+test("the fetch option in Node with auth cookie: the client keeps the session cookie of login() (Node's fetch has no jar)", async (t) => {
   const password = 'correct horse';
   const hash = await hashPassword(password);
   const s = await serve(t, {
@@ -278,7 +278,10 @@ test('the fetch option in Node with auth cookie: the client keeps the session co
       loginRate: 1000,
     } as never,
   });
-  await s.connect({ auth: { basic: { user: 'ed', pass: password } } }).table(DB, 'message').create({ id: 'f', title: 't', content: 'by fetch' });
+  await s
+    .connect({ auth: { basic: { user: 'ed', pass: password } } })
+    .table(DB, 'message')
+    .create({ id: 'f', title: 't', content: 'by fetch' });
   const sent: Array<string | undefined> = [];
   const client = s.connect({
     auth: 'cookie',

@@ -129,7 +129,10 @@ type string { x: Int }
       'string (type string) is a name TypeScript reserves or gives its own meaning',
     ]);
     assert.equal(existsSync(out), false);
-    await assert.rejects(async () => buildDeclarations(await loadSchemaDir(bad)), (err: unknown) => err instanceof AppError && err.code === 'TYPES_INVALID' && (err.details as string[]).length === 4);
+    await assert.rejects(
+      async () => buildDeclarations(await loadSchemaDir(bad)),
+      (err: unknown) => err instanceof AppError && err.code === 'TYPES_INVALID' && (err.details as string[]).length === 4,
+    );
   } finally {
     rmSync(bad, { recursive: true, force: true });
   }
