@@ -35,6 +35,7 @@ export const ERROR_STATUS = {
   STORAGE_FULL: 507,
   SCHEMA_INVALID: 500,
   CONFIG_INVALID: 500,
+  TYPES_INVALID: 500,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
+import * as tls from 'node:tls';
 import { ClientError, createClient, type ClientAuth, type TableEvent } from '../client/node.ts';
 
 export interface TailOptions {
@@ -33,7 +34,8 @@ export interface TailOptions {
 export async function tail(o: TailOptions): Promise<void> {
   const { origin, database, table, key, query } = parseTarget(o.target, o.server);
   const filter = [query, o.filter].filter(Boolean).join('&');
-  const ca = o.insecure || !origin.startsWith('https:') ? undefined : certificateOf(o.server, o.cwd);
+  const cert = o.insecure || !origin.startsWith('https:') ? undefined : certificateOf(o.server, o.cwd);
+  const ca = cert ? [...defaultCertificates(), cert] : undefined;
   const client = createClient({ url: origin, insecure: o.insecure, ...(ca ? { ca } : {}), ...(o.auth ? { auth: o.auth } : {}) });
   const json = o.json || !o.out.isTTY;
   try {
@@ -73,7 +75,20 @@ function parseTarget(target: string, server: TailOptions['server']): { origin: s
   return { origin, database: parts[0]!, table: parts[1]!, ...(parts[2] !== undefined ? { key: parts[2] } : {}), query };
 }
 
-/** The certificate to trust: --cert's, else the one `start` generated in the data directory, else the system's CAs. */
+/**
+ * The CAs a Node client trusts when given no `ca` (Mozilla's bundle and NODE_EXTRA_CA_CERTS, and the
+ * system's with --use-system-ca): a `ca` option replaces them, so the local certificate is added to
+ * these, and `tail https://example.com/…` still trusts example.com's public certificate.
+ */
+function defaultCertificates(): Array<string | Buffer> {
+  // Node ≥ 22.15 and 23.5 say it themselves.
+  const get = (tls as { getCACertificates?: (type: 'default') => string[] }).getCACertificates;
+  if (get) return get('default');
+  const extra = process.env.NODE_EXTRA_CA_CERTS;
+  return [...tls.rootCertificates, ...(extra && existsSync(extra) ? [readFileSync(extra)] : [])];
+}
+
+/** The certificate to trust besides the default CAs: --cert's, else the one `start` generated in the data directory. */
 function certificateOf(server: TailOptions['server'], cwd: string): Buffer | undefined {
   const file = server.cert ? resolve(cwd, server.cert) : join(resolve(cwd, server.data), 'tls', 'cert.pem');
   return existsSync(file) ? readFileSync(file) : undefined;

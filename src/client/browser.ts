@@ -21,5 +21,5 @@ export interface ClientOptions extends BaseClientOptions {
  */
 export function createClient<S extends SchemaMap = LooseSchema>(options: ClientOptions): Client<S> {
   const fetchFn = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
-  return createClientWith<S>(createFetchTransport(fetchFn, options.auth === 'cookie'), options);
+  return createClientWith<S>(createFetchTransport(fetchFn, { jar: true, include: options.auth === 'cookie' }), options);
 }

@@ -3,6 +3,7 @@
  * per table. It sends through a {@link Transport} (undici in Node, fetch in browsers) and knows
  * nothing of either.
  */
+import { readBounded, UNEXPECTED_BODY_LIMIT } from './body.ts';
 import { ClientError, errorFromResponse } from './errors.ts';
 import { openSubscription } from './subscription.ts';
 import type { BaseClientOptions, HttpResponse, LooseSchema, SchemaMap, SearchQuery, SubscribeOptions, TableEvent, TableTypes, Transport } from './types.ts';
@@ -46,7 +47,7 @@ const SESSION = /^\s*([^=;\s]+)=([^;]*)/;
 
 /**
  * A client over a transport; the entries (`tablecast/client`) call this.
- * @example const client = createClientWith(createFetchTransport(fetch), { url: location.origin, auth: 'cookie' })
+ * @example const client = createClientWith(createFetchTransport(fetch, { jar: true, include: true }), { url: location.origin, auth: 'cookie' })
  */
 export function createClientWith<S extends SchemaMap = LooseSchema>(transport: Transport, options: BaseClientOptions): Client<S> {
   const origin = options.url.replace(/\/+$/, '');
@@ -85,8 +86,10 @@ export function createClientWith<S extends SchemaMap = LooseSchema>(transport: T
       signal.throwIfAborted();
       throw new ClientError('NETWORK_ERROR', 0, `${method} ${origin}${path} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
+    // An error's body is read up to a bound (a proxy's page may be any size); a success is read
+    // whole, as a search may legitimately answer megabytes.
+    if (res.status >= 400) throw errorFromResponse(res.status, await readBounded(res, UNEXPECTED_BODY_LIMIT));
     const text = await res.text();
-    if (res.status >= 400) throw errorFromResponse(res.status, text);
     if (!text) return { res, json: undefined };
     try {
       return { res, json: JSON.parse(text) };

@@ -1,8 +1,9 @@
 /**
  * A transport over the Fetch API (browsers, or any `fetch` handed to the Node entry). The body is
  * read with its ReadableStream reader one chunk per `read()`, so the stream's own backpressure
- * (and the network's) holds while the consumer does not pull. Cookies stay in the platform's jar
- * (`credentials: 'include'`).
+ * (and the network's) holds while the consumer does not pull. Where cookies live is the entry's to
+ * say: a browser keeps them in its jar (`credentials: 'include'`); Node's fetch has no jar, so the
+ * client core sends the session cookie itself.
  */
 import type { HttpResponse, Transport } from './types.ts';
 
@@ -10,11 +11,14 @@ import type { HttpResponse, Transport } from './types.ts';
 export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal; credentials?: 'include' }) => Promise<Response>;
 
 /**
- * @example const transport = createFetchTransport(globalThis.fetch.bind(globalThis), true)
+ * `cookies.jar`: the platform keeps cookies itself (a browser); `cookies.include`: send
+ * `credentials: 'include'` (a browser with `auth: 'cookie'`).
+ * @example const transport = createFetchTransport(globalThis.fetch.bind(globalThis), { jar: true, include: true })
  */
-export function createFetchTransport(fetchFn: FetchLike, includeCredentials: boolean): Transport {
+export function createFetchTransport(fetchFn: FetchLike, cookies: { jar: boolean; include: boolean }): Transport {
+  const includeCredentials = cookies.include;
   return {
-    cookieJar: true,
+    cookieJar: cookies.jar,
     async send(request) {
       const res = await fetchFn(request.url, {
         method: request.method,

@@ -29,7 +29,8 @@ export interface ClientOptions extends BaseClientOptions {
  * @example const messages = createClient({ url: 'https://localhost:9996', ca: readFileSync('data/tls/cert.pem') }).table('realtime-demo', 'message')
  */
 export function createClient<S extends SchemaMap = LooseSchema>(options: ClientOptions): Client<S> {
-  if (options.fetch) return createClientWith<S>(createFetchTransport(options.fetch, false), options);
+  // Node's fetch keeps no cookies: the client sends the session cookie of login() itself.
+  if (options.fetch) return createClientWith<S>(createFetchTransport(options.fetch, { jar: false, include: false }), options);
   return createClientWith<S>(createUndiciTransport(options), options);
 }
 

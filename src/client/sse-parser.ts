@@ -2,7 +2,8 @@
  * An incremental Server-Sent Events parser (WHATWG HTML §9.2.6) over decoded text, platform-free:
  * chunks may split a line, a CR/LF pair or a multi-byte character anywhere. The frame being read is
  * bounded (`maxFrameChars`): a server that never ends a line or a frame cannot grow the client's
- * memory without limit.
+ * memory without limit. Only `data` lines accumulate (counted with their newlines, empty ones too);
+ * comments and unknown fields are dropped as read, and `event`/`id` keep their last value only.
  */
 
 /** One dispatched event. `id` is the frame's own `id:` field, when it had one. */
@@ -49,7 +50,9 @@ export function createSseParser(maxFrameChars: number): SseParser {
     let value = colon < 0 ? '' : text.slice(colon + 1);
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'data') {
-      dataChars += value.length;
+      // The length of the data joined: an empty line still adds its newline, so a frame of
+      // endless `data` lines meets the bound too.
+      dataChars += value.length + (data.length > 0 ? 1 : 0);
       if (dataChars > maxFrameChars) throw new RangeError(`an event from the server is larger than ${maxFrameChars} characters`);
       data.push(value);
     } else if (field === 'event') event = value;

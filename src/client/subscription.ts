@@ -11,6 +11,7 @@
  * end marker, so a connection lost before the first change after a snapshot reconnects without a
  * cursor, and the consumer gets a `reset` before the fresh snapshot when it had seen part of the old.
  */
+import { readBounded, UNEXPECTED_BODY_LIMIT } from './body.ts';
 import { ClientError, errorFromResponse } from './errors.ts';
 import { createSseParser, type SseMessage, type SseParser } from './sse-parser.ts';
 import type { HttpResponse, KeyOf, TableEvent, TableTypes } from './types.ts';
@@ -29,6 +30,8 @@ export interface StreamSource {
 
 /** Statuses worth retrying: the server is busy, restarting or over a limit. */
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
+/** The stream events a subscription reads; others are ignored (forward compatibility). */
+const EVENTS = new Set(['message', 'reset', 'update', 'delete', 'publish']);
 /** The wait before the first retry until the server has sent its `retry:`. */
 const DEFAULT_RETRY = 1000;
 
@@ -94,7 +97,8 @@ export function openSubscription<T extends TableTypes>(source: StreamSource): As
         inSnapshot = source.retained && from === undefined;
         return;
       }
-      const error = errorFromResponse(res.status, await res.text().catch(() => ''));
+      // Not a stream (an error, or a proxy's page): its start says why, the rest is not read.
+      const error = errorFromResponse(res.status, await readBounded(res, UNEXPECTED_BODY_LIMIT).catch(() => ''));
       if (!RETRYABLE.has(res.status)) throw error;
       failures++;
       const after = Number(res.header('retry-after'));
@@ -103,7 +107,8 @@ export function openSubscription<T extends TableTypes>(source: StreamSource): As
   };
 
   const take = (m: SseMessage) => {
-    if (m.event === 'ping') return;
+    // `ping`, and event types a later server may add: skipped before their data is read.
+    if (!EVENTS.has(m.event)) return;
     let data: unknown;
     try {
       data = JSON.parse(m.data);
@@ -130,7 +135,6 @@ export function openSubscription<T extends TableTypes>(source: StreamSource): As
       pending.push({ type: 'reset', cursor, reason: String(reset.reason) });
       return;
     }
-    if (m.event !== 'update' && m.event !== 'delete' && m.event !== 'publish') return;
     if (m.id === undefined) throw new ClientError('BAD_EVENT', 200, `the server sent a ${m.event} event without an id`);
     if (cursor !== undefined && !isAfter(m.id, cursor)) return;
     cursor = m.id;

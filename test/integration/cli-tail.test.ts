@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadTls } from '../../src/http/tls.ts';
 import { createServer, type TablecastServer } from '../../src/server.ts';
 import { cliEnv } from '../helpers/cli-env.ts';
 import { ROOT } from '../helpers/fixtures.ts';
@@ -25,9 +26,9 @@ interface Tail {
   exited: Promise<number | null>;
 }
 
-function startTail(t: TestContext, args: string[]): Tail {
+function startTail(t: TestContext, args: string[], env: Record<string, string> = {}): Tail {
   assert.ok(existsSync(CLI), 'dist/ is missing: run `npm run build` (npm test does)');
-  const proc = spawn(process.execPath, [CLI, 'tail', ...args], { cwd: ROOT, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [CLI, 'tail', ...args], { cwd: ROOT, env: { ...cliEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -157,4 +158,18 @@ test('HTTPS: the certificate of --data is trusted; elsewhere it is refused with 
   const wrong = startTail(t, [`https://localhost:${s.port}/realtime-demo/nope`, '--insecure']);
   assert.equal(await wrong.exited, 1);
   assert.match(wrong.stderr(), /^tablecast: .*nope.* \(404 TABLE_NOT_FOUND\)$/m);
+});
+
+test('HTTPS URL: the local certificate is trusted besides the default CAs, not instead of them', async (t) => {
+  const s = await serve(t, true);
+  // Another server's generated certificate in --data, and the target's trusted as a default CA
+  // (NODE_EXTRA_CA_CERTS stands in for a public CA here): both must hold.
+  const other = tmpDir();
+  t.after(() => rmSync(other, { recursive: true, force: true }));
+  await loadTls({ dataDir: other });
+  const tail = startTail(t, [`https://localhost:${s.port}/${M}`, '--data', other], { NODE_EXTRA_CA_CERTS: join(s.data, 'tls', 'cert.pem') });
+  await s.write({ id: 'ca', title: 't' });
+  await eventually(() => tail.lines().length === 1 || tail.proc.exitCode !== null, 'the retained record', 15_000);
+  assert.equal(tail.proc.exitCode, null, tail.stderr());
+  assert.equal(tail.lines()[0].record.id, 'ca');
 });

@@ -1,11 +1,15 @@
 /**
  * `tablecast/client` in Node (its undici entry) against real servers: CRUD, search, errors, live
  * subscriptions, resume across a restart and across a slow-consumer cut with no gap and no
- * duplicate, credentials of every kind, abort, backpressure, and HTTPS with the CA and HTTP/2.
+ * duplicate, credentials of every kind, abort, backpressure, and HTTPS with the CA and HTTP/2;
+ * and against tiny node:http servers standing in for a proxy or a later server: a huge page in
+ * place of a stream or an error is read only up to a bound, an unknown event type is skipped.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { hashPassword } from '../../src/auth/password.ts';
 import { ClientError, createClient, type Client, type ClientOptions, type TableEvent } from '../../src/client/node.ts';
@@ -264,6 +268,40 @@ test('credentials: bearer (also as a function), basic, and the session cookie of
   await rejects(cookie.table(DB, 'message').get('b'), 401, 'UNAUTHORIZED');
 });
 
+test("the fetch option in Node with auth cookie: the client keeps the session cookie of login() (Node's fetch has no jar)", async (t) => {
+  const password = 'correct horse';
+  const hash = await hashPassword(password);
+  const s = await serve(t, {
+    auth: {
+      users: { ed: { password: hash, roles: ['editor'] }, alice: { password: hash, roles: ['reader'] } },
+      roles: { editor: { tables: { 'realtime-demo/message': ['read', 'insert'] } }, reader: { tables: { 'realtime-demo/message': ['read'] } } },
+      loginRate: 1000,
+    } as never,
+  });
+  await s
+    .connect({ auth: { basic: { user: 'ed', pass: password } } })
+    .table(DB, 'message')
+    .create({ id: 'f', title: 't', content: 'by fetch' });
+  const sent: Array<string | undefined> = [];
+  const client = s.connect({
+    auth: 'cookie',
+    fetch: (url, init) => {
+      sent.push(init.headers.cookie);
+      return fetch(url, init);
+    },
+  });
+  await rejects(client.table(DB, 'message').get('f'), 401, 'UNAUTHORIZED');
+  await client.login('alice', password);
+  assert.equal((await client.table(DB, 'message').get('f')).content, 'by fetch');
+  assert.deepEqual(await client.table(DB, 'message').search(), [{ id: 'f', title: 't', content: 'by fetch' }]);
+  const events = client.table(DB, 'message').subscribe();
+  assert.equal((await take(events, 1))[0]?.type, 'retained');
+  await events.return?.();
+  assert.match(String(sent.at(-1)), /=/, 'the stream carried the cookie');
+  await client.logout();
+  await rejects(client.table(DB, 'message').get('f'), 401, 'UNAUTHORIZED');
+});
+
 test('HTTPS: the ca option trusts the self-signed certificate, and requests and streams run over HTTP/2', async (t) => {
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   const data = tmpDir();
@@ -294,4 +332,63 @@ test('HTTPS: the ca option trusts the self-signed certificate, and requests and 
   await events.return?.();
   assert.ok(versions.length >= 3);
   assert.deepEqual(new Set(versions), new Set(['2.0']), 'every request of the client used HTTP/2');
+});
+
+/** A node:http server answering with `handle` (a proxy, or a server of a later version). */
+async function tinyServer(t: TestContext, handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = createHttpServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+test('a huge page in place of a stream, or as an error, is read only up to a bound, then dropped', async (t) => {
+  const TOTAL = 64 * 1024 * 1024;
+  const written: Record<string, number> = {};
+  const url = await tinyServer(t, (req, res) => {
+    // A proxy's page: 200 text/html for the stream, 502 for a call; written as the client takes it.
+    const kind = req.headers.accept === 'text/event-stream' ? 'stream' : 'call';
+    res.writeHead(kind === 'stream' ? 200 : 502, { 'content-type': 'text/html' });
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    written[kind] = 0;
+    const more = () => {
+      while (written[kind]! < TOTAL && !res.destroyed) {
+        written[kind]! += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', more);
+      }
+      res.end();
+    };
+    res.on('close', () => res.removeAllListeners('drain'));
+    more();
+  });
+  const client = createClient({ url });
+  t.after(() => client.close());
+  const streamed = await within(
+    take(client.table(DB, 'message').subscribe(), 1).then(
+      () => assert.fail('a page was taken for a stream'),
+      (e: unknown) => e,
+    ),
+    60_000,
+    'the stream error',
+  );
+  assert.ok(streamed instanceof ClientError && streamed.code === 'HTTP_ERROR' && streamed.status === 200, String(streamed));
+  await rejects(client.table(DB, 'message').search(), 502, 'HTTP_ERROR');
+  for (const kind of ['stream', 'call']) assert.ok(written[kind]! < TOTAL / 4, `${kind}: the client took ${written[kind]} bytes of a ${TOTAL}-byte page`);
+});
+
+test('an event type the client does not know is skipped, whatever its data; the stream goes on', async (t) => {
+  const url = await tinyServer(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('retry: 50\n\nevent: message\nid: 1\ndata: {"type":"connected"}\n\n');
+    res.write('event: presence\nid: 2\ndata: not json at all\n\n');
+    res.write('event: update\nid: 3\ndata: {"id":"a","title":"after","content":"c"}\n\n');
+  });
+  const client = createClient({ url });
+  t.after(() => client.close());
+  const events = client.table(DB, 'message').subscribe({ retained: false });
+  assert.deepEqual(await take(events, 1), [{ type: 'update', cursor: '3', record: { id: 'a', title: 'after', content: 'c' } }]);
+  await events.return?.();
 });

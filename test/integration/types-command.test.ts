@@ -3,7 +3,7 @@
  * schemas and for a schema of every kind of attribute, and TypeScript 7 (node_modules/.bin/tsc)
  * checks consumers of `createClient<Schema>` from the built `tablecast/client` against them: a
  * correct one passes (its `@ts-expect-error` lines must each meet an error), one with an attribute
- * the table does not have fails with that error.
+ * the table does not have fails with that error. Clashing or reserved names are refused.
  */
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,9 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { AppError } from '../../src/errors.ts';
+import { buildDeclarations } from '../../src/schema/declarations.ts';
+import { loadSchemaDir } from '../../src/schema/parse.ts';
 import { cliEnv } from '../helpers/cli-env.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { schemaDir, tmpDir } from '../helpers/server.ts';
@@ -89,14 +92,50 @@ test('stdout by default, --out writes the file; the example schemas and a schema
   assert.match(stderr, /wrote .*things\.ts/);
   const text = readFileSync(join(work, 'things.ts'), 'utf8');
   assert.match(text, /export type Kind = "SMALL" \| "LARGE";/);
-  assert.match(text, /export interface Size \{\n {2}w: number;\n {2}h\?: number \| null;\n {2}tags\?: Array<string \| null> \| null;\n\}/);
+  assert.match(text, /export interface Size \{\n {2}w: number;\n {2}h\?: number \| null;\n {2}tags\?: \(string \| null\)\[\] \| null;\n\}/);
   assert.match(
     text,
-    /export interface Thing \{\n {2}id: number;\n {2}name: string;\n {2}kind: Kind;\n {2}size\?: Size \| null;\n {2}sizes: Array<Size>;\n {2}big\?: string \| null;\n {2}when\?: string \| null;/,
+    /export interface Thing \{\n {2}id: number;\n {2}name: string;\n {2}kind: Kind;\n {2}size\?: Size \| null;\n {2}sizes: \(Size\)\[\];\n {2}big\?: string \| null;\n {2}when\?: string \| null;/,
   );
   assert.match(text, /created\?: number \| null;\n {2}updated\?: string \| null;\n\}/, 'server-set times are in the record');
   assert.doesNotMatch(text.slice(text.indexOf('export interface ThingCreate')), /^ {2}created/m, 'and not in the inputs');
   assert.doesNotMatch(text, /Hidden/, 'a table without @export is not served, so not typed');
+  assert.doesNotMatch(text, /Array</, 'lists are (T)[]: no global a schema type could shadow');
+});
+
+test('clashing or reserved names are refused with TYPES_INVALID, every problem listed, and nothing written', async () => {
+  const bad = schemaDir({
+    'a.graphql': `type Message @table(database: "a") @export(name: "message") { id: ID! @primaryKey  m: MessageCreate  list: [Array] }
+type MessageCreate { x: Int }
+type Array { n: Int }
+`,
+    'b.graphql': `type Schema @table(database: "b") @export(name: "schema") { id: ID! @primaryKey  s: string }
+type string { x: Int }
+`,
+  });
+  try {
+    const out = join(work, 'bad.ts');
+    const failed = await run(process.execPath, [CLI, 'types', '--schemas', bad, '--out', out], { cwd: work, env: cliEnv(), timeout: 30_000 }).then(
+      () => assert.fail('tablecast types accepted clashing names'),
+      (err: { code: number; stderr: string }) => err,
+    );
+    assert.equal(failed.code, 1);
+    const lines = failed.stderr.trim().split('\n');
+    assert.match(lines[0]!, /^tablecast: cannot write TypeScript declarations \(4 problems; rename the SDL types\):$/);
+    assert.deepEqual(lines.slice(1).sort(), [
+      'Array (type Array) is a name TypeScript reserves or gives its own meaning',
+      'MessageCreate would be declared twice: as type MessageCreate and as the create input of table a/Message',
+      'Schema would be declared twice: as the map of databases and tables and as the record of table b/Schema',
+      'string (type string) is a name TypeScript reserves or gives its own meaning',
+    ]);
+    assert.equal(existsSync(out), false);
+    await assert.rejects(
+      async () => buildDeclarations(await loadSchemaDir(bad)),
+      (err: unknown) => err instanceof AppError && err.code === 'TYPES_INVALID' && (err.details as string[]).length === 4,
+    );
+  } finally {
+    rmSync(bad, { recursive: true, force: true });
+  }
 });
 
 test('a correct consumer type-checks, and every @ts-expect-error in it meets its error', async () => {

@@ -10,8 +10,8 @@ import { AppError, ERROR_STATUS, toAppError, type ErrorCode } from '../../src/er
 
 const README = resolve(import.meta.dirname, '../../README.md');
 
-/** Codes that only stop start-up and never reach a client; the README shows their status as `—`. */
-const START_UP_ONLY = ['SCHEMA_INVALID', 'CONFIG_INVALID'];
+/** Codes that only stop start-up (or a command) and never reach a client; the README shows their status as `—`. */
+const START_UP_ONLY = ['SCHEMA_INVALID', 'CONFIG_INVALID', 'TYPES_INVALID'];
 
 /** The rows of the README's error table: code → status text. */
 function readmeErrorTable(): Map<string, string> {

@@ -47,3 +47,20 @@ test('a frame or line over the bound is refused rather than buffered', () => {
     for (let i = 0; i < 20; i++) parser.push(`data: ${'x'.repeat(10)}\n`);
   }, RangeError);
 });
+
+test('empty data lines count their newline: a never-ending frame of them meets the bound', () => {
+  const parser = createSseParser(1024);
+  assert.throws(() => {
+    for (let i = 0; i < 1000; i++) parser.push('data\n'.repeat(100));
+  }, RangeError);
+  // The bound is the joined data's length: exactly at it passes, one more newline does not.
+  assert.deepEqual(createSseParser(4).push('data\ndata\ndata\ndata\ndata\n\n'), [{ event: 'message', data: '\n\n\n\n', id: undefined }]);
+  assert.throws(() => createSseParser(4).push('data\n'.repeat(6)), RangeError);
+  assert.deepEqual(createSseParser(4).push('data: abcd\n\n'), [{ event: 'message', data: 'abcd', id: undefined }]);
+});
+
+test('comments and unknown fields are dropped as read: a frame of them holds nothing and meets no bound', () => {
+  const parser = createSseParser(64);
+  for (let i = 0; i < 1000; i++) assert.deepEqual(parser.push(': keep-alive\nfoo: bar\nevent: update\nid: 7\n'), []);
+  assert.deepEqual(parser.push('data: after\n\n'), [{ event: 'update', data: 'after', id: '7' }]);
+});
