@@ -1,12 +1,12 @@
 /**
  * The data directory for the CLI's data commands, without a server: the store with one table
- * service per table (trusted: no roles), NDJSON export from one read snapshot, and the store's
- * backup. Import is in ndjson-import.ts.
+ * service per table (trusted: no roles), NDJSON export from one read snapshot of the store opened
+ * read-only, and the store's backup. Import is in ndjson-import.ts.
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { SchemaModel } from '../schema/model.ts';
-import { backupStore, storeHolders, STORE_FILE } from '../store/backup.ts';
+import type { SchemaModel, TableDef } from '../schema/model.ts';
+import { backupStore, readTables, storeHolders, STORE_FILE } from '../store/backup.ts';
 import { createStore, type Store } from '../store/store.ts';
 import { createTableService, type QueryLimits, type TableService } from './table-service.ts';
 
@@ -30,30 +30,41 @@ export function openDataStore(model: SchemaModel, dataDir: string, limits: Query
   return { store, services, close: () => store.close() };
 }
 
+/** A table an export writes: its id (`database/table`) and definition. */
+export interface ExportTable {
+  id: string;
+  def: TableDef;
+}
+
 /**
- * Writes every live record of `services`' tables as NDJSON (one record per line, as stored) to the
- * sink each table gets, all from one LMDB read snapshot, waiting for a sink to drain whenever it
- * asks to. Expired records not yet swept are left out. Resolves to the records written per table.
+ * Writes every live record of `tables` in the store of `dataDir` as NDJSON (one record per line,
+ * as stored) to the sink each table gets, all from one LMDB read snapshot of the store opened
+ * read-only (store/backup.ts `readTables`: nothing written, no index built), waiting for a sink to
+ * drain whenever it asks to. Expired records not yet swept are left out. Stops, rejecting with
+ * `signal`'s reason, once `signal` is aborted. Resolves to the records written per table.
  */
 export async function exportNdjson(
-  data: DataStore,
-  services: readonly TableService[],
+  dataDir: string,
+  tables: readonly ExportTable[],
   sinks: ReadonlyMap<string, Writable>,
-  options: { now?: number; onProgress?: (records: number) => void } = {},
+  options: { now?: number; onProgress?: (records: number) => void; signal?: AbortSignal } = {},
 ): Promise<Map<string, number>> {
   const now = options.now ?? Date.now();
-  const counts = new Map(services.map((s) => [s.handle.id, 0]));
+  const counts = new Map(tables.map((t) => [t.id, 0]));
   let total = 0;
-  await data.store.exportRows(
+  await readTables(
+    dataDir,
+    tables.map((t) => t.def),
     async (rows) => {
+      options.signal?.throwIfAborted();
       // One write per table per batch of rows (rows come table by table).
       let text = '';
       let table: string | undefined;
       const flush = async () => {
         const sink = table === undefined ? undefined : sinks.get(table);
-        if (!sink || text === '') return;
-        if (!sink.write(text)) await once(sink, 'drain');
+        const chunk = text;
         text = '';
+        if (sink && chunk !== '' && !sink.write(chunk)) await once(sink, 'drain', options.signal ? { signal: options.signal } : {});
       };
       for (const row of rows) {
         if (row.x !== undefined && row.x <= now) continue;
@@ -69,7 +80,6 @@ export async function exportNdjson(
       options.onProgress?.(total);
     },
     1000,
-    new Set(counts.keys()),
   );
   return counts;
 }

@@ -16,6 +16,11 @@ export interface ImportOptions {
   source: string;
   /** Lines per transaction (1000). */
   batch?: number;
+  /**
+   * The longest line taken, in bytes (the server's `bodyLimit`): a longer one is a bad line
+   * (PAYLOAD_TOO_LARGE), whose bytes are skipped, never held.
+   */
+  maxLineBytes: number;
   /** A line whose key exists: stop (`fail`, default), leave the stored record (`skip`), or replace it. */
   onConflict?: 'fail' | 'skip' | 'replace';
   /** Report invalid lines through `onInvalid` and go on, instead of stopping at the first. */
@@ -106,22 +111,29 @@ export async function importNdjson(store: Store, service: TableService, open: (o
     options.onProgress?.({ ...state });
   };
 
+  // A bad line stops the import (after committing the valid lines before it: a resume starts at
+  // it), or with `skipInvalid` is counted and reported.
+  const refuse = async (line: number, err: unknown) => {
+    if (!options.skipInvalid) {
+      await commit(false);
+      throw lineError(line, err, committedLine);
+    }
+    state.skipped++;
+    options.onInvalid?.(line, err instanceof Error ? err.message : String(err));
+  };
+  const tooLong = () => new AppError('PAYLOAD_TOO_LARGE', `longer than ${options.maxLineBytes} bytes (the body limit)`);
+
   // `state` counts a line once it is in `pending` (or skipped): the marks a commit records then
-  // name the last line and byte it holds.
-  const take = async (text: string, lineEnd: number) => {
+  // name the last line and byte it holds. `text` undefined: a line longer than maxLineBytes.
+  const take = async (text: string | undefined, lineEnd: number) => {
     const line = state.line + 1;
     let intent: CreateIntent | PutIntent | undefined;
-    if (text.trim() !== '') {
+    if (text === undefined) await refuse(line, tooLong());
+    else if (text.trim() !== '') {
       try {
         intent = service.importIntent(parseLine(text), replace);
       } catch (err) {
-        if (!options.skipInvalid) {
-          // The valid lines before it are committed first: a resume starts at this line.
-          await commit(false);
-          throw lineError(line, err, committedLine);
-        }
-        state.skipped++;
-        options.onInvalid?.(line, err instanceof Error ? err.message : String(err));
+        await refuse(line, err);
       }
     }
     // Writes are buffered until commit: a key twice in one batch would be read as absent twice.
@@ -135,26 +147,34 @@ export async function importNdjson(store: Store, service: TableService, open: (o
     if (pending.length >= size) await commit(false);
   };
 
-  let rest: Buffer[] = [];
-  let restBytes = 0;
+  // The current line: its bytes so far (`lineBytes`), held in `parts` until it is known too long.
+  let parts: Buffer[] = [];
+  let lineBytes = 0;
+  let tooLarge = false;
   let offset = state.bytes;
+  const text = () => (parts.length === 1 ? parts[0]! : Buffer.concat(parts)).toString('utf8');
   for await (const chunk of open(offset)) {
-    let start = 0;
-    for (let nl = chunk.indexOf(NEWLINE); nl >= 0; nl = chunk.indexOf(NEWLINE, start)) {
-      const part = chunk.subarray(start, nl);
-      const bytes = rest.length > 0 ? Buffer.concat([...rest, part]) : part;
-      offset += restBytes + part.length + 1;
-      rest = [];
-      restBytes = 0;
-      await take(bytes.toString('utf8').replace(/\r$/, ''), offset);
+    for (let start = 0; ; ) {
+      const nl = chunk.indexOf(NEWLINE, start);
+      const part = chunk.subarray(start, nl < 0 ? chunk.length : nl);
+      lineBytes += part.length;
+      if (!tooLarge && lineBytes > options.maxLineBytes) {
+        // Without skipInvalid this throws: no need to read the rest of the line.
+        if (!options.skipInvalid) await refuse(state.line + 1, tooLong());
+        tooLarge = true;
+        parts = [];
+      }
+      if (!tooLarge && part.length > 0) parts.push(part);
+      if (nl < 0) break;
+      offset += lineBytes + 1;
+      await take(tooLarge ? undefined : text().replace(/\r$/, ''), offset);
+      parts = [];
+      lineBytes = 0;
+      tooLarge = false;
       start = nl + 1;
     }
-    if (start < chunk.length) {
-      rest.push(chunk.subarray(start));
-      restBytes += chunk.length - start;
-    }
   }
-  if (restBytes > 0) await take(Buffer.concat(rest).toString('utf8'), offset + restBytes);
+  if (lineBytes > 0) await take(tooLarge ? undefined : text(), offset + lineBytes);
   await commit(true);
   return { ...state, resumedAfter: from?.line ?? 0 };
 }

@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
-import { backupStore, openDataStore, STORE_FILE, storeHolders, type DataStore } from '../core/data-files.ts';
-import type { TableService } from '../core/table-service.ts';
+import { backupStore, openDataStore, STORE_FILE, storeHolders, type DataStore, type ExportTable } from '../core/data-files.ts';
+import type { TableDef } from '../schema/model.ts';
 import { AppError } from '../errors.ts';
 import { prepareStart } from './preflight.ts';
 
@@ -33,19 +33,34 @@ export async function openData(input: unknown, cwd: string, options: { exclusive
   return { config, data: openDataStore(model, config.data, { maxRecordValues: config.maxRecordValues }) };
 }
 
-/** The table `name` means: `database/table`, by table name or export name. */
-export function tableNamed(data: DataStore, name: string): TableService {
+/**
+ * Reads the configuration and schemas for an export, which reads the store without opening it for
+ * writing (core/data-files.ts `exportNdjson`); refuses a data directory without a store (a
+ * misspelt `--data` would otherwise export nothing and succeed).
+ */
+export async function openExport(input: unknown, cwd: string): Promise<{ config: Config; tables: ExportTable[] }> {
+  const { config, model } = await prepareStart(input, { cwd });
+  refuseNoStore(config);
+  return { config, tables: model.tables.map((def) => ({ id: `${def.database}/${def.table}`, def })) };
+}
+
+function refuseNoStore(config: Config): void {
+  if (!existsSync(join(config.data, STORE_FILE))) throw new AppError('NOT_FOUND', `there is no store in ${config.data} (the data setting)`);
+}
+
+/** The table `name` means among `tables` (table services, export tables): `database/table`, by table name or export name. */
+export function tableNamed<T extends { def: TableDef }>(tables: Iterable<T>, name: string): T {
   const [database, table] = name.split('/');
-  for (const service of data.services.values()) {
-    const def = service.def;
-    if (def.database === database && (def.table === table || def.export?.name === table)) return service;
+  const all = [...tables];
+  for (const t of all) {
+    if (t.def.database === database && (t.def.table === table || t.def.export?.name === table)) return t;
   }
-  throw new AppError('TABLE_NOT_FOUND', `no table "${name}"; tables: ${[...data.services.keys()].join(', ')}`);
+  throw new AppError('TABLE_NOT_FOUND', `no table "${name}"; tables: ${all.map((t) => `${t.def.database}/${t.def.table}`).join(', ')}`);
 }
 
 /** The NDJSON file name of a table in an export directory: `<database>.<table>.ndjson`. */
-export function fileNameOf(service: TableService): string {
-  return `${service.def.database}.${service.def.table}.ndjson`;
+export function fileNameOf(table: { def: TableDef }): string {
+  return `${table.def.database}.${table.def.table}.ndjson`;
 }
 
 /**
@@ -54,7 +69,7 @@ export function fileNameOf(service: TableService): string {
  * secret, the generated certificate). Resolves to the names copied.
  */
 export async function backupDataDir(config: Config, target: string): Promise<string[]> {
-  if (!existsSync(join(config.data, STORE_FILE))) throw new AppError('NOT_FOUND', `there is no store in ${config.data} (the data setting)`);
+  refuseNoStore(config);
   if (existsSync(target) && (await readdir(target)).length > 0) throw new AppError('CONFLICT', `${target} is not empty: back up into a new directory`);
   await mkdir(target, { recursive: true });
   await backupStore(config.data, join(target, STORE_FILE));

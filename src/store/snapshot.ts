@@ -9,7 +9,8 @@
 import type { Key, Record } from '../schema/model.ts';
 import { AppError } from '../errors.ts';
 import { updateIndexes } from './indexes.ts';
-import type { Layout } from './open.ts';
+import type { Transaction } from 'lmdb';
+import type { Layout, TableHandle } from './open.ts';
 import type { StoredCredential } from './types.ts';
 
 /** One record: table id, key, value, version (its change sequence), expiry time if any. */
@@ -27,28 +28,38 @@ const CREDENTIALS = '#credentials';
 /** Meta key of the log position (store.ts `logPosition`). */
 export const LOG_POSITION = 'log-position';
 
+/** What `readRows` reads of a table: its records and, for an expiring table, their deadlines. */
+type RowSource = Pick<TableHandle, 'id' | 'records' | 'expires'>;
+
 /**
- * Reads every record of every table from one read transaction, in batches of `batch` rows, each
- * handed to `onRows` (which may take its time: the snapshot stays open until the last batch);
- * only the tables whose ids `only` holds, when given.
- * Resolves to the log position the rows reflect.
+ * Hands every record of `tables`, as read in `transaction`, to `onRows` in batches of `batch` rows;
+ * resolves to the rows of the last, partial batch (not handed yet: the caller may add to them).
  */
-export async function exportRows(layout: Layout, onRows: (rows: SnapshotRow[]) => void | Promise<void>, batch = 1000, only?: ReadonlySet<string>): Promise<number> {
+export async function readRows(transaction: Transaction, tables: Iterable<RowSource>, onRows: (rows: SnapshotRow[]) => void | Promise<void>, batch: number): Promise<SnapshotRow[]> {
+  let rows: SnapshotRow[] = [];
+  for (const table of tables) {
+    for (const { key, value, version } of table.records.getRange({ transaction, versions: true })) {
+      const x = table.expires?.get(key, { transaction });
+      rows.push({ t: table.id, k: key, v: value, n: version ?? 0, ...(x !== undefined ? { x } : {}) });
+      if (rows.length >= batch) {
+        await onRows(rows);
+        rows = [];
+      }
+    }
+  }
+  return rows;
+}
+
+/**
+ * Reads every record of every table, and the changed passwords, from one read transaction, in
+ * batches of `batch` rows, each handed to `onRows` (which may take its time: the snapshot stays
+ * open until the last batch). Resolves to the log position the rows reflect.
+ */
+export async function exportRows(layout: Layout, onRows: (rows: SnapshotRow[]) => void | Promise<void>, batch = 1000): Promise<number> {
   const transaction = layout.root.useReadTransaction();
   try {
     const position = layout.meta.get(LOG_POSITION, { transaction }) ?? 0;
-    let rows: SnapshotRow[] = [];
-    for (const table of layout.tables.values()) {
-      if (only && !only.has(table.id)) continue;
-      for (const { key, value, version } of table.records.getRange({ transaction, versions: true })) {
-        const x = table.expires?.get(key, { transaction });
-        rows.push({ t: table.id, k: key, v: value, n: version ?? 0, ...(x !== undefined ? { x } : {}) });
-        if (rows.length >= batch) {
-          await onRows(rows);
-          rows = [];
-        }
-      }
-    }
+    const rows = await readRows(transaction, layout.tables.values(), onRows, batch);
     for (const { key, value } of layout.credentials.getRange({ transaction })) rows.push({ t: CREDENTIALS, k: key, v: { ...value }, n: 0 });
     if (rows.length > 0) await onRows(rows);
     return position;

@@ -97,7 +97,7 @@ export interface Store {
    * Every record of every table from one snapshot, in batches handed to `onRows`; resolves to the
    * log position they reflect (a cluster node answering one that joins: store/snapshot.ts).
    */
-  exportRows(onRows: (rows: SnapshotRow[]) => void | Promise<void>, batch?: number, tables?: ReadonlySet<string>): Promise<number>;
+  exportRows(onRows: (rows: SnapshotRow[]) => void | Promise<void>, batch?: number): Promise<number>;
   /**
    * Fills an empty store with another store's rows (`finish` once all are in: the change log then
    * starts after `position`, and `logPosition()` is `position`).
@@ -285,7 +285,7 @@ export function createStore(options: StoreOptions): Store {
     transact,
     logPosition: () => layout.meta.get(LOG_POSITION) ?? 0,
     mark: (name) => layout.meta.get(`${MARK}${name}`),
-    exportRows: (onRows, batch, tables) => exportRows(layout, onRows, batch, tables),
+    exportRows: (onRows, batch) => exportRows(layout, onRows, batch),
     importRows: (rows) => importRows(layout, rows),
     finishImport: (position) => finishImport(layout, position),
     dueExpiries(limit = BULK_WRITE_BATCH) {
