@@ -146,12 +146,17 @@ export function guardConnections(server: Server, s: ConnectionSettings): Connect
   const expectRequest = (socket: Watched) => {
     const start = socket.bytesRead;
     waiting.add(socket);
-    socket[DEADLINE] = setTimeout(() => {
-      // A head has begun: Node's header deadline owns it from here, and answers 408.
-      if (socket.bytesRead > start) return;
-      counts.idleClosed++;
-      socket.destroy();
-    }, s.headersTimeout);
+    // A millisecond ahead of Node's own header deadline, which also covers a connection that sent
+    // nothing and would answer it 408: due in the same millisecond, either timer could run first.
+    socket[DEADLINE] = setTimeout(
+      () => {
+        // A head has begun: Node's header deadline owns it from here, and answers 408.
+        if (socket.bytesRead > start) return;
+        counts.idleClosed++;
+        socket.destroy();
+      },
+      Math.max(1, s.headersTimeout - 1),
+    );
     socket.once('close', () => {
       clearTimeout(socket[DEADLINE]);
       waiting.delete(socket);
