@@ -9,9 +9,24 @@
  * dropped and `TABLECAST_CONFIG` names an empty config file; a test's own variables and flags
  * (`--config`) still win.
  */
+import { execFile } from 'node:child_process';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT } from './fixtures.ts';
 import { tmpDir } from './server.ts';
+
+/** Node's arguments that run the command line from source (src/cli.ts through tsx), from any working directory. */
+export const CLI_FROM_SOURCE: readonly string[] = ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli.ts')];
+
+/** How a run of the command line ended: its exit code (or the signal that ended it) and what it printed. */
+export interface CliResult {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+const run = promisify(execFile);
 
 let emptyConfig: string | undefined;
 
@@ -34,4 +49,18 @@ function emptyConfigFile(): string {
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TABLECAST_')));
   return { ...inherited, TABLECAST_CONFIG: emptyConfigFile(), ...extra };
+}
+
+/**
+ * Runs the command line from source in the checkout to its end, with `cliEnv(env)`.
+ * @example const { code, stderr } = await runCli(['import', file, '--table', 'shop/order'])
+ */
+export async function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [...CLI_FROM_SOURCE, ...args], { cwd: ROOT, env: cliEnv(env), timeout: 120_000, maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number | null; signal: string | null; stdout: string; stderr: string };
+    return { code: e.code ?? e.signal ?? -1, stdout: e.stdout, stderr: e.stderr };
+  }
 }

@@ -9,12 +9,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { Agent } from 'undici';
 import { hashPassword } from '../../src/auth/password.ts';
 import { createServer } from '../../src/server.ts';
-import { startChild } from '../helpers/child.ts';
 import { httpRequest, MESSAGE_SDL, schemaDir, tmpDir } from '../helpers/server.ts';
 import { createEventSource, eventually, json, openSse, startSseServer, type SseServer, type SseStream } from '../helpers/sse.ts';
+import { startWorkers } from '../helpers/workers.ts';
 
 const ROOM = '/channels/room:1';
 
@@ -265,36 +264,11 @@ test('bad channel patterns stop start-up, each named', async (t) => {
 });
 
 test('--workers 2: a publish on either worker reaches subscribers on both, and the per-channel limit is the server’s', { timeout: 120_000 }, async (t) => {
-  const data = tmpDir();
-  const schemas = schemaDir({ 'm.graphql': MESSAGE_SDL });
-  const child = await startChild(['--workers', '2', '--no-tls', '--data', data, '--schemas', schemas], { TABLECAST_MAX_CHANNEL_SUBSCRIBERS: '3' }, 60_000);
-  const agents: Agent[] = [];
+  const c = await startWorkers(t, [], { TABLECAST_MAX_CHANNEL_SUBSCRIBERS: '3' });
   const streams: SseStream[] = [];
-  t.after(async () => {
-    for (const s of streams) s.close();
-    for (const a of agents) await a.destroy().catch(() => undefined);
-    if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGTERM');
-    await child.exited;
-    rmSync(data, { recursive: true, force: true });
-    rmSync(schemas, { recursive: true, force: true });
-  });
-  await eventually(
-    () =>
-      child
-        .output()
-        .split('\n')
-        .filter((l) => l.includes('tablecast serving')).length >= 2,
-    'both workers serving',
-    60_000,
-  );
-  // One connection per agent: the supervisor hands each new connection to the next worker.
-  const fresh = () => {
-    const a = new Agent({ connections: 1, pipelining: 0 });
-    agents.push(a);
-    return a;
-  };
+  // Each on a new connection: the supervisor hands each new connection to the next worker.
   const open = async () => {
-    const s = await openSse(`${child.url}${ROOM}?stream=sse`, { agent: fresh(), timeoutMs: 10_000 });
+    const s = await c.stream(`${ROOM}?stream=sse`);
     streams.push(s);
     return s;
   };
@@ -303,7 +277,7 @@ test('--workers 2: a publish on either worker reaches subscribers on both, and t
   for (const s of streams) await s.next(2);
   // The counts reach the other worker by message: both workers describe the channel the same.
   await eventually(async () => {
-    const counts = await Promise.all([0, 1].map(async () => (await httpRequest(`${child.url}${ROOM}`, 'GET', undefined, {}, fresh())).body.subscribers));
+    const counts = await Promise.all([0, 1].map(async () => (await c.fresh(ROOM)).body.subscribers));
     return counts.every((n) => n === 3);
   }, 'both workers count 3 subscribers');
   for (let i = 0; i < 2; i++) {
@@ -313,8 +287,8 @@ test('--workers 2: a publish on either worker reaches subscribers on both, and t
   }
   // Publishes from new connections: both workers publish some of them.
   for (let i = 0; i < 4; i++) {
-    const res = await httpRequest(`${child.url}${ROOM}`, 'POST', { event: 'n', data: i }, {}, fresh());
-    assert.equal(res.status, 202, res.text);
+    const res = await c.fresh(ROOM, { method: 'POST', body: { event: 'n', data: i } });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
     assert.equal(res.body.subscribers, 3);
   }
   for (const s of streams.slice(0, 3)) {

@@ -6,30 +6,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { promisify } from 'node:util';
 import { hashPassword } from '../../src/auth/password.ts';
 import { exportNdjson, openExport } from '../../src/server/data-commands.ts';
 import { ROOT } from '../helpers/fixtures.ts';
-import { cliEnv } from '../helpers/cli-env.ts';
+import { CLI_FROM_SOURCE, cliEnv, runCli } from '../helpers/cli-env.ts';
 import { MESSAGE_SDL, schemaDir, startServer, tmpDir } from '../helpers/server.ts';
 
-const run = promisify(execFile);
-const CLI = ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli.ts')];
 const INDEXED_SDL = MESSAGE_SDL.replace('title: String!', 'title: String! @indexed');
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { cwd: ROOT, env: cliEnv(), timeout: 120_000, maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** A temp directory removed after the test. */
 function tempDir(t: { after(fn: () => void): void }): string {
@@ -46,7 +33,7 @@ test('an export with a schema that adds @indexed, beside a running server, build
   const s = await startServer({ schemas: s1, data });
   try {
     for (const id of ['m1', 'm2', 'm3']) assert.equal((await s.req('POST', '/realtime-demo/message', { id, title: 'a', content: 'c' })).status, 201);
-    const exported = await cli(['export', '--data', data, '--schemas', s2, '--out', out]);
+    const exported = await runCli(['export', '--data', data, '--schemas', s2, '--out', out]);
     assert.equal(exported.code, 0, exported.stderr);
     assert.match(exported.stdout, /realtime-demo\/Message: 3 records/);
     // The server (schema s1) does not maintain an index on title: had the export built one and
@@ -70,7 +57,7 @@ test('export refuses a data directory without a store (a misspelt --data) and cr
   const out = tempDir(t);
   t.after(() => removeAll(schemas));
   const typo = join(parent, 'dat');
-  const res = await cli(['export', '--data', typo, '--schemas', schemas, '--out', join(out, 'dump')]);
+  const res = await runCli(['export', '--data', typo, '--schemas', schemas, '--out', join(out, 'dump')]);
   assert.equal(res.code, 1);
   assert.match(res.stderr, /there is no store in .*dat \(the data setting\)/);
   assert.equal(existsSync(typo), false, 'no data directory created');
@@ -88,7 +75,7 @@ test('export --out - whose reader goes away (| head -1) ends quietly with exit 0
     assert.equal((await s.req('POST', '/realtime-demo/message', batch)).status, 201);
   }
   await s.server.close();
-  const proc = spawn(process.execPath, [...CLI, 'export', '--out', '-', '--table', 'realtime-demo/message', '--data', data, '--schemas', schemas], {
+  const proc = spawn(process.execPath, [...CLI_FROM_SOURCE, 'export', '--out', '-', '--table', 'realtime-demo/message', '--data', data, '--schemas', schemas], {
     cwd: ROOT,
     env: cliEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -137,7 +124,7 @@ test('export reads no changed password: counts and progress are the table rows, 
   assert.equal(text.trim().split('\n').length, 5);
   assert.doesNotMatch(text, /scrypt/);
 
-  const exported = await cli(['export', '--data', data, '--schemas', schemas, '--out', out]);
+  const exported = await runCli(['export', '--data', data, '--schemas', schemas, '--out', out]);
   assert.equal(exported.code, 0, exported.stderr);
   assert.equal(exported.stdout, `realtime-demo/Message: 5 records → ${join(out, 'realtime-demo.Message.ndjson')}\n`);
   for (const name of readdirSync(out)) assert.doesNotMatch(readFileSync(join(out, name), 'utf8'), /scrypt|correct horse|"hash"/);

@@ -5,26 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ROOT } from '../helpers/fixtures.ts';
-import { cliEnv } from '../helpers/cli-env.ts';
+import { CLI_FROM_SOURCE, cliEnv, runCli } from '../helpers/cli-env.ts';
 import { MESSAGE_SDL, schemaDir, startServer, tmpDir } from '../helpers/server.ts';
-
-const run = promisify(execFile);
-const CLI = ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli.ts')];
-
-async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { cwd: ROOT, env: cliEnv(env), timeout: 120_000, maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number | null; signal: string | null; stdout: string; stderr: string };
-    return { code: e.code ?? e.signal ?? -1, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** A temp directory removed after the test. */
 function tempDir(t: { after(fn: () => void): void }): string {
@@ -55,12 +41,12 @@ test('an import line longer than the body limit stops the import at its number (
   writeFileSync(file, lines.join(''));
   const common = ['--table', 'realtime-demo/message', '--body-limit', '1024', '--schemas', schemas];
 
-  const stopped = await cli(['import', file, '--batch', '2', '--data', data, ...common]);
+  const stopped = await runCli(['import', file, '--batch', '2', '--data', data, ...common]);
   assert.equal(stopped.code, 1, stopped.stderr);
   assert.match(stopped.stderr, /^tablecast: line 4: longer than 1024 bytes \(the body limit\) \(lines 1–3 are imported; fix the line and add --resume to go on from line 4\)/);
   assert.deepEqual(await ids(data, schemas), ['a', 'b', 'c']);
 
-  const skipped = await cli(['import', file, '--skip-invalid', '--data', fresh, ...common]);
+  const skipped = await runCli(['import', file, '--skip-invalid', '--data', fresh, ...common]);
   assert.equal(skipped.code, 0, skipped.stderr);
   assert.match(skipped.stderr, /m\.ndjson:4: skipped: longer than 1024 bytes/);
   assert.match(skipped.stdout, /5 imported, 1 skipped, 6 lines/);
@@ -68,7 +54,7 @@ test('an import line longer than the body limit stops the import at its number (
 
   lines[3] = line('long', 'x'.repeat(900));
   writeFileSync(file, lines.join(''));
-  const resumed = await cli(['import', file, '--resume', '--data', data, ...common]);
+  const resumed = await runCli(['import', file, '--resume', '--data', data, ...common]);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stdout, /3 imported, 0 skipped, 6 lines \(resumed after line 3\)/);
   assert.deepEqual(await ids(data, schemas), ['a', 'b', 'c', 'd', 'e', 'long']);
@@ -88,7 +74,7 @@ test('a skipped line larger than the import heap is never held: the lines around
   for (let i = 0; i < 96; i++) writeSync(fd, chunk);
   writeSync(fd, `"}\n${line('b').trim()}`);
   closeSync(fd);
-  const proc = spawn(process.execPath, [...CLI, 'import', file, '--table', 'realtime-demo/message', '--skip-invalid', '--data', data, '--schemas', schemas], {
+  const proc = spawn(process.execPath, [...CLI_FROM_SOURCE, 'import', file, '--table', 'realtime-demo/message', '--skip-invalid', '--data', data, '--schemas', schemas], {
     cwd: ROOT,
     env: cliEnv({ NODE_OPTIONS: '--max-old-space-size=48' }),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -115,12 +101,12 @@ test('backup refuses a target inside the data directory (also through a link, or
   const link = join(elsewhere, 'link');
   symlinkSync(data, link);
   for (const target of [join(data, 'bk'), join(data, 'sub', 'bk'), data, join(link, 'bk')]) {
-    const res = await cli(['backup', target, '--data', data, '--schemas', schemas]);
+    const res = await runCli(['backup', target, '--data', data, '--schemas', schemas]);
     assert.equal(res.code, 2, `${target}: ${res.stderr}`);
     assert.match(res.stderr, /is inside the data directory .*: back up somewhere else/);
     assert.deepEqual(readdirSync(data).sort(), before, `${target}: nothing written`);
   }
-  const ok = await cli(['backup', join(elsewhere, 'bk'), '--data', data, '--schemas', schemas]);
+  const ok = await runCli(['backup', join(elsewhere, 'bk'), '--data', data, '--schemas', schemas]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.deepEqual(await ids(join(elsewhere, 'bk'), schemas), ['a']);
 });

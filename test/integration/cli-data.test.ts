@@ -7,28 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ROOT, SHOP_SDL } from '../helpers/fixtures.ts';
-import { cliEnv } from '../helpers/cli-env.ts';
+import { CLI_FROM_SOURCE, cliEnv, runCli } from '../helpers/cli-env.ts';
 import { startChild } from '../helpers/child.ts';
 import { httpRequest, MESSAGE_SDL, schemaDir, startServer, tmpDir } from '../helpers/server.ts';
-
-const run = promisify(execFile);
-const TSX = import.meta.resolve('tsx');
-const CLI = ['--import', TSX, join(ROOT, 'src/cli.ts')];
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { cwd: ROOT, env: cliEnv(), timeout: 120_000, maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 const order = (i: number) => ({ customerEmail: `c${i}${'x'.repeat(i % 50)}@example.com`, lines: [{ productId: `p${i % 7}`, quantity: 1 + (i % 3), unitPrice: 2.5 }], total: 2.5 * (1 + (i % 3)) });
 
@@ -60,11 +45,11 @@ test('export → import round trip into a fresh data directory; --out - writes o
   const before = { m: await s.server.tables['realtime-demo']!.message!.search(), o: await s.server.tables.shop!.order!.search() };
   await s.server.close();
 
-  const exported = await cli(['export', '--data', d1, '--schemas', schemas, '--out', out]);
+  const exported = await runCli(['export', '--data', d1, '--schemas', schemas, '--out', out]);
   assert.equal(exported.code, 0, exported.stderr);
   assert.deepEqual(readdirSync(out).sort(), ['realtime-demo.Message.ndjson', 'shop.Order.ndjson', 'shop.Product.ndjson']);
   assert.equal(readFileSync(join(out, 'shop.Order.ndjson'), 'utf8').trim().split('\n').length, 40);
-  const stdout = await cli(['export', '--data', d1, '--schemas', schemas, '--out', '-', '--table', 'realtime-demo/message']);
+  const stdout = await runCli(['export', '--data', d1, '--schemas', schemas, '--out', '-', '--table', 'realtime-demo/message']);
   assert.equal(stdout.code, 0, stdout.stderr);
   assert.deepEqual(
     stdout.stdout
@@ -74,7 +59,7 @@ test('export → import round trip into a fresh data directory; --out - writes o
     before.m,
   );
 
-  const imported = await cli(['import', out, '--data', d2, '--schemas', schemas]);
+  const imported = await runCli(['import', out, '--data', d2, '--schemas', schemas]);
   assert.equal(imported.code, 0, imported.stderr);
   assert.match(imported.stdout, /shop\.Order\.ndjson → shop\/Order: 40 imported, 0 skipped, 40 lines/);
   assert.deepEqual(await recordsOf(d2, schemas, 'realtime-demo/Message'), before.m);
@@ -83,10 +68,10 @@ test('export → import round trip into a fresh data directory; --out - writes o
   assert.deepEqual(strip(await recordsOf(d2, schemas, 'shop/Order')), strip(before.o));
 
   // Again: every key exists now. fail (default) stops at line 1; skip keeps them.
-  const again = await cli(['import', join(out, 'shop.Order.ndjson'), '--data', d2, '--schemas', schemas]);
+  const again = await runCli(['import', join(out, 'shop.Order.ndjson'), '--data', d2, '--schemas', schemas]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /^tablecast: line 1: order 1 already exists \(nothing was imported\)/i);
-  const skipped = await cli(['import', join(out, 'shop.Order.ndjson'), '--data', d2, '--schemas', schemas, '--on-conflict', 'skip']);
+  const skipped = await runCli(['import', join(out, 'shop.Order.ndjson'), '--data', d2, '--schemas', schemas, '--on-conflict', 'skip']);
   assert.match(skipped.stdout, /0 imported, 40 skipped/);
 });
 
@@ -98,19 +83,19 @@ test('a bad line stops the import with its number; batches before it stay; --res
   const lines = Array.from({ length: 25 }, (_, i) => JSON.stringify(order(i)));
   lines[16] = JSON.stringify({ ...order(16), total: 'lots' });
   writeFileSync(file, `${lines.join('\n')}\n`);
-  const bad = await cli(['import', file, '--table', 'shop/order', '--batch', '5', '--data', data, '--schemas', schemas]);
+  const bad = await runCli(['import', file, '--table', 'shop/order', '--batch', '5', '--data', data, '--schemas', schemas]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^tablecast: line 17: total: .*\(lines 1–16 are imported; fix the line and add --resume to go on from line 17\)/);
   assert.equal((await recordsOf(data, schemas, 'shop/Order')).length, 16);
 
-  const invalidJson = await cli(['import', file, '--table', 'shop/order', '--data', tmpDirFor(t), '--schemas', schemas, '--skip-invalid']);
+  const invalidJson = await runCli(['import', file, '--table', 'shop/order', '--data', tmpDirFor(t), '--schemas', schemas, '--skip-invalid']);
   assert.equal(invalidJson.code, 0, invalidJson.stderr);
   assert.match(invalidJson.stderr, /orders\.ndjson:17: skipped: total: /);
   assert.match(invalidJson.stdout, /24 imported, 1 skipped, 25 lines/);
 
   lines[16] = JSON.stringify(order(16));
   writeFileSync(file, `${lines.join('\n')}\n`);
-  const resumed = await cli(['import', file, '--table', 'shop/order', '--batch', '5', '--resume', '--data', data, '--schemas', schemas]);
+  const resumed = await runCli(['import', file, '--table', 'shop/order', '--batch', '5', '--resume', '--data', data, '--schemas', schemas]);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stdout, /9 imported, 0 skipped, 25 lines \(resumed after line 16\)/);
   const rows = await recordsOf(data, schemas, 'shop/Order');
@@ -132,7 +117,7 @@ function tmpDirFor(t: { after(fn: () => void): void }): string {
 
 /** Runs an import with at most 48 MiB of V8 heap; resolves to its exit code and output. */
 function importCapped(args: string[]): Promise<{ code: number | string; out: string }> {
-  const proc = spawn(process.execPath, [...CLI, 'import', ...args], { cwd: ROOT, env: cliEnv({ NODE_OPTIONS: '--max-old-space-size=48' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...CLI_FROM_SOURCE, 'import', ...args], { cwd: ROOT, env: cliEnv({ NODE_OPTIONS: '--max-old-space-size=48' }), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d) => (out += d));
   proc.stderr.on('data', (d) => (out += d));
@@ -151,7 +136,7 @@ test('an import killed with SIGKILL mid-way resumes after its last commit: every
   const line = (i: number) => `${JSON.stringify({ ...order(i), customerEmail: `c${i}${'x'.repeat(600)}@example.com` })}\n`;
   writeFileSync(file, Array.from({ length: N }, (_, i) => line(i)).join(''));
 
-  const proc = spawn(process.execPath, [...CLI, 'import', file, '--batch', '500', '--data', data, '--schemas', schemas], { cwd: ROOT, env: cliEnv(), stdio: 'ignore' });
+  const proc = spawn(process.execPath, [...CLI_FROM_SOURCE, 'import', file, '--batch', '500', '--data', data, '--schemas', schemas], { cwd: ROOT, env: cliEnv(), stdio: 'ignore' });
   const exited = new Promise((res) => proc.on('exit', (code, signal) => res(code ?? signal)));
   // Killed once some batches are committed: the store's file has grown by a few of them (each
   // batch of 500 is ~150 KB of records and as much change log).
@@ -187,7 +172,7 @@ test('import refuses a store a running server holds; backup copies it consistent
   const server = await startChild(['--no-tls', '--data', data, '--schemas', schemas, '--workers', '1']);
   t.after(() => server.proc.kill('SIGKILL'));
   writeFileSync(join(dir, 'm.ndjson'), `${JSON.stringify({ id: 'x', title: 't', content: 'c' })}\n`);
-  const refused = await cli(['import', join(dir, 'm.ndjson'), '--table', 'realtime-demo/message', '--data', data, '--schemas', schemas]);
+  const refused = await runCli(['import', join(dir, 'm.ndjson'), '--table', 'realtime-demo/message', '--data', data, '--schemas', schemas]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, new RegExp(`is open in process ${server.serverPid} \\(a running server\\?\\): stop it first`));
 
@@ -206,7 +191,7 @@ test('import refuses a store a running server holds; backup copies it consistent
     }
   })();
   while (written < 2000) await new Promise((r) => setTimeout(r, 20));
-  const backup = await cli(['backup', target, '--data', data, '--schemas', schemas]);
+  const backup = await runCli(['backup', target, '--data', data, '--schemas', schemas]);
   writing = false;
   await writer;
   assert.equal(backup.code, 0, backup.stderr);

@@ -7,29 +7,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import { hashPassword } from '../../src/auth/password.ts';
-import { startChild, waitGone } from '../helpers/child.ts';
-import { MESSAGE_SDL, schemaDir, tmpDir } from '../helpers/server.ts';
-import { eventually } from '../helpers/sse.ts';
+import { tmpDir } from '../helpers/server.ts';
+import { startWorkers } from '../helpers/workers.ts';
 
 const OLD = 'Tr0ub4dor&3';
 const NEW = 'correct horse battery';
 const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`ann:${password}`).toString('base64')}` });
 
-/** The pids of the workers that said they serve. */
-const workerPids = (output: string) => [
-  ...new Set(
-    output
-      .split('\n')
-      .filter((l) => l.includes('tablecast serving'))
-      .map((l) => (JSON.parse(l) as { pid: number }).pid),
-  ),
-];
-
 test('--workers 2: a changed password holds on every worker', { timeout: 120_000 }, async (t) => {
   const dir = tmpDir();
-  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
   const config = join(dir, 'tablecast.config.json');
   const auth = {
     loginRate: 1000,
@@ -37,35 +25,11 @@ test('--workers 2: a changed password holds on every worker', { timeout: 120_000
     users: { ann: { password: await hashPassword(OLD), roles: ['reader'], changePassword: true } },
   };
   writeFileSync(config, JSON.stringify({ auth }));
-  const child = await startChild(['--workers', '2', '--no-tls', '--data', join(dir, 'data'), '--schemas', schemas, '--config', config], {}, 60_000);
-  t.after(async () => {
-    if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGTERM');
-    await child.exited;
-    for (const pid of workerPids(child.output())) await waitGone(pid, 5000);
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(schemas, { recursive: true, force: true });
-  });
-  await eventually(() => workerPids(child.output()).length >= 2, 'both workers serving', 60_000);
-
-  /** One request on a new connection: the supervisor hands connections to the workers in turn. */
-  const fresh = async (path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) => {
-    const agent = new Agent({ connections: 1, pipelining: 0 });
-    try {
-      const res = await request(`${child.url}${path}`, {
-        method: (init.method ?? 'GET') as 'GET',
-        dispatcher: agent,
-        headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
-        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-      });
-      await res.body.dump();
-      return res.statusCode;
-    } finally {
-      await agent.close();
-    }
-  };
-  const token = await (
-    await request(`${child.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'ann', password: OLD }) })
-  ).body.json();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const c = await startWorkers(t, ['--config', config]);
+  /** The status of one request on a new connection: the supervisor hands connections to the workers in turn. */
+  const fresh = async (path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) => (await c.fresh(path, init)).status;
+  const token = await (await request(`${c.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'ann', password: OLD }) })).body.json();
   const bearer = { authorization: `Bearer ${(token as { access_token: string }).access_token}` };
   // Both workers check (and cache) the old Basic credentials, and accept the token.
   for (let i = 0; i < 4; i++) assert.equal(await fresh('/realtime-demo/message', { headers: i % 2 ? bearer : basic(OLD) }), 200);

@@ -14,80 +14,17 @@ import { Agent, request } from 'undici';
 import { parseSchema } from '../../src/schema/parse.ts';
 import { createStore } from '../../src/store/store.ts';
 import { hashPassword } from '../../src/auth/password.ts';
-import { startChild, waitGone, type Child } from '../helpers/child.ts';
-import { MESSAGE_SDL, schemaDir, tmpDir } from '../helpers/server.ts';
-import { eventually, openSse, type SseStream } from '../helpers/sse.ts';
+import { waitGone } from '../helpers/child.ts';
+import { MESSAGE_SDL, tmpDir } from '../helpers/server.ts';
+import { eventually, type SseStream } from '../helpers/sse.ts';
+import { startWorkers, workerPids } from '../helpers/workers.ts';
 
 const M = '/realtime-demo/message';
-
-interface Cluster {
-  child: Child;
-  url: string;
-  data: string;
-  /** A request on a new connection (so the supervisor picks the next worker). */
-  fresh(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
-  /** A stream on a new connection. */
-  stream(path: string, headers?: Record<string, string>): Promise<SseStream>;
-}
-
-async function startCluster(t: import('node:test').TestContext, args: string[] = [], env: Record<string, string> = {}): Promise<Cluster> {
-  const data = tmpDir();
-  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
-  const agents: Agent[] = [];
-  const child = await startChild(['--workers', '2', '--no-tls', '--data', data, '--schemas', schemas, ...args], env, 60_000);
-  t.after(async () => {
-    for (const a of agents) await a.destroy().catch(() => undefined);
-    if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGTERM');
-    // A server that does not stop must not outlive the test (nor hold it up): its processes are killed.
-    const stopped = await Promise.race([child.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000).unref())]);
-    if (!stopped) for (const pid of [child.proc.pid!, ...workerPids(child.output())]) await waitGone(pid, 0);
-    for (const pid of workerPids(child.output())) await waitGone(pid, 5000);
-    rmSync(data, { recursive: true, force: true });
-    rmSync(schemas, { recursive: true, force: true });
-  });
-  // Both workers serving: the supervisor only hands connections to workers that listen.
-  await eventually(
-    () =>
-      child
-        .output()
-        .split('\n')
-        .filter((l) => l.includes('tablecast serving')).length >= 2,
-    'both workers serving',
-    60_000,
-  );
-  const newAgent = () => {
-    const a = new Agent({ connections: 1, pipelining: 0 });
-    agents.push(a);
-    return a;
-  };
-  return {
-    child,
-    url: child.url,
-    data,
-    async fresh(path, init = {}) {
-      const agent = newAgent();
-      const res = await request(`${child.url}${path}`, {
-        method: (init.method ?? 'GET') as 'GET',
-        dispatcher: agent,
-        headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
-        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-      });
-      const text = await res.body.text();
-      await agent.close();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {}
-      return { status: res.statusCode, body, headers: res.headers };
-    },
-    stream: (path, headers = {}) => openSse(`${child.url}${path}`, { agent: newAgent(), headers, timeoutMs: 10_000 }),
-  };
-}
 
 const ids = (s: SseStream) => s.frames.filter((f) => f.event === 'update').map((f) => Number(f.id));
 
 test('--workers 2: every stream on either worker gets every write in commit order with the same ids, and resumes on the other worker exactly', { timeout: 120_000 }, async (t) => {
-  const c = await startCluster(t);
+  const c = await startWorkers(t);
   const streams: SseStream[] = [];
   for (let i = 0; i < 6; i++) streams.push(await c.stream(`${M}?stream=sse`));
   for (const s of streams) assert.equal(s.status, 200);
@@ -144,7 +81,7 @@ test('--workers 2: every stream on either worker gets every write in commit orde
 });
 
 test('--workers 2: stream limits count the streams of every worker', { timeout: 120_000 }, async (t) => {
-  const c = await startCluster(t, [], { TABLECAST_MAX_STREAMS_PER_ADDRESS: '3' });
+  const c = await startWorkers(t, [], { TABLECAST_MAX_STREAMS_PER_ADDRESS: '3' });
   const open: SseStream[] = [];
   for (let i = 0; i < 3; i++) {
     const s = await c.stream(`${M}?stream=sse`);
@@ -176,7 +113,7 @@ test('--workers 2: the login rate and logout revocation are the server’s', { t
     users: { ann: { password: await hashPassword('right-password'), roles: ['reader'] } },
   };
   writeFileSync(config, JSON.stringify({ auth }));
-  const c = await startCluster(t, ['--config', config]);
+  const c = await startWorkers(t, ['--config', config]);
   const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`ann:${password}`).toString('base64')}` });
 
   // A token, then logout on one connection: from then on every worker refuses it.
@@ -197,7 +134,7 @@ test('--workers 2: the login rate and logout revocation are the server’s', { t
 });
 
 test('--workers 2: a worker killed with -9 during writes on both is replaced; nothing acknowledged is lost and streams resume; SIGTERM drains and exits 0', { timeout: 120_000 }, async (t) => {
-  const c = await startCluster(t);
+  const c = await startWorkers(t);
   const watcher = await c.stream(`${M}?stream=sse`);
   const acked = new Set<string>();
   let stop = false;
@@ -286,15 +223,6 @@ test('--workers 2: a worker killed with -9 during writes on both is replaced; no
     await store.close();
   }
 });
-
-function workerPids(output: string): number[] {
-  const pids = new Set<number>();
-  for (const line of output.split('\n')) {
-    if (!line.includes('tablecast serving')) continue;
-    pids.add((JSON.parse(line) as { pid: number }).pid);
-  }
-  return [...pids];
-}
 
 /** The server's output without access lines: what it said about starting, dying and stopping. */
 function quiet(output: string): string {
