@@ -96,6 +96,13 @@ export function createAuthenticator(
     return { user, roles: entry.roles, via, ...(expiresAt !== undefined ? { expiresAt } : {}) };
   };
 
+  /** A principal whose password was checked at `generation`: it lapses when the password changes. */
+  const checkedPrincipal = (user: string, generation: number): Principal => ({
+    ...principalOf(user, 'basic'),
+    generation,
+    lapsed: () => generation !== generationOf(user),
+  });
+
   const login = async (username: string, password: string, address: string): Promise<Principal> => {
     guard.assertAllowed(address);
     const key = keyOf(username, password);
@@ -111,7 +118,7 @@ export function createAuthenticator(
       check.then(forget, forget);
     }
     if (!(await pending.check)) throw unauthorized('wrong user name or password');
-    return { ...principalOf(username, 'basic'), generation: pending.generation };
+    return checkedPrincipal(username, pending.generation);
   };
 
   const fromToken = (token: string, via: Principal['via']): Principal => {
@@ -126,8 +133,10 @@ export function createAuthenticator(
         INVALID_TOKEN_CHALLENGE,
       );
     }
-    if ((claims.gen ?? 0) !== generationOf(claims.sub)) throw unauthorized('the password was changed since this token was issued; log in again', INVALID_TOKEN_CHALLENGE);
-    return principalOf(claims.sub, via, claims.exp * 1000);
+    const generation = claims.gen ?? 0;
+    if (generation !== generationOf(claims.sub)) throw unauthorized('the password was changed since this token was issued; log in again', INVALID_TOKEN_CHALLENGE);
+    const jti = claims.jti;
+    return { ...principalOf(claims.sub, via, claims.exp * 1000), generation, lapsed: () => tokens.isRevoked(jti) || generation !== generationOf(claims.sub) };
   };
 
   return {
@@ -138,7 +147,7 @@ export function createAuthenticator(
         if (/^basic$/i.test(scheme)) {
           const key = keyOf(value);
           const hit = basicCache.get(key);
-          if (hit && hit.until > now() && hit.generation === generationOf(hit.user)) return { ...principalOf(hit.user, 'basic'), generation: hit.generation };
+          if (hit && hit.until > now() && hit.generation === generationOf(hit.user)) return checkedPrincipal(hit.user, hit.generation);
           const decoded = Buffer.from(value, 'base64').toString('utf8');
           const colon = decoded.indexOf(':');
           if (colon < 0) throw unauthorized('malformed Basic credentials', BASIC_CHALLENGE);

@@ -31,6 +31,11 @@ export interface Principal {
    * makes them stale).
    */
   generation?: number;
+  /**
+   * True once the credential no longer holds: its token revoked (logout) or the user's password
+   * changed since it was checked. Streams it opened end at their next heartbeat.
+   */
+  lapsed?: () => boolean;
 }
 
 /** The outcome of a check: allowed everywhere, allowed on matching records only, or refused. */

@@ -32,6 +32,8 @@ export interface TokenSigner {
   revoke(claims: TokenClaims, now?: number): Promise<void>;
   /** Refuses a token id here, until `exp` (epoch s): how a cluster node applies another node's logout. */
   refuse(jti: string, exp: number): void;
+  /** Whether a token id is revoked here (by this process, another worker, or another node). */
+  isRevoked(jti: string): boolean;
 }
 
 /**
@@ -46,6 +48,7 @@ export type RevocationRelay = (claims: TokenClaims) => Promise<void>;
  */
 export function createTokenSigner(secret: string | Buffer, peers: Peers = soloPeers(), relay?: RevocationRelay): TokenSigner {
   const revoked = new Map<string, number>();
+  const isRevoked = (jti: string) => revoked.has(jti) || peers.entries(REVOKED).has(jti);
   const mac = (payload: string) => createHmac('sha256', secret).update(payload).digest();
 
   return {
@@ -73,9 +76,10 @@ export function createTokenSigner(secret: string | Buffer, peers: Peers = soloPe
         return undefined;
       }
       if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || claims.exp * 1000 <= now) return undefined;
-      if (revoked.has(claims.jti) || peers.entries(REVOKED).has(claims.jti)) return undefined;
+      if (isRevoked(claims.jti)) return undefined;
       return claims;
     },
+    isRevoked: (jti) => isRevoked(jti),
     refuse(jti, exp) {
       revoked.set(jti, exp);
     },

@@ -188,6 +188,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
       end: (reason) => sink.end(reason),
       ...(writer ? { writer } : {}),
       ...(sink.queued ? { queued: sink.queued } : {}),
+      ...(request.principal?.lapsed ? { lapsed: request.principal.lapsed } : {}),
     };
     registry.add(stream);
     // A subscription lives no longer than the credential that opened it, whatever its transport.

@@ -42,13 +42,14 @@ export function createSseApi(hub: ChannelHub): SseApi {
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, streamHeaders(request, reply));
-      const expiresAt = request.principal.expiresAt;
+      const { expiresAt, lapsed } = request.principal;
       const client = hub.addClient({
         sink: res,
         address: request.ip,
         ...(typeof lastEventId === 'string' ? { lastEventId } : {}),
         ...(options.channels ? { channels: options.channels } : {}),
         ...(expiresAt !== undefined ? { expiresAt } : {}),
+        ...(lapsed ? { lapsed } : {}),
       });
       res.on('close', () => hub.removeClient(client.id, 'client'));
       res.on('error', () => hub.removeClient(client.id, 'error'));

@@ -38,6 +38,8 @@ export interface AddClientOptions {
   channels?: readonly string[];
   /** When the credential that opened the stream expires (epoch ms): the stream ends then. */
   expiresAt?: number;
+  /** True once that credential no longer holds (revoked, password changed): the stream ends at the next heartbeat. */
+  lapsed?: () => boolean;
 }
 
 export interface ChannelHub {
@@ -138,10 +140,10 @@ export function createChannelHub(options: ChannelHubOptions): ChannelHub {
 
   const hub: ChannelHub = {
     admit: (address) => options.streams.admit(address),
-    addClient({ sink, address, lastEventId, channels = [], expiresAt }) {
+    addClient({ sink, address, lastEventId, channels = [], expiresAt, lapsed }) {
       options.streams.admit(address);
       const client: ChannelClient = { id: randomUUID(), channels: new Set(), createdAt: new Date(), address, ...(lastEventId ? { lastEventId } : {}) };
-      const stream: OpenStream = { address, table: 'channels', transport: 'channel', end: (reason) => writer.close(reason) };
+      const stream: OpenStream = { address, table: 'channels', transport: 'channel', end: (reason) => writer.close(reason), ...(lapsed ? { lapsed } : {}) };
       // A stream lives no longer than the credential that opened it (SPEC §4), whatever its route.
       const expiry = expiresAt === undefined ? undefined : setTimeout(() => writer.close('expired'), Math.min(MAX_TIMER, Math.max(0, expiresAt - Date.now())));
       expiry?.unref();

@@ -38,6 +38,8 @@ export interface OpenStream {
   writer?: StreamWriter;
   /** Events waiting for a subscriber without a writer (iterators). */
   queued?(): number;
+  /** True once the credential that opened it no longer holds (checked each heartbeat; it then ends as `expired`). */
+  lapsed?(): boolean;
 }
 
 export interface StreamStats {
@@ -103,6 +105,9 @@ export function createStreamRegistry(limits: StreamLimits, now: () => number = D
   const timer = setInterval(() => {
     const t = now();
     let frame: string | undefined;
+    // A revoked token or a changed password ends what it opened within a heartbeat, on every
+    // transport (deleting the current entry of a Set while iterating it is safe).
+    for (const stream of open) if (stream.lapsed?.()) stream.end('expired');
     for (const { writer } of open) {
       // A stream that carried real traffic recently needs no heartbeat (Mercure's rule).
       if (!writer || t - writer.lastWrite < limits.pingInterval * 0.9) continue;

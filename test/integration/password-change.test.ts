@@ -12,6 +12,7 @@ import { rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { hashPassword } from '../../src/auth/password.ts';
 import { MESSAGE_SDL, schemaDir, startServer, tmpDir, type TestServer } from '../helpers/server.ts';
+import { json, openSse, within } from '../helpers/sse.ts';
 
 const OLD = 'Tr0ub4dor&3';
 const NEW = 'correct horse battery';
@@ -164,4 +165,44 @@ test('logins with the old password racing a change get no token that outlives it
   const winner = a.status === 204 ? 'first new one' : 'second new one';
   assert.equal(await works(s, 'alice', winner), true);
   assert.equal(await works(s, 'alice', winner === 'first new one' ? 'second new one' : 'first new one'), false);
+});
+
+test('streams end when their credential lapses: a password change ends those opened with the old password or earlier tokens (table, channel, GraphQL), a logout those of its token', async (t) => {
+  const auth = { ...(await authConfig()), roles: { reader: { tables: { 'realtime-demo/message': ['read'] }, channels: { 'room:*': ['subscribe'] } } } };
+  // Lapsed credentials are found at the heartbeat: a short one.
+  const s = await startServer({ schemas, auth: auth as never, pingInterval: 300 });
+  t.after(() => s.close());
+  const tokenOf = async (user: string) => (await s.req('POST', '/auth/token', { username: user, password: OLD })).body.access_token as string;
+  const [aliceToken, loggedOut, bobToken] = [await tokenOf('alice'), await tokenOf('alice'), await tokenOf('bob')];
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  const open = async (path: string, headers: Record<string, string>) => {
+    const stream = await openSse(`${s.url}${path}`, { headers });
+    t.after(() => stream.close());
+    assert.equal(stream.status, 200, path);
+    return stream;
+  };
+  const table = await open('/realtime-demo/message?stream=sse', bearer(aliceToken));
+  const basicStream = await open('/realtime-demo/message?stream=sse', basic('alice', OLD));
+  const channel = await open('/channels/room:1?stream=sse', bearer(aliceToken));
+  const graphql = await open(`/realtime-demo/graphql?query=${encodeURIComponent('subscription { messageEvents { type id } }')}`, { ...bearer(aliceToken), accept: 'text/event-stream' });
+  const logoutStream = await open('/realtime-demo/message?stream=sse', bearer(loggedOut));
+  const bobs = await open('/realtime-demo/message?stream=sse', bearer(bobToken));
+
+  assert.equal((await s.req('POST', '/auth/logout', undefined, bearer(loggedOut))).status, 204);
+  await within(logoutStream.ended, 5000, 'the stream of a logged-out token did not end');
+  assert.equal(table.isEnded, false, 'other tokens of the same user go on');
+
+  assert.equal((await change(s, { current: OLD, password: NEW }, bearer(aliceToken))).status, 204);
+  for (const [name, stream] of [
+    ['table stream of an earlier token', table],
+    ['stream opened with the old Basic password', basicStream],
+    ['channel stream of an earlier token', channel],
+    ['GraphQL subscription of an earlier token', graphql],
+  ] as const) {
+    await within(stream.ended, 5000, `the ${name} did not end`);
+  }
+  // Another user's stream is untouched: it still gets events.
+  await s.server.tables['realtime-demo']!.message!.create({ id: 'after', title: 't', content: 'c' });
+  assert.equal(json(await bobs.until((f) => f.event === 'update')).id, 'after');
+  assert.equal(bobs.isEnded, false);
 });
