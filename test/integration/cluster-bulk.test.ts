@@ -5,12 +5,12 @@
  * anywhere; bulks from two nodes at once with single writes between them are each applied once,
  * whole, or refused with 503, never in part.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from '../helpers/server.ts';
+import { MESSAGE_SDL, schemaDir, type TestServer } from '../helpers/server.ts';
 import { json, openSse } from '../helpers/sse.ts';
-import { startNats, type NatsCluster } from '../helpers/nats.ts';
+import { clusterNodes, settled } from '../helpers/cluster-nodes.ts';
 
 const COUNTER_SDL = `type Counter @table(database: "c") @export(name: "counter") {
   id: Int! @primaryKey
@@ -18,18 +18,6 @@ const COUNTER_SDL = `type Counter @table(database: "c") @export(name: "counter")
 }
 `;
 const M = '/realtime-demo/message';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `read` until `ok` holds (the other node applies within the apply lag). */
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > end) return v;
-    await sleep(50);
-  }
-}
 
 /** Every record of a collection on a node with its version (the change id of its write). */
 async function versions(node: TestServer, path: string): Promise<Array<[string, string]>> {
@@ -43,33 +31,11 @@ async function versions(node: TestServer, path: string): Promise<Array<[string, 
 }
 
 describe('bulk create on a cluster of two nodes', { timeout: 240_000 }, () => {
-  let nats: NatsCluster;
-  let nodes: TestServer[] = [];
-  let stream = 0;
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL, 'counter.graphql': COUNTER_SDL });
-
-  const startNodes = async (timeout = 10_000) => {
-    stream++;
-    nodes = [];
-    for (let i = 0; i < 2; i++) {
-      const servers = [...nats.servers.slice(i), ...nats.servers.slice(0, i)];
-      nodes.push(await startServer({ schemas, cluster: { servers, stream: `bulk${stream}`, replicas: 3, timeout } }));
-    }
-    return nodes as [TestServer, TestServer];
-  };
-  const stopNodes = async () => {
-    await Promise.all(nodes.map((n) => n.close()));
-    nodes = [];
-  };
-
-  before(async () => {
-    nats = await startNats(3);
-  });
-  after(async () => {
-    await stopNodes();
-    await nats?.close();
-    rmSync(schemas, { recursive: true, force: true });
-  });
+  const cluster = clusterNodes(schemas, 'bulk');
+  const startNodes = async (timeout = 10_000) => (await cluster.start(2, timeout)) as [TestServer, TestServer];
+  const stopNodes = () => cluster.stop();
+  after(() => rmSync(schemas, { recursive: true, force: true }));
 
   test('a bulk on node A is 201 with every record; node B streams N updates with ids S…S+N-1, resumes exactly, and holds the same records at the same versions', async () => {
     const [a, b] = await startNodes();
@@ -105,7 +71,7 @@ describe('bulk create on a cluster of two nodes', { timeout: 240_000 }, () => {
         ids.slice(20),
       );
       resumed.close();
-      const onB = await eventually(
+      const onB = await settled(
         () => versions(b, M),
         (v) => v.length === 51,
       );
@@ -117,7 +83,7 @@ describe('bulk create on a cluster of two nodes', { timeout: 240_000 }, () => {
         counted.body.map((r: { id: number }) => r.id),
         [1, 2, 3],
       );
-      const onA = await eventually(
+      const onA = await settled(
         () => versions(a, '/c/counter'),
         (v) => v.length === 3,
       );
@@ -131,7 +97,7 @@ describe('bulk create on a cluster of two nodes', { timeout: 240_000 }, () => {
     const [a, b] = await startNodes();
     try {
       assert.equal((await b.req('PUT', `${M}/taken`, { title: 'mine', content: 'x' })).status, 201);
-      await eventually(
+      await settled(
         () => a.req('GET', `${M}/taken`),
         (r) => r.status === 200,
       );
@@ -147,7 +113,7 @@ describe('bulk create on a cluster of two nodes', { timeout: 240_000 }, () => {
       const after = await b.req('PUT', `${M}/after`, { title: 'after', content: 'x' });
       assert.equal(after.status, 201);
       for (const n of [a, b]) {
-        const list = await eventually(
+        const list = await settled(
           () => n.req('GET', `${M}/`),
           (r) => r.body.length === 2,
         );
@@ -187,7 +153,7 @@ describe('bulk create on a cluster of two nodes', { timeout: 240_000 }, () => {
       const expected = 60 + applied.length * 120;
       const lists = await Promise.all(
         [a, b].map((n) =>
-          eventually(
+          settled(
             () => versions(n, M),
             (v) => v.length === expected,
           ),

@@ -5,14 +5,14 @@
  * key created on two nodes at once, one winner of an If-Match race, integer keys counted alike),
  * expiry deleted once, and writes refused with 503 CLUSTER_UNAVAILABLE, not lost, without NATS.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { createServer, type ServerOptions } from '../../src/server.ts';
 import { hashPassword } from '../../src/auth/password.ts';
 import { httpRequest, MESSAGE_SDL, schemaDir, startServer, tmpDir, type TestServer } from '../helpers/server.ts';
 import { json, openSse } from '../helpers/sse.ts';
-import { startNats, type NatsCluster } from '../helpers/nats.ts';
+import { clusterNodes, settled } from '../helpers/cluster-nodes.ts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 
@@ -28,46 +28,14 @@ type Note @table(database: "c", expiration: 1) @export(name: "note") {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `read` until `ok` holds (the other nodes apply within the apply lag). */
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > end) return v;
-    await sleep(50);
-  }
-}
-
 describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', { timeout: 240_000 }, () => {
-  let nats: NatsCluster;
-  let nodes: TestServer[] = [];
-  let stream = 0;
   const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL, 'counter.graphql': COUNTER_SDL });
-
+  const cluster = clusterNodes(schemas, 's');
   /** Starts `n` nodes on a fresh stream (each test its own, so sequences start at 1). */
-  const startNodes = async (n = 3, timeout = 10_000, extra: Partial<ServerOptions> = {}) => {
-    stream++;
-    nodes = [];
-    for (let i = 0; i < n; i++) {
-      // Each node lists the servers starting from another one, as separate machines would.
-      const servers = [...nats.servers.slice(i % 3), ...nats.servers.slice(0, i % 3)];
-      nodes.push(await startServer({ schemas, expirySweepInterval: 200, cluster: { servers, stream: `s${stream}`, replicas: 3, timeout }, ...extra }));
-    }
-    return nodes;
-  };
-  const stopNodes = async () => {
-    await Promise.all(nodes.map((n) => n.close()));
-    nodes = [];
-  };
-
-  before(async () => {
-    nats = await startNats(3);
-  });
-  after(async () => {
-    await stopNodes();
-    await nats?.close();
-    rmSync(schemas, { recursive: true, force: true });
-  });
+  let nodes: TestServer[] = [];
+  const startNodes = async (n = 3, timeout = 10_000, extra: Partial<ServerOptions> = {}) => (nodes = await cluster.start(n, timeout, { expirySweepInterval: 200, ...extra }));
+  const stopNodes = () => cluster.stop();
+  after(() => rmSync(schemas, { recursive: true, force: true }));
 
   test('writes on every node reach streams on every node with the same ids, in one order; a stream resumes on another node exactly', async () => {
     const [a, b, c] = await startNodes();
@@ -121,7 +89,7 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       // Every node holds the same records at the same versions.
       const lists = await Promise.all(
         nodes.map((n) =>
-          eventually(
+          settled(
             () => n.req('GET', '/realtime-demo/message/'),
             (r) => r.body.length === 30,
           ),
@@ -131,7 +99,7 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       // Each node says where it stands in the log: /health and /metrics.
       const lastSeq = Math.max(...ids);
       for (const n of nodes) {
-        const health = await eventually(
+        const health = await settled(
           () => n.req('GET', '/health'),
           (r) => r.body.cluster?.applied === lastSeq,
         );
@@ -156,7 +124,7 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       }
       const created = await a!.req('PUT', '/realtime-demo/message/race', { title: 'v1', content: 'x' });
       const etag = String(created.headers.etag);
-      await eventually(
+      await settled(
         () => c!.req('GET', '/realtime-demo/message/race'),
         (r) => r.status === 200,
       );
@@ -167,7 +135,7 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       assert.deepEqual([ua.status, uc.status].sort(), [200, 412]);
       const winner = ua.status === 200 ? 'from a' : 'from c';
       for (const n of nodes) {
-        const r = await eventually(
+        const r = await settled(
           () => n.req('GET', '/realtime-demo/message/race'),
           (x) => x.body.title === winner,
         );
@@ -181,7 +149,7 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
         [1, 2, 3, 4, 5, 6, 7, 8, 9],
       );
       for (const n of nodes) {
-        const list = await eventually(
+        const list = await settled(
           () => n.req('GET', '/c/counter/'),
           (r) => r.body.length === 9,
         );
@@ -225,13 +193,13 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
         for (let i = 0; i < 40; i++) {
           const r = await nodes[n]!.req('PUT', `/realtime-demo/message/w${n}-${i}`, { title: 'x', content: String(i) });
           statuses.push(r.status);
-          if (i === 10 && n === 0) await nats.kill(0);
+          if (i === 10 && n === 0) await cluster.nats.kill(0);
         }
       };
       await Promise.all([writer(0), writer(1), writer(2)]);
       assert.deepEqual([...new Set(statuses)], [201], 'every write answered 201');
       for (const n of nodes) {
-        const list = await eventually(
+        const list = await settled(
           () => n.req('GET', '/realtime-demo/message/'),
           (r) => r.body.length === 120,
           20_000,
@@ -240,7 +208,7 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       }
     } finally {
       await stopNodes();
-      await nats.restart(0);
+      await cluster.nats.restart(0);
     }
   });
 
@@ -248,13 +216,13 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
     const [a, b] = await startNodes(2, 1_500);
     try {
       assert.equal((await a!.req('PUT', '/realtime-demo/message/before', { title: 'x', content: 'y' })).status, 201);
-      await eventually(
+      await settled(
         () => b!.req('GET', '/realtime-demo/message/before'),
         (r) => r.status === 200,
       );
       const s = await openSse(`${b!.url}/realtime-demo/message?stream=sse&retained=false`);
       await s.next(2);
-      await nats.killAll();
+      await cluster.nats.killAll();
       const t0 = Date.now();
       const refused = await a!.req('PUT', '/realtime-demo/message/during', { title: 'x', content: 'y' });
       const took = Date.now() - t0;
@@ -264,14 +232,14 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       assert.ok(took < 1_500 + 1_500, `answered after ${took} ms`);
       // Reads go on from the applied data; the open stream stays open; /health says degraded.
       assert.equal((await b!.req('GET', '/realtime-demo/message/before')).status, 200);
-      const health = await eventually(
+      const health = await settled(
         () => b!.req('GET', '/health'),
         (r) => r.body.status === 'degraded',
       );
       assert.equal(health.status, 200);
       assert.equal(health.body.cluster.connected, false);
       assert.equal(s.isEnded, false);
-      await nats.restartAll();
+      await cluster.nats.restartAll();
       let back = 0;
       for (let i = 0; back !== 201 && i < 60; i++) {
         back = (await a!.req('PUT', '/realtime-demo/message/after', { title: 'x', content: 'y' })).status;
@@ -303,7 +271,7 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       // Refused at once where it was revoked, and on the others once they applied the entry.
       assert.equal((await b!.req('GET', '/realtime-demo/message/', undefined, bearer)).status, 401);
       for (const n of [a!, c!]) {
-        const r = await eventually(
+        const r = await settled(
           () => n.req('GET', '/realtime-demo/message/', undefined, bearer),
           (x) => x.status === 401,
         );
@@ -323,7 +291,7 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
   });
 
   test('channel events reach the channel clients of every node, and counts are the cluster’s', async () => {
-    stream++;
+    cluster.nextStream();
     const servers: Array<Awaited<ReturnType<typeof createServer>>> = [];
     const dirs: string[] = [];
     try {
@@ -331,7 +299,15 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       for (let i = 0; i < 2; i++) {
         const data = tmpDir();
         dirs.push(data);
-        const server = await createServer({ port: 0, host: '127.0.0.1', tls: false, logLevel: 'silent', data, schemas, cluster: { servers: nats.servers, stream: `s${stream}`, replicas: 3 } });
+        const server = await createServer({
+          port: 0,
+          host: '127.0.0.1',
+          tls: false,
+          logLevel: 'silent',
+          data,
+          schemas,
+          cluster: { servers: cluster.nats.servers, stream: cluster.stream, replicas: 3 },
+        });
         server.fastify.get('/events', (request, reply) => {
           server.sse.addClient(request, reply, { channels: ['orders'] });
         });
@@ -383,16 +359,16 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       for (let i = 0; i < 30; i++) assert.equal((await nodes[i % 2]!.req('PUT', `/realtime-demo/message/j${i}`, { title: `t${i}`, content: 'x' })).status, 201);
       for (let i = 0; i < 5; i++) assert.equal((await a!.req('POST', '/c/counter/', { name: `c${i}` })).status, 201);
       assert.equal((await b!.req('DELETE', '/realtime-demo/message/j3')).status, 204);
-      await eventually(
+      await settled(
         () => b!.req('GET', '/c/counter/'),
         (r) => r.body.length === 5,
       );
       // Retention took all but the last 3 entries of the log.
-      const nc = await connect({ servers: nats.servers });
-      await (await jetstreamManager(nc)).streams.purge(`s${stream}`, { keep: 3 });
+      const nc = await connect({ servers: cluster.nats.servers });
+      await (await jetstreamManager(nc)).streams.purge(cluster.stream, { keep: 3 });
       await nc.close();
 
-      const c = await startServer({ schemas, expirySweepInterval: 200, cluster: { servers: nats.servers, stream: `s${stream}`, replicas: 3 } });
+      const c = await startServer({ schemas, expirySweepInterval: 200, cluster: { servers: cluster.nats.servers, stream: cluster.stream, replicas: 3 } });
       nodes.push(c);
       const want = async (n: TestServer) => ({
         messages: (await n.req('GET', '/realtime-demo/message/?sort(+id)')).body,
@@ -405,7 +381,7 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
       // It follows the log from there: a write on another node reaches it, with the next key counted alike.
       const next = await a!.req('POST', '/c/counter/', { name: 'after' });
       assert.equal(next.body.id, 6);
-      const seen = await eventually(
+      const seen = await settled(
         () => c.req('GET', '/c/counter/6'),
         (r) => r.status === 200,
       );
@@ -418,14 +394,14 @@ describe('a cluster of three tablecast nodes on a 3-server JetStream cluster', {
   });
 
   test('a data directory with changes of its own cannot join a cluster', async () => {
-    stream++;
+    cluster.nextStream();
     const data = tmpDir();
     try {
       const alone = await startServer({ schemas, data });
       await alone.req('PUT', '/realtime-demo/message/local', { title: 'x', content: 'y' });
       await alone.close();
       await assert.rejects(
-        startServer({ schemas, data, cluster: { servers: nats.servers, stream: `s${stream}` } }),
+        startServer({ schemas, data, cluster: { servers: cluster.nats.servers, stream: cluster.stream } }),
         /did not come from a cluster's log: start a cluster node on an empty data directory/,
       );
     } finally {
