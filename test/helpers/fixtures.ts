@@ -3,8 +3,8 @@
  * and a snapshot of everything a request could have changed (records and change-log head).
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { ServerOptions } from '../../src/server.ts';
 import { MESSAGE_SDL, schemaDir, startServer, type Res, type TestServer } from './server.ts';
@@ -48,4 +48,22 @@ export function snapshot(s: TestServer): { head: number; tables: Record<string, 
   // Read straight from LMDB: synchronous, so callers need not await (searches are asynchronous).
   for (const [id, service] of s.server.app.services) tables[id] = [...service.handle.records.getRange({})].map((e) => e.value);
   return { head: s.server.app.store.changeLog.head(), tables };
+}
+
+/**
+ * A tsconfig.json in `dir` that type-checks `consumer.ts` as an app would (NodeNext, strict), with
+ * this checkout's @types: for the tests that compile a consumer of the package.
+ */
+export function writeConsumerTsconfig(dir: string): void {
+  const compilerOptions = {
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: ['node'],
+    typeRoots: [join(ROOT, 'node_modules/@types')],
+  };
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['consumer.ts'] }));
 }

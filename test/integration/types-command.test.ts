@@ -15,7 +15,7 @@ import { AppError } from '../../src/errors.ts';
 import { buildDeclarations } from '../../src/schema/declarations.ts';
 import { loadSchemaDir } from '../../src/schema/parse.ts';
 import { cliEnv } from '../helpers/cli-env.ts';
-import { ROOT } from '../helpers/fixtures.ts';
+import { ROOT, writeConsumerTsconfig } from '../helpers/fixtures.ts';
 import { schemaDir, tmpDir } from '../helpers/server.ts';
 
 const run = promisify(execFile);
@@ -51,22 +51,7 @@ before(() => {
   mkdirSync(join(work, 'node_modules'));
   symlinkSync(ROOT, join(work, 'node_modules/tablecast'), 'dir');
   writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  writeFileSync(
-    join(work, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022',
-        module: 'NodeNext',
-        moduleResolution: 'NodeNext',
-        strict: true,
-        noEmit: true,
-        skipLibCheck: true,
-        types: ['node'],
-        typeRoots: [join(ROOT, 'node_modules/@types')],
-      },
-      files: ['consumer.ts'],
-    }),
-  );
+  writeConsumerTsconfig(work);
 });
 after(() => {
   rmSync(work, { recursive: true, force: true });

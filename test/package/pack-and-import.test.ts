@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generateSelfSigned } from '../../src/http/self-signed.ts';
 import { parentChain, spawnServer, waitGone } from '../helpers/child.ts';
-import { ROOT } from '../helpers/fixtures.ts';
+import { ROOT, writeConsumerTsconfig } from '../helpers/fixtures.ts';
 import { MESSAGE_SDL, tmpDir } from '../helpers/server.ts';
 
 const run = promisify(execFile);
@@ -132,22 +132,7 @@ server.listenTwice();
 export { code, record, failure };
 `,
   );
-  writeFileSync(
-    join(app, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022',
-        module: 'NodeNext',
-        moduleResolution: 'NodeNext',
-        strict: true,
-        noEmit: true,
-        skipLibCheck: true,
-        types: ['node'],
-        typeRoots: [join(ROOT, 'node_modules/@types')],
-      },
-      files: ['consumer.ts'],
-    }),
-  );
+  writeConsumerTsconfig(app);
   const tsc = join(ROOT, 'node_modules/.bin/tsc');
   // An unused @ts-expect-error is itself an error: declarations typed as `any` would fail here.
   await run(tsc, ['-p', app], { cwd: app, timeout: 60_000 }).catch((err: { stdout: string }) => assert.fail(`tsc:\n${err.stdout}`));
