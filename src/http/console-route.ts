@@ -12,7 +12,7 @@ import { AppError } from '../errors.ts';
 import { codeOf } from '../util/guards.ts';
 
 /** The page's URL path. */
-export const CONSOLE_PATH = '/console';
+const CONSOLE_PATH = '/console';
 
 const FILES: Readonly<Record<string, { file: string; type: string }>> = {
   [CONSOLE_PATH]: { file: 'index.html', type: 'text/html; charset=utf-8' },
