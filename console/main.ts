@@ -1,11 +1,12 @@
 /**
  * The console's page: the server's databases and tables (from `GET /`), the chosen table's records
- * (records.ts) and its live events (live.ts). Built by scripts/bundle-console.ts into
+ * (records.ts), its live events (live.ts) and writes to it (writes.ts). Built by scripts/bundle-console.ts into
  * dist/console/console.js; served by src/http/console-route.ts.
  */
 import { byId, el, errorOf } from './dom.ts';
 import { liveView } from './live.ts';
 import { recordsView } from './records.ts';
+import { writesView } from './writes.ts';
 
 interface ServerInfo {
   name: string;
@@ -25,6 +26,7 @@ async function start(): Promise<void> {
   server.textContent = `${info.name} ${info.version}`;
   const records = recordsView();
   const live = liveView();
+  const writes = writesView(() => records.reload());
   const buttons: HTMLButtonElement[] = [];
   for (const [db, tables] of Object.entries(info.databases)) {
     const list = el('ul');
@@ -49,10 +51,12 @@ async function start(): Promise<void> {
     byId('hint').hidden = true;
     byId('records-section').hidden = false;
     byId('live-section').hidden = false;
+    byId('writes-section').hidden = false;
     byId('records-title').textContent = `Records of ${path}`;
     byId('live-title').textContent = `Live events of ${path}`;
     records.show(path);
     live.show(path);
+    writes.show(path);
   }
 }
 

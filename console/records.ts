@@ -10,6 +10,8 @@ const PAGE = 20;
 /** The records view: `show` switches table, the form and buttons page and search. */
 export interface RecordsView {
   show(path: string): void;
+  /** Reads the current page again (after a write). */
+  reload(): void;
 }
 
 export function recordsView(): RecordsView {
@@ -82,6 +84,9 @@ export function recordsView(): RecordsView {
       path = p;
       start = 0;
       input.value = '';
+      void load();
+    },
+    reload() {
       void load();
     },
   };
