@@ -9,7 +9,8 @@ import { byId, el } from './dom.ts';
 const KEEP = 200;
 
 export interface LiveView {
-  show(path: string): void;
+  /** Watches `path`; undefined: the table is not exported to SSE, nothing to watch. */
+  show(path: string | undefined): void;
 }
 
 export function liveView(): LiveView {
@@ -29,7 +30,12 @@ export function liveView(): LiveView {
   return {
     show(path) {
       source?.close();
+      source = undefined;
       list.replaceChildren();
+      if (path === undefined) {
+        status.textContent = 'this table is not exported to Server-Sent Events (@export(sse: false))';
+        return;
+      }
       status.textContent = 'connecting…';
       const s = new EventSource(`${path}/?stream=sse&retained=false`, { withCredentials: true });
       source = s;

@@ -213,7 +213,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     [
       'console',
       (f) => {
-        if (config.console) registerConsole(f, { dir: new URL('../dist/console/', import.meta.url) });
+        if (config.console) registerConsole(f, { app, dir: new URL('../dist/console/', import.meta.url) });
       },
     ],
   ];

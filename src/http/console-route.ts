@@ -8,8 +8,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
 import { codeOf } from '../util/guards.ts';
+import { consoleSchema } from './console-schema.ts';
 
 /** The page's URL path. */
 const CONSOLE_PATH = '/console';
@@ -29,11 +31,17 @@ interface Loaded {
 }
 
 /**
- * Registers the console's three routes, serving the files in `dir` (dist/console/ of the package).
- * A copy run from source without `npm run build` has no such files: the routes answer 404 saying so.
- * @example registerConsole(fastify, { dir: new URL('../dist/console/', import.meta.url) })
+ * Registers the console's three file routes, serving the files in `dir` (dist/console/ of the
+ * package), and its schema description (console-schema.ts). A copy run from source without `npm run
+ * build` has no such files: the file routes answer 404 saying so.
+ * @example registerConsole(fastify, { app, dir: new URL('../dist/console/', import.meta.url) })
  */
-export function registerConsole(fastify: FastifyInstance, options: { dir: URL }): void {
+export function registerConsole(fastify: FastifyInstance, options: { app: App; dir: URL }): void {
+  fastify.get(`${CONSOLE_PATH}/schema.json`, async (request, reply) => {
+    // Per caller (what it may read differs by role): never shared by a cache.
+    reply.header('cache-control', 'private, no-cache').header('vary', 'authorization, cookie');
+    return consoleSchema(options.app, request.principal);
+  });
   const cache = new Map<string, Promise<Loaded | undefined>>();
   const load = (file: string) => {
     let loaded = cache.get(file);

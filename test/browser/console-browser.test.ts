@@ -1,6 +1,7 @@
 /**
  * Issue #17: the console in headless Chromium, offline (every request not to the server's origin
- * is aborted) over the default transport (HTTPS, HTTP/2). The page lists the tables, pages a
+ * is aborted) over the default transport (HTTPS, HTTP/2). The page lists the tables, shows the
+ * chosen one's schema, pages a
  * table's records and searches them with the query grammar, its live panel shows a record
  * written, published to and deleted over REST, with the change ids, and a record created or
  * deleted in the console is seen over REST, with the server's validation errors shown. Keyboard only; readable at a
@@ -57,6 +58,10 @@ test('the console lists tables, pages and searches records, shows REST writes li
   await table.focus();
   await page.keyboard.press('Enter');
   assert.equal(await table.getAttribute('aria-current'), 'true');
+  // The schema, from /console/schema.json: attributes, types, the key, what the caller may do.
+  await page.waitForFunction(() => document.querySelectorAll('#schema tbody tr').length === 3);
+  assert.deepEqual(await page.locator('#schema tbody tr').first().locator('th, td').allInnerTexts(), ['id', 'ID!', 'primary key']);
+  assert.match(await page.locator('#schema-notes').innerText(), /key: id.*you may: read, insert, update, delete, publish/);
   const rows = page.locator('#records tbody tr');
   await page.waitForFunction(() => document.querySelectorAll('#records tbody tr').length === 20);
   assert.deepEqual(await page.locator('#records thead th').allInnerTexts(), ['id', 'title', 'content']);

@@ -2,11 +2,13 @@
  * `/console` (README › Console): the page's three files from dist/console/ (built by `npm run
  * build`), with their content types, a strong ETag (304 on a match), `no-cache`, and a CSP on the
  * page; off with `console: false`, `TABLECAST_CONSOLE=false` or `--no-console` (404). The command
- * line bundle (dist/cli.js) finds the files too.
+ * line bundle (dist/cli.js) finds the files too. `/console/schema.json` describes only the tables
+ * the caller may read, with what its roles allow.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
+import { hashPassword } from '../../src/auth/password.ts';
 import { loadConfig } from '../../src/config.ts';
 import { spawnServer, startChild } from '../helpers/child.ts';
 import { httpRequest, MESSAGE_SDL, schemaDir, startServer, tmpDir } from '../helpers/server.ts';
@@ -89,4 +91,72 @@ test('tablecast start --no-console answers 404; the command line bundle serves t
   const page = await httpRequest(`${bundled.url}/console`);
   assert.equal(page.status, 200, page.text);
   assert.match(page.text, /\/console\/console\.js/);
+});
+
+const LEDGER_SDL = `type Entry @table(database: "books", expiration: 60) @export(name: "entry", sse: false) @sealed {
+  code: Int! @primaryKey
+  account: String! @indexed
+  tags: [String!]
+}
+`;
+
+test('/console/schema.json: the tables the caller may read, their attributes, and the actions its roles allow', async (t) => {
+  const hash = await hashPassword('pw');
+  const auth = {
+    users: { alice: { password: hash, roles: ['reader'] }, ed: { password: hash, roles: ['editor'] } },
+    roles: { reader: { tables: { 'realtime-demo/message': ['read'] } }, editor: { tables: { '*': ['read', 'insert', 'delete'] } } },
+  };
+  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL, 'entry.graphql': LEDGER_SDL });
+  const s = await startServer({ schemas, auth });
+  t.after(async () => {
+    await s.close();
+    rmSync(schemas, { recursive: true, force: true });
+  });
+  const as = (user: string) => ({ authorization: `Basic ${Buffer.from(`${user}:pw`).toString('base64')}` });
+
+  const anonymous = await s.req('GET', '/console/schema.json');
+  assert.equal(anonymous.status, 200);
+  assert.deepEqual(anonymous.body, { tables: [] });
+  assert.match(String(anonymous.headers['cache-control']), /private/);
+
+  const alice = await s.req('GET', '/console/schema.json', undefined, as('alice'));
+  assert.deepEqual(alice.body, {
+    tables: [
+      {
+        database: 'realtime-demo',
+        name: 'message',
+        path: '/realtime-demo/message',
+        primaryKey: 'id',
+        sealed: false,
+        sse: true,
+        fields: [
+          { name: 'id', type: 'ID', required: true, primaryKey: true, indexed: false },
+          { name: 'title', type: 'String', required: true, primaryKey: false, indexed: false },
+          { name: 'content', type: 'String', required: true, primaryKey: false, indexed: false },
+        ],
+        allowed: ['read'],
+      },
+    ],
+  });
+
+  const ed = await s.req('GET', '/console/schema.json', undefined, as('ed'));
+  const entry = ed.body.tables.find((x: any) => x.path === '/books/entry');
+  assert.equal(ed.body.tables.length, 2);
+  assert.deepEqual(entry, {
+    database: 'books',
+    name: 'entry',
+    path: '/books/entry',
+    primaryKey: 'code',
+    sealed: true,
+    sse: false,
+    expiration: 60,
+    fields: [
+      { name: 'code', type: 'Int', required: true, primaryKey: true, indexed: false },
+      { name: 'account', type: 'String', required: true, primaryKey: false, indexed: true },
+      { name: 'tags', type: '[String!]', required: false, primaryKey: false, indexed: false },
+    ],
+    allowed: ['read', 'insert', 'delete'],
+  });
+  // A wrong password is refused as everywhere else, not answered as anonymous.
+  assert.equal((await s.req('GET', '/console/schema.json', undefined, { authorization: `Basic ${Buffer.from('ed:nope').toString('base64')}` })).status, 401);
 });
