@@ -66,7 +66,7 @@ test('console: false (and TABLECAST_CONSOLE=false) turns the page off: 404, the 
     await s.close();
     rmSync(schemas, { recursive: true, force: true });
   });
-  for (const path of ['/console', '/console/console.js', '/console/console.css']) {
+  for (const path of ['/console', '/console/console.js', '/console/console.css', '/console/schema.json']) {
     const res = await s.req('GET', path);
     assert.equal(res.status, 404, path);
     assert.equal(res.body.code, 'ROUTE_NOT_FOUND', path);
