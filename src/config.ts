@@ -55,6 +55,7 @@ const ENV_NAMES: Readonly<Record<string, keyof ConfigInput>> = {
   TABLECAST_AUTH: 'auth',
   TABLECAST_CORS: 'cors',
   TABLECAST_STATIC: 'static',
+  TABLECAST_CONSOLE: 'console',
   TABLECAST_LOG_LEVEL: 'logLevel',
 };
 

@@ -24,6 +24,7 @@ import { trackHttp2Sessions } from './http/http2-sessions.ts';
 import { guardConnections } from './http/connections.ts';
 import { createSseHandler } from './http/sse-routes.ts';
 import { staticFiles } from './http/static-files.ts';
+import { registerConsole } from './http/console-route.ts';
 import { lazyGraphqlEndpoints } from './graphql/lazy.ts';
 import { mountGraphql } from './server/yoga-in-fastify.ts';
 import { createFastify } from './server/fastify.ts';
@@ -169,7 +170,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
   });
   // The app's own files, never under the API's prefixes: the server's own routes and every database.
-  const apiPrefixes = new Set(['auth', 'admin', 'health', 'metrics', ...app.databases()]);
+  const apiPrefixes = new Set(['auth', 'admin', 'health', 'metrics', ...(config.console ? ['console'] : []), ...app.databases()]);
   const files = config.static ? await staticFiles(config.static, (first) => apiPrefixes.has(first)) : undefined;
   // Limits on connections, set on the Node server itself: HTTP/1.1 and HTTP/2 alike.
   const connections = guardConnections(fastify.server, config);
@@ -208,6 +209,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     ],
     ['metrics', (f) => registerMetrics(f, { app, tallies, streams, channels, connections, ...(peers ? { peers } : {}), isAdmin: (request) => policy.isAdmin(request.principal) })],
     ['GraphQL', (f) => mountGraphql(f, graphql)],
+    // dist/console/ sits next to this file's own folder in src/ (a clone), dist/ and the CLI bundle alike.
+    [
+      'console',
+      (f) => {
+        if (config.console) registerConsole(f, { app, dir: new URL('../dist/console/', import.meta.url) });
+      },
+    ],
   ];
   for (const [what, mount] of mounts) {
     try {

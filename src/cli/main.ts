@@ -85,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
     retention: values.retention,
     logLevel: values['log-level'] as ConfigInput['logLevel'],
     static: values.static,
+    console: values['no-console'] ? false : undefined,
   };
   const configFile = values.config ?? process.env.TABLECAST_CONFIG;
   // Merged, not yet validated: the checks below (the same for check and start) report every

@@ -58,6 +58,7 @@ Flags (each also settable as an environment variable or in tablecast.config.json
   --retention <ms>        TABLECAST_RETENTION       how long the change log is kept (86400000)
   --static <dir>          TABLECAST_STATIC          serve an app's files from dir on the API's origin (API routes win;
                                                     README › Same-origin pages)
+  --no-console            TABLECAST_CONSOLE=false   no web console at /console (README › Console)
   --log-level <level>     TABLECAST_LOG_LEVEL       fatal|error|warn|info|debug|trace|silent (info)
   --config <file>         TABLECAST_CONFIG          config file (./tablecast.config.json if present)
 `;
@@ -79,6 +80,7 @@ export const FLAGS = {
   retention: { type: 'string' },
   'log-level': { type: 'string' },
   static: { type: 'string' },
+  'no-console': { type: 'boolean' },
   config: { type: 'string' },
   out: { type: 'string' },
   table: { type: 'string' },

@@ -236,6 +236,8 @@ export const ConfigSchema = z
     cluster: clusterInput.optional(),
     cors: json(CorsSchema).optional(),
     static: staticInput.optional(),
+    /** `/console`, the web page to look at tables and watch their changes (README › Console); `--no-console` turns it off. */
+    console: bool.default(true),
   })
   .strict()
   .superRefine((c, ctx) => {

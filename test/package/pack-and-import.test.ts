@@ -43,8 +43,13 @@ test('the tarball ships the compiled package and nothing else', () => {
   const files = JSON.parse(readFileSync(join(work, 'files.json'), 'utf8')) as string[];
   for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/server.d.ts', 'dist/cli.bundle.cjs', 'dist/cli.bundle.cache']) assert.ok(files.includes(f), f);
   for (const f of ['dist/client/node.js', 'dist/client/node.d.ts', 'dist/client/browser.js', 'dist/client/browser.d.ts']) assert.ok(files.includes(f), f);
-  const stray = files.filter((f) => !(f === 'package.json' || f === 'README.md' || (f.startsWith('dist/') && /\.(js|d\.ts)$/.test(f)) || f === 'dist/cli.bundle.cjs' || f === 'dist/cli.bundle.cache'));
-  assert.deepEqual(stray, [], 'only dist/*.js and *.d.ts, the command line bundle and its code cache, package.json and README.md');
+  const consoleFiles = ['dist/console/index.html', 'dist/console/console.js', 'dist/console/console.css'];
+  for (const f of consoleFiles) assert.ok(files.includes(f), f);
+  const stray = files.filter(
+    (f) =>
+      !(f === 'package.json' || f === 'README.md' || (f.startsWith('dist/') && /\.(js|d\.ts)$/.test(f)) || f === 'dist/cli.bundle.cjs' || f === 'dist/cli.bundle.cache' || consoleFiles.includes(f)),
+  );
+  assert.deepEqual(stray, [], 'only dist/*.js and *.d.ts, the command line bundle and its code cache, the console page, package.json and README.md');
   assert.ok(!files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'no TypeScript source');
 });
 
@@ -74,14 +79,22 @@ test('plain Node imports createServer; reflect-metadata stays out unless a certi
       const server = await createServer({ port: 0, host: '127.0.0.1', schemas: './schemas', data: './data-' + ('cert' in tls), logLevel: 'silent', ...tls });
       const url = await server.listen();
       const created = await server.tables['realtime-demo'].message.create({ id: 'm', title: 't', content: 'c' }).then(() => 'created', (e) => e.code);
-      out[url.split(':')[0]] = { health: tls.tls === false ? (await fetch(url + '/health')).status : 'https', created };
+      // The console's page comes from the installed package's dist/console/.
+      const page = tls.tls === false ? (await fetch(url + '/console')).headers.get('content-type') : 'https';
+      out[url.split(':')[0]] = { health: tls.tls === false ? (await fetch(url + '/health')).status : 'https', created, page };
       await server.close();
     }
     out.reflect = typeof Reflect.getMetadata;
     out.appError = new AppError('NOT_FOUND', 'x').statusCode;
     console.log(JSON.stringify(out));`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: app, timeout: 30_000 });
-  assert.deepEqual(JSON.parse(stdout), { loaders: [], http: { health: 200, created: 'created' }, https: { health: 'https', created: 'created' }, reflect: 'undefined', appError: 404 });
+  assert.deepEqual(JSON.parse(stdout), {
+    loaders: [],
+    http: { health: 200, created: 'created', page: 'text/html; charset=utf-8' },
+    https: { health: 'https', created: 'created', page: 'https' },
+    reflect: 'undefined',
+    appError: 404,
+  });
 });
 
 test('plain Node imports tablecast/client (its undici entry, a dependency) and talks to a server', async () => {
