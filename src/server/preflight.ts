@@ -38,6 +38,7 @@ const RESERVED_DATABASES: ReadonlyMap<string, string> = new Map([
   ['health', '/health'],
   ['metrics', '/metrics'],
   ['channels', '/channels/{name}'],
+  ['console', '/console (README › Console)'],
 ]);
 
 /** What the store and start-up keep in the data directory (LMDB's file and lock, the auth secret, the generated certificate). */

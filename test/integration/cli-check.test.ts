@@ -85,6 +85,9 @@ type Panel @table(database: "admin") @export {
 type Query @table(database: "app") @export(name: "graphql") {
   id: ID!
 }
+type Screen @table(database: "console") @export {
+  id: ID!
+}
 `;
 
 test('check lists every problem of settings, environment and schema at once, each where it is; start refuses with the same lines', async (t) => {
@@ -137,13 +140,14 @@ test('check lists every problem of settings, environment and schema at once, eac
   const file = join(schemas, 'app.graphql');
   lineAt(lines, `${file}:9:6`, '/auth/login');
   lineAt(lines, `${file}:12:6`, '/admin/Panel');
+  lineAt(lines, `${file}:18:6`, '/console');
   lineAt(lines, `${file}:15:6`, '/app/graphql');
   // Flags, and what they name on disk.
   lineAt(lines, '--cert', 'missing-cert.pem');
   lineAt(lines, '--key', 'missing-key.pem');
   lineAt(lines, '--data', /cannot open the data directory .*not a directory/);
-  assert.match(lines[0]!, /^tablecast: invalid configuration and schema \(13 problems\):$/);
-  assert.equal(lines.filter((l) => l.startsWith('  ')).length, 13, 'one line per problem');
+  assert.match(lines[0]!, /^tablecast: invalid configuration and schema \(14 problems\):$/);
+  assert.equal(lines.filter((l) => l.startsWith('  ')).length, 14, 'one line per problem');
 });
 
 test("a JSON variable is named with the path inside it; a schema that does not compile is listed with the settings; a key that is not the certificate's", async (t) => {
