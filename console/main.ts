@@ -7,7 +7,8 @@
 import { byId, el, errorOf } from './dom.ts';
 import { liveView } from './live.ts';
 import { recordsView } from './records.ts';
-import { showSchema, type TableInfo } from './schema.ts';
+import type { TableInfo } from '../src/http/console-types.ts';
+import { showSchema } from './schema.ts';
 import { writesView } from './writes.ts';
 
 async function start(): Promise<void> {

@@ -2,27 +2,8 @@
  * The tables the caller may read, from `GET /console/schema.json` (src/http/console-schema.ts), and
  * the chosen table's attributes as a table: name, type, required, key, indexed.
  */
+import type { TableInfo } from '../src/http/console-types.ts';
 import { byId, el } from './dom.ts';
-
-export interface FieldInfo {
-  name: string;
-  type: string;
-  required: boolean;
-  primaryKey: boolean;
-  indexed: boolean;
-}
-
-export interface TableInfo {
-  database: string;
-  name: string;
-  path: string;
-  primaryKey: string;
-  sealed: boolean;
-  sse: boolean;
-  expiration?: number;
-  fields: FieldInfo[];
-  allowed: string[];
-}
 
 /** Shows `table`'s attributes in #schema. */
 export function showSchema(table: TableInfo): void {

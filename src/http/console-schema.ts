@@ -4,35 +4,11 @@
  * console can show the schema and offer only the writes the server would take. Tables the caller
  * may not read are left out, as if absent. Its size follows the schema, not any request input.
  */
-import { ACTIONS, type Action } from '../config.ts';
+import { ACTIONS } from '../config.ts';
 import type { App } from '../core/app.ts';
 import type { Principal } from '../auth/policy.ts';
 import type { FieldDef, FieldType } from '../schema/model.ts';
-
-interface FieldInfo {
-  name: string;
-  /** The SDL type as written: `String`, `[Int!]`, an enum's or nested type's name. */
-  type: string;
-  required: boolean;
-  primaryKey: boolean;
-  indexed: boolean;
-}
-
-interface TableInfo {
-  database: string;
-  /** The exported name: the URL is `/{database}/{name}`. */
-  name: string;
-  path: string;
-  primaryKey: string;
-  sealed: boolean;
-  /** Exported to Server-Sent Events (the live panel needs it). */
-  sse: boolean;
-  /** Seconds after its last write that a record expires, when set. */
-  expiration?: number;
-  fields: FieldInfo[];
-  /** The actions the caller may take (some perhaps only on matching records). */
-  allowed: Action[];
-}
+import type { FieldInfo, TableInfo } from './console-types.ts';
 
 /**
  * The schema description for `principal`.
