@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { browserSuite, skipWithoutChromium } from '../helpers/browser.ts';
+import { browserSuite, offlineBut, pageProblems, skipWithoutChromium } from '../helpers/browser.ts';
 import { tmpDir } from '../helpers/server.ts';
 
 const built = existsSync(new URL('../../dist/console/console.js', import.meta.url));
@@ -29,22 +29,9 @@ test('the console lists tables, pages and searches records, shows REST writes li
   const context = await suite.browser.newContext({ ignoreHTTPSErrors: true, serviceWorkers: 'block' });
   t.after(() => context.close());
   const origin = new URL(suite.server.url).origin;
-  const blocked: string[] = [];
-  await context.route('**', (route) => {
-    const url = route.request().url();
-    if (new URL(url).origin === origin) return route.continue();
-    blocked.push(url);
-    return route.abort('internetdisconnected');
-  });
+  const { blocked } = await offlineBut(context, origin);
   const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP blocked ${e.blockedURI} (${e.violatedDirective})`));
-  });
+  const problems = await pageProblems(page);
 
   const res = await page.goto(`${suite.server.url}/console`);
   assert.equal(res?.status(), 200);

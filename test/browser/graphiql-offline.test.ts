@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserSuite, skipWithoutChromium } from '../helpers/browser.ts';
+import { browserSuite, offlineBut, pageProblems, skipWithoutChromium } from '../helpers/browser.ts';
 
 const skip = skipWithoutChromium;
 
@@ -17,25 +17,10 @@ test('GraphiQL loads from the server alone, offline, and runs a query on a real 
   // Workers included (Monaco runs its editor services in them): every request the context makes.
   const context = await suite.browser.newContext({ ignoreHTTPSErrors: true, serviceWorkers: 'block' });
   const origin = new URL(suite.server.url).origin;
-  const requested: string[] = [];
-  const blocked: string[] = [];
-  await context.route('**', (route) => {
-    const url = route.request().url();
-    requested.push(url);
-    if (new URL(url).origin === origin) return route.continue();
-    blocked.push(url);
-    return route.abort('internetdisconnected');
-  });
+  const { requested, blocked } = await offlineBut(context, origin);
   try {
     const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
-    await page.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP blocked ${e.blockedURI} (${e.violatedDirective})`));
-    });
+    const problems = await pageProblems(page);
 
     const res = await page.goto(`${suite.server.url}/realtime-demo/graphql`);
     assert.equal(res?.status(), 200);

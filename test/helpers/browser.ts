@@ -4,7 +4,7 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { after, before } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from './server.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -49,4 +49,34 @@ export function browserSuite(): { readonly server: TestServer; readonly browser:
       return browser!;
     },
   };
+}
+
+/**
+ * Keeps a context offline but for `origin`: every other request is aborted as a disconnected
+ * network would, and listed in `blocked`; `requested` lists every request.
+ */
+export async function offlineBut(context: BrowserContext, origin: string): Promise<{ requested: string[]; blocked: string[] }> {
+  const requested: string[] = [];
+  const blocked: string[] = [];
+  await context.route('**', (route) => {
+    const url = route.request().url();
+    requested.push(url);
+    if (new URL(url).origin === origin) return route.continue();
+    blocked.push(url);
+    return route.abort('internetdisconnected');
+  });
+  return { requested, blocked };
+}
+
+/** What goes wrong in a page, as it happens: uncaught errors, console errors, and CSP violations (reported as console errors). */
+export async function pageProblems(page: Page): Promise<string[]> {
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP blocked ${e.blockedURI} (${e.violatedDirective})`));
+  });
+  return problems;
 }
