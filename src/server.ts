@@ -37,7 +37,7 @@ import { createChannelHub } from './realtime/channels.ts';
 import { createSseApi, type SseApi } from './http/sse-api.ts';
 import { buildTablesApi, type TablesApi } from './core/tables-api.ts';
 import { loadTls } from './http/tls.ts';
-import { prepareStart } from './server/preflight.ts';
+import { prepareStart, SERVER_PATH_PREFIXES } from './server/preflight.ts';
 import { VERSION } from './version.ts';
 import type { SchemaModel } from './schema/model.ts';
 import type { Peers } from './peers/peers.ts';
@@ -170,7 +170,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Tableca
     limits: { maxTokens: config.graphqlMaxTokens, maxDepth: config.graphqlMaxDepth, maxAliases: config.graphqlMaxAliases, maxResults: config.graphqlMaxResults },
   });
   // The app's own files, never under the API's prefixes: the server's own routes and every database.
-  const apiPrefixes = new Set(['auth', 'admin', 'health', 'metrics', ...(config.console ? ['console'] : []), ...app.databases()]);
+  const apiPrefixes = new Set([...SERVER_PATH_PREFIXES.filter((p) => p !== 'console' || config.console), ...app.databases()]);
   const files = config.static ? await staticFiles(config.static, (first) => apiPrefixes.has(first)) : undefined;
   // Limits on connections, set on the Node server itself: HTTP/1.1 and HTTP/2 alike.
   const connections = guardConnections(fastify.server, config);

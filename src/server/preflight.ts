@@ -32,7 +32,7 @@ export interface StartupProblem {
  * First path segments the server's own routes use (`/auth/login`, `/admin/connections`, `/health`,
  * `/metrics`): a database of that name would put its tables among them.
  */
-const RESERVED_DATABASES: ReadonlyMap<string, string> = new Map([
+const RESERVED_DATABASES: ReadonlyMap<string, string> = new Map<string, string>([
   ['auth', '/auth/* (login, token, logout, me)'],
   ['admin', '/admin/*'],
   ['health', '/health'],
@@ -40,6 +40,9 @@ const RESERVED_DATABASES: ReadonlyMap<string, string> = new Map([
   ['channels', '/channels/{name}'],
   ['console', '/console (README › Console)'],
 ]);
+
+/** Those first path segments: the server's own, whether or not their routes are on (`--static` serves no file under them). */
+export const SERVER_PATH_PREFIXES: readonly string[] = [...RESERVED_DATABASES.keys()];
 
 /** What the store and start-up keep in the data directory (LMDB's file and lock, the auth secret, the generated certificate). */
 const DATA_FILES = ['tablecast.mdb', 'tablecast.mdb-lock', 'auth-secret', 'tls/cert.pem', 'tls/key.pem'];

@@ -26,6 +26,7 @@ function publicDir(t: TestContext): { dir: string; outside: string } {
   mkdirSync(join(dir, 'empty'));
   mkdirSync(join(dir, 'shop'));
   mkdirSync(join(dir, 'auth'));
+  mkdirSync(join(dir, 'channels', 'room'), { recursive: true });
   writeFileSync(join(dir, 'index.html'), INDEX);
   writeFileSync(join(dir, 'app.js'), 'console.log("app")');
   writeFileSync(join(dir, 'style.CSS'), 'body{}');
@@ -40,6 +41,7 @@ function publicDir(t: TestContext): { dir: string; outside: string } {
   writeFileSync(join(dir, 'shop', 'product'), 'a file named like a table');
   writeFileSync(join(dir, 'shop', 'notes.txt'), 'under a database name, no table of that name');
   writeFileSync(join(dir, 'auth', 'login'), 'a file named like the login route');
+  writeFileSync(join(dir, 'channels', 'room', 'x'), 'a file under the channel routes');
   symlinkSync(outside, join(dir, 'escape.txt'));
   symlinkSync(base, join(dir, 'up'));
   symlinkSync(join(dir, 'app.js'), join(dir, 'alias.js'));
@@ -188,6 +190,7 @@ test('API routes win over files of the same path; files fill only what no route 
   // The API's prefixes are the API's, route or not: auth is off here (no /auth routes), and no
   // table is named notes.txt, yet neither file is served.
   assertError(await s.req('GET', '/auth/login'), 404, 'ROUTE_NOT_FOUND', 'no file under /auth');
+  assertError(await s.req('GET', '/channels/room/x'), 404, 'ROUTE_NOT_FOUND', 'no file under /channels');
   assertError(await raw(s, '/shop/notes.txt'), 404, 'TABLE_NOT_FOUND', 'no file under a database');
   // `/`: a browser gets the page, every other client the server's description.
   const page = await raw(s, '/', { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' });
