@@ -35,8 +35,9 @@ import { formatProfile, summarizeProfile } from './lib/profile.ts';
 import { childrenOf, socketsOf, startCluster, type ClusterProc, unpinSelf } from './lib/cluster.ts';
 import { runWrk, type WrkMode, type WrkResult } from './lib/wrk.ts';
 import { clusterTable, runClusterBench, type SideResult } from './cluster.ts';
+import { consoleTable, runConsoleBench, type ConsoleResult } from './console.ts';
 
-const SCENARIOS = ['get', 'write', 'filter', 'h2get', 'sse', 'h2sse', 'memory', 'open', 'resume', 'startup', 'multicore', 'cluster'] as const;
+const SCENARIOS = ['get', 'write', 'filter', 'h2get', 'sse', 'h2sse', 'memory', 'open', 'resume', 'startup', 'multicore', 'cluster', 'console'] as const;
 /** Row ids in table order. */
 const SCENARIO_ORDER = [
   'get',
@@ -85,6 +86,7 @@ const { values: flags } = parseArgs({
     out: { type: 'string', default: 'bench/results.json' },
     'tablecast-dir': { type: 'string' },
     merge: { type: 'boolean', default: false },
+    screenshot: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -93,12 +95,13 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   process.stdout.write(`Usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--duration s] [--runs n]
        [--connections n] [--h2-streams n] [--sse-clients n] [--capacity-rate writes/s] [--tuned list|all|none]
-       [--starts n] [--logs pipe|file|null] [--profile] [--keep] [--out file] [--merge] [--tablecast-dir dir]
+       [--starts n] [--logs pipe|file|null] [--profile] [--keep] [--out file] [--merge] [--tablecast-dir dir] [--screenshot file.png]
 
   --only           scenarios to run (default: all); h2get and h2sse are GET and SSE fan-out over
                    HTTPS with HTTP/2 (one connection, many streams), tablecast's default transport;
                    multicore is tablecast alone at --workers 1 and 2, unpinned, load from wrk;
-                   cluster is nodes on NATS JetStream (needs nats-server) against one server
+                   cluster is nodes on NATS JetStream (needs nats-server) against one server;
+                   console is /console's load times in Chromium (needs /usr/bin/chromium)
   --duration       seconds per measured load run (default 10; SSE capacity uses at most 5)
   --runs           runs per scenario and server; the table shows medians (default 3)
   --connections    HTTP/1.1 connections, one request in flight on each (default 50)
@@ -116,6 +119,8 @@ if (flags.help) {
                    to re-measure scenarios that other processes disturbed
   --tablecast-dir  bench the tablecast of another checkout (it needs node_modules; a symlink
                    will do), e.g. the commit before an optimisation, for before/after numbers
+  --screenshot     the console scenario also saves a picture of the page there (docs/console.png
+                   is the README's)
 `);
   process.exit(0);
 }
@@ -1486,6 +1491,17 @@ function addWorkerSplit(id: string, title: string, runs: Record<WorkerCount, Fan
 
 /** Issue #15: nodes on NATS JetStream against one server (bench/cluster.ts). */
 let clusterResults: SideResult[] = [];
+let consoleResult: ConsoleResult | undefined;
+async function scenarioConsole() {
+  log('\n11. Console: /console loaded in headless Chromium, tablecast at its defaults (unpinned)');
+  const unpinned = unpinSelf();
+  try {
+    consoleResult = await runConsoleBench({ loads: Math.max(5, RUNS * 3), ...(flags.screenshot ? { screenshot: resolve(flags.screenshot) } : {}), log });
+  } finally {
+    if (unpinned) pinSelf(LOAD_CORE);
+  }
+}
+
 async function scenarioCluster() {
   log('\n10. Cluster: tablecast nodes on NATS JetStream (Debian nats-server), unpinned, against one server');
   const unpinned = unpinSelf();
@@ -1616,6 +1632,7 @@ async function main() {
     startup: scenarioStartup,
     multicore: scenarioMulticore,
     cluster: scenarioCluster,
+    console: scenarioConsole,
   };
   try {
     for (const s of SCENARIOS) if (only.includes(s)) await steps[s]();
@@ -1627,8 +1644,15 @@ async function main() {
     if (!flags.keep) rmSync(work, { recursive: true, force: true });
   }
   if (flags.merge && existsSync(resolve(ROOT, flags.out))) {
-    const old = JSON.parse(readFileSync(resolve(ROOT, flags.out), 'utf8')) as { rows?: Row[]; cost?: CostRow[]; multicore?: { cost?: ScaleRow[]; rows?: ScaleMetric[] }; cluster?: SideResult[] };
+    const old = JSON.parse(readFileSync(resolve(ROOT, flags.out), 'utf8')) as {
+      rows?: Row[];
+      cost?: CostRow[];
+      multicore?: { cost?: ScaleRow[]; rows?: ScaleMetric[] };
+      cluster?: SideResult[];
+      console?: ConsoleResult;
+    };
     if (clusterResults.length === 0 && old.cluster) clusterResults = old.cluster;
+    if (!consoleResult && old.console) consoleResult = old.console;
     const fresh = new Set([...rows, ...costRows, ...scaleRows, ...scaleMetrics].map((r) => r.id));
     const keptRows = (old.rows ?? []).filter((r) => r.id && !fresh.has(r.id));
     const keptCost = (old.cost ?? []).filter((r) => r.id && !fresh.has(r.id));
@@ -1663,11 +1687,12 @@ async function main() {
   const clusterText = clusterResults.length
     ? `\n\n${clusterTable(clusterResults)}\n\n- cluster rows (10.): nothing pinned; each side started fresh (NATS with JetStream file storage in a temporary directory, nodes with --no-tls and their defaults, one process each); write latency from wrk -t1 -c1, throughput from wrk -t1 on each node with 48 connections split over the nodes; apply lag = the largest lagEntries / lagMs any node's /health showed, polled every 100 ms during the throughput run; fan-out = ${SSE_CLIENTS} streams split over the nodes, writes through the first node`
     : '';
-  process.stdout.write(`\n${header}\n\n${tables}${clusterText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  const consoleText = consoleResult ? `\n\n${consoleTable(consoleResult)}` : '';
+  process.stdout.write(`\n${header}\n\n${tables}${clusterText}${consoleText}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
   for (const r of [...costRows, ...rows, ...scaleRows]) if (r.note) process.stdout.write(`  ${r.scenario}: ${r.note}\n`);
   writeFileSync(
     resolve(ROOT, flags.out),
-    `${JSON.stringify({ machine: m, servers, options: { only, logs: flags.logs, duration: DURATION, runs: RUNS, starts: STARTS, connections: CONNECTIONS, h2Streams: H2_STREAMS, sseClients: SSE_CLIENTS, capacityRate: CAPACITY_RATE, tuned: [...tunedIn], profile: flags.profile }, minutes: Number(minutes), retried, cost: costRows, rows, multicore: { cost: scaleRows, rows: scaleMetrics }, cluster: clusterResults, raw }, null, 2)}\n`,
+    `${JSON.stringify({ machine: m, servers, options: { only, logs: flags.logs, duration: DURATION, runs: RUNS, starts: STARTS, connections: CONNECTIONS, h2Streams: H2_STREAMS, sseClients: SSE_CLIENTS, capacityRate: CAPACITY_RATE, tuned: [...tunedIn], profile: flags.profile }, minutes: Number(minutes), retried, cost: costRows, rows, multicore: { cost: scaleRows, rows: scaleMetrics }, cluster: clusterResults, console: consoleResult, raw }, null, 2)}\n`,
   );
   process.stdout.write(`results written to ${flags.out}\n`);
 }

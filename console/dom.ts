@@ -15,13 +15,15 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string,
   return e;
 }
 
-/** The server's error message from a JSON error body, or the status line. */
-export async function errorOf(res: Response): Promise<string> {
-  try {
-    const body = (await res.json()) as { code?: string; message?: string };
-    if (body.message) return `${body.code ?? res.status}: ${body.message}`;
-  } catch {
-    // Not JSON: the status says enough.
-  }
-  return `${res.status} ${res.statusText}`;
+/** A `<button type="button">` running `onClick`. */
+export function button(text: string, onClick: () => void): HTMLButtonElement {
+  const b = el('button', text);
+  b.type = 'button';
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+/** How a value reads in a cell or a field: strings as they are, everything else as JSON. */
+export function shown(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
 }

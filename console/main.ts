@@ -1,73 +1,81 @@
 /**
- * The console's page: the tables the caller may read (schema.ts, from `/console/schema.json`), the
- * chosen table's attributes, records (records.ts), live events (live.ts) and writes (writes.ts),
- * each write form shown only when the caller's roles allow it. Built by scripts/bundle-console.ts
- * into dist/console/console.js; served by src/http/console-route.ts.
+ * The console's page: who the visitor is (session.ts: a login form when auth is on), the server's
+ * state for admins (server-state.ts), the tables the visitor may read (from `/console/schema.json`),
+ * and for the chosen one its attributes (schema.ts), records (records.ts), one record to create,
+ * edit, publish to or delete (record.ts), and its live events (live.ts). Every action is offered
+ * only where the visitor's roles allow it. Built by scripts/bundle-console.ts into
+ * dist/console/console.js; served by src/http/console-route.ts.
  */
-import { byId, el, errorOf } from './dom.ts';
+import type { ConsoleSchema, TableInfo } from '../src/http/console-types.ts';
+import { getJson } from './api.ts';
+import { byId, el } from './dom.ts';
 import { liveView } from './live.ts';
+import { recordView } from './record.ts';
 import { recordsView } from './records.ts';
-import type { TableInfo } from '../src/http/console-types.ts';
 import { showSchema } from './schema.ts';
-import { writesView } from './writes.ts';
+import { showServerState } from './server-state.ts';
+import { showSession } from './session.ts';
 
 async function start(): Promise<void> {
   const server = byId('server');
   const nav = byId('tables');
-  const [about, schema] = await Promise.all([getJson<{ name: string; version: string }>('/'), getJson<{ tables: TableInfo[] }>('/console/schema.json')]);
-  if (typeof about === 'string' || typeof schema === 'string') {
-    server.textContent = typeof about === 'string' ? about : (schema as string);
+  const [about, schema] = await Promise.all([getJson<{ name: string; version: string }>('/'), getJson<ConsoleSchema>('/console/schema.json')]);
+  if (typeof schema === 'string') {
+    server.textContent = schema;
     return;
   }
-  server.textContent = `${about.name} ${about.version}`;
-  const records = recordsView();
-  const live = liveView();
-  const writes = writesView(() => records.reload());
+  server.textContent = typeof about === 'string' ? about : `${about.name} ${about.version}`;
+  showSession(schema.session);
+  if (schema.session.admin) showServerState();
+
+  let chosen: TableInfo | undefined;
+  const records = recordsView((key) => void record.open(chosen!, key));
+  const record = recordView(() => records.reload());
+  // The records on screen follow the table's changes, read again at most once a second however busy the table.
+  let pending: ReturnType<typeof setTimeout> | undefined;
+  const live = liveView(byId('live'), byId('live-status'), () => {
+    if (pending !== undefined) return;
+    pending = setTimeout(() => {
+      pending = undefined;
+      records.reload();
+    }, 1000);
+  });
   const buttons: HTMLButtonElement[] = [];
-  const databases = [...new Set(schema.tables.map((t) => t.database))];
-  for (const db of databases) {
+  for (const db of new Set(schema.tables.map((t) => t.database))) {
     const list = el('ul');
     for (const table of schema.tables.filter((t) => t.database === db)) {
-      const button = el('button', table.name);
-      button.type = 'button';
-      button.dataset.path = table.path;
-      button.addEventListener('click', () => {
-        for (const b of buttons) b.setAttribute('aria-current', String(b === button));
+      const b = el('button', table.name);
+      b.type = 'button';
+      b.dataset.path = table.path;
+      b.addEventListener('click', () => {
+        for (const other of buttons) other.setAttribute('aria-current', String(other === b));
         choose(table);
       });
-      buttons.push(button);
-      const li = el('li');
-      li.append(button);
-      list.append(li);
+      buttons.push(b);
+      list.appendChild(el('li')).append(b);
     }
     nav.append(el('h3', db), list);
   }
-  if (buttons.length === 0) nav.append(el('p', 'No table you may read is exported over REST.'));
+  // The first render, for `npm run bench -- --only console` (bench/console.ts) and anyone's devtools.
+  performance.mark('tablecast:tables');
+  if (buttons.length === 0) nav.append(el('p', schema.session.auth && schema.session.user === null ? 'Log in to see the tables.' : 'No table you may read is exported over REST.'));
+
+  byId('new-record').addEventListener('click', () => record.create(chosen!));
 
   function choose(table: TableInfo): void {
+    chosen = table;
     const { path } = table;
     byId('hint').hidden = true;
-    for (const id of ['schema-section', 'records-section', 'live-section', 'writes-section']) byId(id).hidden = false;
+    for (const id of ['schema-section', 'records-section', 'live-section']) byId(id).hidden = false;
     byId('schema-title').textContent = `Schema of ${path}`;
     byId('records-title').textContent = `Records of ${path}`;
     byId('live-title').textContent = `Live events of ${path}`;
+    byId('new-record').hidden = !table.allowed.includes('insert');
     showSchema(table);
-    records.show(path);
-    live.show(table.sse ? path : undefined);
-    const mayCreate = table.allowed.includes('insert');
-    const mayDelete = table.allowed.includes('delete');
-    byId('create').hidden = !mayCreate;
-    byId('delete').hidden = !mayDelete;
-    byId('writes-none').hidden = mayCreate || mayDelete;
-    byId('delete-key-name').textContent = table.primaryKey;
-    writes.show(path);
+    records.show(table);
+    record.close();
+    live.show(table.sse ? `${path}/` : undefined, 'this table is not exported to Server-Sent Events (@export(sse: false))');
   }
-}
-
-/** The JSON body of a GET, or the server's error as a sentence. */
-async function getJson<T>(url: string): Promise<T | string> {
-  const res = await fetch(url, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
-  return res.ok ? ((await res.json()) as T) : errorOf(res);
 }
 
 void start();

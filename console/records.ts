@@ -1,68 +1,105 @@
 /**
  * A table's records, a page at a time: the search box's query (the REST query grammar) with
  * `limit(start,end)` added, so the server pages; one more record than a page is asked for to know
- * whether a next page exists.
+ * whether a next page exists. Columns are the schema's attributes, then any other the page's
+ * records hold. A column's header sorts by it: the `sort()` written into the search box, so the
+ * box always shows the query the table answers. Each record's key opens it (record.ts).
  */
-import { byId, el, errorOf } from './dom.ts';
+import type { TableInfo } from '../src/http/console-types.ts';
+import { call, errorText } from './api.ts';
+import { byId, el, shown } from './dom.ts';
 
 const PAGE = 20;
+/** `sort(…)` terms of a query (values end at the first `)` in the grammar). */
+const SORT = /(^|&)sort\([^)]*\)/g;
 
-/** The records view: `show` switches table, the form and buttons page and search. */
 export interface RecordsView {
-  show(path: string): void;
+  show(table: TableInfo): void;
   /** Reads the current page again (after a write). */
   reload(): void;
 }
 
-export function recordsView(): RecordsView {
+/** `open` runs with the key of the record whose key button was pressed. */
+export function recordsView(open: (key: string) => void): RecordsView {
   const form = byId<HTMLFormElement>('search');
   const input = byId<HTMLInputElement>('query');
   const error = byId('records-error');
-  const table = byId<HTMLTableElement>('records');
+  const grid = byId<HTMLTableElement>('records');
   const caption = byId('records-caption');
   const prev = byId<HTMLButtonElement>('prev');
   const next = byId<HTMLButtonElement>('next');
   const pageLabel = byId('page');
-  let path = '';
+  let table: TableInfo | undefined;
   let start = 0;
   // Answers to an older request (another table, page or query) are dropped.
   let generation = 0;
 
   async function load(): Promise<void> {
+    if (!table) return;
     const mine = ++generation;
     const query = input.value.trim().replace(/^\?/, '');
-    const url = `${path}/?${query ? `${query}&` : ''}limit(${start},${start + PAGE + 1})`;
     error.textContent = '';
-    const res = await fetch(url, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
+    const answer = await call('GET', `${table.path}/?${query ? `${query}&` : ''}limit(${start},${start + PAGE + 1})`);
     if (mine !== generation) return;
-    if (!res.ok) {
-      error.textContent = await errorOf(res);
-      render([]);
-      return;
-    }
-    const records = (await res.json()) as Record<string, unknown>[];
-    if (mine !== generation) return;
-    render(records.slice(0, PAGE));
+    const records = answer.ok && Array.isArray(answer.body) ? (answer.body as Record<string, unknown>[]) : [];
+    if (!answer.ok) error.textContent = errorText(answer);
+    render(records.slice(0, PAGE), query);
     prev.disabled = start === 0;
     next.disabled = records.length <= PAGE;
     pageLabel.textContent = records.length === 0 ? 'no records' : `records ${start + 1}–${start + Math.min(records.length, PAGE)}`;
   }
 
-  function render(records: Record<string, unknown>[]): void {
-    // Columns: every attribute any record on the page has, in the order first seen.
-    const columns = [...new Set(records.flatMap((r) => Object.keys(r)))];
+  function render(records: Record<string, unknown>[], query: string): void {
+    const t = table!;
+    const declared = t.fields.map((f) => f.name);
+    const columns = [...new Set([...declared, ...records.flatMap((r) => Object.keys(r))])];
+    const sorted = /(?:^|&)sort\(([+-]?)([^,)]+)\)/.exec(query);
     const head = el('tr');
-    for (const c of columns) head.append(Object.assign(el('th', c), { scope: 'col' }));
-    table.tHead!.replaceChildren(head);
-    const body = table.tBodies[0]!;
-    body.replaceChildren(
+    for (const c of columns) {
+      const th = el('th');
+      th.scope = 'col';
+      const info = t.fields.find((f) => f.name === c);
+      // Nested values cannot be sort keys (docs/query-grammar.md); undeclared attributes of an open table can.
+      if (info ? info.kind === 'scalar' || info.kind === 'enum' : !t.sealed) {
+        const direction = sorted?.[2] === c ? (sorted[1] === '-' ? 'descending' : 'ascending') : undefined;
+        if (direction) th.setAttribute('aria-sort', direction);
+        const b = el('button', `${c}${direction === 'ascending' ? ' ▲' : direction === 'descending' ? ' ▼' : ''}`, 'sort');
+        b.type = 'button';
+        b.title = `sort by ${c}`;
+        b.addEventListener('click', () => sortBy(c, direction === 'ascending' ? '-' : ''));
+        th.append(b);
+      } else th.textContent = c;
+      head.append(th);
+    }
+    grid.tHead!.replaceChildren(head);
+    grid.tBodies[0]!.replaceChildren(
       ...records.map((r) => {
         const tr = el('tr');
-        for (const c of columns) tr.append(el('td', c in r ? cell(r[c]) : ''));
+        for (const c of columns) {
+          const td = el('td');
+          if (c === t.primaryKey && r[c] !== undefined) {
+            const key = shown(r[c]);
+            const b = el('button', key, 'key');
+            b.type = 'button';
+            b.setAttribute('aria-label', `open record ${key}`);
+            b.addEventListener('click', () => open(key));
+            td.append(b);
+          } else if (c in r) td.textContent = shown(r[c]);
+          tr.append(td);
+        }
         return tr;
       }),
     );
-    caption.textContent = `${path}: ${records.length} record${records.length === 1 ? '' : 's'} on this page`;
+    caption.textContent = `${t.path}: ${records.length} record${records.length === 1 ? '' : 's'} on this page`;
+    performance.mark('tablecast:records');
+  }
+
+  /** Writes `sort(±column)` into the query in place of any other sort, and reads from the first page. */
+  function sortBy(column: string, sign: string): void {
+    const rest = input.value.trim().replace(/^\?/, '').replace(SORT, '').replace(/^&/, '');
+    input.value = `${rest ? `${rest}&` : ''}sort(${sign}${column})`;
+    start = 0;
+    void load();
   }
 
   form.addEventListener('submit', (e) => {
@@ -80,8 +117,8 @@ export function recordsView(): RecordsView {
   });
 
   return {
-    show(p) {
-      path = p;
+    show(t) {
+      table = t;
       start = 0;
       input.value = '';
       void load();
@@ -90,8 +127,4 @@ export function recordsView(): RecordsView {
       void load();
     },
   };
-}
-
-function cell(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v);
 }

@@ -1,6 +1,6 @@
 /**
- * The tables the caller may read, from `GET /console/schema.json` (src/http/console-schema.ts), and
- * the chosen table's attributes as a table: name, type, required, key, indexed.
+ * The chosen table's attributes from `/console/schema.json`, as a table: name, type (with an enum's
+ * values), and whether it is the key, indexed or set by the server; then what the visitor may do.
  */
 import type { TableInfo } from '../src/http/console-types.ts';
 import { byId, el } from './dom.ts';
@@ -11,13 +11,15 @@ export function showSchema(table: TableInfo): void {
   body.replaceChildren(
     ...table.fields.map((f) => {
       const tr = el('tr');
-      tr.append(el('th', f.name), el('td', `${f.type}${f.required ? '!' : ''}`), el('td', f.primaryKey ? 'primary key' : f.indexed ? 'indexed' : ''));
+      const notes = [f.primaryKey ? 'primary key' : f.indexed ? 'indexed' : '', f.auto ? 'set by the server' : ''].filter(Boolean).join(', ');
+      const type = `${f.type}${f.required ? '!' : ''}${f.values ? ` (${f.values.join(' | ')})` : ''}`;
+      tr.append(el('th', f.name), el('td', type), el('td', notes));
       tr.firstElementChild!.setAttribute('scope', 'row');
       return tr;
     }),
   );
   const notes = [`key: ${table.primaryKey}`, table.sealed ? 'sealed (no undeclared attributes)' : 'open (undeclared attributes kept)'];
   if (table.expiration !== undefined) notes.push(`records expire ${table.expiration} s after their last write`);
-  notes.push(`you may: ${table.allowed.join(', ')}`);
+  notes.push(`you may: ${table.allowed.map((a) => (table.limited.includes(a) ? `${a} (matching records only)` : a)).join(', ')}`);
   byId('schema-notes').textContent = notes.join(' · ');
 }

@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../core/app.ts';
 import { AppError } from '../errors.ts';
 import { codeOf } from '../util/guards.ts';
-import { consoleSchema } from './console-schema.ts';
+import { consoleActions, consoleSchema } from './console-schema.ts';
 
 /** The page's URL path. */
 const CONSOLE_PATH = '/console';
@@ -32,7 +32,7 @@ interface Loaded {
 
 /**
  * Registers the console's three file routes, serving the files in `dir` (dist/console/ of the
- * package), and its schema description (console-schema.ts). A copy run from source without `npm run
+ * package), and its descriptions of the schema and of per-record permissions (console-schema.ts). A copy run from source without `npm run
  * build` has no such files: the file routes answer 404 saying so.
  * @example registerConsole(fastify, { app, dir: new URL('../dist/console/', import.meta.url) })
  */
@@ -41,6 +41,13 @@ export function registerConsole(fastify: FastifyInstance, options: { app: App; d
     // Per caller (what it may read differs by role): never shared by a cache.
     reply.header('cache-control', 'private, no-cache').header('vary', 'authorization, cookie');
     return consoleSchema(options.app, request.principal);
+  });
+  fastify.get(`${CONSOLE_PATH}/actions.json`, async (request, reply) => {
+    const { table, key } = request.query as { table?: unknown; key?: unknown };
+    if (typeof table !== 'string') throw new AppError('BAD_REQUEST', 'name the table: ?table=/{database}/{table}&key=…');
+    const keys = key === undefined ? [] : Array.isArray(key) ? key.map(String) : [String(key)];
+    reply.header('cache-control', 'private, no-store').header('vary', 'authorization, cookie');
+    return consoleActions(options.app, request.principal, table, keys);
   });
   const cache = new Map<string, Promise<Loaded | undefined>>();
   const load = (file: string) => {

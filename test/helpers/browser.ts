@@ -5,6 +5,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { after, before } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { ServerOptions } from '../../src/server.ts';
 import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from './server.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -21,19 +22,20 @@ export async function launchChromium(): Promise<Browser> {
 }
 
 /**
- * One HTTPS server (the message table, generated certificate) and one Chromium for a test file:
+ * One HTTPS server (the message table unless `files` gives the schema files; generated certificate;
+ * `server` adds options) and one Chromium for a test file:
  * started in `before`, closed in `after` (the browser first: its HTTP/2 session would hold the
  * server's close). Nothing starts when Chromium is missing; the tests skip with `skipWithoutChromium`.
  * @example const suite = browserSuite(); test('…', { skip }, async () => { await suite.browser.newContext() })
  */
-export function browserSuite(): { readonly server: TestServer; readonly browser: Browser } {
+export function browserSuite(options: { files?: Record<string, string>; server?: ServerOptions } = {}): { readonly server: TestServer; readonly browser: Browser } {
   let server: TestServer | undefined;
   let browser: Browser | undefined;
   let schemas: string | undefined;
   before(async () => {
     if (skipWithoutChromium) return;
-    schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
-    server = await startServer({ schemas, tls: true });
+    schemas = schemaDir(options.files ?? { 'message.graphql': MESSAGE_SDL });
+    server = await startServer({ ...options.server, schemas, tls: true });
     browser = await launchChromium();
   });
   after(async () => {

@@ -3,7 +3,8 @@
  * build`), with their content types, a strong ETag (304 on a match), `no-cache`, and a CSP on the
  * page; off with `console: false`, `TABLECAST_CONSOLE=false` or `--no-console` (404). The command
  * line bundle (dist/cli.js) finds the files too. `/console/schema.json` describes only the tables
- * the caller may read, with what its roles allow.
+ * the caller may read, with what its roles allow, and `/console/actions.json` which row-limited
+ * actions it may take on given records.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,11 +117,12 @@ test('/console/schema.json: the tables the caller may read, their attributes, an
 
   const anonymous = await s.req('GET', '/console/schema.json');
   assert.equal(anonymous.status, 200);
-  assert.deepEqual(anonymous.body, { tables: [] });
+  assert.deepEqual(anonymous.body, { session: { user: null, roles: ['anonymous'], via: 'anonymous', auth: true, admin: false }, tables: [] });
   assert.match(String(anonymous.headers['cache-control']), /private/);
 
   const alice = await s.req('GET', '/console/schema.json', undefined, as('alice'));
   assert.deepEqual(alice.body, {
+    session: { user: 'alice', roles: ['reader'], via: 'basic', auth: true, admin: false },
     tables: [
       {
         database: 'realtime-demo',
@@ -130,11 +132,12 @@ test('/console/schema.json: the tables the caller may read, their attributes, an
         sealed: false,
         sse: true,
         fields: [
-          { name: 'id', type: 'ID', required: true, primaryKey: true, indexed: false },
-          { name: 'title', type: 'String', required: true, primaryKey: false, indexed: false },
-          { name: 'content', type: 'String', required: true, primaryKey: false, indexed: false },
+          { name: 'id', type: 'ID', kind: 'scalar', required: true, primaryKey: true, indexed: false, auto: false },
+          { name: 'title', type: 'String', kind: 'scalar', required: true, primaryKey: false, indexed: false, auto: false },
+          { name: 'content', type: 'String', kind: 'scalar', required: true, primaryKey: false, indexed: false, auto: false },
         ],
         allowed: ['read'],
+        limited: [],
       },
     ],
   });
@@ -151,12 +154,79 @@ test('/console/schema.json: the tables the caller may read, their attributes, an
     sse: false,
     expiration: 60,
     fields: [
-      { name: 'code', type: 'Int', required: true, primaryKey: true, indexed: false },
-      { name: 'account', type: 'String', required: true, primaryKey: false, indexed: true },
-      { name: 'tags', type: '[String!]', required: false, primaryKey: false, indexed: false },
+      { name: 'code', type: 'Int', kind: 'scalar', required: true, primaryKey: true, indexed: false, auto: false },
+      { name: 'account', type: 'String', kind: 'scalar', required: true, primaryKey: false, indexed: true, auto: false },
+      { name: 'tags', type: '[String!]', kind: 'list', required: false, primaryKey: false, indexed: false, auto: false },
     ],
     allowed: ['read', 'insert', 'delete'],
+    limited: [],
   });
   // A wrong password is refused as everywhere else, not answered as anonymous.
   assert.equal((await s.req('GET', '/console/schema.json', undefined, { authorization: `Basic ${Buffer.from('ed:nope').toString('base64')}` })).status, 401);
+});
+
+test('/console/actions.json: per record, the row-limited actions the caller may take, judged by the write rules; enums, server-set times, admins', async (t) => {
+  const hash = await hashPassword('pw');
+  const TASK = `enum Level { low high }
+type Task @table(database: "work") @export(name: "task") {
+  id: ID! @primaryKey
+  owner: String
+  level: Level
+  at: Long @createdTime
+}
+`;
+  const auth = {
+    users: { alice: { password: hash, roles: ['member'] }, root: { password: hash, roles: ['ops'] } },
+    roles: {
+      // Reads every task, changes and publishes to its own, deletes only the low ones it owns.
+      member: { tables: { 'work/task': { read: true, insert: true, update: { filter: 'owner=$user' }, publish: { filter: 'owner=$user' }, delete: { filter: 'owner=$user&level=low' } } } },
+      ops: { admin: true, tables: { '*': ['read'] } },
+    },
+  };
+  const schemas = schemaDir({ 'task.graphql': TASK });
+  const s = await startServer({ schemas, auth });
+  t.after(async () => {
+    await s.close();
+    rmSync(schemas, { recursive: true, force: true });
+  });
+  const as = (user: string) => ({ authorization: `Basic ${Buffer.from(`${user}:pw`).toString('base64')}` });
+  for (const [id, owner, level] of [
+    ['a1', 'alice', 'low'],
+    ['a2', 'alice', 'high'],
+    ['b1', 'bob', 'low'],
+  ]) {
+    assert.equal((await s.req('POST', '/work/task', { id, owner, level }, as('alice'))).status, 201);
+  }
+
+  const schema = (await s.req('GET', '/console/schema.json', undefined, as('alice'))).body;
+  assert.deepEqual(schema.session, { user: 'alice', roles: ['member'], via: 'basic', auth: true, admin: false });
+  const [task] = schema.tables;
+  assert.deepEqual(task.allowed, ['read', 'insert', 'update', 'delete', 'publish']);
+  assert.deepEqual(task.limited, ['update', 'delete', 'publish']);
+  assert.deepEqual(
+    task.fields.find((f: any) => f.name === 'level'),
+    { name: 'level', type: 'Level', kind: 'enum', values: ['low', 'high'], required: false, primaryKey: false, indexed: false, auto: false },
+  );
+  assert.equal(task.fields.find((f: any) => f.name === 'at').auto, true);
+  assert.equal((await s.req('GET', '/console/schema.json', undefined, as('root'))).body.session.admin, true);
+
+  const actions = (query: string, user = 'alice') => s.req('GET', `/console/actions.json?${query}`, undefined, as(user));
+  const mine = await actions('table=/work/task&key=a1&key=a2&key=b1&key=nope');
+  assert.equal(mine.status, 200);
+  assert.match(String(mine.headers['cache-control']), /private, no-store/);
+  // An absent key is left out; each record gets what the write rules would allow on it.
+  assert.deepEqual(mine.body, { actions: { a1: ['update', 'delete', 'publish'], a2: ['update', 'publish'], b1: [] } });
+  // What it says is what the server does.
+  assert.equal((await s.req('PATCH', '/work/task/b1', { level: 'high' }, as('alice'))).status, 403);
+  assert.equal((await s.req('DELETE', '/work/task/a2', undefined, as('alice'))).status, 403);
+  assert.equal((await s.req('PATCH', '/work/task/a2', { level: 'low' }, as('alice'))).status, 200);
+  assert.deepEqual((await actions('table=/work/task&key=a2')).body, { actions: { a2: ['update', 'delete', 'publish'] } });
+  // Not the caller's to ask: anonymous (no read) is 401; bad requests are 4xx and bounded.
+  assert.equal((await s.req('GET', '/console/actions.json?table=/work/task&key=a1')).status, 401);
+  assert.equal((await actions('key=a1')).status, 400);
+  assert.equal((await actions('table=/work/nothing&key=a1')).status, 404);
+  assert.equal((await actions('table=/work/task/a1&key=a1')).status, 404);
+  const many = await actions(`table=/work/task&${Array.from({ length: 101 }, (_, i) => `key=k${i}`).join('&')}`);
+  assert.equal(many.status, 400);
+  assert.match(many.body.message, /at most 100 keys/);
 });
