@@ -16,7 +16,7 @@ import type { FieldDef, FieldType } from '../schema/model.ts';
 import type { ConsoleActions, ConsoleSchema, FieldInfo } from './console-types.ts';
 
 /** Keys one `actions.json` request may ask about: a page of records is 20. */
-export const MAX_KEYS = 100;
+const MAX_KEYS = 100;
 
 /**
  * The schema description for `principal`.

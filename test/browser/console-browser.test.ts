@@ -13,11 +13,8 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { browserSuite, offlineBut, pageProblems, skipWithoutChromium } from '../helpers/browser.ts';
+import { axeViolations, browserSuite, offlineBut, pageProblems, skipConsole } from '../helpers/browser.ts';
 import { MESSAGE_SDL, tmpDir } from '../helpers/server.ts';
-
-const built = existsSync(new URL('../../dist/console/console.js', import.meta.url));
-export const skipConsole = skipWithoutChromium || (built ? false : 'dist/console/ is missing: run `npm run build` (npm test does)');
 
 const TASK_SDL = `enum Status { open done }
 type Task @table(database: "work") @export(name: "task") @sealed {
@@ -267,3 +264,27 @@ test('the console sorts by a column, edits with PATCH (typed fields, errors next
   assert.deepEqual(blocked, [], 'no request left the server');
   assert.deepEqual(unexpected(problems), []);
 });
+
+test('the console passes axe-core WCAG 2.1 A and AA checks (labels, names, contrast), in light and dark colours', { skip: skipConsole }, async (t) => {
+  await suite.server.req('PUT', '/work/task/a11y', { title: 'checked', priority: 1, done: true, status: 'open', tags: ['x'] });
+  for (const colorScheme of ['light', 'dark'] as const) {
+    // bypassCSP: axe is injected as a script the page's own CSP would refuse.
+    const context = await suite.browser.newContext({ ignoreHTTPSErrors: true, serviceWorkers: 'block', bypassCSP: true, colorScheme });
+    t.after(() => context.close());
+    const page = await context.newPage();
+    await page.goto(`${suite.server.url}/console`);
+    await page.getByRole('button', { name: 'task', exact: true }).click();
+    await openTask(page);
+    // A validation error on screen too: its colour is checked with the rest.
+    await page.getByLabel(/^priority/).fill('high');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.locator('#field-priority-error').filter({ hasText: /./ }).waitFor();
+    await page.locator('#live-status').filter({ hasText: 'connected' }).waitFor();
+    assert.deepEqual(await axeViolations(page), [], `${colorScheme} colours`);
+  }
+});
+
+async function openTask(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'open record a11y' }).click();
+  await page.waitForFunction(() => (document.getElementById('field-title') as HTMLInputElement | null)?.value === 'checked');
+}

@@ -3,6 +3,7 @@
  * (never a downloaded browser), with the flags that keep it off this machine's closed network.
  */
 import { existsSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ServerOptions } from '../../src/server.ts';
@@ -12,6 +13,10 @@ export const CHROMIUM = '/usr/bin/chromium';
 
 /** A `skip` option for node:test: false when Chromium is installed, else the reason. */
 export const skipWithoutChromium: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y --no-install-recommends chromium)`;
+
+/** The console's tests also need its build (dist/console/, made by `npm run build`, which npm test runs). */
+export const skipConsole: string | false =
+  skipWithoutChromium || (existsSync(new URL('../../dist/console/console.js', import.meta.url)) ? false : 'dist/console/ is missing: run `npm run build` (npm test does)');
 
 export async function launchChromium(): Promise<Browser> {
   const { chromium } = await import('playwright-core');
@@ -81,4 +86,18 @@ export async function pageProblems(page: Page): Promise<string[]> {
     document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP blocked ${e.blockedURI} (${e.violatedDirective})`));
   });
   return problems;
+}
+
+/**
+ * WCAG 2.1 A and AA problems axe-core finds in the page as it is now (labels, names, contrast,
+ * structure), one line each. The page's CSP refuses the injected script unless its context was
+ * made with `bypassCSP: true`.
+ */
+export async function axeViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ path: fileURLToPath(import.meta.resolve('axe-core/axe.min.js')) });
+  const violations = await page.evaluate(async () => {
+    const result = await (globalThis as any).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.map((v: any) => `${v.id}: ${v.help} (${v.nodes.map((n: any) => n.target.join(' ')).join(', ')})`);
+  });
+  return violations as string[];
 }
