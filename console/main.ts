@@ -31,15 +31,8 @@ async function start(): Promise<void> {
   let chosen: TableInfo | undefined;
   const records = recordsView((key) => void record.open(chosen!, key));
   const record = recordView(() => records.reload());
-  // The records on screen follow the table's changes, read again at most once a second however busy the table.
-  let pending: ReturnType<typeof setTimeout> | undefined;
-  const live = liveView(byId('live'), byId('live-status'), () => {
-    if (pending !== undefined) return;
-    pending = setTimeout(() => {
-      pending = undefined;
-      records.reload();
-    }, 1000);
-  });
+  // The records on screen follow the table's changes.
+  const live = liveView(byId('live'), byId('live-status'), () => records.changed());
   const buttons: HTMLButtonElement[] = [];
   for (const db of new Set(schema.tables.map((t) => t.database))) {
     const list = el('ul');

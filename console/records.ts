@@ -17,6 +17,12 @@ export interface RecordsView {
   show(table: TableInfo): void;
   /** Reads the current page again (after a write). */
   reload(): void;
+  /**
+   * The table changed (its live panel saw an event): the page is read again at most once a second
+   * however busy the table, and not while the keyboard focus is in the list (replacing the rows
+   * would take it away): then when the focus leaves.
+   */
+  changed(): void;
 }
 
 /** `open` runs with the key of the record whose key button was pressed. */
@@ -31,25 +37,28 @@ export function recordsView(open: (key: string) => void): RecordsView {
   const pageLabel = byId('page');
   let table: TableInfo | undefined;
   let start = 0;
+  /** The query the list answers: the search box's text when it was last submitted, not what is being typed. */
+  let query = '';
+  let pending: ReturnType<typeof setTimeout> | undefined;
+  let stale = false;
   // Answers to an older request (another table, page or query) are dropped.
   let generation = 0;
 
   async function load(): Promise<void> {
     if (!table) return;
     const mine = ++generation;
-    const query = input.value.trim().replace(/^\?/, '');
     error.textContent = '';
     const answer = await call('GET', `${table.path}/?${query ? `${query}&` : ''}limit(${start},${start + PAGE + 1})`);
     if (mine !== generation) return;
     const records = answer.ok && Array.isArray(answer.body) ? (answer.body as Record<string, unknown>[]) : [];
     if (!answer.ok) error.textContent = errorText(answer);
-    render(records.slice(0, PAGE), query);
+    render(records.slice(0, PAGE));
     prev.disabled = start === 0;
     next.disabled = records.length <= PAGE;
     pageLabel.textContent = records.length === 0 ? 'no records' : `records ${start + 1}–${start + Math.min(records.length, PAGE)}`;
   }
 
-  function render(records: Record<string, unknown>[], query: string): void {
+  function render(records: Record<string, unknown>[]): void {
     const t = table!;
     const declared = t.fields.map((f) => f.name);
     const columns = [...new Set([...declared, ...records.flatMap((r) => Object.keys(r))])];
@@ -96,16 +105,25 @@ export function recordsView(open: (key: string) => void): RecordsView {
 
   /** Writes `sort(±column)` into the query in place of any other sort, and reads from the first page. */
   function sortBy(column: string, sign: string): void {
+    // The box's text as it stands (perhaps typed but not yet searched): the header click searches it.
     const rest = input.value.trim().replace(/^\?/, '').replace(SORT, '').replace(/^&/, '');
     input.value = `${rest ? `${rest}&` : ''}sort(${sign}${column})`;
+    query = input.value;
     start = 0;
     void load();
   }
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
+    query = input.value.trim().replace(/^\?/, '');
     start = 0;
     void load();
+  });
+  grid.addEventListener('focusout', (e) => {
+    if (stale && !grid.contains(e.relatedTarget as Node | null)) {
+      stale = false;
+      void load();
+    }
   });
   prev.addEventListener('click', () => {
     start = Math.max(0, start - PAGE);
@@ -120,11 +138,20 @@ export function recordsView(open: (key: string) => void): RecordsView {
     show(t) {
       table = t;
       start = 0;
-      input.value = '';
+      input.value = query = '';
+      stale = false;
       void load();
     },
     reload() {
       void load();
+    },
+    changed() {
+      if (pending !== undefined) return;
+      pending = setTimeout(() => {
+        pending = undefined;
+        if (grid.contains(document.activeElement)) stale = true;
+        else void load();
+      }, 1000);
     },
   };
 }

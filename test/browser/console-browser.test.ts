@@ -239,12 +239,16 @@ test('the console sorts by a column, edits with PATCH (typed fields, errors next
   assert.deepEqual({ ...saved, createdAt: 0 }, { id: 't-1', title: 'rewritten', priority: 5, done: true, status: null, tags: ['a', 'b'], createdAt: 0 });
   await page.locator('#record-live li[data-kind="update"]').filter({ hasText: '"priority":5' }).waitFor({ timeout: 1000 });
   assert.equal(await page.locator('#record-notice').innerText(), '', 'its own save is not reported as a change made elsewhere');
-  // Changed elsewhere while the form is untouched: the form follows.
+  // Changed elsewhere while the form is untouched: the form follows. (A query being typed meanwhile is
+  // neither run nor lost: the list reads the last one searched.)
+  await page.getByLabel(/Query/).fill('sort(');
   assert.equal((await suite.server.req('PATCH', '/work/task/t-1', { title: 'from elsewhere' })).status, 200);
   await page.waitForFunction(() => (document.getElementById('field-title') as HTMLInputElement).value === 'from elsewhere', undefined, { timeout: 2000 });
   assert.equal(await page.locator('#record-notice').innerText(), 'updated by a change made elsewhere');
   // ...and so do the records listed (read again at most once a second).
   await page.locator('#records tbody tr').filter({ hasText: 'from elsewhere' }).waitFor({ timeout: 2500 });
+  assert.equal(await page.getByLabel(/Query/).inputValue(), 'sort(');
+  assert.equal(await page.locator('#records-error').innerText(), '');
 
   // Publish: to the record's subscribers, seen in its live panel; a message that is not JSON is not sent.
   await page.getByLabel(/Message to publish/).fill('{"typing": true');
