@@ -42,21 +42,21 @@ interface Field {
  * Fills `host` with the fields of `table`'s records, set from `record` when editing one (its key and
  * server-set times then read-only), empty for a new one.
  */
-export function recordForm(host: HTMLElement, table: TableInfo, record?: Record<string, unknown>): RecordForm {
+export function recordForm(host: HTMLElement, table: TableInfo, record?: Record<string, unknown>, readOnly = false): RecordForm {
   const editing = record !== undefined;
+  const declared = new Set(table.fields.map((f) => f.name));
   const fields: Field[] = [];
   host.replaceChildren();
   for (const info of table.fields) {
     // Server-set times are not written; a new record's have no value yet.
     if (info.auto && !editing) continue;
-    const readOnly = editing && (info.primaryKey || info.auto);
+    const fixed = readOnly || (editing && (info.primaryKey || info.auto));
     const hint = info.primaryKey && !editing ? 'left empty, the server makes one' : info.auto ? 'set by the server' : '';
-    fields.push(addField(host, info.name, info, `${info.type}${info.required ? ', required' : ''}${hint ? `; ${hint}` : ''}`, editing ? record[info.name] : undefined, readOnly));
+    fields.push(addField(host, info.name, info, `${info.type}${info.required ? ', required' : ''}${hint ? `; ${hint}` : ''}`, editing ? record[info.name] : undefined, fixed));
   }
   if (!table.sealed) {
-    const declared = new Set(table.fields.map((f) => f.name));
     const others = editing ? Object.fromEntries(Object.entries(record).filter(([k]) => !declared.has(k))) : {};
-    fields.push(addField(host, OTHER, undefined, 'JSON object: attributes the schema does not declare', Object.keys(others).length ? others : undefined, false));
+    fields.push(addField(host, OTHER, undefined, 'JSON object: attributes the schema does not declare', Object.keys(others).length ? others : undefined, readOnly));
   }
 
   return {
@@ -67,15 +67,16 @@ export function recordForm(host: HTMLElement, table: TableInfo, record?: Record<
         f.error.textContent = '';
         f.widget.removeAttribute('aria-invalid');
         const text = f.widget.value;
-        if (f.widget.disabled || (editing && text === f.initial)) continue;
-        const read = readText(f, text);
+        if (locked(f.widget) || (editing && text === f.initial)) continue;
+        const read = readText(f, text, declared);
         if ('error' in read) {
           mark(f, read.error);
           fine = false;
         } else if (f.name === OTHER) {
-          if (read.value !== undefined) Object.assign(out, read.value);
+          const now = (read.value ?? {}) as Record<string, unknown>;
+          Object.assign(out, now);
           // Attributes removed from the box are cleared, as an emptied field is.
-          if (editing) for (const k of Object.keys(parseObject(f.initial))) if (!(k in ((read.value as object | undefined) ?? {}))) out[k] = null;
+          if (editing) for (const k of Object.keys(parseObject(f.initial))) if (!Object.hasOwn(now, k)) out[k] = null;
         } else if (read.value !== undefined) out[f.name] = read.value;
         else if (editing) out[f.name] = null;
       }
@@ -92,7 +93,7 @@ export function recordForm(host: HTMLElement, table: TableInfo, record?: Record<
       return unplaced;
     },
     dirty() {
-      return fields.some((f) => !f.widget.disabled && f.widget.value !== f.initial);
+      return fields.some((f) => !locked(f.widget) && f.widget.value !== f.initial);
     },
     clearProblems() {
       for (const f of fields) {
@@ -104,7 +105,8 @@ export function recordForm(host: HTMLElement, table: TableInfo, record?: Record<
 }
 
 function addField(host: HTMLElement, name: string, info: FieldInfo | undefined, hint: string, value: unknown, readOnly: boolean): Field {
-  const id = `field-${name.replace('$', '_')}`;
+  // Declared names are SDL identifiers (no `-`): no attribute's id can be `other-attributes`.
+  const id = name === OTHER ? 'other-attributes' : `field-${name}`;
   const wrap = el('div', undefined, 'field');
   const label = el('label', name === OTHER ? 'Other attributes' : name);
   label.htmlFor = id;
@@ -115,7 +117,10 @@ function addField(host: HTMLElement, name: string, info: FieldInfo | undefined, 
   const initial = value === undefined || value === null ? '' : widget instanceof HTMLTextAreaElement ? json(value) : shown(value);
   widget.value = initial;
   if (widget instanceof HTMLTextAreaElement) widget.rows = Math.min(8, initial.split('\n').length + 1);
-  widget.disabled = readOnly;
+  // Read-only fields stay in the tab order (readOnly), so keyboards and screen readers reach them;
+  // a <select> has no read-only state, so it is disabled.
+  if (widget instanceof HTMLSelectElement) widget.disabled = readOnly;
+  else widget.readOnly = readOnly;
   const error = el('p', undefined, 'error field-error');
   error.id = `${id}-error`;
   widget.setAttribute('aria-describedby', error.id);
@@ -145,13 +150,25 @@ function widgetFor(info: FieldInfo | undefined, other: boolean): Widget {
   return input;
 }
 
-/** A field's text as the value to send: undefined when empty; text that is no number is sent as it is, for the server to say what is wrong. */
-function readText(f: Field, text: string): { value: unknown } | { error: string } {
+function locked(w: Widget): boolean {
+  return w.disabled || (!(w instanceof HTMLSelectElement) && w.readOnly);
+}
+
+/**
+ * A field's text as the value to send: undefined when empty; text that is no number is sent as it
+ * is, for the server to say what is wrong. The box of undeclared attributes must hold an object
+ * naming none of the `declared` ones (each has its own field) nor `__proto__` (which assigning
+ * would turn into the body's prototype, silently dropped).
+ */
+function readText(f: Field, text: string, declared: ReadonlySet<string>): { value: unknown } | { error: string } {
   if (text.trim() === '') return { value: undefined };
   if (f.widget instanceof HTMLTextAreaElement) {
     try {
       const value: unknown = JSON.parse(text);
-      if (f.name === OTHER && (typeof value !== 'object' || value === null || Array.isArray(value))) return { error: 'must be a JSON object: {"name": value, …}' };
+      if (f.name !== OTHER) return { value };
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'must be a JSON object: {"name": value, …}' };
+      const clash = Object.keys(value).find((k) => declared.has(k) || k === '__proto__');
+      if (clash) return { error: `${clash} ${clash === '__proto__' ? 'cannot be an attribute name' : 'has its own field above'}` };
       return { value };
     } catch (err) {
       return { error: `is not JSON: ${(err as Error).message}` };

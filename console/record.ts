@@ -1,16 +1,18 @@
 /**
  * One record: a new one (a form generated from the schema, `POST` on the table) or an existing one
  * opened from the records (read with its version; edited with `PATCH` and `If-Match`, so an edit
- * never overwrites a change made since it was read; published to; deleted), with its own live
- * panel on the record's URL. Only the actions the visitor may take on this record are offered:
- * the table's grants from schema.json, and where a role's row filter limits an action, the
- * server's answer for this record (`/console/actions.json`).
+ * never overwrites a change made since it was read; published to and deleted: record-actions.ts),
+ * with its own live panel on the record's URL. Only the actions the visitor may take on this record
+ * are offered: the table's grants from schema.json, and where a role's row filter limits an
+ * action, the server's answer for this record (`/console/actions.json`). Every answer is checked
+ * against what is open when it arrives: one for a record or table left meanwhile is dropped.
  */
 import type { ConsoleActions, TableInfo } from '../src/http/console-types.ts';
 import { call, errorText, problemsOf, type Answer } from './api.ts';
-import { byId, el } from './dom.ts';
+import { button, byId, el } from './dom.ts';
 import { recordForm, type RecordForm } from './fields.ts';
 import { liveView } from './live.ts';
+import { recordActions } from './record-actions.ts';
 
 export interface RecordView {
   /** A form for a new record of `table`. */
@@ -21,6 +23,13 @@ export interface RecordView {
   close(): void;
 }
 
+/** What the panel holds: a new record of a table, or one record (its version once read). */
+interface Opened {
+  table: TableInfo;
+  key?: string;
+  etag: string | null;
+}
+
 /** `changed` runs after every write the server took (the records view reloads its page). */
 export function recordView(changed: () => void): RecordView {
   const section = byId('record-section');
@@ -29,87 +38,119 @@ export function recordView(changed: () => void): RecordView {
   const fieldsHost = byId('record-fields');
   const save = byId<HTMLButtonElement>('record-save');
   const result = byId('record-result');
-  const publishForm = byId<HTMLFormElement>('publish');
-  const message = byId<HTMLTextAreaElement>('publish-json');
-  const publishResult = byId('publish-result');
-  const deleteButton = byId<HTMLButtonElement>('record-delete');
-  const deleteResult = byId('delete-result');
-  const liveSection = byId('record-live-section');
+  const readOnlyNote = byId('record-readonly');
   const notice = byId('record-notice');
-  // Someone else changed or deleted the open record: the form follows unless the visitor is editing it.
+  const liveSection = byId('record-live-section');
+
+  let opened: Opened | undefined;
+  let fields: RecordForm | undefined;
+  /** The record as the form shows it: an update event carrying the same (the console's own save) changes nothing. */
+  let shownJson = '';
+  /** Reads of the open record; only the latest one's answer is shown. */
+  let reads = 0;
+
+  const urlOf = (o: Opened) => `${o.table.path}/${encodeURIComponent(o.key!)}`;
+  const actions = recordActions(
+    () => (opened?.key === undefined ? undefined : { key: opened.key, url: urlOf(opened), etag: opened.etag }),
+    (out, answer, done) => report(out, answer, done),
+    (key) => {
+      if (opened?.key !== key) return;
+      gone(`deleted ${key}`);
+      changed();
+    },
+  );
+  // Someone else changed or deleted the open record (or the log reset): the form follows, unless
+  // the visitor is editing it or working in it, who is offered the change instead.
   const live = liveView(byId('record-live'), byId('record-live-status'), (kind, data) => {
-    if (!current || !table) return;
-    if (kind === 'delete') {
-      form.hidden = publishForm.hidden = deleteButton.hidden = true;
-      notice.textContent = `${current.key} was deleted`;
-    } else if (kind === 'update' && !form.hidden && !same(data)) {
-      if (fields?.dirty()) notice.textContent = 'changed since you opened it: saving will be refused; open it again to see the change';
-      else void refresh(table, current.key);
+    const o = opened;
+    if (o?.key === undefined || form.hidden) return;
+    if (kind === 'delete') gone(`${o.key} was deleted`);
+    else if ((kind === 'update' && !same(data)) || kind === 'reset') {
+      // Rebuilding the fields would take the focus from one of them.
+      if (fields?.dirty() || fieldsHost.contains(document.activeElement)) {
+        say(fields?.dirty() ? 'changed since you opened it: saving it would be refused.' : 'changed elsewhere.', 'Show the change', () => void read(o));
+      } else void read(o, 'updated by a change made elsewhere');
     }
   });
 
-  let table: TableInfo | undefined;
-  /** The open record's key and version; undefined while creating. */
-  let current: { key: string; etag: string | null } | undefined;
-  let fields: RecordForm | undefined;
-  let armed = false;
-  /** The record as the form shows it: an update event carrying the same (the console's own save) changes nothing. */
-  let shownJson = '';
-  const same = (data: string) => {
+  function same(data: string): boolean {
     try {
       return JSON.stringify(JSON.parse(data)) === shownJson;
     } catch {
       return false;
     }
-  };
-
-  const recordUrl = (key: string) => `${table!.path}/${encodeURIComponent(key)}`;
-
-  function reset(heading: string): void {
-    section.hidden = false;
-    notice.textContent = '';
-    title.textContent = heading;
-    for (const out of [result, publishResult, deleteResult]) out.replaceChildren();
-    message.value = '';
-    message.removeAttribute('aria-invalid');
-    disarm();
   }
 
-  function showRecord(record: Record<string, unknown>, etag: string | null, actions: readonly string[]): void {
-    const key = current!.key;
-    current = { key, etag };
+  /** A line above the form, perhaps with a button. */
+  function say(text: string, label?: string, onPress?: () => void): void {
+    notice.replaceChildren(text);
+    if (label && onPress) notice.append(' ', button(label, onPress));
+  }
+
+  /** The record is no more: nothing left to offer, and the focus goes to the panel's title if it was in the panel. */
+  function gone(text: string): void {
+    const hadFocus = section.contains(document.activeElement);
+    form.hidden = true;
+    actions.hide();
+    say(text);
+    if (hadFocus) title.focus();
+  }
+
+  function begin(o: Opened, heading: string): void {
+    opened = o;
+    reads++;
+    section.hidden = false;
+    title.textContent = heading;
+    say('');
+    result.replaceChildren();
+    actions.clear();
+    // Nothing of the record shown before stays on screen while this one is read.
+    fieldsHost.replaceChildren();
+    fields = undefined;
+    form.hidden = true;
+    actions.hide();
+  }
+
+  /** Reads the open record and what the visitor may do to it, then shows it (unless something else was opened meanwhile). */
+  async function read(o: Opened, note = ''): Promise<void> {
+    const mine = ++reads;
+    const [answer, may] = await Promise.all([call('GET', urlOf(o)), actionsFor(o)]);
+    if (opened !== o || mine !== reads) return;
+    if (!answer.ok) return failed(errorText(answer));
+    if (typeof may === 'string') return failed(may);
+    show(o, answer.body as Record<string, unknown>, answer.etag, may);
+    say(note);
+  }
+
+  function failed(text: string): void {
+    gone(text);
+    live.show(undefined);
+  }
+
+  function show(o: Opened, record: Record<string, unknown>, etag: string | null, may: readonly string[]): void {
+    o.etag = etag;
     shownJson = JSON.stringify(record);
-    notice.textContent = '';
-    const editable = actions.includes('update');
-    fields = recordForm(fieldsHost, table!, record);
-    for (const w of fieldsHost.querySelectorAll<HTMLInputElement>('input, select, textarea')) if (!editable) w.disabled = true;
+    const editable = may.includes('update');
+    fields = recordForm(fieldsHost, o.table, record, !editable);
     form.hidden = false;
     save.hidden = !editable;
     save.textContent = 'Save changes';
-    byId('record-readonly').hidden = editable;
-    publishForm.hidden = !actions.includes('publish');
-    deleteButton.hidden = !actions.includes('delete');
-    liveSection.hidden = !table!.sse;
-  }
-
-  /** Reads the open record again (after a change made elsewhere), keeping the panel and its live events. */
-  async function refresh(t: TableInfo, key: string): Promise<void> {
-    const [answer, actions] = await Promise.all([call('GET', recordUrl(key)), actionsFor(key)]);
-    if (current?.key !== key || table !== t || fields?.dirty() || !answer.ok || typeof actions === 'string') return;
-    showRecord(answer.body as Record<string, unknown>, answer.etag, actions);
-    notice.textContent = 'updated by a change made elsewhere';
+    readOnlyNote.hidden = editable;
+    actions.show({ publish: may.includes('publish'), delete: may.includes('delete') });
+    liveSection.hidden = !o.table.sse;
   }
 
   /** What the visitor may do to this record: the table's grants, with row-limited ones asked of the server. */
-  async function actionsFor(key: string): Promise<string[] | string> {
-    const t = table!;
+  async function actionsFor(o: Opened): Promise<string[] | string> {
+    const t = o.table;
     const whole = t.allowed.filter((a) => !t.limited.includes(a));
     if (!t.limited.some((a) => a !== 'read' && a !== 'insert')) return whole;
-    const answer = await call('GET', `/console/actions.json?table=${encodeURIComponent(t.path)}&key=${encodeURIComponent(key)}`);
+    const answer = await call('GET', `/console/actions.json?table=${encodeURIComponent(t.path)}&key=${encodeURIComponent(o.key!)}`);
     if (!answer.ok) return errorText(answer);
-    return [...whole, ...((answer.body as ConsoleActions).actions[key] ?? [])];
+    return [...whole, ...((answer.body as ConsoleActions).actions[o.key!] ?? [])];
   }
 
+  /** Shows an answer in `out`: the result, or the error with each problem beside its field (focus on the first). */
   function report(out: HTMLElement, answer: Answer, done: string): boolean {
     out.replaceChildren();
     if (answer.ok) {
@@ -125,6 +166,7 @@ export function recordView(changed: () => void): RecordView {
       for (const p of rest) list.append(el('li', `${p.path || 'the record'}: ${p.message}`));
       out.append(list);
     }
+    if (out === result) fieldsHost.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
     return false;
   }
 
@@ -133,117 +175,66 @@ export function recordView(changed: () => void): RecordView {
     void submit();
   });
   async function submit(): Promise<void> {
+    const o = opened;
     const body = fields?.body();
-    if (!body || !table) return;
-    if (current) {
+    if (!o || !body) {
+      fieldsHost.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+      return;
+    }
+    if (o.key !== undefined) {
       if (Object.keys(body).length === 0) {
         result.className = 'ok';
         result.replaceChildren(el('p', 'nothing changed'));
         return;
       }
-      const answer = await call('PATCH', recordUrl(current.key), body, current.etag ? { 'if-match': current.etag } : {});
-      if (report(result, answer, `saved ${current.key}`)) {
-        const saved = answer.body as Record<string, unknown>;
-        showRecord(saved, answer.etag, (await actionsFor(current.key)) as string[]);
+      const answer = await call('PATCH', urlOf(o), body, o.etag ? { 'if-match': o.etag } : {});
+      if (opened !== o) return;
+      if (report(result, answer, `saved ${o.key}`)) {
         changed();
+        const may = await actionsFor(o);
+        if (opened !== o) return;
+        if (typeof may === 'string') return failed(may);
+        reads++;
+        show(o, answer.body as Record<string, unknown>, answer.etag, may);
+        say('');
+        save.focus();
       }
       return;
     }
-    const answer = await call('POST', `${table.path}/`, body);
-    if (report(result, answer, 'created')) {
-      changed();
-      const created = answer.body as Record<string, unknown>;
-      const key = String(created[table.primaryKey]);
-      await view.open(table, key);
-      result.className = 'ok';
-      result.replaceChildren(el('p', `created ${key}`));
-    }
+    const answer = await call('POST', `${o.table.path}/`, body);
+    if (opened !== o || !report(result, answer, 'created')) return;
+    changed();
+    const key = String((answer.body as Record<string, unknown>)[o.table.primaryKey]);
+    await view.open(o.table, key);
+    if (opened?.key !== key) return;
+    result.className = 'ok';
+    result.replaceChildren(el('p', `created ${key}`));
   }
-
-  publishForm.addEventListener('submit', (e) => {
-    e.preventDefault();
-    void (async () => {
-      if (!current) return;
-      let body: unknown;
-      try {
-        body = JSON.parse(message.value);
-        message.removeAttribute('aria-invalid');
-      } catch (err) {
-        message.setAttribute('aria-invalid', 'true');
-        publishResult.className = 'error';
-        publishResult.replaceChildren(el('p', `the message is not JSON: ${(err as Error).message}`));
-        return;
-      }
-      const answer = await call('POST', recordUrl(current.key), body);
-      if (!report(publishResult, answer, `published to ${current.key}`)) message.setAttribute('aria-invalid', 'true');
-    })();
-  });
-
-  // Two presses: the first asks, the second deletes (no modal dialog to trap the keyboard).
-  function disarm(): void {
-    armed = false;
-    deleteButton.textContent = 'Delete this record';
-  }
-  deleteButton.addEventListener('click', () => {
-    if (!current) return;
-    if (!armed) {
-      armed = true;
-      deleteButton.textContent = `Press again to delete ${current.key}`;
-      return;
-    }
-    disarm();
-    const key = current.key;
-    void call('DELETE', recordUrl(key), undefined, current.etag ? { 'if-match': current.etag } : {}).then((answer) => {
-      if (!report(deleteResult, answer, `deleted ${key}`)) return;
-      form.hidden = true;
-      publishForm.hidden = true;
-      deleteButton.hidden = true;
-      changed();
-    });
-  });
 
   const view: RecordView = {
-    create(t) {
-      table = t;
-      current = undefined;
-      reset(`New record in ${t.path}`);
-      fields = recordForm(fieldsHost, t);
+    create(table) {
+      begin({ table, etag: null }, `New record in ${table.path}`);
+      fields = recordForm(fieldsHost, table);
       form.hidden = false;
       save.hidden = false;
       save.textContent = 'Create';
-      byId('record-readonly').hidden = true;
-      publishForm.hidden = true;
-      deleteButton.hidden = true;
+      readOnlyNote.hidden = true;
       liveSection.hidden = true;
       live.show(undefined);
       fieldsHost.querySelector<HTMLElement>('input, select, textarea')?.focus();
     },
-    async open(t, key) {
-      table = t;
-      current = { key, etag: null };
-      reset(`Record ${key} of ${t.path}`);
-      // Nothing of the record shown before stays on screen while this one is read.
-      fieldsHost.replaceChildren();
-      fields = undefined;
-      form.hidden = publishForm.hidden = deleteButton.hidden = true;
-      const [answer, actions] = await Promise.all([call('GET', recordUrl(key)), actionsFor(key)]);
-      if (current?.key !== key || table !== t) return;
-      if (!answer.ok || typeof actions === 'string') {
-        form.hidden = publishForm.hidden = deleteButton.hidden = liveSection.hidden = true;
-        if (!answer.ok) report(result, answer, '');
-        else {
-          result.className = 'error';
-          result.replaceChildren(el('p', actions as string));
-        }
-        return;
-      }
-      showRecord(answer.body as Record<string, unknown>, answer.etag, actions);
-      live.show(t.sse ? recordUrl(key) : undefined);
+    async open(table, key) {
+      const o: Opened = { table, key, etag: null };
+      begin(o, `Record ${key} of ${table.path}`);
+      await read(o);
+      if (opened !== o) return;
+      if (!form.hidden) live.show(table.sse ? urlOf(o) : undefined);
+      // To the panel the visitor asked for, even when it only says why the record cannot be shown.
       title.focus();
     },
     close() {
-      table = undefined;
-      current = undefined;
+      opened = undefined;
+      reads++;
       section.hidden = true;
       live.show(undefined);
     },

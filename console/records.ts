@@ -48,14 +48,22 @@ export function recordsView(open: (key: string) => void): RecordsView {
     if (!table) return;
     const mine = ++generation;
     error.textContent = '';
-    const answer = await call('GET', `${table.path}/?${query ? `${query}&` : ''}limit(${start},${start + PAGE + 1})`);
+    // A stream never ends: the live panel is this table's stream.
+    if (/(^|&)stream=/.test(query)) {
+      error.textContent = "stream= is not a query: the live events below are this table's stream";
+      return;
+    }
+    // A `#` would end the URL's query (the rest, limit() included, never reaching the server).
+    const answer = await call('GET', `${table.path}/?${query ? `${query.replaceAll('#', '%23')}&` : ''}limit(${start},${start + PAGE + 1})`);
     if (mine !== generation) return;
     const records = answer.ok && Array.isArray(answer.body) ? (answer.body as Record<string, unknown>[]) : [];
     if (!answer.ok) error.textContent = errorText(answer);
     render(records.slice(0, PAGE));
     prev.disabled = start === 0;
     next.disabled = records.length <= PAGE;
-    pageLabel.textContent = records.length === 0 ? 'no records' : `records ${start + 1}–${start + Math.min(records.length, PAGE)}`;
+    const label = records.length === 0 ? 'no records' : `records ${start + 1}–${start + Math.min(records.length, PAGE)}`;
+    // Announced (aria-live) only when it says something new, not on every read the table's changes cause.
+    if (pageLabel.textContent !== label) pageLabel.textContent = label;
   }
 
   function render(records: Record<string, unknown>[]): void {

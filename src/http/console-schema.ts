@@ -57,17 +57,18 @@ export function consoleActions(app: App, principal: Principal, path: string, key
   if (!service?.def.export?.rest) throw new AppError('NOT_FOUND', `no table is exported at ${path}`);
   if (keys.length > MAX_KEYS) throw new AppError('BAD_REQUEST', `at most ${MAX_KEYS} keys may be asked at once, got ${keys.length}`);
   const readable = service.readFilter(principal);
-  const actions: ConsoleActions['actions'] = {};
+  const limited = ACTIONS.filter((a) => a !== 'read' && a !== 'insert').flatMap((action) => {
+    const grant = app.policy.grant(principal, action, service.def);
+    return grant.allowed && grant.filter ? [{ action, filter: grant.filter }] : [];
+  });
+  const answers: [string, string[]][] = [];
   for (const raw of keys) {
     const found = service.find(service.key(raw));
     if (!found || (readable && !matches(readable, found.record))) continue;
-    actions[raw] = ACTIONS.filter((action) => {
-      if (action === 'read' || action === 'insert') return false;
-      const grant = app.policy.grant(principal, action, service.def);
-      return grant.allowed && grant.filter !== undefined && matches(grant.filter, found.record);
-    });
+    answers.push([raw, limited.filter(({ filter }) => matches(filter, found.record)).map(({ action }) => action)]);
   }
-  return { actions };
+  // fromEntries defines each key as its own property: a record keyed `__proto__` stays an entry.
+  return { actions: Object.fromEntries(answers) };
 }
 
 function fieldInfo(f: FieldDef): FieldInfo {

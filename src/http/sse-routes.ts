@@ -61,7 +61,9 @@ export function createSseHandler(options: SseOptions): StreamHandler {
       begin(start) {
         if (start.kind === 'resume') writer.write(hello + encodeSseFrame({ event: 'message', data: CONNECTED }));
         else if (start.kind === 'reset') {
-          const reset = encodeSseFrame({ event: 'reset', data: JSON.stringify({ reason: start.reason, cursor: String(start.head) }) });
+          // With the head as its id: the client's place is now the head, so a reconnect before the
+          // next matching change resumes from there instead of from the stale cursor again.
+          const reset = encodeSseFrame({ event: 'reset', id: start.head, data: JSON.stringify({ reason: start.reason, cursor: String(start.head) }) });
           writer.write(hello + encodeSseFrame({ event: 'message', data: CONNECTED }) + reset);
         } else writer.write(hello + encodeSseFrame({ event: 'message', id: start.head, data: CONNECTED }));
       },

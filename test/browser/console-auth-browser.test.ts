@@ -121,7 +121,7 @@ test('the console logs in with a cookie, and shows each role only what it may do
   await openRecord(page, 'a1');
   assert.deepEqual(await offered(page), []);
   assert.equal(await page.locator('#record-readonly').isVisible(), true);
-  assert.equal(await page.getByLabel(/^text/).isDisabled(), true);
+  assert.equal(await page.getByLabel(/^text/).isEditable(), false);
   assert.equal(await page.locator('#server-section').isHidden(), true);
   // What it was not offered, the server refuses.
   assert.equal((await suite.server.req('PATCH', '/team/note/a1', { text: 'x' }, basic('viewer'))).status, 403);

@@ -106,7 +106,7 @@ test('a cursor older than the retained log gets event: reset, then the retained 
     const st = await s.open(STREAM, { headers: { 'last-event-id': cursor } });
     assert.deepEqual(raw(await st.next(6)), [
       ...RESUMED_HELLO,
-      'event: reset\ndata: {"reason":"expired","cursor":"3"}\n\n',
+      'event: reset\nid: 3\ndata: {"reason":"expired","cursor":"3"}\n\n',
       'event: message\nid: 3\ndata: {"id":"a","title":"a","content":"a"}\n\n',
       'event: message\nid: 3\ndata: {"id":"b","title":"b","content":"b"}\n\n',
       'event: message\nid: 3\ndata: {"id":"c","title":"c","content":"c"}\n\n',
@@ -118,7 +118,11 @@ test('a cursor older than the retained log gets event: reset, then the retained 
   assert.deepEqual(raw(await exact.next(2)), RESUMED_HELLO);
   // A record stream resets to the current record.
   const record = await s.open('/realtime-demo/message/b?stream=sse&lastEventId=1');
-  assert.deepEqual(raw(await record.next(4)), [...RESUMED_HELLO, 'event: reset\ndata: {"reason":"expired","cursor":"3"}\n\n', 'event: message\nid: 3\ndata: {"id":"b","title":"b","content":"b"}\n\n']);
+  assert.deepEqual(raw(await record.next(4)), [
+    ...RESUMED_HELLO,
+    'event: reset\nid: 3\ndata: {"reason":"expired","cursor":"3"}\n\n',
+    'event: message\nid: 3\ndata: {"id":"b","title":"b","content":"b"}\n\n',
+  ]);
   await s.req('PATCH', '/realtime-demo/message/b', { content: 'live' }); // 4
   for (const st of [exact, record]) assert.deepEqual(raw(await st.next(1)), [update(4, 'b', 'b', 'live')]);
 });
@@ -127,9 +131,27 @@ test('a cursor beyond the head (another server, or a wiped store) resets with re
   const s = await startSseServer(t);
   await s.req('POST', '/realtime-demo/message', { id: 'a', title: 'a', content: 'a' });
   const st = await s.open(STREAM, { headers: { 'last-event-id': '999' } });
-  assert.deepEqual(raw(await st.next(4)), [...RESUMED_HELLO, 'event: reset\ndata: {"reason":"unknown","cursor":"1"}\n\n', 'event: message\nid: 1\ndata: {"id":"a","title":"a","content":"a"}\n\n']);
+  assert.deepEqual(raw(await st.next(4)), [
+    ...RESUMED_HELLO,
+    'event: reset\nid: 1\ndata: {"reason":"unknown","cursor":"1"}\n\n',
+    'event: message\nid: 1\ndata: {"id":"a","title":"a","content":"a"}\n\n',
+  ]);
   await s.req('PATCH', '/realtime-demo/message/a', { content: 'b' });
   assert.deepEqual(raw(await st.next(1)), [update(2, 'a', 'a', 'b')]);
+});
+
+test('a reset carries the head as its id: a changes-only stream that reconnects before the next change resumes from there', async (t) => {
+  const s = await startSseServer(t);
+  await s.req('POST', '/realtime-demo/message', { id: 'a', title: 'a', content: 'a' }); // 1
+  const changesOnly = `${STREAM}&retained=false`;
+  const st = await s.open(changesOnly, { headers: { 'last-event-id': '999' } });
+  assert.deepEqual(raw(await st.next(3)), [...RESUMED_HELLO, 'event: reset\nid: 1\ndata: {"reason":"unknown","cursor":"1"}\n\n']);
+  st.close();
+  // What EventSource sends back is the last id it saw: the reset's, so no second reset.
+  const again = await s.open(changesOnly, { headers: { 'last-event-id': '1' } });
+  assert.deepEqual(raw(await again.next(2)), RESUMED_HELLO);
+  await s.req('PATCH', '/realtime-demo/message/a', { content: 'b' }); // 2
+  assert.deepEqual(raw(await again.next(1)), [update(2, 'a', 'a', 'b')]);
 });
 
 test('a malformed Last-Event-ID is a 400 JSON error before streaming', async (t) => {
