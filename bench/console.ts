@@ -117,6 +117,8 @@ async function screenshot(context: BrowserContext, url: string, path: string, lo
     ] as const);
   }
   await page.locator('#record-live li[data-kind="publish"]').waitFor();
+  // The list follows the change too (p040 is now the cheapest).
+  await page.waitForFunction(() => document.querySelector('#records tbody tr td')?.textContent === 'p040');
   await page.getByRole('button', { name: 'Refresh' }).click();
   await page
     .locator('#server-summary')
