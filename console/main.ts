@@ -7,24 +7,31 @@
  * dist/console/console.js; served by src/http/console-route.ts.
  */
 import type { ConsoleSchema, TableInfo } from '../src/http/console-types.ts';
-import { getJson } from './api.ts';
+import { call, errorText, getJson } from './api.ts';
 import { byId, el } from './dom.ts';
 import { liveView } from './live.ts';
 import { recordView } from './record.ts';
 import { recordsView } from './records.ts';
 import { showSchema } from './schema.ts';
 import { showServerState } from './server-state.ts';
-import { showSession } from './session.ts';
+import { showLogin, showSession } from './session.ts';
 
 async function start(): Promise<void> {
   const server = byId('server');
   const nav = byId('tables');
-  const [about, schema] = await Promise.all([getJson<{ name: string; version: string }>('/'), getJson<ConsoleSchema>('/console/schema.json')]);
-  if (typeof schema === 'string') {
-    server.textContent = schema;
+  const [about, answer] = await Promise.all([getJson<{ name: string; version: string }>('/'), call('GET', '/console/schema.json')]);
+  server.textContent = typeof about === 'string' ? about : `${about.name} ${about.version}`;
+  if (answer.status === 401) {
+    // The session cookie no longer holds: logging in again replaces it.
+    showLogin(errorText(answer));
+    nav.append(el('p', 'Log in to see the tables.'));
     return;
   }
-  server.textContent = typeof about === 'string' ? about : `${about.name} ${about.version}`;
+  if (!answer.ok) {
+    server.textContent = errorText(answer);
+    return;
+  }
+  const schema = answer.body as ConsoleSchema;
   showSession(schema.session);
   if (schema.session.admin) showServerState();
 

@@ -2,7 +2,8 @@
  * Who the page runs as, in the header. With auth configured and no credential: a login form
  * (`POST /auth/login`, which sets the session cookie every later request and EventSource sends);
  * signed in with that cookie: the user, the roles and a logout button. The page is then loaded
- * again, so every view starts from what the new visitor may see.
+ * again, so every view starts from what the new visitor may see. A cookie the server no longer
+ * takes (expired, logged out elsewhere, a password changed) also gets the form, saying why.
  */
 import type { SessionInfo } from '../src/http/console-types.ts';
 import { call, errorText } from './api.ts';
@@ -27,6 +28,12 @@ export function showSession(session: SessionInfo): void {
     }
     return;
   }
+  showLogin();
+  host.append(el('p', session.roles.length ? `not signed in (anonymous: ${session.roles.join(', ')})` : 'not signed in'));
+}
+
+/** The login form, with `why` (a session that ended) said where the form's errors go. */
+export function showLogin(why?: string): void {
   byId('login-section').hidden = false;
   const form = byId<HTMLFormElement>('login');
   const user = byId<HTMLInputElement>('login-user');
@@ -44,5 +51,5 @@ export function showSession(session: SessionInfo): void {
       password.select();
     });
   });
-  host.append(el('p', session.roles.length ? `not signed in (anonymous: ${session.roles.join(', ')})` : 'not signed in'));
+  if (why) out.textContent = why;
 }

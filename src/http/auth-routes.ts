@@ -12,6 +12,7 @@ import type { TableDef } from '../schema/model.ts';
 import { opensStream, streamParamOf } from './stream-request.ts';
 import { findAccessTokens } from './access-tokens.ts';
 import { CHANNEL_ROUTE } from './channel-routes.ts';
+import { CONSOLE_FILES } from './console-route.ts';
 import { isObject } from '../util/guards.ts';
 
 declare module 'fastify' {
@@ -32,7 +33,7 @@ export interface AuthRouteOptions {
 }
 
 /** Paths that never need credentials. */
-const OPEN_PATHS = new Set(['/health']);
+const OPEN_PATHS = new Set(['/health', ...Object.keys(CONSOLE_FILES)]);
 /**
  * Where a stale session cookie or bearer token must not get in the way: logging in again (or out)
  * is how a client gets rid of one. Only Basic credentials are checked here (they are how

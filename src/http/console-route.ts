@@ -16,7 +16,12 @@ import { consoleActions, consoleSchema } from './console-schema.ts';
 /** The page's URL path. */
 const CONSOLE_PATH = '/console';
 
-const FILES: Readonly<Record<string, { file: string; type: string }>> = {
+/**
+ * The page's files by URL path. They hold no data, so a stale session cookie must not keep them
+ * from loading (auth-routes.ts serves them without looking at credentials): the page then says the
+ * session ended and offers its login form.
+ */
+export const CONSOLE_FILES: Readonly<Record<string, { file: string; type: string }>> = {
   [CONSOLE_PATH]: { file: 'index.html', type: 'text/html; charset=utf-8' },
   [`${CONSOLE_PATH}/console.js`]: { file: 'console.js', type: 'text/javascript; charset=utf-8' },
   [`${CONSOLE_PATH}/console.css`]: { file: 'console.css', type: 'text/css; charset=utf-8' },
@@ -66,7 +71,7 @@ export function registerConsole(fastify: FastifyInstance, options: { app: App; d
     }
     return loaded;
   };
-  for (const [path, { file, type }] of Object.entries(FILES)) {
+  for (const [path, { file, type }] of Object.entries(CONSOLE_FILES)) {
     fastify.get(path, async (request: FastifyRequest, reply: FastifyReply) => {
       const found = await load(file);
       if (!found) throw new AppError('ROUTE_NOT_FOUND', `the console is not built in this copy of tablecast (no ${file} in dist/console/): run npm run build`);

@@ -4,7 +4,8 @@
  * form's session cookie then carries every request and stream. Each role sees only what it may
  * do, and every action the page offers is one the server takes (checked over REST with the same
  * user): a reader gets read-only records; a member whose update, publish and delete are limited to
- * its own records gets them on its own records only; only an admin sees the server's state.
+ * its own records gets them on its own records only; only an admin sees the server's state. A
+ * stale session cookie does not keep the page from loading: it offers the login form, saying why.
  * Screenshots are saved in the test's temp directory.
  */
 import { test } from 'node:test';
@@ -177,6 +178,21 @@ test('the console logs in with a cookie, and shows each role only what it may do
   assert.match(await page.locator('#server-summary').innerText(), /change-log head\s*\d+/);
   await page.screenshot({ path: join(shots, 'admin.png'), fullPage: true });
   assert.ok(existsSync(join(shots, 'admin.png')));
+
+  // A cookie the server no longer takes (expired, or logged out elsewhere): the page still loads,
+  // says why, and logging in again replaces it.
+  const stale = await suite.browser.newContext({ ignoreHTTPSErrors: true, serviceWorkers: 'block' });
+  t.after(() => stale.close());
+  await stale.addCookies([{ name: 'tablecast_session', value: 'no-longer-valid', url: suite.server.url }]);
+  const again = await stale.newPage();
+  assert.equal((await again.goto(`${suite.server.url}/console`))?.status(), 200);
+  await again
+    .locator('#login-result')
+    .filter({ hasText: /^UNAUTHORIZED: / })
+    .waitFor();
+  await logIn(again, 'viewer');
+  await again.locator('#session').filter({ hasText: 'signed in as viewer (reader)' }).waitFor();
+  await again.getByRole('button', { name: 'note', exact: true }).waitFor();
 
   assert.deepEqual(blocked, [], 'no request left the server');
   // Chromium logs the refused login, the refused save and the logged-out read as failed loads; nothing else may go wrong.

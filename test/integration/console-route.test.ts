@@ -230,3 +230,19 @@ type Task @table(database: "work") @export(name: "task") {
   assert.equal(many.status, 400);
   assert.match(many.body.message, /at most 100 keys/);
 });
+
+test('a stale session cookie does not keep the page from loading; its schema.json is a 401 saying why', { skip }, async (t) => {
+  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
+  const s = await startServer({ schemas, auth: { users: { ed: { password: await hashPassword('pw'), roles: ['editor'] } }, roles: { editor: { tables: { '*': ['read'] } } } } });
+  t.after(async () => {
+    await s.close();
+    rmSync(schemas, { recursive: true, force: true });
+  });
+  const stale = { cookie: 'tablecast_session=no-longer-valid' };
+  for (const path of ['/console', '/console/console.js', '/console/console.css']) assert.equal((await s.req('GET', path, undefined, stale)).status, 200, path);
+  const schema = await s.req('GET', '/console/schema.json', undefined, stale);
+  assert.equal(schema.status, 401);
+  assert.equal(schema.body.code, 'UNAUTHORIZED');
+  // The page's files only: a table with that cookie is still refused.
+  assert.equal((await s.req('GET', '/realtime-demo/message', undefined, stale)).status, 401);
+});
