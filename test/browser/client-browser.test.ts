@@ -7,14 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { hashPassword } from '../../src/auth/password.ts';
-import { launchChromium, skipWithoutChromium } from '../helpers/browser.ts';
+import { restartableServer, skipWithoutChromium } from '../helpers/browser.ts';
 import { ROOT } from '../helpers/fixtures.ts';
-import { createServer } from '../../src/server.ts';
-import { MESSAGE_SDL, schemaDir, tmpDir } from '../helpers/server.ts';
 import { eventually } from '../helpers/sse.ts';
 
 const skip = skipWithoutChromium;
@@ -38,30 +35,14 @@ async function bundle(): Promise<string> {
 test('the browser entry in Chromium: cookie login, CRUD, search, errors, subscribe with resume and abort', { skip, timeout: 120_000 }, async (t) => {
   const script = await bundle();
   assert.doesNotMatch(script, /undici|require\(["']node:/, 'the browser bundle holds nothing of Node');
-  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
-  const data = tmpDir();
-  const options = {
-    schemas,
-    data,
-    tls: true,
-    host: '127.0.0.1',
-    logLevel: 'silent',
+  const s = await restartableServer(t, {
     sseRetry: 50,
     auth: {
       users: { ed: { password: await hashPassword(PASSWORD), roles: ['editor'] } },
       roles: { editor: { tables: { 'realtime-demo/*': ['read', 'insert', 'update', 'delete', 'publish'] } } },
     },
-  } as const;
-  let server = await createServer({ ...options, port: 0 });
-  const url = await server.listen();
-  const browser = await launchChromium();
-  t.after(async () => {
-    // The browser first: its HTTP/2 session would hold the server's close.
-    await browser.close();
-    await server.close();
-    rmSync(schemas, { recursive: true, force: true });
-    rmSync(data, { recursive: true, force: true });
   });
+  const { url, browser } = s;
   const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
   await page.goto(`${url}/health`); // the server's origin: cookies and streams need no CORS
   await page.addScriptTag({ content: script });
@@ -113,19 +94,17 @@ test('the browser entry in Chromium: cookie login, CRUD, search, errors, subscri
       }
     };
   });
-  await eventually(() => server.streams.size === 1, 'the page opened its stream', 10_000);
+  await eventually(() => s.server.streams.size === 1, 'the page opened its stream', 10_000);
   await page.evaluate(() => (globalThis as any).pull(1));
   assert.deepEqual(await page.evaluate(() => (globalThis as any).events), [{ type: 'retained', cursor: '4', record: { id: 'b1', title: 'From', content: 'patched' } }]);
 
   // Written from outside: 10 live; then the server restarts on the same data and port, and 10 more
   // are written while the page reconnects: it resumes with Last-Event-ID.
   const write = (from: number, to: number) =>
-    Promise.all(Array.from({ length: to - from }, (_, i) => server.app.services.get('realtime-demo/Message')!.create({ id: `w${from + i}`, title: 't', content: 'c' })));
+    Promise.all(Array.from({ length: to - from }, (_, i) => s.server.app.services.get('realtime-demo/Message')!.create({ id: `w${from + i}`, title: 't', content: 'c' })));
   for (let i = 0; i < 10; i++) await write(i, i + 1);
   await page.evaluate(() => (globalThis as any).pull(10));
-  await server.close();
-  server = await createServer({ ...options, port: Number(new URL(url).port) });
-  await server.listen();
+  await s.restart();
   for (let i = 10; i < 20; i++) await write(i, i + 1);
   await page.evaluate(() => (globalThis as any).pull(10));
   const got: Array<[string, number, string]> = await page.evaluate(() => (globalThis as any).events.slice(1).map((e: any) => [e.type, Number(e.cursor), e.record.id]));
@@ -134,11 +113,11 @@ test('the browser entry in Chromium: cookie login, CRUD, search, errors, subscri
     Array.from({ length: 20 }, (_, i) => ['update', 5 + i, `w${i}`]),
     'every change once, in order, across the disconnect',
   );
-  assert.equal(server.streams.size, 1, 'the page reconnected to the new server');
+  assert.equal(s.server.streams.size, 1, 'the page reconnected to the new server');
 
   const pending = page.evaluate(() => (globalThis as any).pull(1));
   await page.evaluate(() => (globalThis as any).controller.abort());
   await pending;
   assert.equal(await page.evaluate(() => (globalThis as any).ended), 'AbortError');
-  await eventually(() => server.streams.size === 0, 'the aborted stream closed on the server');
+  await eventually(() => s.server.streams.size === 0, 'the aborted stream closed on the server');
 });

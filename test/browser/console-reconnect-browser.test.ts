@@ -7,25 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { createServer } from '../../src/server.ts';
-import { launchChromium, offlineBut, pageProblems, skipConsole } from '../helpers/browser.ts';
-import { MESSAGE_SDL, schemaDir, tmpDir } from '../helpers/server.ts';
+import { offlineBut, pageProblems, restartableServer, skipConsole } from '../helpers/browser.ts';
 
 test('the live panel resumes after a server restart: changes made while it was away appear once, in order', { skip: skipConsole }, async (t) => {
-  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
-  const data = tmpDir();
   // The page waits this long before reconnecting: the writes below land well inside it.
-  const options = { schemas, data, tls: true, host: '127.0.0.1', logLevel: 'silent', sseRetry: 3000 } as const;
-  let server = await createServer({ ...options, port: 0 });
-  const url = await server.listen();
-  const browser = await launchChromium();
-  t.after(async () => {
-    await browser.close();
-    await server.close();
-    rmSync(schemas, { recursive: true, force: true });
-    rmSync(data, { recursive: true, force: true });
-  });
+  const s = await restartableServer(t, { sseRetry: 3000 });
+  const { url, browser } = s;
   const context = await browser.newContext({ ignoreHTTPSErrors: true, serviceWorkers: 'block' });
   const { blocked } = await offlineBut(context, new URL(url).origin);
   const page = await context.newPage();
@@ -33,17 +20,16 @@ test('the live panel resumes after a server restart: changes made while it was a
   await page.goto(`${url}/console`);
   await page.getByRole('button', { name: 'message', exact: true }).click();
   await page.locator('#live-status').filter({ hasText: 'connected' }).waitFor();
-  const create = (id: string) => server.app.services.get('realtime-demo/Message')!.create({ id, title: id, content: 'c' });
+  const create = (id: string) => s.server.app.services.get('realtime-demo/Message')!.create({ id, title: id, content: 'c' });
   await create('before-1');
   await create('before-2');
   await page.locator('#live li').nth(1).waitFor();
 
-  await server.close();
+  const restarted = s.restart();
   await page.locator('#live-status').filter({ hasText: 'reconnecting' }).waitFor();
-  server = await createServer({ ...options, port: Number(new URL(url).port) });
-  await server.listen();
+  await restarted;
   for (const id of ['away-1', 'away-2', 'away-3']) await create(id);
-  assert.equal(server.streams.size, 0, 'written while the page was disconnected');
+  assert.equal(s.server.streams.size, 0, 'written while the page was disconnected');
 
   await page.locator('#live li').nth(4).waitFor({ timeout: 10_000 });
   await page.locator('#live-status').filter({ hasText: 'connected' }).waitFor();
@@ -55,7 +41,7 @@ test('the live panel resumes after a server restart: changes made while it was a
   );
   const ids = shown.map(([id]) => Number(id)).reverse();
   assert.deepEqual(ids, [ids[0]!, ids[0]! + 1, ids[0]! + 2, ids[0]! + 3, ids[0]! + 4], `consecutive change ids: ${ids}`);
-  assert.equal(server.streams.size, 1, 'one stream again, on the new server');
+  assert.equal(s.server.streams.size, 1, 'one stream again, on the new server');
 
   assert.deepEqual(blocked, [], 'no request left the server');
   // Chromium reports the refused connections while the server was down.

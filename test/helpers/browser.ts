@@ -6,8 +6,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { ServerOptions } from '../../src/server.ts';
-import { MESSAGE_SDL, schemaDir, startServer, type TestServer } from './server.ts';
+import { createServer, type ServerOptions, type TablecastServer } from '../../src/server.ts';
+import { MESSAGE_SDL, schemaDir, startServer, tmpDir, type TestServer } from './server.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -100,4 +100,41 @@ export async function axeViolations(page: Page): Promise<string[]> {
     return result.violations.map((v: any) => `${v.id}: ${v.help} (${v.nodes.map((n: any) => n.target.join(' ')).join(', ')})`);
   });
   return violations as string[];
+}
+
+/**
+ * For a test that restarts the server under a page: the message table on HTTPS over a temp data
+ * directory, and Chromium. `restart()` stops the server and starts a new one on the same data and
+ * port (a page's streams reconnect to it); `server` is the current one. All is closed after the
+ * test, the browser first (its HTTP/2 session would hold the server's close).
+ * @example const s = await restartableServer(t, { sseRetry: 50 }); await s.restart(); s.server.app
+ */
+export async function restartableServer(
+  t: { after: (fn: () => Promise<void>) => void },
+  options: Omit<ServerOptions, 'schemas' | 'data' | 'port'> = {},
+): Promise<{ url: string; browser: Browser; readonly server: TablecastServer; restart(): Promise<void> }> {
+  const schemas = schemaDir({ 'message.graphql': MESSAGE_SDL });
+  const data = tmpDir();
+  const settings = { tls: true, host: '127.0.0.1', logLevel: 'silent', ...options, schemas, data } as const;
+  let server = await createServer({ ...settings, port: 0 });
+  const url = await server.listen();
+  const browser = await launchChromium();
+  t.after(async () => {
+    await browser.close();
+    await server.close();
+    rmSync(schemas, { recursive: true, force: true });
+    rmSync(data, { recursive: true, force: true });
+  });
+  return {
+    url,
+    browser,
+    get server() {
+      return server;
+    },
+    async restart() {
+      await server.close();
+      server = await createServer({ ...settings, port: Number(new URL(url).port) });
+      await server.listen();
+    },
+  };
 }
