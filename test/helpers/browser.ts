@@ -2,7 +2,9 @@
  * Headless Chromium for the browser tests: Debian's /usr/bin/chromium driven by playwright-core
  * (never a downloaded browser), with the flags that keep it off this machine's closed network.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -135,6 +137,25 @@ export async function restartableServer(
       await server.close();
       server = await createServer({ ...settings, port: Number(new URL(url).port) });
       await server.listen();
+    },
+  };
+}
+
+/**
+ * A temp directory for a test's screenshots: `path(name)` names a file in it. Removed after a test
+ * that called `passed()`; kept after a failure, and its path printed, to see what the page showed.
+ */
+export function screenshots(t: { after: (fn: () => void) => void; diagnostic: (message: string) => void }, prefix: string): { path(name: string): string; passed(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  let ok = false;
+  t.after(() => {
+    if (ok) rmSync(dir, { recursive: true, force: true });
+    else t.diagnostic(`screenshots kept in ${dir}`);
+  });
+  return {
+    path: (name) => join(dir, name),
+    passed() {
+      ok = true;
     },
   };
 }
