@@ -37,8 +37,9 @@ interface Loaded {
 
 /**
  * Registers the console's three file routes, serving the files in `dir` (dist/console/ of the
- * package), and its descriptions of the schema and of per-record permissions (console-schema.ts). A copy run from source without `npm run
- * build` has no such files: the file routes answer 404 saying so.
+ * package), and its descriptions of the schema and of per-record permissions (console-schema.ts).
+ * A copy run from source without `npm run build` has no such files: the file routes answer 404
+ * saying so.
  * @example registerConsole(fastify, { app, dir: new URL('../dist/console/', import.meta.url) })
  */
 export function registerConsole(fastify: FastifyInstance, options: { app: App; dir: URL }): void {
