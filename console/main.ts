@@ -8,7 +8,7 @@
  */
 import type { ConsoleSchema, TableInfo } from '../src/http/console-types.ts';
 import { call, errorText, getJson } from './api.ts';
-import { byId, el } from './dom.ts';
+import { button, byId, el } from './dom.ts';
 import { liveView } from './live.ts';
 import { recordView } from './record.ts';
 import { recordsView } from './records.ts';
@@ -44,13 +44,11 @@ async function start(): Promise<void> {
   for (const db of new Set(schema.tables.map((t) => t.database))) {
     const list = el('ul');
     for (const table of schema.tables.filter((t) => t.database === db)) {
-      const b = el('button', table.name);
-      b.type = 'button';
-      b.dataset.path = table.path;
-      b.addEventListener('click', () => {
+      const b = button(table.name, () => {
         for (const other of buttons) other.setAttribute('aria-current', String(other === b));
         choose(table);
       });
+      b.dataset.path = table.path;
       buttons.push(b);
       list.appendChild(el('li')).append(b);
     }

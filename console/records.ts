@@ -7,7 +7,7 @@
  */
 import type { TableInfo } from '../src/http/console-types.ts';
 import { call, errorText } from './api.ts';
-import { byId, el, shown } from './dom.ts';
+import { button, byId, el, shown } from './dom.ts';
 
 const PAGE = 20;
 /** `sort(…)` terms of a query (values end at the first `)` in the grammar). */
@@ -82,10 +82,9 @@ export function recordsView(open: (key: string) => void): RecordsView {
       if (info ? info.kind === 'scalar' || info.kind === 'enum' : !t.sealed) {
         const direction = sorted?.[2] === c ? (sorted[1] === '-' ? 'descending' : 'ascending') : undefined;
         if (direction) th.setAttribute('aria-sort', direction);
-        const b = el('button', `${c}${direction === 'ascending' ? ' ▲' : direction === 'descending' ? ' ▼' : ''}`, 'sort');
-        b.type = 'button';
+        const b = button(`${c}${direction === 'ascending' ? ' ▲' : direction === 'descending' ? ' ▼' : ''}`, () => sortBy(c, direction === 'ascending' ? '-' : ''));
+        b.className = 'sort';
         b.title = `sort by ${c}`;
-        b.addEventListener('click', () => sortBy(c, direction === 'ascending' ? '-' : ''));
         th.append(b);
       } else th.textContent = c;
       head.append(th);
@@ -98,10 +97,9 @@ export function recordsView(open: (key: string) => void): RecordsView {
           const td = el('td');
           if (c === t.primaryKey && r[c] !== undefined) {
             const key = shown(r[c]);
-            const b = el('button', key, 'key');
-            b.type = 'button';
+            const b = button(key, () => open(key));
+            b.className = 'key';
             b.setAttribute('aria-label', `open record ${key}`);
-            b.addEventListener('click', () => open(key));
             td.append(b);
           } else if (c in r) td.textContent = shown(r[c]);
           tr.append(td);
